@@ -1,0 +1,136 @@
+import type { CommitGraph } from "./graph.js";
+import { planProbes } from "./plan-probes.js";
+import { binarySteps, type Search, type SearchOutcome, type TestVerdict } from "./search.js";
+
+/**
+ * git's bisection over the range graph: a good probe rules out its ancestors, a bad probe rules
+ * out everything that is not its ancestor, a skipped commit stays a candidate for ever. The next
+ * probe maximises min(w, N − w). When the only candidate left is the bad commit the user named,
+ * it is tested once before it is blamed, so a range with no regression ends as "no culprit"
+ * instead of naming an innocent commit.
+ */
+export class DeterministicSearch implements Search {
+  private readonly alive: Uint8Array;
+  private readonly goodClosed: Uint8Array;
+  private readonly skipped: Uint8Array;
+  private readonly tested: Uint8Array;
+  private aliveCount: number;
+  private badVerified = false;
+  private end: SearchOutcome | undefined;
+
+  constructor(
+    private readonly graph: CommitGraph,
+    private readonly bad: number,
+  ) {
+    const n = graph.size;
+    this.alive = new Uint8Array(n).fill(1);
+    this.goodClosed = new Uint8Array(n);
+    this.skipped = new Uint8Array(n);
+    this.tested = new Uint8Array(n);
+    this.aliveCount = n;
+  }
+
+  record(index: number, verdict: TestVerdict): void {
+    if (this.end) return;
+    const sha = this.graph.shas[index]!;
+    if (verdict === "skip") {
+      this.skipped[index] = 1;
+      return;
+    }
+    const wasTested = this.tested[index] === 1;
+    this.tested[index] = 1;
+    if (verdict === "good") {
+      if (index === this.bad && !wasTested && !this.badVerified) {
+        this.end = {
+          kind: "no-culprit",
+          reason:
+            `The bad commit ${sha} passes the test, so no commit in the range fails it. ` +
+            "The failure may be flaky (try --flaky) or depend on something outside the repository.",
+        };
+        return;
+      }
+      this.graph.markAncestors([index], this.goodClosed);
+      for (let i = 0; i < this.alive.length; i++) {
+        if (this.alive[i] && this.goodClosed[i]) {
+          this.alive[i] = 0;
+          this.aliveCount--;
+        }
+      }
+    } else {
+      if (index === this.bad) this.badVerified = true;
+      if (this.goodClosed[index]) {
+        this.end = this.contradiction(`${sha} fails the test, but it is an ancestor of a commit that passed`);
+        return;
+      }
+      const below = this.graph.ancestors([index]);
+      for (let i = 0; i < this.alive.length; i++) {
+        if (this.alive[i] && !below[i]) {
+          this.alive[i] = 0;
+          this.aliveCount--;
+        }
+      }
+    }
+    if (this.aliveCount === 0) {
+      this.end = this.contradiction(`after ${sha} was ${verdict}, no commit can be the first bad one`);
+    }
+  }
+
+  next(count: number, pending: readonly number[]): number[] {
+    if (this.outcome(pending) || count <= 0) return [];
+    const running = new Set(pending);
+    if (this.aliveCount === 1) {
+      // Only the named bad commit is left: test it once before blaming it.
+      return this.alive[this.bad] && !this.badVerified && !running.has(this.bad) ? [this.bad] : [];
+    }
+    const mass = new Float64Array(this.graph.size);
+    for (let i = 0; i < mass.length; i++) mass[i] = this.alive[i]!;
+    return planProbes({
+      graph: this.graph,
+      member: this.alive,
+      mass,
+      eligible: (i) => this.isProbeable(i) && !running.has(i),
+      pending: pending.filter((p) => this.alive[p]),
+      count,
+    });
+  }
+
+  outcome(pending: readonly number[]): SearchOutcome | undefined {
+    if (this.end) return this.end;
+    if (this.aliveCount === 1) {
+      const only = this.alive.indexOf(1);
+      if (only === this.bad && !this.badVerified) return undefined;
+      return { kind: "culprit", index: only, confidence: 1 };
+    }
+    for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return undefined;
+    if (pending.some((p) => this.isInformative(p))) return undefined;
+    const indices: number[] = [];
+    this.alive.forEach((a, i) => a && indices.push(i));
+    return { kind: "ambiguous", indices };
+  }
+
+  remaining(): { candidates: number; estimatedTests: number } {
+    const extra = this.aliveCount === 1 && !this.badVerified && this.alive[this.bad] ? 1 : 0;
+    return { candidates: this.aliveCount, estimatedTests: binarySteps(this.aliveCount) + extra };
+  }
+
+  isInformative(index: number): boolean {
+    if (this.end || this.tested[index] || this.skipped[index]) return false;
+    if (index === this.bad) return this.aliveCount === 1 && !this.badVerified;
+    const below = this.graph.ancestors([index]);
+    let inside = 0;
+    for (let i = 0; i < below.length; i++) if (below[i] && this.alive[i]) inside++;
+    return inside > 0 && inside < this.aliveCount;
+  }
+
+  /** A commit the search may choose: still a candidate, untested, not skipped, not the bad one. */
+  private isProbeable(i: number): boolean {
+    return this.alive[i] === 1 && !this.skipped[i] && !this.tested[i] && i !== this.bad;
+  }
+
+  private contradiction(what: string): SearchOutcome {
+    return {
+      kind: "error",
+      message: `The verdicts contradict each other: ${what}. The test is flaky or depends on something outside the commit; rerun with --flaky.`,
+    };
+  }
+}

@@ -1,0 +1,27 @@
+/** What a test run says about one commit (exit 0, 1–127 except 125, and 125). */
+export type TestVerdict = "good" | "bad" | "skip";
+
+/** How a search ended. Indices are positions in the range graph. */
+export type SearchOutcome =
+  | { kind: "culprit"; index: number; confidence: number }
+  | { kind: "ambiguous"; indices: number[] }
+  | { kind: "no-culprit"; reason: string }
+  | { kind: "error"; message: string };
+
+/** A strategy over the range graph: deterministic (git's rule) or flaky (Bayesian). */
+export interface Search {
+  record(index: number, verdict: TestVerdict): void;
+  /** Up to `count` probes to run now, with `pending` still running. */
+  next(count: number, pending: readonly number[]): number[];
+  /** The end of the search, or undefined while probes remain (running or to run). */
+  outcome(pending: readonly number[]): SearchOutcome | undefined;
+  /** Commits that can still hold the culprit, and about how many tests are left. */
+  remaining(): { candidates: number; estimatedTests: number };
+  /** Whether a verdict on this commit could still change the answer (else a running probe can stop). */
+  isInformative(index: number): boolean;
+}
+
+/** Tests a binary search needs to isolate one of n candidates: ceil(log2 n). */
+export function binarySteps(n: number): number {
+  return n <= 1 ? 0 : Math.ceil(Math.log2(n));
+}

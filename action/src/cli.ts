@@ -1,0 +1,148 @@
+import { resolve } from "node:path";
+import { runBisect, type RunnerEvent } from "./bisect-runner.js";
+import { parseCli, USAGE, UsageError, type CliSettings } from "./cli-settings.js";
+import { GitCli } from "./git.js";
+import type { ResultDocument } from "./result-document.js";
+
+/** Exit statuses of `bisect-bot run` (DESIGN.md). */
+export const EXIT = { culprit: 0, error: 1, ambiguous: 2, "no-culprit": 3 } as const;
+
+interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  signal?: AbortSignal;
+}
+
+const short = (sha: string) => sha.slice(0, 10);
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
+
+/**
+ * `bisect-bot run`: resolves the refs, bisects in worktrees, prints progress on stderr and the
+ * summary (or with --json the result document on stdout). Returns the exit status.
+ */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  let settings: CliSettings | "help";
+  try {
+    settings = parseCli(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`bisect-bot: ${error.message}\n`);
+      return EXIT.error;
+    }
+    throw error;
+  }
+  if (settings === "help") {
+    io.stdout(`${USAGE}\n`);
+    return 0;
+  }
+
+  try {
+    const result = await bisect(settings, io);
+    if (settings.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+    return result.verdict === "error" ? EXIT.error : EXIT[result.verdict];
+  } catch (error) {
+    io.stderr(`bisect-bot: ${(error as Error).message}\n`);
+    return io.signal?.aborted ? 130 : EXIT.error;
+  }
+}
+
+async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
+  const git = await GitCli.open(resolve(settings.dir));
+  const bad = await git.resolveCommit(settings.bad);
+  const good = await Promise.all(settings.good.map((g) => git.resolveCommit(g)));
+  settings.good.forEach((ref, i) => {
+    if (good[i] === bad) {
+      throw new Error(`The good ref '${ref}' and the bad ref '${settings.bad}' are the same commit (${short(bad)}): there is nothing to bisect.`);
+    }
+  });
+  for (const [i, g] of good.entries()) {
+    if (await git.isAncestor(bad, g)) {
+      throw new Error(
+        `The good ref '${settings.good[i]}' (${short(g)}) is a descendant of the bad ref '${settings.bad}' (${short(bad)}): ` +
+          "the range is empty. Did you swap --good and --bad?",
+      );
+    }
+  }
+
+  const log = io.stderr;
+  const started = performance.now();
+  let tested = 0;
+  const onEvent = (event: RunnerEvent) => {
+    switch (event.type) {
+      case "start": {
+        const at = settings.parallel > 1 ? `, ${settings.parallel} at a time` : "";
+        log(
+          `Bisecting ${event.rangeSize} commit${event.rangeSize === 1 ? "" : "s"} between ${settings.good.join(", ")} and ${settings.bad}` +
+            `${settings.flaky ? " (flaky mode)" : ""}: about ${event.estimatedTests} test${event.estimatedTests === 1 ? "" : "s"}${at}.\n`,
+        );
+        if (event.mergeBases.length > 0) {
+          log(`Some good commits are not ancestors of ${settings.bad}: testing the merge base${event.mergeBases.length > 1 ? "s" : ""} ${event.mergeBases.map(short).join(", ")} first.\n`);
+        }
+        break;
+      }
+      case "probe-start":
+        if (settings.verbose) log(`[worker ${event.worker}] testing ${short(event.sha)} (${event.purpose})\n`);
+        break;
+      case "probe-end": {
+        tested++;
+        const s = event.status;
+        const left = s.state === "searching" ? `${s.candidates} left, ~${s.estimatedTests} to go` : "done";
+        const note = event.note ? `  (${event.note})` : "";
+        log(`  ${String(tested).padStart(3)}. ${short(event.sha)}  ${event.probe.verdict.padEnd(5)} ${seconds(event.probe.durationMs).padStart(7)}  [${left}]${note}\n`);
+        break;
+      }
+      case "probe-stopped":
+        log(`       ${short(event.sha)}  stopped: its verdict is no longer needed\n`);
+        break;
+      case "warning":
+        log(`warning: ${event.message}\n`);
+        break;
+    }
+  };
+
+  const result = await runBisect({
+    git,
+    good,
+    bad,
+    command: settings.command,
+    parallel: settings.parallel,
+    firstParent: settings.firstParent,
+    flaky: settings.flaky,
+    confidence: settings.confidence,
+    ...(settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1000 } : {}),
+    onEvent,
+    ...(settings.verbose ? { onOutput: (_sha: string, chunk: Buffer) => log(chunk.toString()) } : {}),
+    ...(io.signal ? { signal: io.signal } : {}),
+  });
+  await printSummary(result, git, settings, log, performance.now() - started);
+  return result;
+}
+
+async function printSummary(result: ResultDocument, git: GitCli, settings: CliSettings, log: (t: string) => void, elapsedMs: number) {
+  const stats = `Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"} (${result.range.size} commits in range), ${seconds(elapsedMs)}.`;
+  log("\n");
+  switch (result.verdict) {
+    case "culprit": {
+      const c = await git.describe(result.culprit!.sha);
+      const confidence = settings.flaky ? `confidence ${result.culprit!.confidence.toFixed(3)}` : "confidence 1 (deterministic test)";
+      log(`First bad commit: ${c.sha}\n    ${c.subject}\n    Author: ${c.authorName} <${c.authorEmail}>\n    Date:   ${c.date}\n`);
+      log(`${stats} ${confidence[0]!.toUpperCase()}${confidence.slice(1)}.\n`);
+      break;
+    }
+    case "ambiguous": {
+      log("Only skipped commits are left to test. The first bad commit could be any of:\n");
+      for (const sha of result.candidates) {
+        const c = await git.describe(sha);
+        log(`    ${c.sha}  ${c.subject}\n`);
+      }
+      log(`${stats} Narrow it down by making those commits testable, or by testing them by hand.\n`);
+      break;
+    }
+    case "no-culprit":
+      log(`No culprit: ${result.error ?? "no commit in the range fails the test."}\n${stats}\n`);
+      break;
+    case "error":
+      log(`bisect-bot: ${result.error}\n${stats}\n`);
+      break;
+  }
+}

@@ -1,0 +1,105 @@
+import { getExecOutput } from "@actions/exec";
+import type { CommitNode } from "./bisect/index.js";
+
+/** What the bisect runner needs from git; an interface so tests and the Action can wrap it. */
+export interface GitRepository {
+  /** The top-level directory of the work tree. */
+  readonly root: string;
+  /** Resolves a ref to its full commit sha; throws "Unknown ref" naming it. */
+  resolveCommit(ref: string): Promise<string>;
+  isAncestor(ancestor: string, descendant: string): Promise<boolean>;
+  /** Merge bases of `bad` and the goods taken together (`git merge-base --all bad goods…`). */
+  mergeBases(bad: string, goods: readonly string[]): Promise<string[]>;
+  /** The commits of `bad --not goods` with their parents (`git rev-list --parents`). */
+  rangeCommits(bad: string, goods: readonly string[], firstParent: boolean): Promise<CommitNode[]>;
+  describe(sha: string): Promise<CommitInfo>;
+  addWorktree(path: string, sha: string): Promise<void>;
+  checkoutWorktree(path: string, sha: string): Promise<void>;
+  removeWorktree(path: string): Promise<void>;
+}
+
+export interface CommitInfo {
+  sha: string;
+  subject: string;
+  authorName: string;
+  authorEmail: string;
+  /** ISO 8601 author date. */
+  date: string;
+}
+
+/** Runs git and returns its stdout; throws with git's own message on a non-zero exit. */
+async function git(cwd: string, args: readonly string[], options: { allowFailure?: boolean } = {}) {
+  const out = await getExecOutput("git", [...args], { cwd, silent: true, ignoreReturnCode: true });
+  if (out.exitCode !== 0 && !options.allowFailure) {
+    const message = out.stderr.trim().split("\n").pop() ?? "";
+    throw new Error(`git ${args.join(" ")} failed (exit ${out.exitCode}): ${message}`);
+  }
+  return out;
+}
+
+/** The git binary on PATH, in the repository that contains `dir`. */
+export class GitCli implements GitRepository {
+  private constructor(readonly root: string) {}
+
+  /** Opens the repository containing `dir`; throws a clear error when there is none. */
+  static async open(dir: string): Promise<GitCli> {
+    const out = await git(dir, ["rev-parse", "--show-toplevel"], { allowFailure: true }).catch((e: Error) => {
+      throw new Error(`Cannot run git in '${dir}': ${e.message}. Is git installed and the directory present?`);
+    });
+    if (out.exitCode !== 0) {
+      throw new Error(`'${dir}' is not inside a git repository. Run bisect-bot in a clone, or pass -C <dir>.`);
+    }
+    return new GitCli(out.stdout.trim());
+  }
+
+  async resolveCommit(ref: string): Promise<string> {
+    if (ref.startsWith("-")) throw new Error(`Unknown ref '${ref}': a ref cannot start with '-'.`);
+    const out = await git(this.root, ["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`], { allowFailure: true });
+    if (out.exitCode !== 0) {
+      throw new Error(`Unknown ref '${ref}': no commit by that name in ${this.root}. Check the spelling, or fetch it first (git fetch --tags).`);
+    }
+    return out.stdout.trim();
+  }
+
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    const out = await git(this.root, ["merge-base", "--is-ancestor", ancestor, descendant], { allowFailure: true });
+    if (out.exitCode > 1) throw new Error(`git merge-base --is-ancestor failed: ${out.stderr.trim()}`);
+    return out.exitCode === 0;
+  }
+
+  async mergeBases(bad: string, goods: readonly string[]): Promise<string[]> {
+    const out = await git(this.root, ["merge-base", "--all", bad, ...goods], { allowFailure: true });
+    return out.stdout.split("\n").filter(Boolean);
+  }
+
+  async rangeCommits(bad: string, goods: readonly string[], firstParent: boolean): Promise<CommitNode[]> {
+    const args = ["rev-list", "--parents", ...(firstParent ? ["--first-parent"] : []), bad, "--not", ...goods, "--"];
+    const out = await git(this.root, args);
+    return out.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [sha, ...parents] = line.split(" ");
+        return { sha: sha!, parents };
+      });
+  }
+
+  async describe(sha: string): Promise<CommitInfo> {
+    const out = await git(this.root, ["show", "-s", "--format=%H%x00%s%x00%an%x00%ae%x00%aI", sha]);
+    const [full, subject, authorName, authorEmail, date] = out.stdout.trim().split("\0");
+    return { sha: full!, subject: subject!, authorName: authorName!, authorEmail: authorEmail!, date: date! };
+  }
+
+  async addWorktree(path: string, sha: string): Promise<void> {
+    await git(this.root, ["worktree", "add", "--detach", "--force", path, sha]);
+  }
+
+  async checkoutWorktree(path: string, sha: string): Promise<void> {
+    await git(path, ["checkout", "--detach", "--force", "--quiet", sha]);
+  }
+
+  async removeWorktree(path: string): Promise<void> {
+    await git(this.root, ["worktree", "remove", "--force", path], { allowFailure: true });
+    await git(this.root, ["worktree", "prune"], { allowFailure: true });
+  }
+}

@@ -1,0 +1,116 @@
+import { spawn } from "node:child_process";
+import type { ProbeVerdict } from "./result-document.js";
+
+/** What one run of the test command did. */
+export interface TestRun {
+  verdict: ProbeVerdict;
+  /** Exit status; null when killed by a signal, timed out or stopped. */
+  exitCode: number | null;
+  durationMs: number;
+  /** Why the run is an infrastructure error or was stopped, for the log. */
+  note?: string;
+  /** True when the run was stopped because its verdict was no longer needed. */
+  stopped?: boolean;
+}
+
+export interface TestCommand {
+  /** argv of the test command; one argument with shell syntax runs through `sh -c`, as git does. */
+  argv: readonly string[];
+  cwd: string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Where the command's stdout and stderr go (default: discarded). */
+  output?: "inherit" | "ignore" | ((chunk: Buffer) => void);
+  /** Stops the run early (its verdict is no longer needed, or the user pressed Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+/** git's list of characters that make `git bisect run` use the shell (run-command.c). */
+const SHELL_METACHARACTERS = /[|&;<>()$`\\"' \t\n*?[#~=%]/;
+
+/**
+ * Maps an exit status to a verdict, as `git bisect run` does: 0 good, 125 skip, 1–127 bad,
+ * 128 and above (or a signal) an infrastructure error, never bad.
+ */
+export function verdictOfExit(exitCode: number | null): ProbeVerdict {
+  if (exitCode === null || exitCode >= 128 || exitCode < 0) return "error";
+  if (exitCode === 0) return "good";
+  if (exitCode === 125) return "skip";
+  return "bad";
+}
+
+/**
+ * Runs the test command once in its own process group, so a timeout or Ctrl-C kills everything it
+ * started. Uses node:child_process rather than @actions/exec because it needs timeouts, group kill
+ * and cancellation, which @actions/exec does not offer.
+ */
+export function runTest(command: TestCommand): Promise<TestRun> {
+  const [program, ...rest] = command.argv;
+  if (!program) throw new Error("The test command is empty.");
+  // As git's prepare_shell_cmd: `sh -c '<program> "$@"' <program> <args…>`.
+  const useShell = SHELL_METACHARACTERS.test(program);
+  const file = useShell ? "sh" : program;
+  const args = useShell ? ["-c", `${program} "$@"`, program, ...rest] : rest;
+  const started = performance.now();
+  const pipe = typeof command.output === "function";
+
+  return new Promise<TestRun>((resolve) => {
+    let settled = false;
+    let note: string | undefined;
+    let stopped = false;
+    const finish = (run: Omit<TestRun, "durationMs">) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      command.signal?.removeEventListener("abort", onAbort);
+      resolve({ ...run, durationMs: Math.round(performance.now() - started) });
+    };
+
+    const child = spawn(file, args, {
+      cwd: command.cwd,
+      env: command.env ?? process.env,
+      detached: true,
+      stdio: ["ignore", pipe ? "pipe" : (command.output ?? "ignore"), pipe ? "pipe" : (command.output ?? "ignore")] as never,
+    });
+    if (pipe) {
+      const sink = command.output as (chunk: Buffer) => void;
+      child.stdout?.on("data", sink);
+      child.stderr?.on("data", sink);
+    }
+
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // The group is already gone.
+      }
+    };
+    const timer = command.timeoutMs
+      ? setTimeout(() => {
+          note = `timed out after ${(command.timeoutMs! / 1000).toFixed(0)} s`;
+          killGroup();
+        }, command.timeoutMs)
+      : undefined;
+    const onAbort = () => {
+      stopped = true;
+      note = "stopped: its verdict is no longer needed";
+      killGroup();
+    };
+    if (command.signal?.aborted) onAbort();
+    command.signal?.addEventListener("abort", onAbort);
+
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      // What a shell would report: 127 not found, 126 found but not executable.
+      const exitCode = error.code === "ENOENT" ? 127 : error.code === "EACCES" ? 126 : null;
+      finish({ verdict: verdictOfExit(exitCode), exitCode, note: `${program}: ${error.message}` });
+    });
+    child.on("close", (code, signal) => {
+      // The command is done; make sure nothing it left behind keeps running.
+      killGroup();
+      if (stopped) return finish({ verdict: "error", exitCode: null, note, stopped: true });
+      if (note) return finish({ verdict: "error", exitCode: null, note });
+      if (signal) return finish({ verdict: "error", exitCode: null, note: `killed by ${signal}` });
+      finish({ verdict: verdictOfExit(code), exitCode: code, ...(code !== null && code >= 128 ? { note: `exit ${code} (128 or more) aborts the probe` } : {}) });
+    });
+  });
+}

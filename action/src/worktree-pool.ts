@@ -1,0 +1,62 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { GitRepository } from "./git.js";
+
+/** A detached git worktree that one probe at a time runs in. */
+export interface Worktree {
+  readonly id: number;
+  path: string;
+}
+
+/**
+ * Up to `size` detached worktrees in a temporary directory, created on first use and reused
+ * between probes. The user's own work tree and HEAD are never touched. `dispose()` removes them
+ * all; the CLI calls it on exit and on Ctrl-C.
+ */
+export class WorktreePool {
+  private readonly free: Worktree[] = [];
+  private readonly all: Worktree[] = [];
+  private baseDir: Promise<string> | undefined;
+  /** `git worktree add` takes repository-wide locks: one at a time. */
+  private adding: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly git: GitRepository,
+    private readonly size: number,
+    private readonly parentDir: string = tmpdir(),
+  ) {}
+
+  /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
+  async acquire(sha: string): Promise<Worktree> {
+    const reused = this.free.pop();
+    if (reused) {
+      await this.git.checkoutWorktree(reused.path, sha);
+      return reused;
+    }
+    if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
+    // Memoise the promise: concurrent first acquisitions must share one directory.
+    this.baseDir ??= mkdtemp(join(this.parentDir, "bisect-bot-"));
+    const id = this.all.length;
+    const worktree = { id, path: "" };
+    this.all.push(worktree); // reserve the slot before awaiting
+    worktree.path = join(await this.baseDir, `worker-${id}`);
+    const add = this.adding.then(() => this.git.addWorktree(worktree.path, sha));
+    this.adding = add.catch(() => undefined);
+    await add;
+    return worktree;
+  }
+
+  release(worktree: Worktree): void {
+    this.free.push(worktree);
+  }
+
+  /** Removes every worktree and the temporary directory. Safe to call twice. */
+  async dispose(): Promise<void> {
+    const all = this.all.splice(0);
+    this.free.length = 0;
+    await Promise.all(all.map((w) => this.git.removeWorktree(w.path)));
+    if (this.baseDir) await rm(await this.baseDir, { recursive: true, force: true });
+    this.baseDir = undefined;
+  }
+}

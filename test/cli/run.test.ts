@@ -1,0 +1,291 @@
+/**
+ * `bisect-bot run` as a user runs it: the committed bundle in a real process, against real git
+ * repositories built for each test.
+ */
+import { spawn } from "node:child_process";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resultDocumentSchema, type ResultDocument } from "../../action/src/result-document.js";
+import { buildRepo, type DagCommit, git, gitEnv, removeDir, tempDir } from "../support/dag-repo.js";
+
+const CLI = fileURLToPath(new URL("../../bin/bisect-bot.js", import.meta.url));
+
+interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+let scratch: string;
+let tmp: string;
+
+beforeAll(async () => {
+  scratch = await tempDir("cli-test");
+  tmp = join(scratch, "tmp");
+  await git(scratch, ["init", "--quiet", tmp]); // any directory works as TMPDIR; this one must exist
+});
+afterAll(() => removeDir(scratch));
+
+/** Runs the CLI with TMPDIR pointing at a directory the test can inspect for leftovers. */
+function cli(cwd: string, args: string[], options: { onSpawn?: (pid: number) => void } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("node", [CLI, ...args], { cwd, env: gitEnv({ TMPDIR: tmp }), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+    if (child.pid) options.onSpawn?.(child.pid);
+  });
+}
+
+function resultOf(run: CliRun): ResultDocument {
+  return resultDocumentSchema.parse(JSON.parse(run.stdout));
+}
+
+/** A linear history c0..c{n-1}; from `culprit` on, the file `bug` exists and `check.sh` fails. */
+async function linearRepo(n: number, culprit: number, extra: (i: number) => Record<string, string> = () => ({})) {
+  const dir = await tempDir(join(scratch, "repo"));
+  const commits: DagCommit[] = Array.from({ length: n }, (_, i) => ({
+    id: `c${i}`,
+    parents: i === 0 ? [] : [`c${i - 1}`],
+    files: {
+      ...(i === 0 ? { "check.sh": "#!/bin/sh\ntest ! -e bug\n" } : {}),
+      ...(i === culprit ? { bug: "yes\n" } : {}),
+      ...extra(i),
+    },
+  }));
+  const shas = await buildRepo(dir, commits, { tags: { "v1.0": "c0" } });
+  await git(dir, ["checkout", "--quiet", "--force", "main"]);
+  return { dir, shas };
+}
+
+/** Commits a mainline with a feature branch merged in; the culprit is given by id. */
+async function mergeRepo() {
+  const dir = await tempDir(join(scratch, "merge"));
+  const commits: DagCommit[] = [
+    { id: "base", parents: [] },
+    { id: "m1", parents: ["base"] },
+    { id: "f1", parents: ["m1"] },
+    { id: "f2", parents: ["f1"] },
+    { id: "f3", parents: ["f2"] },
+    { id: "m2", parents: ["m1"] },
+    { id: "m3", parents: ["m2"] },
+    { id: "merge", parents: ["m3", "f3"] },
+    { id: "m4", parents: ["merge"] },
+    { id: "m5", parents: ["m4"] },
+  ];
+  const shas = await buildRepo(dir, commits, { tags: { "v1.0": "base" } });
+  await git(dir, ["checkout", "--quiet", "--force", "main"]);
+  return { dir, shas };
+}
+
+/** A test command failing on every descendant of `culprit` (itself included). */
+const failsFrom = (culprit: string) => ["sh", "-c", `if git merge-base --is-ancestor ${culprit} HEAD; then exit 1; fi`];
+
+/** The position of a commit of `linearRepo` (c<i>). */
+function indexOf(shas: Map<string, string>, sha: string): number {
+  const id = [...shas].find(([, s]) => s === sha)?.[0];
+  if (!id) throw new Error(`${sha} is not a commit of the test repository`);
+  return Number(id.slice(1));
+}
+
+async function leftovers(): Promise<string[]> {
+  return (await readdir(tmp)).filter((f) => f.startsWith("bisect-bot-"));
+}
+
+describe("bisect-bot run", () => {
+  it("names the first bad commit with its subject and author, and exits 0", async () => {
+    const { dir, shas } = await linearRepo(100, 61);
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--", "sh", "check.sh"]);
+    expect(run.stderr).toContain(`First bad commit: ${shas.get("c61")}`);
+    expect(run.stderr).toMatch(/\n {4}c61\n {4}Author: A U Thor <author@example.com>/);
+    expect(run.stderr).toMatch(/Bisecting 99 commits between v1.0 and main: about 7 tests/);
+    expect(run.code).toBe(0);
+  });
+
+  it("prints the result document with --json: culprit, range, probes and at most ceil(log2 N) tests", async () => {
+    const { dir, shas } = await linearRepo(129, 100);
+    const doc = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "check.sh"]));
+    expect(doc.verdict).toBe("culprit");
+    expect(doc.culprit).toEqual({ sha: shas.get("c100"), confidence: 1 });
+    expect(doc.range).toEqual({ good: [shas.get("c0")], bad: shas.get("c128"), size: 128 });
+    expect(doc.tested).toBeLessThanOrEqual(7);
+    for (const p of doc.probes) expect(p.verdict).toBe(indexOf(shas, p.sha) >= 100 ? "bad" : "good");
+  });
+
+  it("never moves HEAD, touches the working tree, or leaves worktrees behind", async () => {
+    const { dir } = await linearRepo(40, 20);
+    await writeFile(join(dir, "check.sh"), "#!/bin/sh\n# my local edit\ntest ! -e bug\n");
+    await writeFile(join(dir, "notes.txt"), "untracked\n");
+    const before = {
+      head: (await git(dir, ["rev-parse", "HEAD"])).stdout,
+      branch: (await git(dir, ["symbolic-ref", "HEAD"])).stdout,
+      status: (await git(dir, ["status", "--porcelain"])).stdout,
+    };
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "HEAD", "--parallel", "3", "--", "sh", "-c", "git show HEAD:check.sh | sh"]);
+    expect(run.code).toBe(0);
+    expect((await git(dir, ["rev-parse", "HEAD"])).stdout).toBe(before.head);
+    expect((await git(dir, ["symbolic-ref", "HEAD"])).stdout).toBe(before.branch);
+    expect((await git(dir, ["status", "--porcelain"])).stdout).toBe(before.status);
+    expect(await readFile(join(dir, "check.sh"), "utf8")).toContain("my local edit");
+    expect((await git(dir, ["worktree", "list"])).stdout.trim().split("\n")).toHaveLength(1);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("finds a culprit inside a merged branch, and the merge with --first-parent", async () => {
+    const { dir, shas } = await mergeRepo();
+    const inside = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", ...failsFrom(shas.get("f2")!)]));
+    expect(inside.culprit?.sha).toBe(shas.get("f2"));
+    const merge = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--first-parent", "--json", "--", ...failsFrom(shas.get("f2")!)]));
+    expect(merge.culprit?.sha).toBe(shas.get("merge"));
+    expect(merge.range.size).toBe(6); // m1 m2 m3 merge m4 m5
+  });
+
+  it("with --parallel k tests k commits at once: fewer rounds than tests, same culprit", async () => {
+    const { dir, shas } = await linearRepo(257, 77);
+    const doc = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--parallel", "3", "--json", "--", "sh", "-c", "sleep 0.2; sh check.sh"]));
+    expect(doc.culprit?.sha).toBe(shas.get("c77"));
+    // One worker needs 8 rounds; three need ceil(log4 256) = 4 when they finish together (one spare
+    // for scheduling jitter on a loaded machine).
+    expect(doc.rounds).toBeLessThanOrEqual(5);
+    expect(doc.rounds).toBeLessThan(doc.tested);
+  });
+
+  it("tests the merge base first when a good commit is not an ancestor of bad", async () => {
+    const { dir, shas } = await mergeRepo();
+    // f3 is good but not an ancestor of m3: git tests their merge base m1 first.
+    const doc = resultOf(await cli(dir, ["run", "--good", shas.get("f3")!, "--bad", shas.get("m3")!, "--json", "--", ...failsFrom(shas.get("m2")!)]));
+    expect(doc.probes[0]?.sha).toBe(shas.get("m1"));
+    expect(doc.culprit?.sha).toBe(shas.get("m2"));
+
+    const fixed = await cli(dir, ["run", "--good", shas.get("f3")!, "--bad", shas.get("m3")!, "--", ...failsFrom(shas.get("base")!)]);
+    expect(fixed.code).toBe(1);
+    expect(fixed.stderr).toMatch(/merge base [0-9a-f]{40}.*fails the test: the bug was fixed between/);
+  });
+
+  it("skips commits whose test exits 125 and reports the ambiguous set with exit 2", async () => {
+    const { dir, shas } = await linearRepo(30, 15, (i) => (i === 13 ? { untestable: "1" } : i === 15 ? { untestable: "0" } : {}));
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "-c", "grep -qx 1 untestable 2>/dev/null && exit 125; sh check.sh"]);
+    const doc = resultOf(run);
+    expect(run.code).toBe(2);
+    expect(doc.verdict).toBe("ambiguous");
+    expect(new Set(doc.candidates)).toEqual(new Set([shas.get("c13"), shas.get("c14"), shas.get("c15")]));
+    expect(run.stderr).toContain("could be any of");
+  });
+
+  it("exits 3 when the bad commit passes: the range holds no regression", async () => {
+    const { dir } = await linearRepo(20, 1000);
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--", "sh", "check.sh"]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/No culprit: The bad commit [0-9a-f]{40} passes the test/);
+  });
+
+  it("re-checks exit 127 on the good commit: a missing command everywhere blames nobody", async () => {
+    const { dir } = await linearRepo(20, 10);
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--", "no-such-test-command"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/exits 127 on the good commit [0-9a-f]{40} too: it was not found/);
+    expect(run.stderr).not.toContain("First bad commit");
+  });
+
+  it("counts exit 127 as bad when the good commit runs the command fine", async () => {
+    // From c3 on, the test cannot even start (exit 127), as when a test script is deleted; the
+    // first probe (mid-range) hits it, so the good commit is checked before c3 is blamed.
+    const { dir, shas } = await linearRepo(20, 1000, (i) => (i === 3 ? { gone: "1" } : {}));
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "-c", "test -e gone && exit 127; exit 0"]);
+    const doc = resultOf(run);
+    expect(doc.culprit?.sha).toBe(shas.get("c3"));
+    expect(doc.probes.some((p) => p.sha === shas.get("c0") && p.exitCode === 0)).toBe(true); // the re-check
+  });
+
+  it("treats a step timeout and exit 128+ as infrastructure errors: retried once, then skipped, never bad", async () => {
+    const { dir, shas } = await linearRepo(16, 12, (i) => (i === 8 ? { mode: "hang" } : i === 9 ? { mode: "crash" } : i === 10 ? { mode: "fine" } : {}));
+    const run = await cli(dir, [
+      "run", "--good", "v1.0", "--bad", "main", "--step-timeout", "1", "--json", "--",
+      "sh", "-c", "m=$(cat mode 2>/dev/null); [ \"$m\" = hang ] && sleep 30; [ \"$m\" = crash ] && exit 137; sh check.sh",
+    ]);
+    const doc = resultOf(run);
+    expect(doc.culprit?.sha).toBe(shas.get("c12"));
+    const hung = doc.probes.filter((p) => p.sha === shas.get("c8"));
+    const crashed = doc.probes.filter((p) => p.sha === shas.get("c9"));
+    for (const probes of [hung, crashed].filter((p) => p.length > 0)) {
+      expect(probes.map((p) => p.verdict)).toEqual(["error", "error"]);
+    }
+    expect(hung.length + crashed.length).toBeGreaterThan(0);
+    expect(run.stderr).toMatch(/timed out after 1 s|exit 137/);
+  });
+
+  it("finds the culprit of a flaky test with --flaky and reports its confidence", async () => {
+    const { dir, shas } = await linearRepo(64, 40);
+    const counter = join(scratch, `flaky-counter-${Date.now()}`);
+    await writeFile(counter, "0");
+    // Every fourth run fails whatever the commit: a deterministic stand-in for a flaky test.
+    const test = `n=$(($(cat ${counter}) + 1)); echo $n > ${counter}; [ $((n % 4)) -eq 0 ] && exit 1; sh check.sh`;
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--flaky", "--json", "--", "sh", "-c", test]);
+    const doc = resultOf(run);
+    expect(doc.verdict).toBe("culprit");
+    expect(doc.culprit?.sha).toBe(shas.get("c40"));
+    expect(doc.culprit!.confidence).toBeGreaterThanOrEqual(0.99);
+    expect(Number(await readFile(counter, "utf8"))).toBeGreaterThanOrEqual(4); // flakes did happen
+    expect(run.stderr).toMatch(/Confidence 0\.99\d|Confidence 1\.000/);
+  });
+
+  it("stops on Ctrl-C, kills the test and removes its worktrees", async () => {
+    const { dir } = await linearRepo(40, 20);
+    let pid = 0;
+    const running = cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--parallel", "2", "--", "sh", "-c", "sleep 30"], { onSpawn: (p) => (pid = p) });
+    // Wait until both worktrees exist, then interrupt.
+    for (let i = 0; i < 100 && (await git(dir, ["worktree", "list"])).stdout.trim().split("\n").length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    process.kill(pid, "SIGINT");
+    const run = await running;
+    expect(run.code).toBe(130);
+    expect(run.stderr).toContain("Interrupted");
+    expect((await git(dir, ["worktree", "list"])).stdout.trim().split("\n")).toHaveLength(1);
+    expect(await leftovers()).toEqual([]);
+  });
+});
+
+describe("bisect-bot run: bad input gets one line naming the value, exit 1", () => {
+  let dir: string;
+  beforeAll(async () => {
+    ({ dir } = await linearRepo(5, 3));
+  });
+
+  it.each([
+    [["run", "--good", "v9.9", "--bad", "main", "--", "true"], /Unknown ref 'v9.9'/],
+    [["run", "--good", "main", "--bad", "main", "--", "true"], /The good ref 'main' and the bad ref 'main' are the same commit/],
+    [["run", "--good", "main", "--bad", "v1.0", "--", "true"], /is a descendant of the bad ref 'v1.0'.*Did you swap --good and --bad\?/],
+    [["run", "--good", "v1.0", "--bad", "main"], /Missing the test command after '--'/],
+    [["run", "--good", "v1.0", "--bad", "main", "npm", "test"], /Unexpected argument 'npm'.*Put the test command after '--'/],
+    [["run", "--good", "v1.0", "--", "true"], /Missing --bad <ref>/],
+    [["run", "--good", "v1.0", "--bad", "main", "--parallel", "zero", "--", "true"], /Invalid --parallel 'zero': expected a whole number/],
+    [["run", "--good", "v1.0", "--bad", "main", "--step-timeout=-5", "--", "true"], /Invalid --step-timeout '-5'/],
+    [["run", "--good", "v1.0", "--bad", "main", "--step-timeout", "-5", "--", "true"], /Option '--step-timeout' argument is ambiguous/],
+    [["bisect", "--good", "v1.0"], /Unknown command 'bisect'/],
+  ])("%j", async (args, message) => {
+    const run = await cli(dir, args);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("outside a git repository", async () => {
+    const outside = await tempDir(join(scratch, "plain"));
+    const run = await cli(outside, ["run", "--good", "a", "--bad", "b", "--", "true"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/is not inside a git repository\. Run bisect-bot in a clone, or pass -C <dir>\./);
+  });
+
+  it("-C runs in another directory", async () => {
+    const outside = await tempDir(join(scratch, "plain2"));
+    const run = await cli(outside, ["run", "-C", dir, "--good", "v1.0", "--bad", "main", "--", "sh", "check.sh"]);
+    expect(run.code).toBe(0);
+  });
+});
