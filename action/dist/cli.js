@@ -175,9 +175,10 @@ function binarySteps(n) {
 
 // action/src/bisect/deterministic-search.ts
 var DeterministicSearch = class {
-  constructor(graph, bad) {
+  constructor(graph, bad, verifyBad = false) {
     this.graph = graph;
     this.bad = bad;
+    this.badVerified = !verifyBad;
     const n = graph.size;
     this.alive = new Uint8Array(n).fill(1);
     this.goodClosed = new Uint8Array(n);
@@ -192,7 +193,7 @@ var DeterministicSearch = class {
   skipped;
   tested;
   aliveCount;
-  badVerified = false;
+  badVerified;
   end;
   record(index, verdict) {
     if (this.end) return;
@@ -204,7 +205,7 @@ var DeterministicSearch = class {
     const wasTested = this.tested[index] === 1;
     this.tested[index] = 1;
     if (verdict === "good") {
-      if (index === this.bad && !wasTested && !this.badVerified) {
+      if (index === this.bad && !wasTested) {
         this.end = {
           kind: "no-culprit",
           reason: `The bad commit ${sha} passes the test, so no commit in the range fails it. The failure may be flaky (try --flaky) or depend on something outside the repository.`
@@ -239,12 +240,11 @@ var DeterministicSearch = class {
   next(count, pending) {
     if (this.outcome(pending) || count <= 0) return [];
     const running = new Set(pending);
-    if (this.aliveCount === 1) {
-      return this.alive[this.bad] && !this.badVerified && !running.has(this.bad) ? [this.bad] : [];
-    }
+    const verifyNow = this.mustVerifyBad() && !running.has(this.bad);
+    if (this.aliveCount === 1) return verifyNow ? [this.bad] : [];
     const mass = new Float64Array(this.graph.size);
     for (let i = 0; i < mass.length; i++) mass[i] = this.alive[i];
-    return planProbes({
+    const planned = planProbes({
       graph: this.graph,
       member: this.alive,
       mass,
@@ -252,12 +252,14 @@ var DeterministicSearch = class {
       pending: pending.filter((p) => this.alive[p]),
       count
     });
+    if (verifyNow && planned.length < count) planned.push(this.bad);
+    return planned;
   }
   outcome(pending) {
     if (this.end) return this.end;
     if (this.aliveCount === 1) {
       const only = this.alive.indexOf(1);
-      if (only === this.bad && !this.badVerified) return void 0;
+      if (only === this.bad && this.mustVerifyBad()) return void 0;
       return { kind: "culprit", index: only, confidence: 1 };
     }
     for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return void 0;
@@ -267,16 +269,20 @@ var DeterministicSearch = class {
     return { kind: "ambiguous", indices };
   }
   remaining() {
-    const extra = this.aliveCount === 1 && !this.badVerified && this.alive[this.bad] ? 1 : 0;
+    const extra = this.mustVerifyBad() ? 1 : 0;
     return { candidates: this.aliveCount, estimatedTests: binarySteps(this.aliveCount) + extra };
   }
   isInformative(index) {
     if (this.end || this.tested[index] || this.skipped[index]) return false;
-    if (index === this.bad) return this.aliveCount === 1 && !this.badVerified;
+    if (index === this.bad) return this.mustVerifyBad();
     const below = this.graph.ancestors([index]);
     let inside = 0;
     for (let i = 0; i < below.length; i++) if (below[i] && this.alive[i]) inside++;
     return inside > 0 && inside < this.aliveCount;
+  }
+  /** With verifyBad: the bad commit is still a candidate, untested, and testable (a skip ends the check). */
+  mustVerifyBad() {
+    return !this.badVerified && this.alive[this.bad] === 1 && !this.skipped[this.bad];
   }
   /** A commit the search may choose: still a candidate, untested, not skipped, not the bad one. */
   isProbeable(i) {
@@ -712,7 +718,7 @@ var Bisection = class _Bisection {
       if (input2.confidence !== void 0) options.confidence = input2.confidence;
       search = new FlakySearch(range.graph, range.bad, options);
     } else {
-      search = new DeterministicSearch(range.graph, range.bad);
+      search = new DeterministicSearch(range.graph, range.bad, input2.verifyBad ?? false);
     }
     return new _Bisection(range, search, flaky, input2.goods);
   }
@@ -952,6 +958,7 @@ async function runBisect(settings) {
     mergeBases,
     firstParent: settings.firstParent ?? false,
     flaky: settings.flaky ?? false,
+    verifyBad: settings.verifyBad ?? false,
     ...settings.confidence !== void 0 ? { confidence: settings.confidence } : {}
   });
   const probes = [];
@@ -20865,6 +20872,8 @@ Options:
   --parallel <k>          test k commits at once, in k worktrees (default 1)
   --flaky                 Bayesian mode for tests that fail at random
   --confidence <p>        flaky mode: stop at this probability (default 0.99)
+  --verify                test the bad commit before blaming it, so a range with no
+                          regression exits 3 instead of naming the bad commit
   --step-timeout <secs>   a test running longer is an infrastructure error
   --json                  print the result document (JSON) on stdout
   --verbose               show the test command's output
@@ -20890,6 +20899,7 @@ var settingsSchema = external_exports.object({
   firstParent: external_exports.boolean(),
   parallel: numberOption("--parallel", "a whole number from 1 to 64", (n) => Number.isInteger(n) && n >= 1 && n <= 64),
   flaky: external_exports.boolean(),
+  verify: external_exports.boolean(),
   confidence: numberOption("--confidence", "a probability such as 0.99 (between 0.5 and 1)", (n) => n > 0.5 && n < 1),
   stepTimeoutSeconds: numberOption("--step-timeout", "a number of seconds such as 600", (n) => n > 0).optional(),
   json: external_exports.boolean(),
@@ -20916,6 +20926,7 @@ function parseCli(argv) {
         "first-parent": { type: "boolean" },
         parallel: { type: "string" },
         flaky: { type: "boolean" },
+        verify: { type: "boolean" },
         confidence: { type: "string" },
         "step-timeout": { type: "string" },
         json: { type: "boolean" },
@@ -20936,6 +20947,7 @@ function parseCli(argv) {
     firstParent: values["first-parent"] ?? false,
     parallel: values.parallel ?? 1,
     flaky: values.flaky ?? false,
+    verify: values.verify ?? false,
     confidence: values.confidence ?? 0.99,
     stepTimeoutSeconds: values["step-timeout"],
     json: values.json ?? false,
@@ -21860,6 +21872,7 @@ async function bisect(settings, io) {
     parallel: settings.parallel,
     firstParent: settings.firstParent,
     flaky: settings.flaky,
+    verifyBad: settings.verify,
     confidence: settings.confidence,
     ...settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1e3 } : {},
     onEvent,

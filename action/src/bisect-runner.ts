@@ -22,6 +22,8 @@ export interface RunnerSettings {
   firstParent?: boolean;
   flaky?: boolean;
   confidence?: number;
+  /** Deterministic mode: test the bad commit before blaming it. */
+  verifyBad?: boolean;
   stepTimeoutMs?: number;
   known?: readonly KnownVerdict[];
   jobId?: string;
@@ -86,6 +88,7 @@ export async function runBisect(settings: RunnerSettings): Promise<ResultDocumen
     mergeBases,
     firstParent: settings.firstParent ?? false,
     flaky: settings.flaky ?? false,
+    verifyBad: settings.verifyBad ?? false,
     ...(settings.confidence !== undefined ? { confidence: settings.confidence } : {}),
   });
 

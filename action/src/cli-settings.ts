@@ -10,6 +10,7 @@ export interface CliSettings {
   firstParent: boolean;
   parallel: number;
   flaky: boolean;
+  verify: boolean;
   confidence: number;
   stepTimeoutSeconds?: number | undefined;
   json: boolean;
@@ -30,6 +31,8 @@ Options:
   --parallel <k>          test k commits at once, in k worktrees (default 1)
   --flaky                 Bayesian mode for tests that fail at random
   --confidence <p>        flaky mode: stop at this probability (default 0.99)
+  --verify                test the bad commit before blaming it, so a range with no
+                          regression exits 3 instead of naming the bad commit
   --step-timeout <secs>   a test running longer is an infrastructure error
   --json                  print the result document (JSON) on stdout
   --verbose               show the test command's output
@@ -63,6 +66,7 @@ const settingsSchema = z.object({
   firstParent: z.boolean(),
   parallel: numberOption("--parallel", "a whole number from 1 to 64", (n) => Number.isInteger(n) && n >= 1 && n <= 64),
   flaky: z.boolean(),
+  verify: z.boolean(),
   confidence: numberOption("--confidence", "a probability such as 0.99 (between 0.5 and 1)", (n) => n > 0.5 && n < 1),
   stepTimeoutSeconds: numberOption("--step-timeout", "a number of seconds such as 600", (n) => n > 0).optional(),
   json: z.boolean(),
@@ -95,6 +99,7 @@ export function parseCli(argv: readonly string[]): CliSettings | "help" {
         "first-parent": { type: "boolean" },
         parallel: { type: "string" },
         flaky: { type: "boolean" },
+        verify: { type: "boolean" },
         confidence: { type: "string" },
         "step-timeout": { type: "string" },
         json: { type: "boolean" },
@@ -117,6 +122,7 @@ export function parseCli(argv: readonly string[]): CliSettings | "help" {
     firstParent: values["first-parent"] ?? false,
     parallel: values.parallel ?? 1,
     flaky: values.flaky ?? false,
+    verify: values.verify ?? false,
     confidence: values.confidence ?? 0.99,
     stepTimeoutSeconds: values["step-timeout"],
     json: values.json ?? false,

@@ -108,6 +108,7 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
     parallel: settings.parallel,
     firstParent: settings.firstParent,
     flaky: settings.flaky,
+    verifyBad: settings.verify,
     confidence: settings.confidence,
     ...(settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1000 } : {}),
     onEvent,

@@ -48,7 +48,7 @@ function resultOf(run: CliRun): ResultDocument {
 }
 
 /** A linear history c0..c{n-1}; from `culprit` on, the file `bug` exists and `check.sh` fails. */
-async function linearRepo(n: number, culprit: number, extra: (i: number) => Record<string, string> = () => ({})) {
+async function linearRepo(n: number, culprit: number, extra: (i: number) => Record<string, string | undefined> = () => ({})) {
   const dir = await tempDir(join(scratch, "repo"));
   const commits: DagCommit[] = Array.from({ length: n }, (_, i) => ({
     id: `c${i}`,
@@ -56,7 +56,7 @@ async function linearRepo(n: number, culprit: number, extra: (i: number) => Reco
     files: {
       ...(i === 0 ? { "check.sh": "#!/bin/sh\ntest ! -e bug\n" } : {}),
       ...(i === culprit ? { bug: "yes\n" } : {}),
-      ...extra(i),
+      ...(Object.fromEntries(Object.entries(extra(i)).filter(([, v]) => v !== undefined)) as Record<string, string>),
     },
   }));
   const shas = await buildRepo(dir, commits, { tags: { "v1.0": "c0" } });
@@ -178,9 +178,11 @@ describe("bisect-bot run", () => {
     expect(run.stderr).toContain("could be any of");
   });
 
-  it("exits 3 when the bad commit passes: the range holds no regression", async () => {
+  it("with --verify exits 3 when the bad commit passes: the range holds no regression", async () => {
     const { dir } = await linearRepo(20, 1000);
-    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--", "sh", "check.sh"]);
+    const trusting = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "check.sh"]));
+    expect(trusting.culprit?.sha).toBe(trusting.range.bad); // as git bisect: the bad commit is trusted
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--verify", "--", "sh", "check.sh"]);
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/No culprit: The bad commit [0-9a-f]{40} passes the test/);
   });

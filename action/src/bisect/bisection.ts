@@ -10,6 +10,12 @@ export interface BisectOptions {
   flaky?: boolean | Partial<FlakyOptions>;
   /** Flaky mode: stop at this posterior probability (default 0.99). */
   confidence?: number;
+  /**
+   * Deterministic mode: test the bad commit before blaming it (one extra test, only when it is
+   * the last candidate), so a range without a regression ends as "no-culprit". Flaky mode always
+   * weighs "no culprit".
+   */
+  verifyBad?: boolean;
 }
 
 export type BisectStatus =
@@ -60,7 +66,7 @@ export class Bisection {
       if (input.confidence !== undefined) options.confidence = input.confidence;
       search = new FlakySearch(range.graph, range.bad, options);
     } else {
-      search = new DeterministicSearch(range.graph, range.bad);
+      search = new DeterministicSearch(range.graph, range.bad, input.verifyBad ?? false);
     }
     return new Bisection(range, search, flaky, input.goods);
   }

@@ -5,9 +5,9 @@ import { binarySteps, type Search, type SearchOutcome, type TestVerdict } from "
 /**
  * git's bisection over the range graph: a good probe rules out its ancestors, a bad probe rules
  * out everything that is not its ancestor, a skipped commit stays a candidate for ever. The next
- * probe maximises min(w, N − w). When the only candidate left is the bad commit the user named,
- * it is tested once before it is blamed, so a range with no regression ends as "no culprit"
- * instead of naming an innocent commit.
+ * probe maximises min(w, N − w). Like git, it trusts the bad commit the user named; with
+ * `verifyBad`, when that commit is the only candidate left it is tested once before it is blamed,
+ * so a range with no regression ends as "no culprit" instead of naming an innocent commit.
  */
 export class DeterministicSearch implements Search {
   private readonly alive: Uint8Array;
@@ -15,13 +15,15 @@ export class DeterministicSearch implements Search {
   private readonly skipped: Uint8Array;
   private readonly tested: Uint8Array;
   private aliveCount: number;
-  private badVerified = false;
+  private badVerified: boolean;
   private end: SearchOutcome | undefined;
 
   constructor(
     private readonly graph: CommitGraph,
     private readonly bad: number,
+    verifyBad = false,
   ) {
+    this.badVerified = !verifyBad;
     const n = graph.size;
     this.alive = new Uint8Array(n).fill(1);
     this.goodClosed = new Uint8Array(n);
@@ -40,7 +42,7 @@ export class DeterministicSearch implements Search {
     const wasTested = this.tested[index] === 1;
     this.tested[index] = 1;
     if (verdict === "good") {
-      if (index === this.bad && !wasTested && !this.badVerified) {
+      if (index === this.bad && !wasTested) {
         this.end = {
           kind: "no-culprit",
           reason:
@@ -78,13 +80,12 @@ export class DeterministicSearch implements Search {
   next(count: number, pending: readonly number[]): number[] {
     if (this.outcome(pending) || count <= 0) return [];
     const running = new Set(pending);
-    if (this.aliveCount === 1) {
-      // Only the named bad commit is left: test it once before blaming it.
-      return this.alive[this.bad] && !this.badVerified && !running.has(this.bad) ? [this.bad] : [];
-    }
+    const verifyNow = this.mustVerifyBad() && !running.has(this.bad);
+    // Only the named bad commit is left: test it once before blaming it.
+    if (this.aliveCount === 1) return verifyNow ? [this.bad] : [];
     const mass = new Float64Array(this.graph.size);
     for (let i = 0; i < mass.length; i++) mass[i] = this.alive[i]!;
-    return planProbes({
+    const planned = planProbes({
       graph: this.graph,
       member: this.alive,
       mass,
@@ -92,13 +93,16 @@ export class DeterministicSearch implements Search {
       pending: pending.filter((p) => this.alive[p]),
       count,
     });
+    // A runner with nothing better to do checks the bad commit early.
+    if (verifyNow && planned.length < count) planned.push(this.bad);
+    return planned;
   }
 
   outcome(pending: readonly number[]): SearchOutcome | undefined {
     if (this.end) return this.end;
     if (this.aliveCount === 1) {
       const only = this.alive.indexOf(1);
-      if (only === this.bad && !this.badVerified) return undefined;
+      if (only === this.bad && this.mustVerifyBad()) return undefined;
       return { kind: "culprit", index: only, confidence: 1 };
     }
     for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return undefined;
@@ -109,17 +113,22 @@ export class DeterministicSearch implements Search {
   }
 
   remaining(): { candidates: number; estimatedTests: number } {
-    const extra = this.aliveCount === 1 && !this.badVerified && this.alive[this.bad] ? 1 : 0;
+    const extra = this.mustVerifyBad() ? 1 : 0;
     return { candidates: this.aliveCount, estimatedTests: binarySteps(this.aliveCount) + extra };
   }
 
   isInformative(index: number): boolean {
     if (this.end || this.tested[index] || this.skipped[index]) return false;
-    if (index === this.bad) return this.aliveCount === 1 && !this.badVerified;
+    if (index === this.bad) return this.mustVerifyBad();
     const below = this.graph.ancestors([index]);
     let inside = 0;
     for (let i = 0; i < below.length; i++) if (below[i] && this.alive[i]) inside++;
     return inside > 0 && inside < this.aliveCount;
+  }
+
+  /** With verifyBad: the bad commit is still a candidate, untested, and testable (a skip ends the check). */
+  private mustVerifyBad(): boolean {
+    return !this.badVerified && this.alive[this.bad] === 1 && !this.skipped[this.bad];
   }
 
   /** A commit the search may choose: still a candidate, untested, not skipped, not the bad one. */

@@ -1,0 +1,190 @@
+/**
+ * ancestorSums against a brute-force walk: for each member x, the total weight of the members
+ * that are ancestors of x (x included). Random seeded histories with chains, forks, two-parent
+ * and octopus merges, several roots; member sets are bisect ranges ancestors(bad) −
+ * ancestors(goods) (convex, as the function requires); weights are random.
+ */
+import { describe, expect, it } from "vitest";
+import { CommitGraph, type CommitNode, ancestorSums } from "../../action/src/bisect/index.js";
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Shape {
+  /** Chance that a commit has no parent (a new root). */
+  roots: number;
+  /** Chance that a commit's first parent is not the previous commit (a fork). */
+  forks: number;
+  /** Chance of a two-parent merge. */
+  merges: number;
+  /** Chance of an octopus merge (3 to 7 parents). */
+  octopus: number;
+}
+
+/** A random history, listed in a shuffled order (CommitGraph.from sorts it). */
+function randomHistory(rnd: () => number, n: number, shape: Shape): CommitNode[] {
+  const commits: CommitNode[] = [];
+  const pick = (i: number) => Math.floor(rnd() * i);
+  for (let i = 0; i < n; i++) {
+    const parents = new Set<number>();
+    if (i > 0 && rnd() >= shape.roots) {
+      // Forks mostly branch off recent commits, as real histories do.
+      parents.add(rnd() < shape.forks ? Math.max(0, i - 1 - Math.floor(rnd() * rnd() * i)) : i - 1);
+      const r = rnd();
+      const extra = r < shape.octopus ? 2 + pick(5) : r < shape.octopus + shape.merges ? 1 : 0;
+      for (let e = 0; e < extra; e++) parents.add(pick(i));
+    }
+    commits.push({ sha: `n${i}`, parents: [...parents].map((p) => `n${p}`) });
+  }
+  for (let i = commits.length - 1; i > 0; i--) {
+    const j = pick(i + 1);
+    [commits[i], commits[j]] = [commits[j]!, commits[i]!];
+  }
+  return commits;
+}
+
+/** Ancestors of `from` (themselves included) in `graph`, by a plain walk. */
+function walk(graph: CommitGraph, from: readonly number[]): Uint8Array {
+  const seen = new Uint8Array(graph.size);
+  const stack = [...from];
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    if (seen[v]) continue;
+    seen[v] = 1;
+    for (const p of graph.parents[v]!) stack.push(p);
+  }
+  return seen;
+}
+
+/** ancestors(bad) − ancestors(goods): convex. */
+function rangeMembers(graph: CommitGraph, bad: number, goods: readonly number[]): Uint8Array {
+  const below = walk(graph, [bad]);
+  const excluded = walk(graph, goods);
+  return below.map((b, i) => (b && !excluded[i] ? 1 : 0));
+}
+
+/**
+ * A bisect-like range: bad near the tips, goods low in the history (graph indices are a
+ * topological order), now and then a good anywhere (not an ancestor of bad, or cutting deep).
+ */
+function randomRange(rnd: () => number, graph: CommitGraph): { bad: number; goods: number[]; member: Uint8Array } {
+  const n = graph.size;
+  const bad = n - 1 - Math.floor(rnd() * rnd() * n * 0.3);
+  const goods = Array.from({ length: Math.floor(rnd() * 4) }, () =>
+    Math.floor(rnd() * (rnd() < 0.2 ? n : Math.max(1, n * 0.3))),
+  );
+  return { bad, goods, member: rangeMembers(graph, bad, goods) };
+}
+
+/** The brute force: a fresh walk per member over the whole graph. */
+function bruteForce(graph: CommitGraph, member: Uint8Array, weight: Float64Array): Float64Array {
+  const out = new Float64Array(graph.size);
+  for (let x = 0; x < graph.size; x++) {
+    if (!member[x]) continue;
+    const below = walk(graph, [x]);
+    let sum = 0;
+    for (let i = 0; i < graph.size; i++) if (below[i] && member[i]) sum += weight[i]!;
+    out[x] = sum;
+  }
+  return out;
+}
+
+function randomWeights(rnd: () => number, n: number, integer: boolean): Float64Array {
+  return Float64Array.from({ length: n }, () => {
+    if (rnd() < 0.1) return 0;
+    return integer ? 1 + Math.floor(rnd() * 9) : rnd() * (rnd() < 0.1 ? 1e-6 : 1);
+  });
+}
+
+function compare(graph: CommitGraph, member: Uint8Array, weight: Float64Array, label: string): void {
+  const actual = ancestorSums(graph, member, weight);
+  const expected = bruteForce(graph, member, weight);
+  expect(actual.length, label).toBe(graph.size);
+  for (let i = 0; i < graph.size; i++) {
+    if (!member[i]) continue;
+    const tolerance = 1e-9 * Math.max(1, expected[i]!);
+    if (Math.abs(actual[i]! - expected[i]!) > tolerance) {
+      expect(actual[i], `${label}: ${graph.shas[i]}`).toBe(expected[i]);
+    }
+  }
+}
+
+const SHAPES: [string, Shape][] = [
+  ["chains with rare merges", { roots: 0.01, forks: 0.1, merges: 0.05, octopus: 0.005 }],
+  ["many forks and merges", { roots: 0.02, forks: 0.4, merges: 0.3, octopus: 0.05 }],
+  ["octopus-heavy", { roots: 0.02, forks: 0.3, merges: 0.1, octopus: 0.2 }],
+  ["forest", { roots: 0.15, forks: 0.3, merges: 0.15, octopus: 0.03 }],
+];
+
+describe("ancestorSums matches a brute-force walk", () => {
+  it.each(SHAPES)("%s: 80 seeded histories, random ranges and weights", (_name, shape) => {
+    const rnd = prng(shape.roots * 1e6 + shape.forks * 1e4 + shape.merges * 1e2);
+    for (let trial = 0; trial < 80; trial++) {
+      const n = 1 + Math.floor(rnd() * (trial % 10 === 0 ? 600 : 200));
+      const commits = randomHistory(rnd, n, shape);
+      const firstParent = rnd() < 0.2;
+      const graph = CommitGraph.from(commits, { firstParent });
+      const { bad, goods, member } = randomRange(rnd, graph);
+      const weight = randomWeights(rnd, n, trial % 2 === 0);
+      compare(graph, member, weight, `trial ${trial} (n ${n}, bad ${graph.shas[bad]}, goods ${goods.map((g) => graph.shas[g]).join(" ")})`);
+    }
+  });
+
+  it("large ranges with hundreds of segments (bitsets over many words, reused)", () => {
+    const rnd = prng(77);
+    for (let trial = 0; trial < 6; trial++) {
+      const n = 1500 + Math.floor(rnd() * 1000);
+      const commits = randomHistory(rnd, n, { roots: 0.002, forks: 0.35, merges: 0.25, octopus: 0.03 });
+      const graph = CommitGraph.from(commits);
+      // The tip (of the last 20) with the most ancestors, cut low in the history.
+      let bad = n - 1;
+      let most = 0;
+      for (let i = n - 20; i < n; i++) {
+        const count = walk(graph, [i]).reduce((a, b) => a + b, 0);
+        if (count > most) [bad, most] = [i, count];
+      }
+      const goods = Array.from({ length: Math.floor(rnd() * 3) }, () => Math.floor(rnd() * n * 0.05));
+      const member = rangeMembers(graph, bad, goods);
+      expect(member.reduce((a, b) => a + b, 0)).toBeGreaterThan(200);
+      compare(graph, member, randomWeights(rnd, n, trial % 2 === 0), `large trial ${trial}`);
+    }
+  });
+
+  it("every member (the whole graph) and unit weights give git's weight", () => {
+    const rnd = prng(9);
+    for (let trial = 0; trial < 40; trial++) {
+      const n = 1 + Math.floor(rnd() * 150);
+      const graph = CommitGraph.from(randomHistory(rnd, n, SHAPES[1]![1]));
+      compare(graph, new Uint8Array(n).fill(1), new Float64Array(n).fill(1), `trial ${trial}`);
+    }
+  });
+
+  it("edge cases: no members, one member, a single chain, one octopus", () => {
+    const chain = CommitGraph.from(Array.from({ length: 50 }, (_, i) => ({ sha: `c${i}`, parents: i ? [`c${i - 1}`] : [] })));
+    compare(chain, new Uint8Array(50), new Float64Array(50).fill(1), "no members");
+    const one = new Uint8Array(50);
+    one[chain.require("c17")] = 1;
+    compare(chain, one, new Float64Array(50).fill(2), "one member");
+    compare(chain, new Uint8Array(50).fill(1), Float64Array.from({ length: 50 }, (_, i) => i), "chain");
+    expect(Array.from(ancestorSums(chain, new Uint8Array(50).fill(1), new Float64Array(50).fill(1)))).toEqual(
+      Array.from(chain.shas, (s) => Number(s.slice(1)) + 1),
+    );
+
+    const octopus = CommitGraph.from([
+      { sha: "base", parents: [] },
+      ...Array.from({ length: 40 }, (_, i) => ({ sha: `p${i}`, parents: ["base"] })),
+      { sha: "merge", parents: Array.from({ length: 40 }, (_, i) => `p${i}`) },
+      { sha: "tip", parents: ["merge"] },
+    ]);
+    const member = rangeMembers(octopus, octopus.require("tip"), [octopus.require("base")]);
+    compare(octopus, member, new Float64Array(octopus.size).fill(1), "octopus");
+    expect(ancestorSums(octopus, member, new Float64Array(octopus.size).fill(1))[octopus.require("tip")]).toBe(42);
+  });
+});
