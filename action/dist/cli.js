@@ -681,6 +681,7 @@ function computeRange(input2) {
       if (!Array.from(full.children[i]).some((c) => badAncestors[c] && goodClosed[c])) mergeBases.push(full.shas[i]);
     }
   }
+  if (!input2.firstParent && inRange.every((v) => v === 1)) return { graph: full, bad, mergeBases };
   const commits = [];
   for (let i = 0; i < full.size; i++) {
     if (!inRange[i]) continue;
@@ -903,8 +904,6 @@ var WorktreePool = class {
   free = [];
   all = [];
   baseDir;
-  /** `git worktree add` takes repository-wide locks: one at a time. */
-  adding = Promise.resolve();
   /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
   async acquire(sha) {
     const reused = this.free.pop();
@@ -918,9 +917,7 @@ var WorktreePool = class {
     const worktree = { id, path: "" };
     this.all.push(worktree);
     worktree.path = join(await this.baseDir, `worker-${id}`);
-    const add = this.adding.then(() => this.git.addWorktree(worktree.path, sha));
-    this.adding = add.catch(() => void 0);
-    await add;
+    await this.git.addWorktree(worktree.path, sha);
     return worktree;
   }
   release(worktree) {
@@ -939,6 +936,16 @@ var WorktreePool = class {
 // action/src/bisect-runner.ts
 var keyOf = (r) => r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha;
 var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function awaitCompanions(first, running, finished) {
+  const duration3 = first.run.durationMs;
+  const deadline = performance.now() + Math.min(250, duration3 / 5);
+  const done = new Set(finished.map((f) => f.running));
+  const companions = [...running.values()].filter(
+    (r) => !done.has(r) && r.startedAt !== void 0 && r.startedAt + duration3 <= deadline
+  );
+  if (companions.length === 0) return;
+  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
+}
 var notRunnable = (exitCode) => exitCode === 126 || exitCode === 127;
 async function runBisect(settings) {
   const emit = (event) => {
@@ -989,6 +996,7 @@ async function runBisect(settings) {
     entry.done = (async () => {
       const worktree = await pool.acquire(sha);
       emit({ type: "probe-start", sha, worker: worktree.id, round: entry.round, purpose });
+      entry.startedAt = performance.now();
       try {
         const run = await runTest({
           argv: settings.command,
@@ -1088,8 +1096,7 @@ async function runBisect(settings) {
       }
       if (finished.length === 0) await new Promise((r) => wake = r);
       wake = void 0;
-      const first = finished[0];
-      if (running.size > finished.length) await sleep(Math.min(50, first.run.durationMs / 10));
+      await awaitCompanions(finished[0], running, finished);
       for (const f of finished.splice(0)) {
         running.delete(keyOf(f.running));
         apply(f);
@@ -21724,6 +21731,7 @@ var GitCli = class _GitCli {
     this.root = root;
   }
   root;
+  registering = Promise.resolve();
   /** Opens the repository containing `dir`; throws a clear error when there is none. */
   static async open(dir) {
     const out = await git(dir, ["rev-parse", "--show-toplevel"], { allowFailure: true }).catch((e) => {
@@ -21765,7 +21773,11 @@ var GitCli = class _GitCli {
     return { sha: full, subject, authorName, authorEmail, date: date5 };
   }
   async addWorktree(path4, sha) {
-    await git(this.root, ["worktree", "add", "--detach", "--force", path4, sha]);
+    await this.registering;
+    const register = git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path4, sha]);
+    this.registering = register.catch(() => void 0);
+    await register;
+    await git(path4, ["checkout", "--detach", "--force", "--quiet", sha]);
   }
   async checkoutWorktree(path4, sha) {
     await git(path4, ["checkout", "--detach", "--force", "--quiet", sha]);

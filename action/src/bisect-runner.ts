@@ -50,6 +50,8 @@ interface Running {
   purpose: "bisect" | "merge-base" | "good-check" | "retry";
   abort: AbortController;
   done: Promise<Finished>;
+  /** When the test command started (after the checkout), for batching verdicts. */
+  startedAt?: number;
 }
 
 interface Finished {
@@ -60,6 +62,22 @@ interface Finished {
 
 const keyOf = (r: Running) => (r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Verdicts that arrive together are planned together. Probes that started about when this one did
+ * will likely finish about as long after: wait for those (at most a fifth of its duration, and
+ * 250 ms), so the next probes are not chosen on half the news and then stopped.
+ */
+async function awaitCompanions(first: Finished, running: ReadonlyMap<string, Running>, finished: readonly Finished[]) {
+  const duration = first.run.durationMs;
+  const deadline = performance.now() + Math.min(250, duration / 5);
+  const done = new Set(finished.map((f) => f.running));
+  const companions = [...running.values()].filter(
+    (r) => !done.has(r) && r.startedAt !== undefined && r.startedAt + duration <= deadline,
+  );
+  if (companions.length === 0) return;
+  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
+}
 
 /** Exit 126/127: the command was not executable or not found (`git bisect run` re-checks these). */
 const notRunnable = (exitCode: number | null) => exitCode === 126 || exitCode === 127;
@@ -122,6 +140,7 @@ export async function runBisect(settings: RunnerSettings): Promise<ResultDocumen
     entry.done = (async () => {
       const worktree = await pool.acquire(sha);
       emit({ type: "probe-start", sha, worker: worktree.id, round: entry.round, purpose });
+      entry.startedAt = performance.now();
       try {
         const run = await runTest({
           argv: settings.command,
@@ -232,10 +251,7 @@ export async function runBisect(settings: RunnerSettings): Promise<ResultDocumen
 
       if (finished.length === 0) await new Promise<void>((r) => (wake = r));
       wake = undefined;
-      // Verdicts that arrive together are planned together: give probes that started with this
-      // one a moment to finish, so the next probes are not chosen on half the news.
-      const first = finished[0]!;
-      if (running.size > finished.length) await sleep(Math.min(50, first.run.durationMs / 10));
+      await awaitCompanions(finished[0]!, running, finished);
       for (const f of finished.splice(0)) {
         running.delete(keyOf(f.running));
         apply(f);

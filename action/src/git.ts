@@ -39,6 +39,8 @@ async function git(cwd: string, args: readonly string[], options: { allowFailure
 
 /** The git binary on PATH, in the repository that contains `dir`. */
 export class GitCli implements GitRepository {
+  private registering: Promise<unknown> = Promise.resolve();
+
   private constructor(readonly root: string) {}
 
   /** Opens the repository containing `dir`; throws a clear error when there is none. */
@@ -91,7 +93,12 @@ export class GitCli implements GitRepository {
   }
 
   async addWorktree(path: string, sha: string): Promise<void> {
-    await git(this.root, ["worktree", "add", "--detach", "--force", path, sha]);
+    // Registering a worktree takes repository-wide locks; the checkout itself can run in parallel.
+    await this.registering;
+    const register = git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path, sha]);
+    this.registering = register.catch(() => undefined);
+    await register;
+    await git(path, ["checkout", "--detach", "--force", "--quiet", sha]);
   }
 
   async checkoutWorktree(path: string, sha: string): Promise<void> {

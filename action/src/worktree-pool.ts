@@ -18,8 +18,6 @@ export class WorktreePool {
   private readonly free: Worktree[] = [];
   private readonly all: Worktree[] = [];
   private baseDir: Promise<string> | undefined;
-  /** `git worktree add` takes repository-wide locks: one at a time. */
-  private adding: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly git: GitRepository,
@@ -41,9 +39,7 @@ export class WorktreePool {
     const worktree = { id, path: "" };
     this.all.push(worktree); // reserve the slot before awaiting
     worktree.path = join(await this.baseDir, `worker-${id}`);
-    const add = this.adding.then(() => this.git.addWorktree(worktree.path, sha));
-    this.adding = add.catch(() => undefined);
-    await add;
+    await this.git.addWorktree(worktree.path, sha);
     return worktree;
   }
 

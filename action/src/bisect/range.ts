@@ -67,6 +67,8 @@ export function computeRange(input: RangeInput): BisectRange {
     }
   }
 
+  // The git layer passes exactly the range (rev-list bad --not goods): nothing to cut out.
+  if (!input.firstParent && inRange.every((v) => v === 1)) return { graph: full, bad, mergeBases };
   const commits: CommitNode[] = [];
   for (let i = 0; i < full.size; i++) {
     if (!inRange[i]) continue;
