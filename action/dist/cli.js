@@ -253,7 +253,31 @@ var DeterministicSearch = class {
       count
     });
     if (verifyNow && planned.length < count) planned.push(this.bad);
+    if (planned.length === 0 && !pending.some((p) => this.isInformative(p))) {
+      const outside = this.outsideProbe(running);
+      if (outside !== void 0) planned.push(outside);
+    }
     return planned;
+  }
+  /**
+   * When only skipped candidates are left, a commit that is no longer a candidate can still
+   * split them: a good verdict on it clears its ancestors (git stops at "could be any of" here).
+   * Returns the one that splits the candidates most evenly, if any.
+   */
+  outsideProbe(running) {
+    const n = this.graph.size;
+    const below = ancestorSums(this.graph, new Uint8Array(n).fill(1), Float64Array.from(this.alive));
+    let best;
+    let bestSplit = 0;
+    for (let i = 0; i < n; i++) {
+      if (this.alive[i] || this.tested[i] || this.skipped[i] || running.has(i)) continue;
+      const split = Math.min(below[i], this.aliveCount - below[i]);
+      if (split > bestSplit) {
+        best = i;
+        bestSplit = split;
+      }
+    }
+    return best;
   }
   outcome(pending) {
     if (this.end) return this.end;
@@ -264,6 +288,7 @@ var DeterministicSearch = class {
     }
     for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return void 0;
     if (pending.some((p) => this.isInformative(p))) return void 0;
+    if (this.outsideProbe(new Set(pending)) !== void 0) return void 0;
     const indices = [];
     this.alive.forEach((a, i) => a && indices.push(i));
     return { kind: "ambiguous", indices };

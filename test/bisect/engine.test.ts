@@ -396,6 +396,25 @@ describe("empty or malformed ranges are errors that name the commits", () => {
 });
 
 describe("skips", () => {
+  it("tests a commit outside the range when only that can separate the skipped ones (more decisive than git)", () => {
+    // c4 merges c3 (first parent) and c2; c1 is untestable; the culprit is c3. Once c3 fails,
+    // c2 is no longer a candidate, but its passing clears c1: git stops at "c1 or c3".
+    const commits: CommitNode[] = [
+      { sha: "c0", parents: [] },
+      { sha: "c1", parents: ["c0"] },
+      { sha: "c2", parents: ["c1"] },
+      { sha: "c3", parents: ["c1"] },
+      { sha: "c4", parents: ["c3", "c2"] },
+    ];
+    const b = Bisection.create({ commits, bad: "c4", goods: ["c0"] });
+    const run = drive(b, oracle(commits, "c3", new Set(["c1"])));
+    expect(run.status).toEqual(culprit("c3"));
+    expect(run.probes).toContain("c2");
+    // When the skipped commit is the culprit, it is the only candidate left: named, not guessed.
+    const other = drive(Bisection.create({ commits, bad: "c4", goods: ["c0"] }), oracle(commits, "c1", new Set(["c1"])));
+    expect(other.status).toEqual(culprit("c1"));
+  });
+
   it("linear: the answer is the culprit, or every commit between the nearest tested neighbours", () => {
     const n = 12;
     const commits = linear(n);

@@ -87,8 +87,12 @@ export function git(
   });
 }
 
-/** Creates a fresh temporary directory (under the OS temp dir). */
+/**
+ * Creates a fresh directory named `<prefix>-XXXXXX`: under the OS temp dir for a plain name,
+ * or exactly there for an absolute path (like mkdtemp, e.g. inside another temp dir).
+ */
 export function tempDir(prefix: string): Promise<string> {
+  if (path.isAbsolute(prefix)) return mkdtemp(`${prefix}-`);
   return mkdtemp(path.join(tmpdir(), `${prefix.replace(/[^A-Za-z0-9._-]/g, "_")}-`));
 }
 

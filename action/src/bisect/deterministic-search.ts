@@ -1,3 +1,4 @@
+import { ancestorSums } from "./ancestor-sums.js";
 import type { CommitGraph } from "./graph.js";
 import { planProbes } from "./plan-probes.js";
 import { binarySteps, type Search, type SearchOutcome, type TestVerdict } from "./search.js";
@@ -95,7 +96,32 @@ export class DeterministicSearch implements Search {
     });
     // A runner with nothing better to do checks the bad commit early.
     if (verifyNow && planned.length < count) planned.push(this.bad);
+    if (planned.length === 0 && !pending.some((p) => this.isInformative(p))) {
+      const outside = this.outsideProbe(running);
+      if (outside !== undefined) planned.push(outside);
+    }
     return planned;
+  }
+
+  /**
+   * When only skipped candidates are left, a commit that is no longer a candidate can still
+   * split them: a good verdict on it clears its ancestors (git stops at "could be any of" here).
+   * Returns the one that splits the candidates most evenly, if any.
+   */
+  private outsideProbe(running: ReadonlySet<number>): number | undefined {
+    const n = this.graph.size;
+    const below = ancestorSums(this.graph, new Uint8Array(n).fill(1), Float64Array.from(this.alive));
+    let best: number | undefined;
+    let bestSplit = 0;
+    for (let i = 0; i < n; i++) {
+      if (this.alive[i] || this.tested[i] || this.skipped[i] || running.has(i)) continue;
+      const split = Math.min(below[i]!, this.aliveCount - below[i]!);
+      if (split > bestSplit) {
+        best = i;
+        bestSplit = split;
+      }
+    }
+    return best;
   }
 
   outcome(pending: readonly number[]): SearchOutcome | undefined {
@@ -107,6 +133,7 @@ export class DeterministicSearch implements Search {
     }
     for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return undefined;
     if (pending.some((p) => this.isInformative(p))) return undefined;
+    if (this.outsideProbe(new Set(pending)) !== undefined) return undefined;
     const indices: number[] = [];
     this.alive.forEach((a, i) => a && indices.push(i));
     return { kind: "ambiguous", indices };
