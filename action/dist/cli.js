@@ -928,15 +928,31 @@ var WorktreePool = class {
   parentDir;
   free = [];
   all = [];
+  warming = [];
   baseDir;
+  /**
+   * Creates every worktree now, checked out at `sha`, so the first probes only switch commits.
+   * The runner starts this while it reads the history. Failures surface on `acquire`.
+   */
+  warm(sha) {
+    while (this.all.length < this.size) {
+      const creating = this.create(sha);
+      creating.catch(() => void 0);
+      this.warming.push(creating);
+    }
+  }
   /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
   async acquire(sha) {
-    const reused = this.free.pop();
+    const warmed = this.warming.shift();
+    const reused = warmed ? await warmed : this.free.pop();
     if (reused) {
       await this.git.checkoutWorktree(reused.path, sha);
       return reused;
     }
     if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
+    return this.create(sha);
+  }
+  async create(sha) {
     this.baseDir ??= mkdtemp(join(this.parentDir, "bisect-bot-"));
     const id = this.all.length;
     const worktree = { id, path: "" };
@@ -950,6 +966,7 @@ var WorktreePool = class {
   }
   /** Removes every worktree and the temporary directory. Safe to call twice. */
   async dispose() {
+    await Promise.allSettled(this.warming.splice(0));
     const all = this.all.splice(0);
     this.free.length = 0;
     await Promise.all(all.map((w) => this.git.removeWorktree(w.path)));
@@ -981,8 +998,20 @@ async function runBisect(settings) {
   };
   const parallel = Math.max(1, settings.parallel ?? 1);
   const git2 = settings.git;
-  const mergeBases = await findMergeBases(git2, settings.bad, settings.good);
-  const commits = await git2.rangeCommits(settings.bad, settings.good, settings.firstParent ?? false);
+  const pool = new WorktreePool(git2, parallel, settings.worktreeDir);
+  pool.warm(settings.bad);
+  try {
+    return await bisectInPool(settings, pool, parallel, emit);
+  } finally {
+    await pool.dispose();
+  }
+}
+async function bisectInPool(settings, pool, parallel, emit) {
+  const git2 = settings.git;
+  const [mergeBases, commits] = await Promise.all([
+    findMergeBases(git2, settings.bad, settings.good),
+    git2.rangeCommits(settings.bad, settings.good, settings.firstParent ?? false)
+  ]);
   const bisection = Bisection.create({
     commits,
     bad: settings.bad,
@@ -1004,7 +1033,6 @@ async function runBisect(settings) {
     estimatedTests: initial.state === "searching" ? initial.estimatedTests : 0,
     mergeBases: bisection.mergeBases
   });
-  const pool = new WorktreePool(git2, parallel, settings.worktreeDir);
   const running = /* @__PURE__ */ new Map();
   const finished = [];
   let wake;
@@ -1134,7 +1162,6 @@ async function runBisect(settings) {
     settings.signal?.removeEventListener("abort", onAbort);
     running.forEach((r) => r.abort.abort());
     await Promise.allSettled([...running.values()].map((r) => r.done));
-    await pool.dispose();
   }
   if (settings.signal?.aborted) throw new Error("Interrupted: the bisection was stopped and its worktrees removed.");
   const status2 = bisection.status();

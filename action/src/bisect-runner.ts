@@ -97,8 +97,21 @@ export async function runBisect(settings: RunnerSettings): Promise<ResultDocumen
   };
   const parallel = Math.max(1, settings.parallel ?? 1);
   const git = settings.git;
-  const mergeBases = await findMergeBases(git, settings.bad, settings.good);
-  const commits = await git.rangeCommits(settings.bad, settings.good, settings.firstParent ?? false);
+  const pool = new WorktreePool(git, parallel, settings.worktreeDir);
+  pool.warm(settings.bad); // check out the worktrees while the history is read
+  try {
+    return await bisectInPool(settings, pool, parallel, emit);
+  } finally {
+    await pool.dispose();
+  }
+}
+
+async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parallel: number, emit: (e: RunnerEvent) => void): Promise<ResultDocument> {
+  const git = settings.git;
+  const [mergeBases, commits] = await Promise.all([
+    findMergeBases(git, settings.bad, settings.good),
+    git.rangeCommits(settings.bad, settings.good, settings.firstParent ?? false),
+  ]);
   const bisection = Bisection.create({
     commits,
     bad: settings.bad,
@@ -122,7 +135,6 @@ export async function runBisect(settings: RunnerSettings): Promise<ResultDocumen
     mergeBases: bisection.mergeBases,
   });
 
-  const pool = new WorktreePool(git, parallel, settings.worktreeDir);
   const running = new Map<string, Running>();
   const finished: Finished[] = [];
   let wake: (() => void) | undefined;
@@ -265,7 +277,6 @@ export async function runBisect(settings: RunnerSettings): Promise<ResultDocumen
     settings.signal?.removeEventListener("abort", onAbort);
     running.forEach((r) => r.abort.abort());
     await Promise.allSettled([...running.values()].map((r) => r.done));
-    await pool.dispose();
   }
 
   if (settings.signal?.aborted) throw new Error("Interrupted: the bisection was stopped and its worktrees removed.");

@@ -17,6 +17,7 @@ export interface Worktree {
 export class WorktreePool {
   private readonly free: Worktree[] = [];
   private readonly all: Worktree[] = [];
+  private readonly warming: Promise<Worktree>[] = [];
   private baseDir: Promise<string> | undefined;
 
   constructor(
@@ -25,14 +26,31 @@ export class WorktreePool {
     private readonly parentDir: string = tmpdir(),
   ) {}
 
+  /**
+   * Creates every worktree now, checked out at `sha`, so the first probes only switch commits.
+   * The runner starts this while it reads the history. Failures surface on `acquire`.
+   */
+  warm(sha: string): void {
+    while (this.all.length < this.size) {
+      const creating = this.create(sha);
+      creating.catch(() => undefined);
+      this.warming.push(creating);
+    }
+  }
+
   /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
   async acquire(sha: string): Promise<Worktree> {
-    const reused = this.free.pop();
+    const warmed = this.warming.shift();
+    const reused = warmed ? await warmed : this.free.pop();
     if (reused) {
       await this.git.checkoutWorktree(reused.path, sha);
       return reused;
     }
     if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
+    return this.create(sha);
+  }
+
+  private async create(sha: string): Promise<Worktree> {
     // Memoise the promise: concurrent first acquisitions must share one directory.
     this.baseDir ??= mkdtemp(join(this.parentDir, "bisect-bot-"));
     const id = this.all.length;
@@ -49,6 +67,7 @@ export class WorktreePool {
 
   /** Removes every worktree and the temporary directory. Safe to call twice. */
   async dispose(): Promise<void> {
+    await Promise.allSettled(this.warming.splice(0));
     const all = this.all.splice(0);
     this.free.length = 0;
     await Promise.all(all.map((w) => this.git.removeWorktree(w.path)));
