@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { Bisection, type CommitNode, type TestVerdict } from "../action/src/bisect/index.js";
-import { mulberry32 } from "./prng.js";
+import { mulberry32 } from "../test/support/history.js";
 import { mainlineWithMerges } from "./wall-time.js";
 
 const linear = (n: number): CommitNode[] => Array.from({ length: n + 1 }, (_, i) => ({ sha: `c${i}`, parents: i ? [`c${i - 1}`] : [] }));

@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { buildRepo, type DagCommit, git, removeDir, tempDir } from "../test/support/dag-repo.js";
-import { mulberry32 } from "./prng.js";
+import { mulberry32 } from "../test/support/history.js";
 
 const CLI = fileURLToPath(new URL("../bin/bisect-bot.js", import.meta.url));
 

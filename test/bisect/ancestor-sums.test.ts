@@ -6,16 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { CommitGraph, type CommitNode, ancestorSums } from "../../action/src/bisect/index.js";
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../support/history.js";
 
 interface Shape {
   /** Chance that a commit has no parent (a new root). */
@@ -125,7 +116,7 @@ const SHAPES: [string, Shape][] = [
 
 describe("ancestorSums matches a brute-force walk", () => {
   it.each(SHAPES)("%s: 80 seeded histories, random ranges and weights", (_name, shape) => {
-    const rnd = prng(shape.roots * 1e6 + shape.forks * 1e4 + shape.merges * 1e2);
+    const rnd = mulberry32(shape.roots * 1e6 + shape.forks * 1e4 + shape.merges * 1e2);
     for (let trial = 0; trial < 80; trial++) {
       const n = 1 + Math.floor(rnd() * (trial % 10 === 0 ? 600 : 200));
       const commits = randomHistory(rnd, n, shape);
@@ -138,7 +129,7 @@ describe("ancestorSums matches a brute-force walk", () => {
   });
 
   it("large ranges with hundreds of segments (bitsets over many words, reused)", () => {
-    const rnd = prng(77);
+    const rnd = mulberry32(77);
     for (let trial = 0; trial < 6; trial++) {
       const n = 1500 + Math.floor(rnd() * 1000);
       const commits = randomHistory(rnd, n, { roots: 0.002, forks: 0.35, merges: 0.25, octopus: 0.03 });
@@ -158,7 +149,7 @@ describe("ancestorSums matches a brute-force walk", () => {
   });
 
   it("every member (the whole graph) and unit weights give git's weight", () => {
-    const rnd = prng(9);
+    const rnd = mulberry32(9);
     for (let trial = 0; trial < 40; trial++) {
       const n = 1 + Math.floor(rnd() * 150);
       const graph = CommitGraph.from(randomHistory(rnd, n, SHAPES[1]![1]));

@@ -6,58 +6,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { Bisection, type BisectStatus, type CommitNode, type TestVerdict } from "../../action/src/bisect/index.js";
+import { linearHistory, mulberry32, oracle, revList } from "../support/history.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** A seeded PRNG (mulberry32): the same seed gives the same run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** c0 (good) ← c1 ← … ← cN (bad): a range of N commits. */
-function linear(n: number): CommitNode[] {
-  const commits: CommitNode[] = [{ sha: "c0", parents: [] }];
-  for (let i = 1; i <= n; i++) commits.push({ sha: `c${i}`, parents: [`c${i - 1}`] });
-  return commits;
-}
-
 const at = (sha: string): number => Number(sha.slice(1));
-
-/** Ancestor sets (self included) of every commit of a small history. */
-function ancestry(commits: readonly CommitNode[]): (sha: string) => Set<string> {
-  const parents = new Map(commits.map((c) => [c.sha, c.parents]));
-  const memo = new Map<string, Set<string>>();
-  return (sha) => {
-    let set = memo.get(sha);
-    if (!set) {
-      set = new Set();
-      const stack = [sha];
-      while (stack.length > 0) {
-        const s = stack.pop()!;
-        if (set.has(s) || !parents.has(s)) continue;
-        set.add(s);
-        stack.push(...parents.get(s)!);
-      }
-      memo.set(sha, set);
-    }
-    return set;
-  };
-}
-
-/** `rev-list bad --not goods`. */
-function range(commits: readonly CommitNode[], bad: string, goods: readonly string[]): Set<string> {
-  const anc = ancestry(commits);
-  const out = new Set(anc(bad));
-  for (const g of goods) for (const a of anc(g)) out.delete(a);
-  return out;
-}
 
 interface Run {
   probes: string[];
@@ -75,12 +29,6 @@ function drive(b: Bisection, verdict: (sha: string) => TestVerdict, limit = 200)
     b.record(sha, verdict(sha));
   }
   return { probes, status: b.status(), stuck: false };
-}
-
-/** Bad iff the culprit is an ancestor of the probe; `skip` commits cannot be tested. */
-function oracle(commits: readonly CommitNode[], culprit: string, skip: ReadonlySet<string> = new Set()) {
-  const anc = ancestry(commits);
-  return (sha: string): TestVerdict => (skip.has(sha) ? "skip" : anc(sha).has(culprit) ? "bad" : "good");
 }
 
 /** Synchronous rounds of up to k probes, each round's verdicts recorded together. */
@@ -101,7 +49,7 @@ function culprit(sha: string): BisectStatus {
 
 /** ~`count` seeded positions in 1..n, plus both ends and the middle. */
 function positions(n: number, count: number, seed: number): number[] {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const out = new Set([1, 2, n >> 1, n - 1, n]);
   while (out.size < count + 5) out.add(1 + Math.floor(rnd() * n));
   return [...out].sort((a, b) => a - b);
@@ -168,7 +116,7 @@ function randomHistory(rnd: () => number, n: number): CommitNode[] {
 
 describe("linear history, N = 1024", () => {
   const N = 1024;
-  const commits = linear(N);
+  const commits = linearHistory(N);
 
   it("finds every culprit position (sampled) in at most 10 tests", () => {
     for (const c of positions(N - 1, 50, 1)) {
@@ -208,7 +156,7 @@ describe("linear history, N = 1024", () => {
   });
 
   it("with verifyBad, a skipped bad commit ends the check instead of asking for it again", () => {
-    const small = linear(2);
+    const small = linearHistory(2);
     const b = Bisection.create({ commits: small, bad: "c2", goods: ["c0"], verifyBad: true });
     expect(b.next()).toEqual(["c1"]);
     b.record("c1", "good");
@@ -221,7 +169,7 @@ describe("linear history, N = 1024", () => {
 
 describe("parallel planning", () => {
   const N = 1024;
-  const commits = linear(N);
+  const commits = linearHistory(N);
   const verdictFor = (c: number) => (sha: string): TestVerdict => (at(sha) >= c ? "bad" : "good");
 
   it("k = 3: at most 5 rounds for every sampled culprit", () => {
@@ -288,7 +236,7 @@ describe("parallel planning", () => {
     const parts = cuts.slice(1).map((c, i) => c - cuts[i]!);
     expect(Math.max(...parts)).toBeLessThanOrEqual(130);
 
-    const small = Bisection.create({ commits: linear(3), bad: "c3", goods: ["c0"] });
+    const small = Bisection.create({ commits: linearHistory(3), bad: "c3", goods: ["c0"] });
     expect(small.next(1, ["c1", "c2"])).toEqual([]);
     expect(small.status(["c1", "c2"]).state).toBe("searching");
   });
@@ -296,7 +244,7 @@ describe("parallel planning", () => {
 
 describe("merges", () => {
   it("octopus merge: every culprit is found", () => {
-    const all = range(OCTOPUS, "t2", ["g"]);
+    const all = revList(OCTOPUS, "t2", ["g"]);
     expect(all.size).toBe(15);
     for (const c of all) {
       const b = Bisection.create({ commits: OCTOPUS, bad: "t2", goods: ["g"] });
@@ -308,7 +256,7 @@ describe("merges", () => {
   });
 
   it("criss-cross merges: every culprit is found", () => {
-    for (const c of range(CRISS_CROSS, "m1", ["g"])) {
+    for (const c of revList(CRISS_CROSS, "m1", ["g"])) {
       const b = Bisection.create({ commits: CRISS_CROSS, bad: "m1", goods: ["g"] });
       const run = drive(b, oracle(CRISS_CROSS, c));
       expect(run.status, c).toEqual(culprit(c));
@@ -337,7 +285,7 @@ describe("merges", () => {
 
 describe("several goods", () => {
   it("goods on both sides of a merge cut the range; every culprit is found", () => {
-    const all = range(FEATURE, "m20", ["m8", "f3"]);
+    const all = revList(FEATURE, "m20", ["m8", "f3"]);
     expect([...all].sort()).toEqual(
       ["f4", "f5", "m9", "m10", "m11", "m12", "m13", "m14", "m15", "m16", "m17", "m18", "m19", "m20"].sort(),
     );
@@ -367,7 +315,7 @@ describe("several goods", () => {
 });
 
 describe("empty or malformed ranges are errors that name the commits", () => {
-  const commits = linear(10);
+  const commits = linearHistory(10);
 
   it("good is a descendant of bad (swapped)", () => {
     expect(() => Bisection.create({ commits, bad: "c2", goods: ["c7"] })).toThrow(/c7.*c2/);
@@ -417,8 +365,8 @@ describe("skips", () => {
 
   it("linear: the answer is the culprit, or every commit between the nearest tested neighbours", () => {
     const n = 12;
-    const commits = linear(n);
-    const rnd = prng(4);
+    const commits = linearHistory(n);
+    const rnd = mulberry32(4);
     for (let trial = 0; trial < 300; trial++) {
       const c = 1 + Math.floor(rnd() * n);
       const skip = new Set<string>();
@@ -447,7 +395,7 @@ describe("skips", () => {
   });
 
   it("a skipped commit stays a candidate: skipping never shrinks the candidates", () => {
-    const commits = linear(16);
+    const commits = linearHistory(16);
     const b = Bisection.create({ commits, bad: "c16", goods: ["c0"] });
     const before = b.status();
     const [p] = b.next();
@@ -457,12 +405,12 @@ describe("skips", () => {
   });
 
   it("random DAGs: a culprit is only named when certain, and an ambiguous set holds the culprit", () => {
-    const rnd = prng(5);
+    const rnd = mulberry32(5);
     for (let trial = 0; trial < 60; trial++) {
       const commits = randomHistory(rnd, 6 + Math.floor(rnd() * 40));
       const bad = commits.at(-1)!.sha;
       const good = "n0";
-      const cand = [...range(commits, bad, [good])];
+      const cand = [...revList(commits, bad, [good])];
       if (cand.length < 2) continue;
       const truth = cand[Math.floor(rnd() * cand.length)]!;
       const skip = new Set(cand.filter((s) => s !== bad && rnd() < 0.25));
@@ -490,7 +438,7 @@ describe("skips", () => {
   it("a bad commit whose verification is skipped is not probed again and again", () => {
     // The bad commit is tested before it is blamed; when that test cannot run (exit 125), the
     // search must end (ambiguous or blaming it as the user said), not ask for it for ever.
-    const commits = linear(2);
+    const commits = linearHistory(2);
     const b = Bisection.create({ commits, bad: "c2", goods: ["c0"] });
     const run = drive(b, (sha) => (sha === "c2" ? "skip" : "good"), 20);
     expect(run.probes.filter((p) => p === "c2").length).toBeLessThanOrEqual(1);
@@ -500,7 +448,7 @@ describe("skips", () => {
 });
 
 describe("contradictory verdicts", () => {
-  const commits = linear(10);
+  const commits = linearHistory(10);
 
   it("a good commit above a bad one is an error that suggests --flaky", () => {
     const b = Bisection.create({ commits, bad: "c10", goods: ["c0"] });
@@ -524,14 +472,14 @@ describe("contradictory verdicts", () => {
 
 describe("flaky mode", () => {
   const graphs: [string, CommitNode[], string, string[]][] = [
-    ["linear 64", linear(64), "c64", ["c0"]],
+    ["linear 64", linearHistory(64), "c64", ["c0"]],
     ["octopus", OCTOPUS, "t2", ["g"]],
     ["criss-cross", CRISS_CROSS, "m1", ["g"]],
     ["several goods", FEATURE, "m20", ["m8", "f3"]],
   ];
 
   it.each(graphs)("noise-free verdicts give the deterministic culprit: %s", (_name, commits, bad, goods) => {
-    for (const c of range(commits, bad, goods)) {
+    for (const c of revList(commits, bad, goods)) {
       const det = drive(Bisection.create({ commits, bad, goods }), oracle(commits, c));
       const flaky = drive(Bisection.create({ commits, bad, goods, flaky: true }), oracle(commits, c));
       expect(det.status, c).toEqual(culprit(c));
@@ -542,11 +490,11 @@ describe("flaky mode", () => {
 
   it("false failures at f = 0.1: the culprit is found in most of 50 seeded runs, at confidence >= 0.99", () => {
     const N = 1024;
-    const commits = linear(N);
+    const commits = linearHistory(N);
     let found = 0;
     let tests = 0;
     for (let seed = 1; seed <= 50; seed++) {
-      const rnd = prng(1000 + seed);
+      const rnd = mulberry32(1000 + seed);
       const c = 1 + Math.floor(rnd() * N);
       const b = Bisection.create({ commits, bad: `c${N}`, goods: ["c0"], flaky: true });
       const run = drive(b, (sha) => (at(sha) >= c || rnd() < 0.1 ? "bad" : "good"));

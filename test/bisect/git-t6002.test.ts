@@ -40,6 +40,7 @@ import {
   ancestorSums,
   computeRange,
 } from "../../action/src/bisect/index.js";
+import { ancestry, revList } from "../support/history.js";
 
 function commit(sha: string, ...parents: string[]): CommitNode {
   return { sha, parents };
@@ -91,29 +92,8 @@ const HISTORY: CommitNode[] = [
   commit("V", "u1", "u2", "u3", "u4", "u5"),
 ];
 
-const PARENTS = new Map(HISTORY.map((c) => [c.sha, c.parents]));
-
-function ancestors(sha: string, firstParent = false): Set<string> {
-  const seen = new Set<string>();
-  const stack = [sha];
-  while (stack.length > 0) {
-    const s = stack.pop()!;
-    if (seen.has(s)) continue;
-    seen.add(s);
-    const ps = PARENTS.get(s) ?? [];
-    stack.push(...(firstParent ? ps.slice(0, 1) : ps));
-  }
-  return seen;
-}
-
-/** `git rev-list [--first-parent] bad --not goods`. */
-function revList(bad: string, goods: readonly string[], firstParent = false): Set<string> {
-  const excluded = new Set(goods.flatMap((g) => [...ancestors(g)]));
-  if (!firstParent) return new Set([...ancestors(bad)].filter((a) => !excluded.has(a)));
-  const out = new Set<string>();
-  for (let c: string | undefined = bad; c !== undefined && !excluded.has(c); c = PARENTS.get(c)?.[0]) out.add(c);
-  return out;
-}
+/** Ancestors of `sha` in the full history, itself included (`firstParent`: first parents only). */
+const ancestors = ancestry(HISTORY);
 
 /** w: the members of `range` that are ancestors of `sha` (itself included). */
 function weight(sha: string, range: Set<string>, firstParent = false): number {
@@ -210,7 +190,7 @@ function runToEnd(b: Bisection, culprit: string, firstParent = false): { tests: 
 
 describe("t6002 port: test_bisection_diff (first probe within git's halfway tolerance)", () => {
   it.each(BISECTION_DIFF)("max diff %i: %s ^%s", (maxDiff, bad, goods) => {
-    const range = revList(bad, goods);
+    const range = revList(HISTORY, bad, goods);
     const { b, probe } = firstProbe(bad, goods);
     expect(b.rangeSize).toBe(range.size);
     expect(b.mergeBases).toEqual([]);
@@ -224,7 +204,7 @@ describe("t6002 port: test_bisection_diff (first probe within git's halfway tole
 
 describe('t6002 port: "binary bug blatt" sequences', () => {
   it.each(BLATT)("--bisect %s ^%s → %s", (bad, goods, git) => {
-    const range = revList(bad, goods);
+    const range = revList(HISTORY, bad, goods);
     // git's pick is forced: it is the only commit with the best min(w, N − w).
     expect(bestProbes(range)).toEqual([git]);
     expect(firstProbe(bad, goods).probe).toBe(git);
@@ -243,11 +223,11 @@ describe('t6002 port: "binary bug blatt" sequences', () => {
       ["E", "F"],
       ["V", "U"],
     ] as const) {
-      for (const culprit of revList(bad, [good])) {
+      for (const culprit of revList(HISTORY, bad, [good])) {
         const b = Bisection.create({ commits: HISTORY, bad, goods: [good] });
         const { tests, status } = runToEnd(b, culprit);
         expect(status, `${bad} ^${good}, culprit ${culprit}`).toEqual({ state: "culprit", sha: culprit, confidence: 1 });
-        expect(tests).toBeLessThanOrEqual(revList(bad, [good]).size);
+        expect(tests).toBeLessThanOrEqual(revList(HISTORY, bad, [good]).size);
       }
     }
   });
@@ -255,7 +235,7 @@ describe('t6002 port: "binary bug blatt" sequences', () => {
 
 describe("t6002 port: the later tests", () => {
   it("rev-list --bisect can default to good/bad refs: c3 ^b1 ^c1 → c2 (b2 ties)", () => {
-    const range = revList("c3", ["b1", "c1"]);
+    const range = revList(HISTORY, "c3", ["b1", "c1"]);
     expect([...range].sort()).toEqual(["b2", "c2", "c3"]);
     const { probe } = firstProbe("c3", ["b1", "c1"]);
     expect(bestProbes(range).sort()).toEqual(["b2", "c2"]);
@@ -300,7 +280,7 @@ describe("t6002 port: the later tests", () => {
       ["l5", ["root"], true],
     ];
     for (const [bad, goods, firstParent] of ranges) {
-      const range = revList(bad, goods, firstParent);
+      const range = revList(HISTORY, bad, goods, firstParent);
       const { graph } = computeRange({ commits: HISTORY, bad, goods, firstParent });
       expect(new Set(graph.shas)).toEqual(range);
       const n = graph.size;

@@ -43,6 +43,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Bisection, type BisectStatus, type CommitNode, type TestVerdict } from "../../action/src/bisect/index.js";
+import { ancestry, oracle, revList } from "../support/history.js";
 
 function commit(sha: string, ...parents: string[]): CommitNode {
   return { sha, parents };
@@ -70,35 +71,8 @@ const HISTORY: CommitNode[] = [
   commit("P7", "P6", "H7"),
 ];
 
-const PARENTS = new Map(HISTORY.map((c) => [c.sha, c.parents]));
-
 /** Ancestors of `sha` in the full history, itself included (`firstParent`: first parents only). */
-function ancestors(sha: string, firstParent = false): Set<string> {
-  const seen = new Set<string>();
-  const stack = [sha];
-  while (stack.length > 0) {
-    const s = stack.pop()!;
-    if (seen.has(s)) continue;
-    seen.add(s);
-    const ps = PARENTS.get(s) ?? [];
-    stack.push(...(firstParent ? ps.slice(0, 1) : ps));
-  }
-  return seen;
-}
-
-/** `git rev-list [--first-parent] bad --not goods` on the full history. */
-function revList(bad: string, goods: readonly string[], firstParent = false): Set<string> {
-  const excluded = new Set(goods.flatMap((g) => [...ancestors(g)]));
-  if (!firstParent) return new Set([...ancestors(bad)].filter((a) => !excluded.has(a)));
-  const out = new Set<string>();
-  for (let c: string | undefined = bad; c !== undefined && !excluded.has(c); c = PARENTS.get(c)?.[0]) out.add(c);
-  return out;
-}
-
-/** git's test script as a function: skip set first (exit 125), then bad iff the culprit is below. */
-function oracle(culprit: string, skip: readonly string[] = []): (sha: string) => TestVerdict {
-  return (sha) => (skip.includes(sha) ? "skip" : ancestors(sha).has(culprit) ? "bad" : "good");
-}
+const ancestors = ancestry(HISTORY);
 
 /**
  * A reference of what the deterministic engine must do: candidates are the range; a good probe
@@ -163,7 +137,7 @@ function drive(b: Bisection, verdict: (sha: string) => TestVerdict, ref?: Refere
 
 function start(bad: string, goods: string[], firstParent = false): { b: Bisection; ref: Reference } {
   const b = Bisection.create({ commits: HISTORY, bad, goods, firstParent });
-  return { b, ref: new Reference(revList(bad, goods, firstParent), bad, firstParent) };
+  return { b, ref: new Reference(revList(HISTORY, bad, goods, firstParent), bad, firstParent) };
 }
 
 function sorted(xs: Iterable<string>): string[] {
@@ -178,7 +152,7 @@ describe("t6030 port: linear history H1..H7 with skips", () => {
   it("bisect skip: successful result (start H4 H1, skip H3, H2 bad → H2)", () => {
     const { b, ref } = start("H4", ["H1"]);
     expect(b.rangeSize).toBe(3);
-    const run = drive(b, oracle("H2", ["H3"]), ref);
+    const run = drive(b, oracle(HISTORY, "H2", ["H3"]), ref);
     expect(run.status).toEqual(culprit("H2"));
     expect(run.probes).toContain("H3");
   });
@@ -186,7 +160,7 @@ describe("t6030 port: linear history H1..H7 with skips", () => {
   it("bisect skip: cannot tell between 3 commits (skip H3 and H2 → any of H2 H3 H4)", () => {
     for (const truth of ["H2", "H3", "H4"]) {
       const { b, ref } = start("H4", ["H1"]);
-      const run = drive(b, oracle(truth, ["H2", "H3"]), ref);
+      const run = drive(b, oracle(HISTORY, truth, ["H2", "H3"]), ref);
       expect(run.status.state, truth).toBe("ambiguous");
       if (run.status.state === "ambiguous") expect(sorted(run.status.candidates)).toEqual(["H2", "H3", "H4"]);
     }
@@ -195,7 +169,7 @@ describe("t6030 port: linear history H1..H7 with skips", () => {
   it("bisect skip: cannot tell between 2 commits (skip H3, H2 good → any of H3 H4)", () => {
     for (const truth of ["H3", "H4"]) {
       const { b, ref } = start("H4", ["H1"]);
-      const run = drive(b, oracle(truth, ["H3"]), ref);
+      const run = drive(b, oracle(HISTORY, truth, ["H3"]), ref);
       expect(run.status.state, truth).toBe("ambiguous");
       if (run.status.state === "ambiguous") expect(sorted(run.status.candidates)).toEqual(["H3", "H4"]);
       expect(run.probes).toContain("H2");
@@ -207,7 +181,7 @@ describe("t6030 port: linear history H1..H7 with skips", () => {
       const { b, ref } = start("H4", ["H1"]);
       b.record("H4", "skip");
       ref.record("H4", "skip");
-      const run = drive(b, oracle(truth, ["H3", "H4"]), ref);
+      const run = drive(b, oracle(HISTORY, truth, ["H3", "H4"]), ref);
       expect(run.status.state, truth).toBe("ambiguous");
       if (run.status.state === "ambiguous") expect(sorted(run.status.candidates)).toEqual(["H3", "H4"]);
     }
@@ -215,31 +189,31 @@ describe("t6030 port: linear history H1..H7 with skips", () => {
 
   it('"git bisect run" simple case (grep Another → H3)', () => {
     const { b, ref } = start("H4", ["H1"]);
-    expect(drive(b, oracle("H3"), ref).status).toEqual(culprit("H3"));
+    expect(drive(b, oracle(HISTORY, "H3"), ref).status).toEqual(culprit("H3"));
   });
 
   it('"git bisect run" with more complex "git bisect start" (grep Ciao → H4, the bad commit)', () => {
     const { b, ref } = start("H4", ["H1"]);
-    const run = drive(b, oracle("H4"), ref);
+    const run = drive(b, oracle(HISTORY, "H4"), ref);
     expect(run.status).toEqual(culprit("H4"));
   });
 
   it("bisect skip: add line and then a new test (start H5 H1, skip H3, H4 good → H5)", () => {
     const { b, ref } = start("H5", ["H1"]);
-    const run = drive(b, oracle("H5", ["H3"]), ref);
+    const run = drive(b, oracle(HISTORY, "H5", ["H3"]), ref);
     expect(run.status).toEqual(culprit("H5"));
   });
 
   it("bisect run & skip: cannot tell between 2 (skip H4, culprit H5 → any of H4 H5)", () => {
     const { b, ref } = start("H6", ["H1"]);
-    const run = drive(b, oracle("H5", ["H4"]), ref);
+    const run = drive(b, oracle(HISTORY, "H5", ["H4"]), ref);
     expect(run.status.state).toBe("ambiguous");
     if (run.status.state === "ambiguous") expect(sorted(run.status.candidates)).toEqual(["H4", "H5"]);
   });
 
   it("bisect run & skip: find first bad (skip H2 H3 H4, culprit H6 → H6)", () => {
     const { b, ref } = start("H7", ["H1"]);
-    const run = drive(b, oracle("H6", ["H2", "H3", "H4"]), ref);
+    const run = drive(b, oracle(HISTORY, "H6", ["H2", "H3", "H4"]), ref);
     expect(run.status).toEqual(culprit("H6"));
   });
 
@@ -277,19 +251,19 @@ describe("t6030 port: linear history H1..H7 with skips", () => {
     ref.record("H4", "good");
     // git checks out H6; H5 ties with it on min(w, N − w) = 1 in {H5, H6, H7}.
     expect(["H5", "H6"]).toContain(b.next()[0]);
-    const run = drive(b, oracle("H7"), ref);
+    const run = drive(b, oracle(HISTORY, "H7"), ref);
     expect(run.status).toEqual(culprit("H7"));
   });
 
   it("bisect log: successful result (start H4 H2, H3 good → H4)", () => {
     const { b, ref } = start("H4", ["H2"]);
     expect(b.next()).toEqual(["H3"]);
-    expect(drive(b, oracle("H4"), ref).status).toEqual(culprit("H4"));
+    expect(drive(b, oracle(HISTORY, "H4"), ref).status).toEqual(culprit("H4"));
   });
 
   it("bisect log: only skip commits left (start H4 H2, skip H3 → possible first bad H4, H3)", () => {
     const { b, ref } = start("H4", ["H2"]);
-    const run = drive(b, oracle("H4", ["H3"]), ref);
+    const run = drive(b, oracle(HISTORY, "H4", ["H3"]), ref);
     expect(run.probes).toEqual(["H3"]);
     expect(run.status.state).toBe("ambiguous");
     if (run.status.state === "ambiguous") expect(sorted(run.status.candidates)).toEqual(["H3", "H4"]);
@@ -307,7 +281,7 @@ describe("t6030 port: good and bad on sibling branches (merge bases)", () => {
       const next = b.next();
       // git checks out H6; H5 ties with it on min(w, N − w) in {H5, H6, H7}.
       expect(["H5", "H6"]).toContain(next[0]);
-      const run = drive(b, oracle(truth), ref);
+      const run = drive(b, oracle(HISTORY, truth), ref);
       expect(run.probes).not.toContain("H4");
       expect(run.status, truth).toEqual(culprit(truth));
       expect(b.warnings).toEqual([]);
@@ -322,7 +296,7 @@ describe("t6030 port: good and bad on sibling branches (merge bases)", () => {
     expect(b.warnings[0]).toMatch(/H4/);
     // git checks out S6; S5 ties with it on min(w, N − w) in {S5, S6, S7}.
     expect(["S5", "S6"]).toContain(b.next()[0]);
-    const run = drive(b, oracle("S6"), ref);
+    const run = drive(b, oracle(HISTORY, "S6"), ref);
     expect(run.status).toEqual(culprit("S6"));
   });
 
@@ -355,7 +329,7 @@ describe("t6030 port: good and bad on sibling branches (merge bases)", () => {
       const second = b.next();
       expect(second).toEqual([first[0] === "H5" ? "S5" : "H5"]);
       b.record(second[0]!, "good");
-      const run = drive(b, oracle(truth), ref);
+      const run = drive(b, oracle(HISTORY, truth), ref);
       expect(run.probes.filter((p) => p === "H5" || p === "S5")).toEqual([]);
       expect(run.status, truth).toEqual(culprit(truth));
     }
@@ -375,7 +349,7 @@ describe("t6030 port: good and bad on sibling branches (merge bases)", () => {
 
 describe("t6030 port: --first-parent", () => {
   it('"git bisect run --first-parent" simple case (start B H4, grep line → the merge B)', () => {
-    const chain = revList("B", ["H4"], true);
+    const chain = revList(HISTORY, "B", ["H4"], true);
     expect(sorted(chain)).toEqual(["B", "S5", "S6", "S7"]);
     const { b, ref } = start("B", ["H4"], true);
     expect(b.rangeSize).toBe(4);
@@ -393,7 +367,7 @@ describe("t6030 port: --first-parent", () => {
 
   it("without --first-parent the same script finds H5, the commit the merge brought in", () => {
     const { b, ref } = start("B", ["H4"]);
-    expect(drive(b, oracle("H5"), ref).status).toEqual(culprit("H5"));
+    expect(drive(b, oracle(HISTORY, "H5"), ref).status).toEqual(culprit("H5"));
   });
 });
 
@@ -437,7 +411,7 @@ describe('t6030 port: the "parallel" branch', () => {
     ];
     for (const [truth, expected] of cases) {
       const { b, ref } = start("P7", ["H1"]);
-      const run = drive(b, oracle(truth, ["P4", "H7"]), ref);
+      const run = drive(b, oracle(HISTORY, truth, ["P4", "H7"]), ref);
       if (expected.length === 1) expect(run.status, truth).toEqual(culprit(expected[0]!));
       else expect(run.status, truth).toEqual({ state: "ambiguous", candidates: expect.any(Array) });
       if (run.status.state === "ambiguous") expect(sorted(run.status.candidates), truth).toEqual(expected);
@@ -445,9 +419,9 @@ describe('t6030 port: the "parallel" branch', () => {
   });
 
   it("every culprit of P7 ^H1 is found with no skips", () => {
-    for (const truth of revList("P7", ["H1"])) {
+    for (const truth of revList(HISTORY, "P7", ["H1"])) {
       const { b, ref } = start("P7", ["H1"]);
-      expect(drive(b, oracle(truth), ref).status, truth).toEqual(culprit(truth));
+      expect(drive(b, oracle(HISTORY, truth), ref).status, truth).toEqual(culprit(truth));
     }
   });
 });

@@ -7,18 +7,7 @@
  * not ancestors of bad), a true culprit and a skip set.
  */
 import type { DagCommit } from "./dag-repo.js";
-
-/** mulberry32: a small, fast, seedable 32-bit PRNG. Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "./history.js";
 
 /** Convenience wrapper around {@link mulberry32}. */
 export class Rng {
