@@ -33,6 +33,11 @@ export interface RunnerSettings {
   onEvent?: (event: RunnerEvent) => void;
   /** Receives the test command's output, per probe. Default: discarded. */
   onOutput?: (sha: string, chunk: Buffer) => void;
+  /**
+   * Probe mode: test exactly these commits (the App's parallel rounds) instead of bisecting; the
+   * result's probes carry their verdicts and its verdict says where the bisection stands.
+   */
+  probeOnly?: readonly string[];
   /** Aborts the bisection (Ctrl-C): running tests are killed, worktrees removed. */
   signal?: AbortSignal;
 }
@@ -145,6 +150,7 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
   let latestRound = 0;
   let fatal: string | undefined;
   let warningsSeen = 0;
+  const probeQueue = settings.probeOnly ? [...new Set(settings.probeOnly)] : undefined;
 
   const start = (sha: string, purpose: Running["purpose"]) => {
     const abort = new AbortController();
@@ -238,7 +244,7 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
   };
 
   const record = (f: Finished, probe: Probe, verdict: TestVerdict, note: string | undefined) => {
-    bisection.record(f.running.sha, verdict);
+    if (bisection.knows(f.running.sha)) bisection.record(f.running.sha, verdict);
     for (const w of bisection.warnings.slice(warningsSeen)) emit({ type: "warning", message: w });
     warningsSeen = bisection.warnings.length;
     emit({ type: "probe-end", sha: f.running.sha, worker: f.worker, probe, ...(note ? { note } : {}), status: bisection.status(pendingShas()) });
@@ -246,15 +252,17 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
 
   try {
     while (!settings.signal?.aborted && !fatal) {
-      if (!held && bisection.status(pendingShas()).state !== "searching") break;
+      if (probeQueue) {
+        // Probe mode: exactly the given commits, however the verdicts come out.
+        if (!held && probeQueue.length === 0 && retryQueue.length === 0 && running.size === 0) break;
+      } else if (!held && bisection.status(pendingShas()).state !== "searching") {
+        break;
+      }
       if (!held) {
         while (running.size < parallel && retryQueue.length > 0) start(retryQueue.shift()!, "retry");
         const free = parallel - running.size;
-        if (free > 0) {
-          for (const sha of bisection.next(free, [...running.values()].map((r) => r.sha))) {
-            start(sha, bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
-          }
-        }
+        const chosen = probeQueue ? probeQueue.splice(0, free) : bisection.next(free, [...running.values()].map((r) => r.sha));
+        for (const sha of chosen) start(sha, bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
       }
       if (running.size === 0) {
         fatal = "The engine has no probe to run but has not reached a verdict (this is a bug).";
@@ -270,7 +278,7 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
       }
       // Stop probes whose verdict no longer matters.
       for (const r of running.values()) {
-        if (r.purpose !== "good-check" && !bisection.isInformative(r.sha)) r.abort.abort();
+        if (!probeQueue && r.purpose !== "good-check" && !bisection.isInformative(r.sha)) r.abort.abort();
       }
     }
   } finally {

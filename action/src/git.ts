@@ -1,4 +1,6 @@
 import { getExecOutput } from "@actions/exec";
+import { readFile } from "node:fs/promises";
+import { resolve as resolvePath } from "node:path";
 import type { CommitNode } from "./bisect/index.js";
 
 /** What the bisect runner needs from git; an interface so tests and the Action can wrap it. */
@@ -90,6 +92,33 @@ export class GitCli implements GitRepository {
     const out = await git(this.root, ["show", "-s", "--format=%H%x00%s%x00%an%x00%ae%x00%aI", sha]);
     const [full, subject, authorName, authorEmail, date] = out.stdout.trim().split("\0");
     return { sha: full!, subject: subject!, authorName: authorName!, authorEmail: authorEmail!, date: date! };
+  }
+
+  /** Whether `ref` names a commit present in the object database. */
+  async hasCommit(ref: string): Promise<boolean> {
+    return (await git(this.root, ["cat-file", "-e", `${ref}^{commit}`], { allowFailure: true })).exitCode === 0;
+  }
+
+  async fetch(args: readonly string[]): Promise<void> {
+    await git(this.root, ["fetch", "--quiet", ...args]);
+  }
+
+  async isShallow(): Promise<boolean> {
+    return (await git(this.root, ["rev-parse", "--is-shallow-repository"])).stdout.trim() === "true";
+  }
+
+  /** The shallow boundary (the commits whose parents were not fetched), as git records it. */
+  async shallowBoundary(): Promise<string> {
+    const path = (await git(this.root, ["rev-parse", "--git-path", "shallow"])).stdout.trim();
+    return readFile(resolvePath(this.root, path), "utf8").catch(() => "");
+  }
+
+  /** How many commits of `bad --not goods` sit on the shallow boundary (0: the range is whole). */
+  async shallowCommitsIn(bad: string, goods: readonly string[]): Promise<number> {
+    const boundary = new Set((await this.shallowBoundary()).split("\n").filter(Boolean));
+    if (boundary.size === 0) return 0;
+    const range = await git(this.root, ["rev-list", bad, "--not", ...goods, "--"]);
+    return range.stdout.split("\n").filter((sha) => boundary.has(sha)).length;
   }
 
   async addWorktree(path: string, sha: string): Promise<void> {

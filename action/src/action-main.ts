@@ -1,0 +1,107 @@
+import * as core from "@actions/core";
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readInputs, type ActionSettings } from "./action-inputs.js";
+import { runBisect, type RunnerEvent } from "./bisect-runner.js";
+import { ensureHistory } from "./ensure-history.js";
+import { GitCli, type CommitInfo } from "./git.js";
+import type { ResultDocument } from "./result-document.js";
+import { renderSummary } from "./step-summary.js";
+
+const short = (sha: string) => sha.slice(0, 10);
+
+/**
+ * The Action: bisect `good..bad` (or test the given commits, in probe mode) in the runner's
+ * checkout, write the result document, the outputs and the step summary. The step fails only on
+ * bad input or an infrastructure error: a culprit is a finding, not a failure.
+ */
+export async function run(): Promise<void> {
+  try {
+    const settings = readInputs((name) => core.getInput(name));
+    const result = await bisect(settings);
+    const file = join(process.env.RUNNER_TEMP ?? tmpdir(), `bisect-result-${settings.jobId ?? "local"}.json`);
+    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+    core.setOutput("verdict", result.verdict);
+    core.setOutput("culprit", result.culprit?.sha ?? "");
+    core.setOutput("tested", String(result.tested));
+    core.setOutput("result-file", file);
+    if (result.verdict === "error") core.setFailed(result.error ?? "The bisection failed.");
+  } catch (error) {
+    core.setFailed(`${(error as Error)?.message ?? error}`);
+  }
+}
+
+async function bisect(settings: ActionSettings): Promise<ResultDocument> {
+  const git = await GitCli.open(process.env.GITHUB_WORKSPACE ?? process.cwd());
+  await ensureHistory(git, { good: settings.good, bad: settings.bad }, (line) => core.info(line));
+  const bad = await git.resolveCommit(settings.bad);
+  const good = await Promise.all(settings.good.map((g) => git.resolveCommit(g)));
+  const commits = settings.mode === "probe" ? await Promise.all(settings.commits.map((c) => git.resolveCommit(c))) : undefined;
+
+  // Each probe's output is held and printed in one log group when it ends, so parallel
+  // probes do not interleave.
+  const output = new Map<string, Buffer[]>();
+  const onEvent = (event: RunnerEvent) => {
+    switch (event.type) {
+      case "start":
+        core.info(
+          `Bisecting ${event.rangeSize} commits (${settings.good.join(", ")}..${settings.bad}), about ${event.estimatedTests} tests` +
+            `${settings.parallel > 1 ? `, ${settings.parallel} at a time` : ""}.`,
+        );
+        break;
+      case "probe-end": {
+        const p = event.probe;
+        core.startGroup(`${short(p.sha)} ${p.verdict} (exit ${p.exitCode ?? "–"}, ${(p.durationMs / 1000).toFixed(1)} s)${event.note ? ` — ${event.note}` : ""}`);
+        for (const chunk of output.get(p.sha) ?? []) process.stdout.write(chunk);
+        core.endGroup();
+        output.delete(p.sha);
+        break;
+      }
+      case "probe-stopped":
+        core.info(`${short(event.sha)} stopped: its verdict is no longer needed`);
+        output.delete(event.sha);
+        break;
+      case "warning":
+        core.warning(event.message);
+        break;
+      case "probe-start":
+        output.set(event.sha, []);
+        break;
+    }
+  };
+
+  const result = await runBisect({
+    git,
+    good,
+    bad,
+    command: ["bash", "-c", settings.command],
+    parallel: settings.parallel,
+    firstParent: settings.firstParent,
+    flaky: settings.flaky,
+    confidence: settings.confidence,
+    known: settings.known,
+    ...(settings.jobId ? { jobId: settings.jobId } : {}),
+    ...(settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1000 } : {}),
+    ...(commits ? { probeOnly: commits } : {}),
+    onEvent,
+    onOutput: (sha, chunk) => output.get(sha)?.push(chunk),
+  });
+
+  await writeSummary(result, git);
+  return result;
+}
+
+async function writeSummary(result: ResultDocument, git: GitCli): Promise<void> {
+  const shas = new Set([...result.probes.map((p) => p.sha), ...result.candidates, ...(result.culprit ? [result.culprit.sha] : [])]);
+  const commits = new Map<string, CommitInfo>();
+  for (const sha of shas) commits.set(sha, await git.describe(sha));
+  const server = process.env.GITHUB_SERVER_URL ?? "https://github.com";
+  const repository = process.env.GITHUB_REPOSITORY;
+  const markdown = renderSummary(result, commits, repository ? { commitUrl: (sha) => `${server}/${repository}/commit/${sha}` } : {});
+  if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
+  if (result.culprit) {
+    const c = commits.get(result.culprit.sha)!;
+    core.notice(`First bad commit: ${c.sha} ${c.subject} (${c.authorName})`);
+  }
+}

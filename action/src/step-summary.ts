@@ -1,0 +1,67 @@
+import type { CommitInfo } from "./git.js";
+import type { ResultDocument } from "./result-document.js";
+
+/** Where commits link to: `https://github.com/<owner>/<repo>/commit/<sha>`, or nowhere locally. */
+export interface Links {
+  commitUrl?: (sha: string) => string;
+}
+
+/** Escapes text from commits (subjects, names) so it cannot break or inject into the markdown. */
+export function escapeMarkdown(text: string): string {
+  return text
+    .replace(/[\\`*_{}[\]()#+\-.!|<>~@&]/g, (c) => `\\${c}`)
+    .replace(/\r?\n/g, " ")
+    .slice(0, 200);
+}
+
+const short = (sha: string) => sha.slice(0, 10);
+
+function commitLink(sha: string, links: Links): string {
+  return links.commitUrl ? `[\`${short(sha)}\`](${links.commitUrl(sha)})` : `\`${short(sha)}\``;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * The step summary: the range, the verdict (culprit with author and link, the ambiguous set, or
+ * why there is none), the confidence, and a table of every probe.
+ */
+export function renderSummary(result: ResultDocument, commits: ReadonlyMap<string, CommitInfo>, links: Links): string {
+  const subject = (sha: string) => escapeMarkdown(commits.get(sha)?.subject ?? "");
+  const lines: string[] = ["## Bisect", ""];
+  lines.push(
+    `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (good) .. ${commitLink(result.range.bad, links)} (bad), ` +
+      `${result.range.size} commit${result.range.size === 1 ? "" : "s"}. Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
+    "",
+  );
+  switch (result.verdict) {
+    case "culprit": {
+      const c = result.culprit!;
+      const info = commits.get(c.sha);
+      lines.push(`### First bad commit: ${commitLink(c.sha, links)} ${subject(c.sha)}`, "");
+      if (info) lines.push(`Author: ${escapeMarkdown(info.authorName)}, ${info.date}`, "");
+      lines.push(`Confidence: ${c.confidence === 1 ? "1 (deterministic test)" : c.confidence.toFixed(3)}`, "");
+      break;
+    }
+    case "ambiguous":
+      lines.push("### The first bad commit could be any of:", "");
+      for (const sha of result.candidates.slice(0, 50)) lines.push(`- ${commitLink(sha, links)} ${subject(sha)}`);
+      if (result.candidates.length > 50) lines.push(`- … and ${result.candidates.length - 50} more`);
+      lines.push("", "These commits could not be tested (exit 125). Make them testable, or test them by hand.", "");
+      break;
+    case "no-culprit":
+      lines.push(`### No culprit`, "", escapeMarkdown(result.error ?? "No commit in the range fails the test."), "");
+      break;
+    case "error":
+      lines.push(`### Bisect failed`, "", escapeMarkdown(result.error ?? "Unknown error."), "");
+      break;
+  }
+  if (result.probes.length > 0) {
+    lines.push("| # | commit | subject | verdict | exit | duration | round |", "|---|---|---|---|---|---|---|");
+    result.probes.forEach((p, i) => {
+      lines.push(`| ${i + 1} | ${commitLink(p.sha, links)} | ${subject(p.sha)} | ${p.verdict} | ${p.exitCode ?? "–"} | ${seconds(p.durationMs)} | ${p.round} |`);
+    });
+    lines.push("");
+  }
+  return lines.join("\n");
+}
