@@ -3,7 +3,7 @@ import {
   GitCli,
   external_exports,
   runBisect
-} from "./shared-I5QS2QZ3.js";
+} from "./shared-OMAQ2YKB.js";
 
 // action/src/cli.ts
 import { resolve } from "node:path";

@@ -6,7 +6,7 @@ import {
   __toESM,
   external_exports,
   runBisect
-} from "./shared-I5QS2QZ3.js";
+} from "./shared-OMAQ2YKB.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
