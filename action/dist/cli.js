@@ -3,7 +3,7 @@ import {
   GitCli,
   external_exports,
   runBisect
-} from "./shared-OMAQ2YKB.js";
+} from "./shared-P25YRKRC.js";
 
 // action/src/cli.ts
 import { resolve } from "node:path";

@@ -6,7 +6,7 @@ import {
   __toESM,
   external_exports,
   runBisect
-} from "./shared-OMAQ2YKB.js";
+} from "./shared-P25YRKRC.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -19660,7 +19660,7 @@ var fields = {
   confidence: external_exports.coerce.number({ error: "expected a probability such as 0.99" }).gt(0.5, { error: "expected a probability between 0.5 and 1" }).lt(1, { error: "expected a probability between 0.5 and 1" }),
   "step-timeout": external_exports.coerce.number({ error: "expected a number of seconds" }).nonnegative({ error: "expected a number of seconds" }),
   known: external_exports.string().transform((text, ctx) => {
-    if (text.trim() === "") return [];
+    if (text.trim() === "" || text.trim() === "null") return [];
     try {
       return JSON.parse(text);
     } catch {
@@ -19743,7 +19743,7 @@ async function ensureHistory(git, refs, log) {
 
 // action/src/step-summary.ts
 function escapeMarkdown(text) {
-  return text.replace(/[\\`*_{}[\]()#+\-.!|<>~@&]/g, (c) => `\\${c}`).replace(/\r?\n/g, " ").slice(0, 200);
+  return text.replace(/[\\`*_{}[\]()#!|<>~@&]/g, (c) => `\\${c}`).replace(/\r?\n/g, " ").slice(0, 200);
 }
 var short = (sha) => sha.slice(0, 10);
 function commitLink(sha, links) {

@@ -62,7 +62,8 @@ const fields = {
   confidence: z.coerce.number({ error: "expected a probability such as 0.99" }).gt(0.5, { error: "expected a probability between 0.5 and 1" }).lt(1, { error: "expected a probability between 0.5 and 1" }),
   "step-timeout": z.coerce.number({ error: "expected a number of seconds" }).nonnegative({ error: "expected a number of seconds" }),
   known: z.string().transform((text, ctx) => {
-    if (text.trim() === "") return [];
+    // The workflow passes toJSON(...) of a missing field: "null".
+    if (text.trim() === "" || text.trim() === "null") return [];
     try {
       return JSON.parse(text) as unknown;
     } catch {

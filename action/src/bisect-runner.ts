@@ -325,6 +325,8 @@ function toResultDocument(
     case "error":
       return { ...base, verdict: "error", candidates: [], error: status.message };
     case "searching":
+      // Probe mode ends before the bisection does: the commits that can still hold the culprit.
+      if (settings.probeOnly) return { ...base, verdict: "ambiguous", candidates: bisection.candidates() };
       return { ...base, verdict: "error", candidates: [], error: "The bisection stopped before reaching a verdict." };
   }
 }

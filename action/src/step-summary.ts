@@ -9,7 +9,8 @@ export interface Links {
 /** Escapes text from commits (subjects, names) so it cannot break or inject into the markdown. */
 export function escapeMarkdown(text: string): string {
   return text
-    .replace(/[\\`*_{}[\]()#+\-.!|<>~@&]/g, (c) => `\\${c}`)
+    // Characters that start markdown or HTML anywhere in a line, table pipes, and @ (no mentions).
+    .replace(/[\\`*_{}[\]()#!|<>~@&]/g, (c) => `\\${c}`)
     .replace(/\r?\n/g, " ")
     .slice(0, 200);
 }

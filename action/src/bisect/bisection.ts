@@ -156,6 +156,11 @@ export class Bisection {
     return i !== undefined && this.search.isInformative(i);
   }
 
+  /** The commits that can still hold the culprit, given the verdicts so far. */
+  candidates(): string[] {
+    return this.search.candidates().map((i) => this.range.graph.shas[i]!);
+  }
+
   /** The commits of the range, newest first as far as the topology allows. */
   commits(): readonly string[] {
     return [...this.range.graph.shas].reverse();

@@ -134,9 +134,13 @@ export class DeterministicSearch implements Search {
     for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return undefined;
     if (pending.some((p) => this.isInformative(p))) return undefined;
     if (this.outsideProbe(new Set(pending)) !== undefined) return undefined;
+    return { kind: "ambiguous", indices: this.candidates() };
+  }
+
+  candidates(): number[] {
     const indices: number[] = [];
     this.alive.forEach((a, i) => a && indices.push(i));
-    return { kind: "ambiguous", indices };
+    return indices;
   }
 
   remaining(): { candidates: number; estimatedTests: number } {

@@ -182,6 +182,10 @@ export class FlakySearch implements Search {
   }
 
   /** Live candidates and a rough count of tests left (entropy to shed over the current best gain). */
+  candidates(): number[] {
+    return this.likeliest(this.marginal());
+  }
+
   remaining(): { candidates: number; estimatedTests: number } {
     const m = this.marginal();
     let h = 0;

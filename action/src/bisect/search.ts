@@ -17,6 +17,8 @@ export interface Search {
   outcome(pending: readonly number[]): SearchOutcome | undefined;
   /** Commits that can still hold the culprit, and about how many tests are left. */
   remaining(): { candidates: number; estimatedTests: number };
+  /** The commits that can still hold the culprit (flaky mode: the likeliest, up to the confidence). */
+  candidates(): number[];
   /** Whether a verdict on this commit could still change the answer (else a running probe can stop). */
   isInformative(index: number): boolean;
 }

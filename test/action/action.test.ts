@@ -1,0 +1,220 @@
+/**
+ * The published Action as a runner runs it: `node action/dist/index.js` in a real process, with
+ * INPUT_* variables and real GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, against real repositories.
+ */
+import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resultDocumentSchema, type ResultDocument } from "../../action/src/result-document.js";
+import { buildRepo, type DagCommit, git, gitEnv, removeDir, tempDir } from "../support/dag-repo.js";
+
+const ACTION = fileURLToPath(new URL("../../action/dist/index.js", import.meta.url));
+
+interface ActionRun {
+  code: number | null;
+  stdout: string;
+  outputs: Record<string, string>;
+  summary: string;
+  result?: ResultDocument;
+}
+
+let scratch: string;
+beforeAll(async () => {
+  scratch = await tempDir("action-test");
+});
+afterAll(() => removeDir(scratch));
+
+/** Parses `name<<delimiter` heredocs the way the runner reads GITHUB_OUTPUT. */
+function parseOutputFile(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const match = /^([^<=]+)<<(.+)$/.exec(lines[i]!);
+    if (!match) continue;
+    const value: string[] = [];
+    for (i++; i < lines.length && lines[i] !== match[2]; i++) value.push(lines[i]!);
+    outputs[match[1]!] = value.join("\n");
+  }
+  return outputs;
+}
+
+/** Runs the bundled Action with the given inputs (names as in action.yml) in `workspace`. */
+async function runAction(workspace: string, inputs: Record<string, string>): Promise<ActionRun> {
+  const runnerTemp = await tempDir(join(scratch, "runner-temp"));
+  const outputFile = join(runnerTemp, "output");
+  const summaryFile = join(runnerTemp, "summary");
+  await writeFile(outputFile, "");
+  await writeFile(summaryFile, "");
+  // core.getInput reads INPUT_<NAME> with the name upper-cased and hyphens kept.
+  const inputEnv = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]));
+  const env = gitEnv({
+    ...inputEnv,
+    GITHUB_WORKSPACE: workspace,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    GITHUB_REPOSITORY: "octo-org/widget",
+    GITHUB_SERVER_URL: "https://github.com",
+    RUNNER_TEMP: runnerTemp,
+    TMPDIR: runnerTemp,
+  });
+  const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+    const child = spawn("node", [ACTION], { cwd: workspace, env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("close", (c) => resolve({ code: c, stdout: out }));
+  });
+  const outputs = parseOutputFile(await readFile(outputFile, "utf8"));
+  const summary = await readFile(summaryFile, "utf8");
+  const result = outputs["result-file"] ? resultDocumentSchema.parse(JSON.parse(await readFile(outputs["result-file"], "utf8"))) : undefined;
+  return { code, stdout, outputs, summary, ...(result ? { result } : {}) };
+}
+
+/** c0..c{n-1}; from `culprit` on the file `bug` exists (`test ! -e bug` fails); `extra` adds files. */
+async function linearRepo(n: number, culprit: number, extra: (i: number) => Record<string, string> = () => ({})) {
+  const dir = await tempDir(join(scratch, "repo"));
+  const commits: DagCommit[] = Array.from({ length: n }, (_, i) => ({
+    id: `c${i}`,
+    parents: i === 0 ? [] : [`c${i - 1}`],
+    files: { ...(i === culprit ? { bug: "yes\n" } : {}), ...extra(i) },
+  }));
+  const shas = await buildRepo(dir, commits, { tags: { "v1.0": "c0" } });
+  await git(dir, ["checkout", "--quiet", "--force", "main"]);
+  return { dir, shas };
+}
+
+describe("the bisect Action", () => {
+  it("finds the culprit: outputs, result file, one log group per probe, a step summary with links", async () => {
+    const { dir, shas } = await linearRepo(64, 37, (i) => ({ subject: `change ${i}` }));
+    const run = await runAction(dir, { good: "v1.0", bad: "main", command: "test ! -e bug", "job-id": "job-42" });
+    expect(run.code).toBe(0);
+    expect(run.outputs.verdict).toBe("culprit");
+    expect(run.outputs.culprit).toBe(shas.get("c37"));
+    expect(run.outputs["result-file"]).toMatch(/bisect-result-job-42\.json$/);
+    expect(run.result?.jobId).toBe("job-42");
+    expect(Number(run.outputs.tested)).toBe(run.result?.probes.length);
+    expect(run.result!.tested).toBeLessThanOrEqual(6);
+    expect(run.stdout.match(/^::group::/gm)).toHaveLength(run.result!.probes.length);
+    expect(run.summary).toContain(`### First bad commit: [\`${shas.get("c37")!.slice(0, 10)}\`](https://github.com/octo-org/widget/commit/${shas.get("c37")})`);
+    expect(run.summary).toMatch(/\| 1 \| \[`[0-9a-f]{10}`\]\(https:\/\/github\.com\/octo-org\/widget\/commit\/[0-9a-f]{40}\) \| c\d+ \| (good|bad) \| [01] \| /);
+    expect(run.stdout).toContain(`::notice::First bad commit: ${shas.get("c37")}`);
+  });
+
+  it("tests k commits at once with parallel: k", async () => {
+    const { dir, shas } = await linearRepo(100, 61);
+    const run = await runAction(dir, { good: "v1.0", bad: "main", command: "sleep 0.2; test ! -e bug", parallel: "3" });
+    expect(run.outputs.culprit).toBe(shas.get("c61"));
+    expect(run.result!.rounds).toBeLessThan(run.result!.tested);
+    expect(run.result!.rounds).toBeLessThanOrEqual(5);
+  });
+
+  it("finds a culprit inside a merged branch", async () => {
+    const dir = await tempDir(join(scratch, "merge"));
+    const shas = await buildRepo(dir, [
+      { id: "base", parents: [] },
+      { id: "f1", parents: ["base"] },
+      { id: "f2", parents: ["f1"], files: { bug: "1" } },
+      { id: "m1", parents: ["base"] },
+      { id: "merge", parents: ["m1", "f2"] },
+      { id: "m2", parents: ["merge"] },
+    ], { tags: { "v1.0": "base" } });
+    await git(dir, ["checkout", "--quiet", "--force", "main"]);
+    // `bug` only reaches mainline through the merge, so test ancestry rather than the file.
+    const run = await runAction(dir, { good: "v1.0", bad: "main", command: `! git merge-base --is-ancestor ${shas.get("f2")} HEAD` });
+    expect(run.outputs.culprit).toBe(shas.get("f2"));
+    const merge = await runAction(dir, { good: "v1.0", bad: "main", "first-parent": "true", command: `! git merge-base --is-ancestor ${shas.get("f2")} HEAD` });
+    expect(merge.outputs.culprit).toBe(shas.get("merge"));
+  });
+
+  it("deepens a shallow clone as far as the range needs, and says so", async () => {
+    const { dir, shas } = await linearRepo(300, 120);
+    const clone = join(await tempDir(join(scratch, "shallow")), "clone");
+    await git(dir, ["tag", "good-sha", shas.get("c10")!]);
+    await git(scratch, ["clone", "--quiet", "--depth", "1", `file://${dir}`, clone]);
+    expect((await git(clone, ["rev-parse", "--is-shallow-repository"])).stdout.trim()).toBe("true");
+    const run = await runAction(clone, { good: shas.get("c10")!, bad: shas.get("c299")!, command: "test ! -e bug" });
+    expect(run.stdout).toContain(`Commit ${shas.get("c10")} is not in the clone: fetching it from origin.`);
+    expect(run.stdout).toMatch(/The clone is shallow and the range reaches its boundary: deepening by \d+ commits/);
+    expect(run.outputs.culprit).toBe(shas.get("c120"));
+    expect(run.result!.range.size).toBe(289);
+  });
+
+  it("a commit that exists nowhere is a clear error", async () => {
+    const { dir } = await linearRepo(5, 3);
+    const missing = "0123456789abcdef0123456789abcdef01234567";
+    const run = await runAction(dir, { good: missing, bad: "main", command: "true" });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`::error::Commit ${missing} is not in the repository and could not be fetched from origin`);
+  });
+
+  it("reports the ambiguous set when only skipped commits remain, and still succeeds", async () => {
+    const { dir, shas } = await linearRepo(30, 15, (i): Record<string, string> => (i === 13 ? { skip: "1" } : i === 15 ? { skip: "0" } : {}));
+    const run = await runAction(dir, { good: "v1.0", bad: "main", command: "grep -qx 1 skip 2>/dev/null && exit 125; test ! -e bug" });
+    expect(run.code).toBe(0);
+    expect(run.outputs.verdict).toBe("ambiguous");
+    expect(new Set(run.result!.candidates)).toEqual(new Set([shas.get("c13"), shas.get("c14"), shas.get("c15")]));
+    expect(run.summary).toContain("The first bad commit could be any of:");
+  });
+
+  it("a step timeout is an infrastructure error: retried once, then skipped, never blamed", async () => {
+    const { dir, shas } = await linearRepo(16, 12, (i): Record<string, string> => (i === 8 ? { hang: "1" } : i === 9 ? { hang: "0" } : {}));
+    const run = await runAction(dir, { good: "v1.0", bad: "main", "step-timeout": "1", command: "grep -qx 1 hang 2>/dev/null && sleep 30; test ! -e bug" });
+    expect(run.outputs.culprit).toBe(shas.get("c12"));
+    const hung = run.result!.probes.filter((p) => p.sha === shas.get("c8"));
+    if (hung.length > 0) expect(hung.map((p) => p.verdict)).toEqual(["error", "error"]);
+    expect(run.stdout).toMatch(/timed out after 1 s/);
+  });
+
+  it("probe mode tests exactly the given commits and reports what is left", async () => {
+    const { dir, shas } = await linearRepo(40, 25);
+    const commits = ["c10", "c20", "c30"].map((c) => shas.get(c)!);
+    const run = await runAction(dir, { good: "v1.0", bad: "main", mode: "probe", commits: commits.join(","), parallel: "3", command: "test ! -e bug" });
+    expect(run.code).toBe(0);
+    expect(run.result!.probes.map((p) => [p.sha, p.verdict]).sort()).toEqual(
+      [
+        [shas.get("c10"), "good"],
+        [shas.get("c20"), "good"],
+        [shas.get("c30"), "bad"],
+      ].sort(),
+    );
+    expect(run.result!.probes.every((p) => p.round === 1)).toBe(true);
+    // c21..c30 can still hold the culprit.
+    expect(new Set(run.result!.candidates)).toEqual(new Set(Array.from({ length: 10 }, (_, i) => shas.get(`c${21 + i}`))));
+  });
+
+  it("resumes from known verdicts instead of starting over", async () => {
+    const { dir, shas } = await linearRepo(64, 37);
+    const first = await runAction(dir, { good: "v1.0", bad: "main", command: "test ! -e bug" });
+    const known = first.result!.probes.slice(0, 3).map((p) => ({ sha: p.sha, verdict: p.verdict }));
+    const resumed = await runAction(dir, { good: "v1.0", bad: "main", command: "test ! -e bug", known: JSON.stringify(known) });
+    expect(resumed.outputs.culprit).toBe(shas.get("c37"));
+    for (const k of known) expect(resumed.result!.probes.map((p) => p.sha)).not.toContain(k.sha);
+    expect(resumed.result!.tested).toBe(first.result!.tested - 3);
+  });
+
+  it("fails the step when the command cannot run anywhere (exit 127 on the good commit too)", async () => {
+    const { dir } = await linearRepo(10, 5);
+    const run = await runAction(dir, { good: "v1.0", bad: "main", command: "no-such-test-runner" });
+    expect(run.code).toBe(1);
+    expect(run.outputs.verdict).toBe("error");
+    expect(run.stdout).toMatch(/::error::The command .* exits 127 on the good commit [0-9a-f]{40} too/);
+  });
+
+  it.each([
+    [{ parallel: "0" }, "::error::Invalid input 'parallel': '0'. Expected a whole number from 1 to 64."],
+    [{ flaky: "perhaps" }, "::error::Invalid input 'flaky': 'perhaps'. Expected true or false."],
+    [{ mode: "probe" }, "::error::Invalid input 'commits': ''. Probe mode needs the commits to test"],
+    [{ known: "{not json" }, "::error::Invalid input 'known': '{not json'. Expected JSON such as"],
+    [{ bad: "--upload-pack=touch /tmp/pwned" }, "::error::Invalid input 'bad': '--upload-pack=touch /tmp/pwned'. Expected a commit sha"],
+    [{ good: "v9.9" }, "::error::Unknown ref 'v9.9'"],
+  ])("bad input %j fails the step with a message naming it", async (inputs, message) => {
+    const { dir } = await linearRepo(5, 3);
+    const run = await runAction(dir, { good: "v1.0", bad: "main", command: "true", ...inputs });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(message);
+    expect(run.outputs.verdict).toBeUndefined();
+  });
+});
