@@ -1,12 +1,15 @@
 // Bundles the CLI and the Action into action/dist (committed, so they run without a build step).
 // `node scripts/build.js --out <dir>` writes elsewhere: the freshness test compares the two.
 import { build } from "esbuild";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({ options: { out: { type: "string" } } });
 const outdir = values.out ?? "action/dist";
+
+// Start clean: chunk names carry a content hash, and an old chunk must not linger.
+await rm(outdir, { recursive: true, force: true });
 
 export const entryPoints = { cli: "action/src/cli-entry.ts", index: "action/src/action-entry.ts" };
 
