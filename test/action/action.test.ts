@@ -142,6 +142,27 @@ describe("the bisect Action", () => {
     expect(run.result!.range.size).toBe(289);
   });
 
+  it("works in a partial (blob-less) clone: checkouts fetch what they need", async () => {
+    const { dir, shas } = await linearRepo(40, 22);
+    await git(dir, ["config", "uploadpack.allowFilter", "true"]);
+    const clone = join(await tempDir(join(scratch, "partial")), "clone");
+    await git(scratch, ["clone", "--quiet", "--filter=blob:none", `file://${dir}`, clone]);
+    expect((await git(clone, ["config", "remote.origin.partialclonefilter"])).stdout.trim()).toBe("blob:none");
+    const run = await runAction(clone, { good: "v1.0", bad: "HEAD", command: "test ! -e bug" });
+    expect(run.outputs.culprit).toBe(shas.get("c22"));
+  });
+
+  it("puts each probe's output inside its own log group", async () => {
+    const { dir } = await linearRepo(20, 9);
+    const run = await runAction(dir, { good: "v1.0", bad: "main", parallel: "2", command: 'echo "testing $(cat id)"; test ! -e bug' });
+    const groups = run.stdout.split("::group::").slice(1).map((g) => g.slice(0, g.indexOf("::endgroup::")));
+    expect(groups).toHaveLength(run.result!.probes.length);
+    for (const [i, p] of run.result!.probes.entries()) {
+      expect(groups[i]).toMatch(new RegExp(`^${p.sha.slice(0, 10)} ${p.verdict} `));
+      expect(groups[i]!.match(/testing c\d+/g)).toHaveLength(1); // its own output, no other probe's
+    }
+  });
+
   it("a commit that exists nowhere is a clear error", async () => {
     const { dir } = await linearRepo(5, 3);
     const missing = "0123456789abcdef0123456789abcdef01234567";

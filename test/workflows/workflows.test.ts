@@ -1,0 +1,74 @@
+/**
+ * The workflow users copy (bisect.yml) and the Action's metadata, checked against the contract in
+ * DESIGN.md and the rules that keep user text out of shells.
+ */
+import { readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { INPUT_NAMES } from "../../action/src/action-inputs.js";
+
+const root = new URL("../../", import.meta.url);
+const load = async (path: string) => parse(await readFile(new URL(path, root), "utf8")) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+type Step = { uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, unknown>; if?: string };
+
+/** Every `${{ … }}` expression inside a `run:` script that reads user-controlled context. */
+function injectedExpressions(steps: Step[]): string[] {
+  return steps.flatMap((s) => (s.run ?? "").match(/\$\{\{[^}]*\b(inputs|github\.event)\.[^}]*\}\}/g) ?? []);
+}
+
+describe("action/action.yml", () => {
+  it("runs on node24 from the committed bundle and documents every input the code reads, and every output", async () => {
+    const action = await load("action/action.yml");
+    expect(action.runs).toEqual({ using: "node24", main: "dist/index.js" });
+    expect(Object.keys(action.inputs).sort()).toEqual([...INPUT_NAMES].sort());
+    for (const [name, input] of Object.entries<Record<string, unknown>>(action.inputs)) {
+      expect(String(input.description ?? ""), name).not.toBe("");
+    }
+    expect(Object.keys(action.outputs).sort()).toEqual(["culprit", "result-file", "tested", "verdict"]);
+    expect(action.branding).toBeDefined();
+  });
+});
+
+describe(".github/workflows/bisect.yml", () => {
+  it("is dispatched with the inputs the App sends and names its run after the job", async () => {
+    const wf = await load(".github/workflows/bisect.yml");
+    expect(Object.keys(wf.on.workflow_dispatch.inputs).sort()).toEqual(["bad", "command", "commits", "good", "job_id", "mode", "options"]);
+    expect(wf["run-name"]).toContain("${{ inputs.job_id }}");
+    expect(wf.permissions).toEqual({ contents: "read" });
+  });
+
+  it("checks out the whole history without keeping the token, runs the Action with inputs only, and uploads the result always", async () => {
+    const wf = await load(".github/workflows/bisect.yml");
+    const steps: Step[] = wf.jobs.bisect.steps;
+    const checkout = steps.find((s) => s.uses?.startsWith("actions/checkout@"))!;
+    expect(checkout.with).toMatchObject({ "fetch-depth": 0, "persist-credentials": false });
+    const bisect = steps.find((s) => s.uses?.includes("/action@"))!;
+    for (const key of Object.keys(bisect.with ?? {})) expect(INPUT_NAMES as readonly string[]).toContain(key);
+    const upload = steps.find((s) => s.uses?.startsWith("actions/upload-artifact@"))!;
+    expect(upload.if).toBe("always()");
+    expect(upload.with?.name).toBe("bisect-result-${{ inputs.job_id }}");
+    // The Action writes $RUNNER_TEMP/bisect-result-<job id>.json.
+    expect(upload.with?.path).toBe("${{ runner.temp }}/bisect-result-${{ inputs.job_id }}.json");
+  });
+
+  it.each([".github/workflows/bisect.yml", ".github/workflows/ci.yml"])("%s: no user input inside run: scripts, third-party actions pinned by full sha", async (path) => {
+    const wf = await load(path);
+    for (const job of Object.values<{ steps: Step[] }>(wf.jobs)) {
+      expect(injectedExpressions(job.steps)).toEqual([]);
+      for (const step of job.steps) {
+        if (!step.uses || step.uses.startsWith("./") || step.uses.startsWith("bisect-bot/")) continue;
+        expect(step.uses, step.uses).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+      }
+    }
+  });
+
+  it("the injection check itself finds ${{ inputs.* }} in a run: script", () => {
+    expect(injectedExpressions([{ run: 'echo "${{ inputs.command }}"' }, { run: "echo $COMMAND" }])).toEqual(["${{ inputs.command }}"]);
+  });
+
+  it("pins action versions with the version in a comment", async () => {
+    const text = await readFile(new URL(".github/workflows/bisect.yml", root), "utf8");
+    for (const line of text.split("\n").filter((l) => /uses: actions\//.test(l))) expect(line).toMatch(/@[0-9a-f]{40} # v\d+\.\d+\.\d+$/);
+  });
+});
