@@ -161,11 +161,6 @@ export class Bisection {
     return this.search.candidates().map((i) => this.range.graph.shas[i]!);
   }
 
-  /** The commits of the range, newest first as far as the topology allows. */
-  commits(): readonly string[] {
-    return [...this.range.graph.shas].reverse();
-  }
-
   private recordCheck(sha: string, check: MergeBaseCheck, verdict: TestVerdict): void {
     if (check.done) return;
     if (verdict === "good") {
