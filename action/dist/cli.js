@@ -3,7 +3,7 @@ import {
   GitCli,
   external_exports,
   runBisect
-} from "./shared-P25YRKRC.js";
+} from "./shared-7SDKJXW4.js";
 
 // action/src/cli.ts
 import { resolve } from "node:path";

@@ -6,7 +6,7 @@ import {
   __toESM,
   external_exports,
   runBisect
-} from "./shared-P25YRKRC.js";
+} from "./shared-7SDKJXW4.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

@@ -897,10 +897,6 @@ var Bisection = class _Bisection {
   candidates() {
     return this.search.candidates().map((i) => this.range.graph.shas[i]);
   }
-  /** The commits of the range, newest first as far as the topology allows. */
-  commits() {
-    return [...this.range.graph.shas].reverse();
-  }
   recordCheck(sha, check2, verdict) {
     if (check2.done) return;
     if (verdict === "good") {
