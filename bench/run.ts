@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark of the engine and the CLI, printed as markdown tables.
  * Bounded in time (about 10 minutes on 2 cores), loopback and local git only.
  */
+import { runActionOverhead } from "./action-overhead.js";
 import { formatDifferential, runDifferential } from "./differential.js";
 import { flakyRows, linearRows, probeChoiceRows, table } from "./engine.js";
 import { runWallTime } from "./wall-time.js";
@@ -18,4 +19,5 @@ section(
   "Wall time: 2,000 commits with merges, 0.5 s test (5 culprits each)",
   table(wall.map((r) => ({ tool: r.tool, "mean wall time (s)": r.meanSeconds.toFixed(2), "tests (completed)": r.meanTests.toFixed(1), rounds: r.meanRounds.toFixed(1), "speed vs git bisect run": `${r.speedup.toFixed(2)}×` }))),
 );
+section("The Action against the CLI (same repository and range)", table(await runActionOverhead(5)));
 console.log(`(bench took ${((performance.now() - started) / 1000).toFixed(0)} s)`);

@@ -36,14 +36,16 @@ export function mainlineWithMerges(size: number, seed: number): DagCommit[] {
   return commits;
 }
 
-function timed(cmd: string, args: string[], cwd: string): Promise<{ ms: number; code: number; stdout: string }> {
+function timed(cmd: string, args: string[], cwd: string): Promise<{ ms: number; code: number; stdout: string; stderr: string }> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "ignore"] });
+    const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
+    let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ ms: performance.now() - started, code: code ?? -1, stdout }));
+    child.on("close", (code) => resolve({ ms: performance.now() - started, code: code ?? -1, stdout, stderr }));
   });
 }
 
@@ -85,7 +87,7 @@ export async function runWallTime(runs = 5, seed = 7): Promise<WallTimeRow[]> {
       for (const [key, parallel] of [["one", 1], ["four", 4]] as const) {
         const out = await timed("node", [CLI, "run", "--good", good, "--bad", bad, "--parallel", String(parallel), "--json", "--", "sh", "-c", test], dir);
         const doc = JSON.parse(out.stdout) as { culprit?: { sha: string }; tested: number; rounds: number };
-        if (doc.culprit?.sha !== culprit) throw new Error(`bisect-bot --parallel ${parallel} missed ${culprit}`);
+        if (doc.culprit?.sha !== culprit) throw new Error(`bisect-bot --parallel ${parallel} missed ${culprit}:\n${out.stderr}`);
         totals[key].ms += out.ms;
         totals[key].tests += doc.tested;
         totals[key].rounds += doc.rounds;

@@ -3,7 +3,7 @@ import {
   GitCli,
   external_exports,
   runBisect
-} from "./shared-7SDKJXW4.js";
+} from "./shared-QP26J6OX.js";
 
 // action/src/cli.ts
 import { resolve } from "node:path";

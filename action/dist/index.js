@@ -6,7 +6,7 @@ import {
   __toESM,
   external_exports,
   runBisect
-} from "./shared-7SDKJXW4.js";
+} from "./shared-QP26J6OX.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

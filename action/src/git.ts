@@ -122,9 +122,10 @@ export class GitCli implements GitRepository {
   }
 
   async addWorktree(path: string, sha: string): Promise<void> {
-    // Registering a worktree takes repository-wide locks; the checkout itself can run in parallel.
-    await this.registering;
-    const register = git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path, sha]);
+    // Registering a worktree reads every other worktree's admin files, so registrations run one
+    // at a time (chained synchronously: awaiting a shared promise would let two start together);
+    // the checkouts then run in parallel.
+    const register = this.registering.then(() => git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path, sha]));
     this.registering = register.catch(() => undefined);
     await register;
     await git(path, ["checkout", "--detach", "--force", "--quiet", sha]);

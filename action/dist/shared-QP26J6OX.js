@@ -2099,8 +2099,7 @@ var GitCli = class _GitCli {
     return range.stdout.split("\n").filter((sha) => boundary.has(sha)).length;
   }
   async addWorktree(path4, sha) {
-    await this.registering;
-    const register = git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path4, sha]);
+    const register = this.registering.then(() => git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path4, sha]));
     this.registering = register.catch(() => void 0);
     await register;
     await git(path4, ["checkout", "--detach", "--force", "--quiet", sha]);
