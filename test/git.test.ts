@@ -21,10 +21,11 @@ describe("GitCli", () => {
     const repo = await GitCli.open(join(dir, "repo"));
     const paths = Array.from({ length: 20 }, (_, i) => join(dir, "wt", `worker-${i}`));
     await Promise.all(paths.map((p, i) => repo.addWorktree(p, shas.get(`c${i}`)!)));
+    await Promise.all(paths.map((p, i) => repo.checkoutWorktree(p, shas.get(`c${i}`)!)));
     for (const [i, p] of paths.entries()) {
       expect((await git(p, ["rev-parse", "HEAD"])).stdout.trim()).toBe(shas.get(`c${i}`));
     }
-    await Promise.all(paths.map((p) => repo.removeWorktree(p)));
+    await repo.removeWorktrees(paths);
     expect((await git(join(dir, "repo"), ["worktree", "list"])).stdout.trim().split("\n")).toHaveLength(1);
   });
 

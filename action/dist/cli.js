@@ -3,7 +3,7 @@ import {
   GitCli,
   external_exports,
   runBisect
-} from "./shared-QP26J6OX.js";
+} from "./shared-I4PAXZFN.js";
 
 // action/src/cli.ts
 import { resolve } from "node:path";
@@ -146,20 +146,7 @@ async function main(argv, io) {
 }
 async function bisect(settings, io) {
   const git = await GitCli.open(resolve(settings.dir));
-  const bad = await git.resolveCommit(settings.bad);
-  const good = await Promise.all(settings.good.map((g) => git.resolveCommit(g)));
-  settings.good.forEach((ref, i) => {
-    if (good[i] === bad) {
-      throw new Error(`The good ref '${ref}' and the bad ref '${settings.bad}' are the same commit (${short(bad)}): there is nothing to bisect.`);
-    }
-  });
-  for (const [i, g] of good.entries()) {
-    if (await git.isAncestor(bad, g)) {
-      throw new Error(
-        `The good ref '${settings.good[i]}' (${short(g)}) is a descendant of the bad ref '${settings.bad}' (${short(bad)}): the range is empty. Did you swap --good and --bad?`
-      );
-    }
-  }
+  const [bad, ...good] = await Promise.all([settings.bad, ...settings.good].map((ref) => git.resolveCommit(ref)));
   const log = io.stderr;
   const started = performance.now();
   let tested = 0;
@@ -204,6 +191,7 @@ async function bisect(settings, io) {
     git,
     good,
     bad,
+    refNames: { good: settings.good, bad: settings.bad },
     command: settings.command,
     parallel: settings.parallel,
     firstParent: settings.firstParent,

@@ -6,7 +6,7 @@ import {
   __toESM,
   external_exports,
   runBisect
-} from "./shared-QP26J6OX.js";
+} from "./shared-I4PAXZFN.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -19845,6 +19845,7 @@ async function bisect(settings) {
     git,
     good,
     bad,
+    refNames: { good: settings.good, bad: settings.bad },
     command: ["bash", "-c", settings.command],
     parallel: settings.parallel,
     firstParent: settings.firstParent,

@@ -75,6 +75,7 @@ async function bisect(settings: ActionSettings): Promise<ResultDocument> {
     git,
     good,
     bad,
+    refNames: { good: settings.good, bad: settings.bad },
     command: ["bash", "-c", settings.command],
     parallel: settings.parallel,
     firstParent: settings.firstParent,

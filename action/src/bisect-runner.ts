@@ -16,6 +16,8 @@ export interface RunnerSettings {
   good: readonly string[];
   /** Full sha of the bad commit. */
   bad: string;
+  /** The refs as the user wrote them, for messages (default: the shas). */
+  refNames?: { good: readonly string[]; bad: string };
   command: readonly string[];
   /** Worktrees testing at once (default 1). */
   parallel?: number;
@@ -117,6 +119,7 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
     findMergeBases(git, settings.bad, settings.good),
     git.rangeCommits(settings.bad, settings.good, settings.firstParent ?? false),
   ]);
+  if (commits.length === 0) throw new Error(await explainEmptyRange(settings));
   const bisection = Bisection.create({
     commits,
     bad: settings.bad,
@@ -290,6 +293,24 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
   if (settings.signal?.aborted) throw new Error("Interrupted: the bisection was stopped and its worktrees removed.");
   const status = bisection.status();
   return toResultDocument(settings, bisection, status, probes, fatal);
+}
+
+/** Why `bad --not goods` is empty: a good is the bad commit, or a descendant of it. */
+async function explainEmptyRange(settings: RunnerSettings): Promise<string> {
+  const names = settings.refNames ?? { good: settings.good, bad: settings.bad };
+  const short = (sha: string) => sha.slice(0, 10);
+  for (const [i, g] of settings.good.entries()) {
+    if (g === settings.bad) {
+      return `The good ref '${names.good[i]}' and the bad ref '${names.bad}' are the same commit (${short(g)}): there is nothing to bisect.`;
+    }
+    if (await settings.git.isAncestor(settings.bad, g)) {
+      return (
+        `The good ref '${names.good[i]}' (${short(g)}) is a descendant of the bad ref '${names.bad}' (${short(settings.bad)}): ` +
+        "the range is empty. Did you swap the good and bad commits?"
+      );
+    }
+  }
+  return `The range ${names.good.join(", ")}..${names.bad} holds no commits.`;
 }
 
 /** git tests the merge bases first when some good commit is not an ancestor of bad. */

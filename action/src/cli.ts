@@ -48,21 +48,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
 
 async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
   const git = await GitCli.open(resolve(settings.dir));
-  const bad = await git.resolveCommit(settings.bad);
-  const good = await Promise.all(settings.good.map((g) => git.resolveCommit(g)));
-  settings.good.forEach((ref, i) => {
-    if (good[i] === bad) {
-      throw new Error(`The good ref '${ref}' and the bad ref '${settings.bad}' are the same commit (${short(bad)}): there is nothing to bisect.`);
-    }
-  });
-  for (const [i, g] of good.entries()) {
-    if (await git.isAncestor(bad, g)) {
-      throw new Error(
-        `The good ref '${settings.good[i]}' (${short(g)}) is a descendant of the bad ref '${settings.bad}' (${short(bad)}): ` +
-          "the range is empty. Did you swap --good and --bad?",
-      );
-    }
-  }
+  const [bad, ...good] = (await Promise.all([settings.bad, ...settings.good].map((ref) => git.resolveCommit(ref)))) as [string, ...string[]];
 
   const log = io.stderr;
   const started = performance.now();
@@ -104,6 +90,7 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
     git,
     good,
     bad,
+    refNames: { good: settings.good, bad: settings.bad },
     command: settings.command,
     parallel: settings.parallel,
     firstParent: settings.firstParent,

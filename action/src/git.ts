@@ -1,5 +1,5 @@
 import { getExecOutput } from "@actions/exec";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 import type { CommitNode } from "./bisect/index.js";
 
@@ -15,9 +15,11 @@ export interface GitRepository {
   /** The commits of `bad --not goods` with their parents (`git rev-list --parents`). */
   rangeCommits(bad: string, goods: readonly string[], firstParent: boolean): Promise<CommitNode[]>;
   describe(sha: string): Promise<CommitInfo>;
+  /** Registers a detached worktree at `sha` without checking it out (checkoutWorktree fills it). */
   addWorktree(path: string, sha: string): Promise<void>;
   checkoutWorktree(path: string, sha: string): Promise<void>;
-  removeWorktree(path: string): Promise<void>;
+  /** Removes worktrees (their directories and git's records of them). */
+  removeWorktrees(paths: readonly string[]): Promise<void>;
 }
 
 export interface CommitInfo {
@@ -124,19 +126,20 @@ export class GitCli implements GitRepository {
   async addWorktree(path: string, sha: string): Promise<void> {
     // Registering a worktree reads every other worktree's admin files, so registrations run one
     // at a time (chained synchronously: awaiting a shared promise would let two start together);
-    // the checkouts then run in parallel.
+    // the checkouts (checkoutWorktree) then run in parallel.
     const register = this.registering.then(() => git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path, sha]));
     this.registering = register.catch(() => undefined);
     await register;
-    await git(path, ["checkout", "--detach", "--force", "--quiet", sha]);
   }
 
   async checkoutWorktree(path: string, sha: string): Promise<void> {
     await git(path, ["checkout", "--detach", "--force", "--quiet", sha]);
   }
 
-  async removeWorktree(path: string): Promise<void> {
-    await git(this.root, ["worktree", "remove", "--force", path], { allowFailure: true });
+  async removeWorktrees(paths: readonly string[]): Promise<void> {
+    // Deleting the directories and pruning once is what `git worktree remove` does per tree,
+    // without four processes contending for the same admin directory.
+    await Promise.all(paths.map((p) => rm(p, { recursive: true, force: true })));
     await git(this.root, ["worktree", "prune"], { allowFailure: true });
   }
 }

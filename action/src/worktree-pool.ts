@@ -27,8 +27,8 @@ export class WorktreePool {
   ) {}
 
   /**
-   * Creates every worktree now, checked out at `sha`, so the first probes only switch commits.
-   * The runner starts this while it reads the history. Failures surface on `acquire`.
+   * Registers every worktree now, so the first probes only check out their commits. The runner
+   * starts this while it reads the history. Failures surface on `acquire`.
    */
   warm(sha: string): void {
     while (this.all.length < this.size) {
@@ -41,15 +41,16 @@ export class WorktreePool {
   /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
   async acquire(sha: string): Promise<Worktree> {
     const warmed = this.warming.shift();
-    const reused = warmed ? await warmed : this.free.pop();
-    if (reused) {
-      await this.git.checkoutWorktree(reused.path, sha);
-      return reused;
+    let worktree = warmed ? await warmed : this.free.pop();
+    if (!worktree) {
+      if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
+      worktree = await this.create(sha);
     }
-    if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
-    return this.create(sha);
+    await this.git.checkoutWorktree(worktree.path, sha);
+    return worktree;
   }
 
+  /** Registers one more worktree (not checked out yet). */
   private async create(sha: string): Promise<Worktree> {
     // Memoise the promise: concurrent first acquisitions must share one directory.
     this.baseDir ??= mkdtemp(join(this.parentDir, "bisect-bot-"));
@@ -70,7 +71,7 @@ export class WorktreePool {
     await Promise.allSettled(this.warming.splice(0));
     const all = this.all.splice(0);
     this.free.length = 0;
-    await Promise.all(all.map((w) => this.git.removeWorktree(w.path)));
+    await this.git.removeWorktrees(all.map((w) => w.path).filter(Boolean));
     if (this.baseDir) await rm(await this.baseDir, { recursive: true, force: true });
     this.baseDir = undefined;
   }

@@ -263,7 +263,7 @@ describe("bisect-bot run: bad input gets one line naming the value, exit 1", () 
   it.each([
     [["run", "--good", "v9.9", "--bad", "main", "--", "true"], /Unknown ref 'v9.9'/],
     [["run", "--good", "main", "--bad", "main", "--", "true"], /The good ref 'main' and the bad ref 'main' are the same commit/],
-    [["run", "--good", "main", "--bad", "v1.0", "--", "true"], /is a descendant of the bad ref 'v1.0'.*Did you swap --good and --bad\?/],
+    [["run", "--good", "main", "--bad", "v1.0", "--", "true"], /is a descendant of the bad ref 'v1.0'.*Did you swap the good and bad commits\?/],
     [["run", "--good", "v1.0", "--bad", "main"], /Missing the test command after '--'/],
     [["run", "--good", "v1.0", "--bad", "main", "npm", "test"], /Unexpected argument 'npm'.*Put the test command after '--'/],
     [["run", "--good", "v1.0", "--", "true"], /Missing --bad <ref>/],

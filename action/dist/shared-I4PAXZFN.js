@@ -1001,8 +1001,8 @@ var WorktreePool = class {
   warming = [];
   baseDir;
   /**
-   * Creates every worktree now, checked out at `sha`, so the first probes only switch commits.
-   * The runner starts this while it reads the history. Failures surface on `acquire`.
+   * Registers every worktree now, so the first probes only check out their commits. The runner
+   * starts this while it reads the history. Failures surface on `acquire`.
    */
   warm(sha) {
     while (this.all.length < this.size) {
@@ -1014,14 +1014,15 @@ var WorktreePool = class {
   /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
   async acquire(sha) {
     const warmed = this.warming.shift();
-    const reused = warmed ? await warmed : this.free.pop();
-    if (reused) {
-      await this.git.checkoutWorktree(reused.path, sha);
-      return reused;
+    let worktree = warmed ? await warmed : this.free.pop();
+    if (!worktree) {
+      if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
+      worktree = await this.create(sha);
     }
-    if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
-    return this.create(sha);
+    await this.git.checkoutWorktree(worktree.path, sha);
+    return worktree;
   }
+  /** Registers one more worktree (not checked out yet). */
   async create(sha) {
     this.baseDir ??= mkdtemp(join(this.parentDir, "bisect-bot-"));
     const id = this.all.length;
@@ -1039,7 +1040,7 @@ var WorktreePool = class {
     await Promise.allSettled(this.warming.splice(0));
     const all = this.all.splice(0);
     this.free.length = 0;
-    await Promise.all(all.map((w) => this.git.removeWorktree(w.path)));
+    await this.git.removeWorktrees(all.map((w) => w.path).filter(Boolean));
     if (this.baseDir) await rm(await this.baseDir, { recursive: true, force: true });
     this.baseDir = void 0;
   }
@@ -1082,6 +1083,7 @@ async function bisectInPool(settings, pool, parallel, emit) {
     findMergeBases(git2, settings.bad, settings.good),
     git2.rangeCommits(settings.bad, settings.good, settings.firstParent ?? false)
   ]);
+  if (commits.length === 0) throw new Error(await explainEmptyRange(settings));
   const bisection = Bisection.create({
     commits,
     bad: settings.bad,
@@ -1238,6 +1240,19 @@ async function bisectInPool(settings, pool, parallel, emit) {
   if (settings.signal?.aborted) throw new Error("Interrupted: the bisection was stopped and its worktrees removed.");
   const status = bisection.status();
   return toResultDocument(settings, bisection, status, probes, fatal);
+}
+async function explainEmptyRange(settings) {
+  const names = settings.refNames ?? { good: settings.good, bad: settings.bad };
+  const short = (sha) => sha.slice(0, 10);
+  for (const [i, g] of settings.good.entries()) {
+    if (g === settings.bad) {
+      return `The good ref '${names.good[i]}' and the bad ref '${names.bad}' are the same commit (${short(g)}): there is nothing to bisect.`;
+    }
+    if (await settings.git.isAncestor(settings.bad, g)) {
+      return `The good ref '${names.good[i]}' (${short(g)}) is a descendant of the bad ref '${names.bad}' (${short(settings.bad)}): the range is empty. Did you swap the good and bad commits?`;
+    }
+  }
+  return `The range ${names.good.join(", ")}..${names.bad} holds no commits.`;
 }
 async function findMergeBases(git2, bad, good) {
   const ancestry = await Promise.all(good.map((g) => git2.isAncestor(g, bad)));
@@ -2020,7 +2035,7 @@ function getExecOutput(commandLine, args, options) {
 }
 
 // action/src/git.ts
-import { readFile } from "node:fs/promises";
+import { readFile, rm as rm3 } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 async function git(cwd, args, options = {}) {
   const out = await getExecOutput("git", [...args], { cwd, silent: true, ignoreReturnCode: true });
@@ -2102,13 +2117,12 @@ var GitCli = class _GitCli {
     const register = this.registering.then(() => git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path4, sha]));
     this.registering = register.catch(() => void 0);
     await register;
-    await git(path4, ["checkout", "--detach", "--force", "--quiet", sha]);
   }
   async checkoutWorktree(path4, sha) {
     await git(path4, ["checkout", "--detach", "--force", "--quiet", sha]);
   }
-  async removeWorktree(path4) {
-    await git(this.root, ["worktree", "remove", "--force", path4], { allowFailure: true });
+  async removeWorktrees(paths) {
+    await Promise.all(paths.map((p) => rm3(p, { recursive: true, force: true })));
     await git(this.root, ["worktree", "prune"], { allowFailure: true });
   }
 };
