@@ -24,6 +24,10 @@ await build({
   chunkNames: "shared-[hash]",
   target: "node20",
   legalComments: "none",
+  alias: {
+    "@actions/http-client/lib/auth": "./scripts/oidc-free-http-client.js",
+    "@actions/http-client": "./scripts/oidc-free-http-client.js",
+  },
   logLevel: "warning",
   // @actions/* still require() Node built-ins inside the ESM bundle.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },

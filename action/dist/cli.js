@@ -3,7 +3,7 @@ import {
   GitCli,
   external_exports,
   runBisect
-} from "./shared-I4PAXZFN.js";
+} from "./shared-3XRTRVBL.js";
 
 // action/src/cli.ts
 import { resolve } from "node:path";
@@ -224,11 +224,8 @@ async function printSummary(result, git, settings, log, elapsedMs) {
     }
     case "ambiguous": {
       log("Only skipped commits are left to test. The first bad commit could be any of:\n");
-      for (const sha of result.candidates) {
-        const c = await git.describe(sha);
-        log(`    ${c.sha}  ${c.subject}
+      for (const c of await git.describeMany(result.candidates)) log(`    ${c.sha}  ${c.subject}
 `);
-      }
       log(`${stats} Narrow it down by making those commits testable, or by testing them by hand.
 `);
       break;

@@ -95,8 +95,7 @@ async function bisect(settings: ActionSettings): Promise<ResultDocument> {
 
 async function writeSummary(result: ResultDocument, git: GitCli): Promise<void> {
   const shas = new Set([...result.probes.map((p) => p.sha), ...result.candidates, ...(result.culprit ? [result.culprit.sha] : [])]);
-  const commits = new Map<string, CommitInfo>();
-  for (const sha of shas) commits.set(sha, await git.describe(sha));
+  const commits = new Map<string, CommitInfo>((await git.describeMany([...shas])).map((c) => [c.sha, c]));
   const server = process.env.GITHUB_SERVER_URL ?? "https://github.com";
   const repository = process.env.GITHUB_REPOSITORY;
   const markdown = renderSummary(result, commits, repository ? { commitUrl: (sha) => `${server}/${repository}/commit/${sha}` } : {});

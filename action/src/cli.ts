@@ -119,10 +119,7 @@ async function printSummary(result: ResultDocument, git: GitCli, settings: CliSe
     }
     case "ambiguous": {
       log("Only skipped commits are left to test. The first bad commit could be any of:\n");
-      for (const sha of result.candidates) {
-        const c = await git.describe(sha);
-        log(`    ${c.sha}  ${c.subject}\n`);
-      }
+      for (const c of await git.describeMany(result.candidates)) log(`    ${c.sha}  ${c.subject}\n`);
       log(`${stats} Narrow it down by making those commits testable, or by testing them by hand.\n`);
       break;
     }

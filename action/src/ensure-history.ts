@@ -7,8 +7,8 @@ import type { GitCli } from "./git.js";
  * Reports each step through `log`. Throws a clear error when a commit cannot be had.
  */
 export async function ensureHistory(git: GitCli, refs: { good: readonly string[]; bad: string }, log: (line: string) => void): Promise<void> {
-  for (const ref of [refs.bad, ...refs.good]) {
-    if (await git.hasCommit(ref)) continue;
+  const [missing, shallow] = await Promise.all([git.missingCommits([refs.bad, ...refs.good]), git.isShallow()]);
+  for (const ref of missing) {
     if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(ref)) continue; // a name: resolved (and reported) later
     log(`Commit ${ref} is not in the clone: fetching it from origin.`);
     await git.fetch(["--no-tags", "origin", ref]).catch((error: Error) => {
@@ -16,7 +16,7 @@ export async function ensureHistory(git: GitCli, refs: { good: readonly string[]
     });
   }
 
-  if (!(await git.isShallow())) return;
+  if (!shallow) return;
   for (let depth = 50; ; depth *= 2) {
     const cut = await git.shallowCommitsIn(refs.bad, refs.good);
     if (cut === 0) return;

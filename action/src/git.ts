@@ -15,6 +15,7 @@ export interface GitRepository {
   /** The commits of `bad --not goods` with their parents (`git rev-list --parents`). */
   rangeCommits(bad: string, goods: readonly string[], firstParent: boolean): Promise<CommitNode[]>;
   describe(sha: string): Promise<CommitInfo>;
+  describeMany(shas: readonly string[]): Promise<CommitInfo[]>;
   /** Registers a detached worktree at `sha` without checking it out (checkoutWorktree fills it). */
   addWorktree(path: string, sha: string): Promise<void>;
   checkoutWorktree(path: string, sha: string): Promise<void>;
@@ -91,14 +92,28 @@ export class GitCli implements GitRepository {
   }
 
   async describe(sha: string): Promise<CommitInfo> {
-    const out = await git(this.root, ["show", "-s", "--format=%H%x00%s%x00%an%x00%ae%x00%aI", sha]);
-    const [full, subject, authorName, authorEmail, date] = out.stdout.trim().split("\0");
-    return { sha: full!, subject: subject!, authorName: authorName!, authorEmail: authorEmail!, date: date! };
+    const [info] = await this.describeMany([sha]);
+    return info!;
   }
 
-  /** Whether `ref` names a commit present in the object database. */
-  async hasCommit(ref: string): Promise<boolean> {
-    return (await git(this.root, ["cat-file", "-e", `${ref}^{commit}`], { allowFailure: true })).exitCode === 0;
+  /** Subject, author and date of many commits in one git call, in the order given. */
+  async describeMany(shas: readonly string[]): Promise<CommitInfo[]> {
+    if (shas.length === 0) return [];
+    const out = await git(this.root, ["log", "--no-walk=unsorted", "--format=%H%x00%s%x00%an%x00%ae%x00%aI", ...shas, "--"]);
+    const byLine = out.stdout.split("\n").filter(Boolean).map((line) => {
+      const [sha, subject, authorName, authorEmail, date] = line.split("\0");
+      return { sha: sha!, subject: subject!, authorName: authorName!, authorEmail: authorEmail!, date: date! };
+    });
+    const bySha = new Map(byLine.map((c) => [c.sha, c]));
+    return shas.map((s) => bySha.get(s) ?? byLine.find((c) => c.sha.startsWith(s))!);
+  }
+
+  /** The refs that do not name a commit present in the object database (one git call). */
+  async missingCommits(refs: readonly string[]): Promise<string[]> {
+    const input = Buffer.from(refs.map((r) => `${r}^{commit}\n`).join(""));
+    const out = await getExecOutput("git", ["cat-file", "--batch-check"], { cwd: this.root, silent: true, input, ignoreReturnCode: true });
+    const lines = out.stdout.split("\n");
+    return refs.filter((_, i) => !/^[0-9a-f]+ commit /.test(lines[i] ?? ""));
   }
 
   async fetch(args: readonly string[]): Promise<void> {

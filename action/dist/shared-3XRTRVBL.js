@@ -1,43 +1,9 @@
 import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);
-var __create = Object.create;
 var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __getProtoOf = Object.getPrototypeOf;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __require = /* @__PURE__ */ ((x) => typeof require !== "undefined" ? require : typeof Proxy !== "undefined" ? new Proxy(x, {
-  get: (a, b) => (typeof require !== "undefined" ? require : a)[b]
-}) : x)(function(x) {
-  if (typeof require !== "undefined") return require.apply(this, arguments);
-  throw Error('Dynamic require of "' + x + '" is not supported');
-});
-var __commonJS = (cb, mod) => function __require2() {
-  try {
-    return mod || (0, cb[__getOwnPropNames(cb)[0]])((mod = { exports: {} }).exports, mod), mod.exports;
-  } catch (e) {
-    throw mod = 0, e;
-  }
-};
 var __export = (target, all) => {
   for (var name in all)
     __defProp(target, name, { get: all[name], enumerable: true });
 };
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__getProtoOf(mod)) : {}, __copyProps(
-  // If the importer is in node compatibility mode or this is not an ESM
-  // file that has been converted to a CommonJS file using a Babel-
-  // compatible transform (i.e. "__esModule" has not been set), then set
-  // "default" to the CommonJS "module.exports" for node compatibility.
-  isNodeMode || !mod || !mod.__esModule ? __defProp(target, "default", { value: mod, enumerable: true }) : target,
-  mod
-));
 
 // action/src/bisect/ancestor-sums.ts
 function ancestorSums(graph, member, weight) {
@@ -2087,13 +2053,27 @@ var GitCli = class _GitCli {
     });
   }
   async describe(sha) {
-    const out = await git(this.root, ["show", "-s", "--format=%H%x00%s%x00%an%x00%ae%x00%aI", sha]);
-    const [full, subject, authorName, authorEmail, date5] = out.stdout.trim().split("\0");
-    return { sha: full, subject, authorName, authorEmail, date: date5 };
+    const [info] = await this.describeMany([sha]);
+    return info;
   }
-  /** Whether `ref` names a commit present in the object database. */
-  async hasCommit(ref) {
-    return (await git(this.root, ["cat-file", "-e", `${ref}^{commit}`], { allowFailure: true })).exitCode === 0;
+  /** Subject, author and date of many commits in one git call, in the order given. */
+  async describeMany(shas) {
+    if (shas.length === 0) return [];
+    const out = await git(this.root, ["log", "--no-walk=unsorted", "--format=%H%x00%s%x00%an%x00%ae%x00%aI", ...shas, "--"]);
+    const byLine = out.stdout.split("\n").filter(Boolean).map((line) => {
+      const [sha, subject, authorName, authorEmail, date5] = line.split("\0");
+      return { sha, subject, authorName, authorEmail, date: date5 };
+    });
+    const bySha = new Map(byLine.map((c) => [c.sha, c]));
+    return shas.map((s) => bySha.get(s) ?? byLine.find((c) => c.sha.startsWith(s)));
+  }
+  /** The refs that do not name a commit present in the object database (one git call). */
+  async missingCommits(refs) {
+    const input2 = Buffer.from(refs.map((r) => `${r}^{commit}
+`).join(""));
+    const out = await getExecOutput("git", ["cat-file", "--batch-check"], { cwd: this.root, silent: true, input: input2, ignoreReturnCode: true });
+    const lines = out.stdout.split("\n");
+    return refs.filter((_, i) => !/^[0-9a-f]+ commit /.test(lines[i] ?? ""));
   }
   async fetch(args) {
     await git(this.root, ["fetch", "--quiet", ...args]);
@@ -21845,9 +21825,6 @@ function date4(params) {
 }
 
 export {
-  __require,
-  __commonJS,
-  __toESM,
   runBisect,
   external_exports,
   GitCli
