@@ -1,0 +1,59 @@
+import { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+
+/** The little the store needs from a PostgreSQL connection: parameterised queries and a close. */
+export interface SqlClient {
+  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<{ rows: T[] }>;
+  /** Runs several statements (a migration file) as one script. */
+  exec(sql: string): Promise<void>;
+  /** Runs `fn` on one connection (session locks and transactions need that). */
+  withSession<T>(fn: (session: SqlClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A pooled node-postgres client (`DATABASE_URL`: self-hosted PostgreSQL or Supabase's session/direct connection). */
+export function pgClient(connectionString: string, options: { max?: number } = {}): SqlClient {
+  const pool = new pg.Pool({ connectionString, max: options.max ?? 10 });
+  // A dropped idle connection must not crash the process; the next query reconnects.
+  pool.on("error", () => undefined);
+  const on = (target: pg.Pool | pg.PoolClient): Omit<SqlClient, "withSession" | "close"> => ({
+    async query(sql, params) {
+      const result = await target.query(sql, params as unknown[] | undefined);
+      return { rows: result.rows };
+    },
+    async exec(sql) {
+      await target.query(sql);
+    },
+  });
+  const client: SqlClient = {
+    ...on(pool),
+    async withSession(fn) {
+      const connection = await pool.connect();
+      try {
+        return await fn({ ...on(connection), withSession: (inner) => inner(client), close: async () => undefined });
+      } finally {
+        connection.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+  return client;
+}
+
+/** The embedded PGlite database (PostgreSQL in WebAssembly), files in `dataDir` or in memory. */
+export async function pgliteClient(dataDir?: string): Promise<SqlClient> {
+  const db = await PGlite.create(dataDir);
+  const client: SqlClient = {
+    async query(sql, params) {
+      const result = await db.query(sql, params as unknown[] | undefined);
+      return { rows: result.rows as never[] };
+    },
+    async exec(sql) {
+      await db.exec(sql);
+    },
+    // PGlite has one connection: every call is the same session.
+    withSession: (fn) => fn(client),
+    close: () => db.close(),
+  };
+  return client;
+}
