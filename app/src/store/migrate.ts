@@ -35,7 +35,7 @@ export async function migrate(client: SqlClient, dir = MIGRATIONS_DIR): Promise<
           await session.exec(`begin;\n${sql}\n;insert into public.schema_migrations (version) values ('${version}');\ncommit;`);
         } catch (error) {
           await session.exec("rollback").catch(() => undefined);
-          throw new Error(`Migration ${file} failed: ${(error as Error).message}`);
+          throw new Error(`Migration ${file} failed: ${(error as Error).message}`, { cause: error });
         }
         applied.push(version);
       }
