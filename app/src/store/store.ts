@@ -1,0 +1,116 @@
+import { z } from "zod";
+
+/**
+ * A job as stored in public.bisect_jobs. Written once here; a test checks these fields against
+ * the columns the migrations create (names, nullability), so the two cannot drift apart.
+ */
+export const jobRowSchema = z.object({
+  id: z.coerce.number().int(),
+  delivery_id: z.string(),
+  repository: z.string(),
+  repository_id: z.coerce.number().int(),
+  installation_id: z.coerce.number().int().nullable(),
+  issue_number: z.number().int(),
+  comment_id: z.coerce.number().int(),
+  requester: z.string(),
+  good_refs: z.array(z.string()),
+  bad_ref: z.string(),
+  good_shas: z.array(z.string()),
+  bad_sha: z.string(),
+  command: z.string(),
+  options: z.record(z.string(), z.unknown()),
+  state: z.enum(["queued", "dispatching", "dispatched", "running", "succeeded", "failed", "cancelled", "timed_out"]),
+  attempts: z.number().int(),
+  max_attempts: z.number().int(),
+  next_check_at: z.coerce.date(),
+  locked_by: z.string().nullable(),
+  lease_token: z.coerce.number().int().nullable(),
+  lease_expires_at: z.coerce.date().nullable(),
+  run_id: z.coerce.number().int().nullable(),
+  run_url: z.string().nullable(),
+  status_comment_id: z.coerce.number().int().nullable(),
+  verdict: z.enum(["culprit", "ambiguous", "no-culprit", "error"]).nullable(),
+  culprit_sha: z.string().nullable(),
+  confidence: z.number().nullable(),
+  tested: z.number().int().nullable(),
+  rounds: z.number().int().nullable(),
+  error: z.string().nullable(),
+  created_at: z.coerce.date(),
+  updated_at: z.coerce.date(),
+  started_at: z.coerce.date().nullable(),
+  finished_at: z.coerce.date().nullable(),
+});
+export type JobRow = z.infer<typeof jobRowSchema>;
+export type JobState = JobRow["state"];
+
+/** A job a worker holds: the row, and the fencing token every later call must present. */
+export interface ClaimedJob {
+  job: JobRow;
+  token: number;
+}
+
+export interface NewJob {
+  deliveryId: string;
+  repository: string;
+  repositoryId: number;
+  installationId: number | null;
+  issueNumber: number;
+  commentId: number;
+  requester: string;
+  goodRefs: string[];
+  badRef: string;
+  goodShas: string[];
+  badSha: string;
+  command: string;
+  options: Record<string, unknown>;
+  maxAttempts: number;
+}
+
+/** A probe verdict as the result document carries it. */
+export interface StoredProbe {
+  sha: string;
+  verdict: "good" | "bad" | "skip" | "error";
+  exitCode: number | null;
+  durationMs: number;
+  round: number;
+}
+
+export interface JobResult {
+  verdict: "culprit" | "ambiguous" | "no-culprit" | "error";
+  culpritSha: string | null;
+  confidence: number | null;
+  tested: number;
+  rounds: number;
+  error: string | null;
+  probes: StoredProbe[];
+}
+
+/**
+ * Every change of a job's state, one SQL function each (supabase/migrations). Calls that act for
+ * a worker take its fencing token and return false (or null) when its lease has expired: a late
+ * worker changes nothing.
+ */
+export interface Store {
+  /** Inserts the job, or finds the one this delivery or comment already made. */
+  createJob(job: NewJob): Promise<{ jobId: number; created: boolean }>;
+  /** Leases up to `limit` due jobs to `worker` (at most `maxActive` active per repository). */
+  claimJobs(worker: string, limit: number, leaseSeconds: number, maxActive: number): Promise<ClaimedJob[]>;
+  extendLease(jobId: number, token: number, leaseSeconds: number): Promise<boolean>;
+  /** Graceful shutdown: gives the job back; an undispatched attempt is not counted. */
+  releaseJob(jobId: number, token: number): Promise<boolean>;
+  recordDispatch(jobId: number, token: number, runId: number, runUrl: string, checkAfterSeconds: number): Promise<boolean>;
+  /** The run is still going: look again after `seconds`, and give up the lease meanwhile. */
+  checkLater(jobId: number, token: number, seconds: number): Promise<boolean>;
+  recordRunning(runId: number): Promise<boolean>;
+  recordResult(jobId: number, token: number, result: JobResult): Promise<boolean>;
+  /** An infrastructure failure: queued again with backoff, or failed after the last attempt. */
+  failAttempt(jobId: number, token: number, reason: string, baseDelaySeconds: number, probes: StoredProbe[]): Promise<JobState | null>;
+  timeOutJob(jobId: number, token: number, reason: string, tested: number): Promise<boolean>;
+  cancelJob(jobId: number, reason: string): Promise<{ cancelled: boolean; runId: number | null }>;
+  recoverExpiredLeases(): Promise<number>;
+  activeCounts(): Promise<{ repositoryId: number; repository: string; active: number; queued: number }[]>;
+  getJob(jobId: number): Promise<JobRow | undefined>;
+  /** Probes recorded for a job, every attempt, oldest first. */
+  probes(jobId: number): Promise<(StoredProbe & { attempt: number })[]>;
+  close(): Promise<void>;
+}
