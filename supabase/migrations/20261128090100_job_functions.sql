@@ -242,6 +242,19 @@ as $$
   select exists (select 1 from moved);
 $$;
 
+/**
+ * Section – probes: the verdicts a run reported, as the result document's probes array
+ * (sha, verdict, exitCode, durationMs, round), stored under the attempt that ran them.
+ */
+create function public.bisect_add_probes(p_job_id bigint, p_attempt integer, p_probes jsonb)
+returns void
+language sql security invoker set search_path = ''
+as $$
+  insert into public.bisect_probes (job_id, attempt, sha, verdict, exit_code, duration_ms, round)
+  select p_job_id, p_attempt, p.sha, p.verdict, p."exitCode", p."durationMs", p.round
+  from jsonb_to_recordset(coalesce(p_probes, '[]'::jsonb)) as p(sha text, verdict text, "exitCode" integer, "durationMs" integer, round integer);
+$$;
+
 /** Section – result: the run reported a verdict (a culprit is a success, not a failure). */
 create function public.bisect_record_result(
   p_job_id bigint,
@@ -277,9 +290,7 @@ begin
   if v_job.id is null then
     return false;
   end if;
-  insert into public.bisect_probes (job_id, attempt, sha, verdict, exit_code, duration_ms, round)
-  select v_job.id, v_job.attempts, p.sha, p.verdict, p."exitCode", p."durationMs", p.round
-  from jsonb_to_recordset(coalesce(p_probes, '[]'::jsonb)) as p(sha text, verdict text, "exitCode" integer, "durationMs" integer, round integer);
+  perform public.bisect_add_probes(v_job.id, v_job.attempts, p_probes);
   update public.bisect_attempts set
     outcome = case when p_verdict = 'error' then 'failed' else 'succeeded' end,
     reason = p_error,
@@ -324,9 +335,7 @@ begin
   if v_job.id is null then
     return null;
   end if;
-  insert into public.bisect_probes (job_id, attempt, sha, verdict, exit_code, duration_ms, round)
-  select v_job.id, v_job.attempts, p.sha, p.verdict, p."exitCode", p."durationMs", p.round
-  from jsonb_to_recordset(coalesce(p_probes, '[]'::jsonb)) as p(sha text, verdict text, "exitCode" integer, "durationMs" integer, round integer);
+  perform public.bisect_add_probes(v_job.id, v_job.attempts, p_probes);
   insert into public.bisect_attempts (job_id, attempt, worker, lease_token, outcome, reason, finished_at)
   values (v_job.id, v_job.attempts, coalesce((select worker from public.bisect_claim_audit where lease_token = p_token), 'unknown'), p_token, 'failed', p_reason, now())
   on conflict (job_id, attempt) do update set outcome = 'failed', reason = excluded.reason, finished_at = excluded.finished_at;
