@@ -94,7 +94,7 @@ begin
     left join active a on a.repository_id = j.repository_id
     where (
         (j.state = 'queued' and q.place + coalesce(a.n, 0) <= p_max_active)
-        or (j.state in ('dispatched', 'running') and j.locked_by is null and j.next_check_at <= now())
+        or (j.state in ('dispatching', 'dispatched', 'running') and j.locked_by is null and j.next_check_at <= now())
         or (j.state in ('dispatching', 'dispatched', 'running') and j.lease_expires_at < now())
       )
     order by j.next_check_at, j.id
@@ -105,7 +105,7 @@ begin
     where j.id in (select id from candidates)
       and (
         (j.state = 'queued' and j.next_check_at <= now())
-        or (j.state in ('dispatched', 'running') and j.locked_by is null and j.next_check_at <= now())
+        or (j.state in ('dispatching', 'dispatched', 'running') and j.locked_by is null and j.next_check_at <= now())
         or (j.state in ('dispatching', 'dispatched', 'running') and j.lease_expires_at < now())
       )
     for update skip locked

@@ -13,7 +13,8 @@ export interface SqlClient {
 
 /** A pooled node-postgres client (`DATABASE_URL`: self-hosted PostgreSQL or Supabase's session/direct connection). */
 export function pgClient(connectionString: string, options: { max?: number } = {}): SqlClient {
-  const pool = new pg.Pool({ connectionString, max: options.max ?? 10 });
+  // A host that drops packets must fail the start-up, not hang it.
+  const pool = new pg.Pool({ connectionString, max: options.max ?? 10, connectionTimeoutMillis: 10_000 });
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on("error", () => undefined);
   const on = (target: pg.Pool | pg.PoolClient): Omit<SqlClient, "withSession" | "close"> => ({

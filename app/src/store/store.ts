@@ -1,17 +1,25 @@
 import { z } from "zod";
 
+/** A bigint column: pg sends a string, PGlite a number or BigInt; never silently rounded or 0. */
+const bigintColumn = z
+  .union([z.number(), z.bigint(), z.string().regex(/^-?\d+$/)])
+  .transform(Number)
+  .refine(Number.isSafeInteger, { error: "expected an integer within JavaScript's safe range" });
+/** A timestamptz column, as a Date (null is not 1970). */
+const timestampColumn = z.union([z.date(), z.string().min(1)]).transform((v) => new Date(v));
+
 /**
  * A job as stored in public.bisect_jobs. Written once here; a test checks these fields against
  * the columns the migrations create (names, nullability), so the two cannot drift apart.
  */
 export const jobRowSchema = z.object({
-  id: z.coerce.number().int(),
+  id: bigintColumn,
   delivery_id: z.string(),
   repository: z.string(),
-  repository_id: z.coerce.number().int(),
-  installation_id: z.coerce.number().int().nullable(),
+  repository_id: bigintColumn,
+  installation_id: bigintColumn.nullable(),
   issue_number: z.number().int(),
-  comment_id: z.coerce.number().int(),
+  comment_id: bigintColumn,
   requester: z.string(),
   good_refs: z.array(z.string()),
   bad_ref: z.string(),
@@ -22,23 +30,23 @@ export const jobRowSchema = z.object({
   state: z.enum(["queued", "dispatching", "dispatched", "running", "succeeded", "failed", "cancelled", "timed_out"]),
   attempts: z.number().int(),
   max_attempts: z.number().int(),
-  next_check_at: z.coerce.date(),
+  next_check_at: timestampColumn,
   locked_by: z.string().nullable(),
-  lease_token: z.coerce.number().int().nullable(),
-  lease_expires_at: z.coerce.date().nullable(),
-  run_id: z.coerce.number().int().nullable(),
+  lease_token: bigintColumn.nullable(),
+  lease_expires_at: timestampColumn.nullable(),
+  run_id: bigintColumn.nullable(),
   run_url: z.string().nullable(),
-  status_comment_id: z.coerce.number().int().nullable(),
+  status_comment_id: bigintColumn.nullable(),
   verdict: z.enum(["culprit", "ambiguous", "no-culprit", "error"]).nullable(),
   culprit_sha: z.string().nullable(),
   confidence: z.number().nullable(),
   tested: z.number().int().nullable(),
   rounds: z.number().int().nullable(),
   error: z.string().nullable(),
-  created_at: z.coerce.date(),
-  updated_at: z.coerce.date(),
-  started_at: z.coerce.date().nullable(),
-  finished_at: z.coerce.date().nullable(),
+  created_at: timestampColumn,
+  updated_at: timestampColumn,
+  started_at: timestampColumn.nullable(),
+  finished_at: timestampColumn.nullable(),
 });
 export type JobRow = z.infer<typeof jobRowSchema>;
 export type JobState = JobRow["state"];
@@ -82,7 +90,7 @@ export interface JobResult {
   tested: number;
   rounds: number;
   error: string | null;
-  probes: StoredProbe[];
+  probes: readonly StoredProbe[];
 }
 
 /**
@@ -104,7 +112,7 @@ export interface Store {
   recordRunning(runId: number): Promise<boolean>;
   recordResult(jobId: number, token: number, result: JobResult): Promise<boolean>;
   /** An infrastructure failure: queued again with backoff, or failed after the last attempt. */
-  failAttempt(jobId: number, token: number, reason: string, baseDelaySeconds: number, probes: StoredProbe[]): Promise<JobState | null>;
+  failAttempt(jobId: number, token: number, reason: string, baseDelaySeconds: number, probes: readonly StoredProbe[]): Promise<JobState | null>;
   timeOutJob(jobId: number, token: number, reason: string, tested: number): Promise<boolean>;
   cancelJob(jobId: number, reason: string): Promise<{ cancelled: boolean; runId: number | null }>;
   recoverExpiredLeases(): Promise<number>;

@@ -1,0 +1,175 @@
+import { z } from "zod";
+import type { SqlClient } from "./sql-client.js";
+import { jobRowSchema, type ClaimedJob, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
+
+// What the functions answer, parsed once here. pg sends bigint as a string, PGlite as a number
+// (or a BigInt past 2^53): the coercions take all three.
+const createdSchema = z.object({ job_id: z.coerce.number().int(), created: z.boolean() });
+const flagSchema = z.object({ ok: z.boolean() });
+const failSchema = z.object({ state: jobRowSchema.shape.state.nullable() });
+const cancelSchema = z.object({ cancelled: z.boolean(), run_id: z.coerce.number().int().nullable() });
+const countSchema = z.object({ n: z.number().int() });
+const activeSchema = z.object({
+  repository_id: z.coerce.number().int(),
+  repository: z.string(),
+  active: z.coerce.number().int(),
+  queued: z.coerce.number().int(),
+});
+const probeSchema = z.object({
+  attempt: z.number().int(),
+  sha: z.string(),
+  verdict: z.enum(["good", "bad", "skip", "error"]),
+  exit_code: z.number().int().nullable(),
+  duration_ms: z.number().int(),
+  round: z.number().int(),
+});
+
+/** jsonb parameters go as JSON text: pg would send a JS array as a PostgreSQL array. */
+function probesJson(probes: readonly StoredProbe[]): string {
+  return JSON.stringify(probes.map((p) => ({ sha: p.sha, verdict: p.verdict, exitCode: p.exitCode, durationMs: p.durationMs, round: p.round })));
+}
+
+/**
+ * The store over PostgreSQL or PGlite: each method is one call of the SQL function of the same
+ * name (supabase/migrations), where all the job logic lives.
+ *
+ * @example
+ * const store = new SqlStore(await pgliteClient());
+ * await migrate(client);
+ * const [claimed] = await store.claimJobs("worker-1", 1, 30, 4);
+ */
+export class SqlStore implements Store {
+  constructor(private readonly client: SqlClient) {}
+
+  private async rows<S extends z.ZodType>(schema: S, sql: string, params: readonly unknown[]): Promise<z.infer<S>[]> {
+    const { rows } = await this.client.query(sql, params);
+    return rows.map((row) => schema.parse(row));
+  }
+
+  /** Functions that answer one row (scalars and `exists`) always answer exactly one. */
+  private async one<S extends z.ZodType>(schema: S, sql: string, params: readonly unknown[]): Promise<z.infer<S>> {
+    const [row] = await this.rows(schema, sql, params);
+    if (row === undefined) throw new Error(`The store's query answered no row: ${sql}`);
+    return row;
+  }
+
+  async createJob(job: NewJob): Promise<{ jobId: number; created: boolean }> {
+    const row = await this.one(
+      createdSchema,
+      "select job_id, created from public.bisect_create_job($1::text, $2::text, $3::bigint, $4::bigint, $5::integer, $6::bigint, " +
+        "$7::text, $8::text[], $9::text, $10::text[], $11::text, $12::text, $13::jsonb, $14::integer)",
+      [
+        job.deliveryId,
+        job.repository,
+        job.repositoryId,
+        job.installationId,
+        job.issueNumber,
+        job.commentId,
+        job.requester,
+        job.goodRefs,
+        job.badRef,
+        job.goodShas,
+        job.badSha,
+        job.command,
+        JSON.stringify(job.options),
+        job.maxAttempts,
+      ],
+    );
+    return { jobId: row.job_id, created: row.created };
+  }
+
+  async claimJobs(worker: string, limit: number, leaseSeconds: number, maxActive: number): Promise<ClaimedJob[]> {
+    const jobs = await this.rows(jobRowSchema, "select * from public.bisect_claim_jobs($1::text, $2::integer, $3::integer, $4::integer)", [
+      worker,
+      limit,
+      leaseSeconds,
+      maxActive,
+    ]);
+    return jobs.map((job) => {
+      if (job.lease_token === null) throw new Error(`bisect_claim_jobs returned job ${job.id} without a lease token`);
+      return { job, token: job.lease_token };
+    });
+  }
+
+  async extendLease(jobId: number, token: number, leaseSeconds: number): Promise<boolean> {
+    return this.flag("select public.bisect_extend_lease($1::bigint, $2::bigint, $3::integer) as ok", [jobId, token, leaseSeconds]);
+  }
+
+  async releaseJob(jobId: number, token: number): Promise<boolean> {
+    return this.flag("select public.bisect_release_job($1::bigint, $2::bigint) as ok", [jobId, token]);
+  }
+
+  async recordDispatch(jobId: number, token: number, runId: number, runUrl: string, checkAfterSeconds: number): Promise<boolean> {
+    return this.flag("select public.bisect_record_dispatch($1::bigint, $2::bigint, $3::bigint, $4::text, $5::integer) as ok", [
+      jobId,
+      token,
+      runId,
+      runUrl,
+      checkAfterSeconds,
+    ]);
+  }
+
+  async checkLater(jobId: number, token: number, seconds: number): Promise<boolean> {
+    return this.flag("select public.bisect_check_later($1::bigint, $2::bigint, $3::integer) as ok", [jobId, token, seconds]);
+  }
+
+  async recordRunning(runId: number): Promise<boolean> {
+    return this.flag("select public.bisect_record_running($1::bigint) as ok", [runId]);
+  }
+
+  async recordResult(jobId: number, token: number, result: JobResult): Promise<boolean> {
+    return this.flag(
+      "select public.bisect_record_result($1::bigint, $2::bigint, $3::text, $4::text, $5::double precision, $6::integer, $7::integer, $8::text, $9::jsonb) as ok",
+      [jobId, token, result.verdict, result.culpritSha, result.confidence, result.tested, result.rounds, result.error, probesJson(result.probes)],
+    );
+  }
+
+  async failAttempt(jobId: number, token: number, reason: string, baseDelaySeconds: number, probes: StoredProbe[]): Promise<JobState | null> {
+    const row = await this.one(
+      failSchema,
+      "select public.bisect_fail_attempt($1::bigint, $2::bigint, $3::text, $4::double precision, $5::jsonb) as state",
+      [jobId, token, reason, baseDelaySeconds, probesJson(probes)],
+    );
+    return row.state;
+  }
+
+  async timeOutJob(jobId: number, token: number, reason: string, tested: number): Promise<boolean> {
+    return this.flag("select public.bisect_time_out_job($1::bigint, $2::bigint, $3::text, $4::integer) as ok", [jobId, token, reason, tested]);
+  }
+
+  async cancelJob(jobId: number, reason: string): Promise<{ cancelled: boolean; runId: number | null }> {
+    const row = await this.one(cancelSchema, "select cancelled, run_id from public.bisect_cancel_job($1::bigint, $2::text)", [jobId, reason]);
+    return { cancelled: row.cancelled, runId: row.run_id };
+  }
+
+  async recoverExpiredLeases(): Promise<number> {
+    return (await this.one(countSchema, "select public.bisect_recover_expired_leases() as n", [])).n;
+  }
+
+  async activeCounts(): Promise<{ repositoryId: number; repository: string; active: number; queued: number }[]> {
+    const rows = await this.rows(activeSchema, "select repository_id, repository, active, queued from public.bisect_active_counts()", []);
+    return rows.map((r) => ({ repositoryId: r.repository_id, repository: r.repository, active: r.active, queued: r.queued }));
+  }
+
+  async getJob(jobId: number): Promise<JobRow | undefined> {
+    const [job] = await this.rows(jobRowSchema, "select * from public.bisect_get_job($1::bigint)", [jobId]);
+    return job;
+  }
+
+  async probes(jobId: number): Promise<(StoredProbe & { attempt: number })[]> {
+    const rows = await this.rows(
+      probeSchema,
+      "select attempt, sha, verdict, exit_code, duration_ms, round from public.bisect_job_probes($1::bigint)",
+      [jobId],
+    );
+    return rows.map((p) => ({ attempt: p.attempt, sha: p.sha, verdict: p.verdict, exitCode: p.exit_code, durationMs: p.duration_ms, round: p.round }));
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+
+  private async flag(sql: string, params: readonly unknown[]): Promise<boolean> {
+    return (await this.one(flagSchema, sql, params)).ok;
+  }
+}
