@@ -5,15 +5,20 @@
  */
 do $$
 begin
-  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'anon') then
+  -- Roles belong to the whole server while the migration lock covers one database: two
+  -- databases migrating at once may both find a role missing, so a duplicate is not an error.
+  begin
     create role anon nologin;
-  end if;
-  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'authenticated') then
+  exception when duplicate_object or unique_violation then null;
+  end;
+  begin
     create role authenticated nologin;
-  end if;
-  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'service_role') then
+  exception when duplicate_object or unique_violation then null;
+  end;
+  begin
     create role service_role nologin bypassrls;
-  end if;
+  exception when duplicate_object or unique_violation then null;
+  end;
 end
 $$;
 

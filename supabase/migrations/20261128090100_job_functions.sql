@@ -224,7 +224,12 @@ as $$
     update public.bisect_jobs set
       state = 'timed_out', error = p_reason, tested = p_tested, finished_at = now(), locked_by = null, lease_expires_at = null, updated_at = now()
     where id = p_job_id and lease_token = p_token and lease_expires_at > now() and state in ('dispatching', 'dispatched', 'running')
-    returning 1
+    returning id, attempts
+  ),
+  attempt as (
+    update public.bisect_attempts a set outcome = 'timed_out', reason = p_reason, finished_at = now()
+    from timed_out t
+    where a.job_id = t.id and a.attempt = t.attempts and a.outcome = 'running'
   )
   select exists (select 1 from timed_out);
 $$;
@@ -356,7 +361,12 @@ as $$
       state = 'cancelled', error = p_reason, finished_at = now(), locked_by = null, lease_expires_at = null, updated_at = now()
     from before b
     where j.id = b.id and j.state in ('queued', 'dispatching', 'dispatched', 'running')
-    returning b.run_id
+    returning j.id, j.attempts, b.run_id
+  ),
+  attempt as (
+    update public.bisect_attempts a set outcome = 'cancelled', reason = p_reason, finished_at = now()
+    from cancelled c
+    where a.job_id = c.id and a.attempt = c.attempts and a.outcome = 'running'
   )
   select exists (select 1 from cancelled), (select c.run_id from cancelled c);
 $$;

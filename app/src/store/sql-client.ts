@@ -44,6 +44,7 @@ export function pgClient(connectionString: string, options: { max?: number } = {
 /** The embedded PGlite database (PostgreSQL in WebAssembly), files in `dataDir` or in memory. */
 export async function pgliteClient(dataDir?: string): Promise<SqlClient> {
   const db = await PGlite.create(dataDir);
+  let sessions: Promise<unknown> = Promise.resolve();
   const client: SqlClient = {
     async query(sql, params) {
       const result = await db.query(sql, params as unknown[] | undefined);
@@ -52,8 +53,13 @@ export async function pgliteClient(dataDir?: string): Promise<SqlClient> {
     async exec(sql) {
       await db.exec(sql);
     },
-    // PGlite has one connection: every call is the same session.
-    withSession: (fn) => fn(client),
+    // PGlite has one connection, so a session lock cannot keep two callers apart (it is
+    // re-entrant): sessions take turns in this process instead.
+    withSession: (fn) => {
+      const turn = sessions.then(() => fn(client));
+      sessions = turn.catch(() => undefined);
+      return turn;
+    },
     close: () => db.close(),
   };
   return client;
