@@ -3,6 +3,7 @@
  * Bounded in time (about 10 minutes on 2 cores), loopback and local git only.
  */
 import { runActionOverhead } from "./action-overhead.js";
+import { runStoreBench } from "./store.js";
 import { formatDifferential, runDifferential } from "./differential.js";
 import { flakyRows, linearRows, probeChoiceRows, table } from "./engine.js";
 import { runWallTime } from "./wall-time.js";
@@ -20,4 +21,5 @@ section(
   table(wall.map((r) => ({ tool: r.tool, "mean wall time (s)": r.meanSeconds.toFixed(2), "tests (completed)": r.meanTests.toFixed(1), rounds: r.meanRounds.toFixed(1), "speed vs git bisect run": `${r.speedup.toFixed(2)}×` }))),
 );
 section("The Action against the CLI (same repository and range)", table(await runActionOverhead(5)));
+section("Job store: draining 10,000 jobs on local PostgreSQL", table(await runStoreBench()));
 console.log(`(bench took ${((performance.now() - started) / 1000).toFixed(0)} s)`);

@@ -75,7 +75,7 @@ create table public.bisect_jobs (
 );
 alter table public.bisect_jobs enable row level security;
 
-create index bisect_jobs_due_idx on public.bisect_jobs (next_check_at)
+create index bisect_jobs_due_idx on public.bisect_jobs (next_check_at, id)
   where state in ('queued', 'dispatching', 'dispatched', 'running');
 create index bisect_jobs_repository_active_idx on public.bisect_jobs (repository_id)
   where state in ('dispatching', 'dispatched', 'running');

@@ -58,10 +58,10 @@ $$;
 
 /**
  * Section – claim
- * One statement picks due jobs with FOR UPDATE SKIP LOCKED and leases them to the worker with a
- * fresh fencing token. Due means: queued and its time has come, with fewer than p_max_active jobs
- * of its repository dispatching, dispatched or running (the rest wait in order); or dispatched or
- * running and due for a check; or any non-final job whose lease has expired (its worker died).
+ * Walks the due jobs in order (FOR UPDATE SKIP LOCKED) and leases up to p_limit of them to the
+ * worker, each with a fresh fencing token. Due means: not leased and its time has come (queued
+ * jobs also need fewer than p_max_active jobs of their repository dispatching, dispatched or
+ * running; the rest wait in order), or leased by a worker whose lease has expired (it died).
  * Claiming a queued job starts an attempt.
  */
 create function public.bisect_claim_jobs(
@@ -72,67 +72,45 @@ create function public.bisect_claim_jobs(
 ) returns setof public.bisect_jobs
 language plpgsql security invoker set search_path = ''
 as $$
+declare
+  v_job public.bisect_jobs;
+  v_claimed public.bisect_jobs;
+  v_active bigint;
+  v_count integer := 0;
 begin
   -- Claims take turns (a transaction lock, released at commit): two claims side by side could
-  -- each see a free slot in the same repository and together overfill it.
+  -- each see a free slot in the same repository and together overfill it. Each claim walks the
+  -- due-jobs index from the front and stops at p_limit, so a turn is short.
   perform pg_catalog.pg_advisory_xact_lock(7142024);
-  return query
-  with active as (
-    select repository_id, count(*) as n from public.bisect_jobs
-    where state in ('dispatching', 'dispatched', 'running')
-    group by repository_id
-  ),
-  queued as (
-    select j.id, j.repository_id,
-      row_number() over (partition by j.repository_id order by j.next_check_at, j.id) as place
-    from public.bisect_jobs j
-    where j.state = 'queued' and j.next_check_at <= now()
-  ),
-  candidates as (
-    select j.id from public.bisect_jobs j
-    left join queued q on q.id = j.id
-    left join active a on a.repository_id = j.repository_id
-    where (
-        (j.state = 'queued' and q.place + coalesce(a.n, 0) <= p_max_active)
-        or (j.state in ('dispatching', 'dispatched', 'running') and j.locked_by is null and j.next_check_at <= now())
-        or (j.state in ('dispatching', 'dispatched', 'running') and j.lease_expires_at < now())
-      )
+  for v_job in
+    select j.* from public.bisect_jobs j
+    where j.state in ('queued', 'dispatching', 'dispatched', 'running')
+      and ((j.locked_by is null and j.next_check_at <= now()) or j.lease_expires_at < now())
     order by j.next_check_at, j.id
-    limit p_limit
-  ),
-  locked as (
-    select j.id, j.state as from_state from public.bisect_jobs j
-    where j.id in (select id from candidates)
-      and (
-        (j.state = 'queued' and j.next_check_at <= now())
-        or (j.state in ('dispatching', 'dispatched', 'running') and j.locked_by is null and j.next_check_at <= now())
-        or (j.state in ('dispatching', 'dispatched', 'running') and j.lease_expires_at < now())
-      )
     for update skip locked
-  ),
-  claimed as (
+  loop
+    exit when v_count >= p_limit;
+    if v_job.state = 'queued' then
+      -- A repository's slots are full: this job waits, in order, for one to free up.
+      select count(*) into v_active from public.bisect_jobs a
+      where a.repository_id = v_job.repository_id and a.state in ('dispatching', 'dispatched', 'running');
+      continue when v_active >= p_max_active;
+    end if;
     update public.bisect_jobs j set
-      state = case when l.from_state = 'queued' then 'dispatching' else j.state end,
-      attempts = case when l.from_state = 'queued' then j.attempts + 1 else j.attempts end,
+      state = case when v_job.state = 'queued' then 'dispatching' else j.state end,
+      attempts = case when v_job.state = 'queued' then j.attempts + 1 else j.attempts end,
       started_at = coalesce(j.started_at, now()),
       locked_by = p_worker,
       lease_token = nextval('public.bisect_lease_token_seq'),
       lease_expires_at = now() + make_interval(secs => p_lease_seconds),
       updated_at = now()
-    from locked l
-    where j.id = l.id
-    returning j.*, l.from_state
-  ),
-  audit as (
+    where j.id = v_job.id
+    returning j.* into v_claimed;
     insert into public.bisect_claim_audit (job_id, lease_token, attempt, worker, from_state)
-    select c.id, c.lease_token, c.attempts, p_worker, c.from_state from claimed c
-  )
-  select c.id, c.delivery_id, c.repository, c.repository_id, c.installation_id, c.issue_number, c.comment_id,
-    c.requester, c.good_refs, c.bad_ref, c.good_shas, c.bad_sha, c.command, c.options, c.state, c.attempts,
-    c.max_attempts, c.next_check_at, c.locked_by, c.lease_token, c.lease_expires_at, c.run_id, c.run_url,
-    c.status_comment_id, c.verdict, c.culprit_sha, c.confidence, c.tested, c.rounds, c.error, c.created_at,
-    c.updated_at, c.started_at, c.finished_at
-  from claimed c;
+    values (v_claimed.id, v_claimed.lease_token, v_claimed.attempts, p_worker, v_job.state);
+    v_count := v_count + 1;
+    return next v_claimed;
+  end loop;
 end;
 $$;
 

@@ -1,0 +1,238 @@
+/**
+ * Crashes and retries on a real PostgreSQL server: a worker process killed with SIGKILL while it
+ * holds a job, whose job another worker takes once the lease runs out (and whose late calls with
+ * the old token change nothing); an always-failing job, attempted exactly max_attempts times
+ * with growing delays; a graceful release, which is not an attempt.
+ */
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { migrate } from "../../app/src/store/migrate.js";
+import { pgClient, type SqlClient } from "../../app/src/store/sql-client.js";
+import { SqlStore } from "../../app/src/store/sql-store.js";
+import type { ClaimedJob, NewJob } from "../../app/src/store/store.js";
+import { stopTestPostgres, testPostgres } from "../support/postgres.js";
+import { spawnWorker } from "./claim-worker.js";
+
+const LEASE_SECONDS = 2;
+const RUN_URL = "https://github.com/octo-org/widgets/actions/runs/1";
+const sha = (c: string) => c.repeat(40);
+
+let url: string;
+let db: SqlClient;
+let store: SqlStore;
+let counter = 0;
+
+function newJob(overrides: Partial<NewJob> = {}): NewJob {
+  counter++;
+  return {
+    deliveryId: `delivery-${counter}`,
+    repository: "octo-org/widgets",
+    repositoryId: 5_000_000_001,
+    installationId: 7_000_000_001,
+    issueNumber: 42,
+    commentId: 3_000_000_000 + counter,
+    requester: "octocat",
+    goodRefs: ["v1.4"],
+    badRef: "main",
+    goodShas: [sha("a")],
+    badSha: sha("f"),
+    command: "npm test",
+    options: {},
+    maxAttempts: 3,
+    ...overrides,
+  };
+}
+
+beforeAll(async () => {
+  url = await (await testPostgres()).createDatabase("crash");
+  db = pgClient(url);
+  await migrate(db);
+  store = new SqlStore(db);
+});
+afterAll(async () => {
+  await store?.close();
+  await stopTestPostgres();
+});
+beforeEach(() => db.exec("truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_claim_audit"));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Claims until a job comes (polling as a worker does), or fails after `seconds`. */
+async function claimWhenDue(worker: string, seconds: number, leaseSeconds = 30): Promise<ClaimedJob & { at: number }> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const [claimed] = await store.claimJobs(worker, 1, leaseSeconds, 4);
+    if (claimed) return { ...claimed, at: Date.now() };
+    if (Date.now() > deadline) throw new Error(`${worker} found no due job within ${seconds} s`);
+    await sleep(20);
+  }
+}
+
+/** The job's whole row, its attempts and probes: what "changes nothing" compares. */
+async function snapshot(jobId: number) {
+  const job = await db.query("select to_jsonb(j) as row from public.bisect_jobs j where id = $1", [jobId]);
+  const attempts = await db.query("select to_jsonb(a) as row from public.bisect_attempts a where job_id = $1 order by id", [jobId]);
+  const probes = await db.query("select count(*)::int as n from public.bisect_probes where job_id = $1", [jobId]);
+  return { job: job.rows, attempts: attempts.rows, probes: probes.rows };
+}
+
+/** Starts a worker process that claims one job and holds it; resolves once it holds it. */
+async function startHolder(name: string) {
+  const child = spawnWorker({ store: "postgres", databaseUrl: url, mode: "hold", name, leaseSeconds: LEASE_SECONDS }, "pipe");
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await Promise.race([
+    once(lines, "line"),
+    once(child, "exit").then(([code]) => {
+      throw new Error(`the holder exited (${code}) before claiming:\n${stderr}`);
+    }),
+  ])) as [string];
+  return { child, held: JSON.parse(line) as { jobId: number; token: number; state: string } };
+}
+
+describe("a worker killed with SIGKILL while it holds a job", () => {
+  it.each([
+    ["before it dispatched the run", false],
+    ["while it checked on the run", true],
+  ])("%s: another worker takes the job after the lease, and the dead worker's token changes 0 rows", async (_, dispatched) => {
+    const { jobId } = await store.createJob(newJob());
+    if (dispatched) {
+      const first = await claimWhenDue("worker-a", 5);
+      expect(await store.recordDispatch(jobId, first.token, 1, RUN_URL, 0)).toBe(true);
+    }
+
+    const { child, held } = await startHolder("doomed");
+    expect(held).toMatchObject({ jobId, state: dispatched ? "dispatched" : "dispatching" });
+    const killedAt = Date.now();
+    child.kill("SIGKILL");
+    const [code, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
+    expect({ code, signal }).toEqual({ code: null, signal: "SIGKILL" });
+
+    // The lease still runs: nobody may take the job yet.
+    expect(await store.claimJobs("worker-b", 10, 30, 4)).toEqual([]);
+    const { rows } = await db.query<{ lease_expires_at: Date }>("select lease_expires_at from public.bisect_jobs where id = $1", [jobId]);
+    const expiresAt = rows[0]!.lease_expires_at.getTime();
+
+    const taken = await claimWhenDue("worker-b", LEASE_SECONDS + 5);
+    expect(taken.job).toMatchObject({ id: jobId, state: held.state, attempts: 1, locked_by: "worker-b" });
+    expect(taken.token).toBeGreaterThan(held.token);
+    // Taken once the lease ran out (the database's clock decides; allow for clock reading skew).
+    expect(taken.at).toBeGreaterThanOrEqual(expiresAt - 50);
+    expect(taken.at - killedAt).toBeLessThan((LEASE_SECONDS + 3) * 1000);
+
+    // The new holder finishes the job.
+    let finisher = taken;
+    if (!dispatched) {
+      expect(await store.recordDispatch(jobId, taken.token, 2, RUN_URL, 0)).toBe(true);
+      finisher = await claimWhenDue("worker-b", 5);
+    }
+    const result = { verdict: "culprit", culpritSha: sha("c"), confidence: 1, tested: 3, rounds: 2, error: null, probes: [{ sha: sha("c"), verdict: "bad", exitCode: 1, durationMs: 10, round: 1 }] } as const;
+    expect(await store.recordResult(jobId, finisher.token, result)).toBe(true);
+
+    // The killed worker's late completion, with its old token: every call answers no, 0 rows change.
+    const before = await snapshot(jobId);
+    const late = held.token;
+    expect(await store.recordResult(jobId, late, { ...result, culpritSha: sha("d") })).toBe(false);
+    expect(await store.recordDispatch(jobId, late, 3, RUN_URL, 0)).toBe(false);
+    expect(await store.failAttempt(jobId, late, "late failure", 0, result.probes.slice())).toBeNull();
+    expect(await store.extendLease(jobId, late, 30)).toBe(false);
+    expect(await store.checkLater(jobId, late, 0)).toBe(false);
+    expect(await store.releaseJob(jobId, late)).toBe(false);
+    expect(await store.timeOutJob(jobId, late, "late timeout", 0)).toBe(false);
+    expect(await snapshot(jobId)).toEqual(before);
+    expect(await store.getJob(jobId)).toMatchObject({ state: "succeeded", culprit_sha: sha("c"), attempts: 1 });
+
+    const audit = await db.query<{ worker: string; from_state: string; attempt: number }>(
+      "select worker, from_state, attempt from public.bisect_claim_audit where job_id = $1 order by lease_token",
+      [jobId],
+    );
+    const expected = dispatched
+      ? [["worker-a", "queued"], ["doomed", "dispatched"], ["worker-b", "dispatched"]]
+      : [["doomed", "queued"], ["worker-b", "dispatching"], ["worker-b", "dispatched"]];
+    expect(audit.rows.map((r) => [r.worker, r.from_state])).toEqual(expected);
+    // The crash did not cost an attempt: the job is still on its first.
+    expect(new Set(audit.rows.map((r) => r.attempt))).toEqual(new Set([1]));
+  });
+});
+
+describe("retries", () => {
+  it.each([3, 4])("an always-failing job is attempted exactly %i times with growing delays, then failed with the reason", async (maxAttempts) => {
+    const BASE = 0.25;
+    const { jobId } = await store.createJob(newJob({ maxAttempts }));
+    const delays: number[] = [];
+    const outcomes: (string | null)[] = [];
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const dispatcher = await claimWhenDue("worker-a", 10);
+      expect(dispatcher.job).toMatchObject({ state: "dispatching", attempts: attempt });
+      expect(await store.recordDispatch(jobId, dispatcher.token, 100 + attempt, RUN_URL, 0)).toBe(true);
+      const checker = await claimWhenDue("worker-b", 10);
+      // Every attempt's run is lost: an infrastructure failure, never a verdict.
+      outcomes.push(await store.failAttempt(jobId, checker.token, `the runner was lost (attempt ${attempt})`, BASE, []));
+      const { rows } = await db.query<{ delay: number }>(
+        "select extract(epoch from next_check_at - updated_at)::float8 as delay from public.bisect_jobs where id = $1",
+        [jobId],
+      );
+      if (attempt < maxAttempts) delays.push(rows[0]!.delay);
+    }
+
+    expect(outcomes).toEqual([...Array<string>(maxAttempts - 1).fill("queued"), "failed"]);
+    // base · 2^(n-1), ±20 % jitter: each delay inside its window, so each longer than the last.
+    delays.forEach((delay, i) => {
+      const nominal = BASE * 2 ** i;
+      expect(delay).toBeGreaterThanOrEqual(nominal * 0.8 - 1e-6);
+      expect(delay).toBeLessThanOrEqual(nominal * 1.2 + 1e-6);
+      if (i > 0) expect(delay).toBeGreaterThan(delays[i - 1]!);
+    });
+    // And each attempt really waited for its delay (the database's clock: the failure's commit
+    // time against the next claim from the queue).
+    const gaps = await db.query<{ gap: number }>(
+      `select extract(epoch from c.claimed_at - a.finished_at)::float8 as gap
+       from public.bisect_attempts a
+       join public.bisect_claim_audit c on c.job_id = a.job_id and c.attempt = a.attempt + 1 and c.from_state = 'queued'
+       where a.job_id = $1 order by a.attempt`,
+      [jobId],
+    );
+    expect(gaps.rows).toHaveLength(maxAttempts - 1);
+    gaps.rows.forEach(({ gap }, i) => expect(gap).toBeGreaterThanOrEqual(delays[i]! - 1e-3));
+
+    expect(await store.getJob(jobId)).toMatchObject({ state: "failed", attempts: maxAttempts, error: `the runner was lost (attempt ${maxAttempts})`, locked_by: null });
+    const attempts = await db.query<{ attempt: number; outcome: string; reason: string }>(
+      "select attempt, outcome, reason from public.bisect_attempts where job_id = $1 order by attempt",
+      [jobId],
+    );
+    expect(attempts.rows).toEqual(Array.from({ length: maxAttempts }, (_, i) => ({ attempt: i + 1, outcome: "failed", reason: `the runner was lost (attempt ${i + 1})` })));
+    const fromQueue = await db.query<{ n: number }>("select count(*)::int as n from public.bisect_claim_audit where job_id = $1 and from_state = 'queued'", [jobId]);
+    expect(fromQueue.rows[0]!.n).toBe(maxAttempts);
+    // No attempt after the last.
+    expect(await store.claimJobs("worker-a", 10, 30, 4)).toEqual([]);
+  });
+
+  it("a graceful release is not an attempt: still exactly max_attempts failures before failed", async () => {
+    const { jobId } = await store.createJob(newJob({ maxAttempts: 2 }));
+    const states: (string | null)[] = [];
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      // Shut down twice before dispatching: the job goes back uncounted, due at once.
+      for (let release = 0; release < 2; release++) {
+        const claimed = await claimWhenDue(`worker-${release}`, 5);
+        expect(claimed.job).toMatchObject({ state: "dispatching", attempts: attempt });
+        expect(await store.releaseJob(jobId, claimed.token)).toBe(true);
+        expect(await store.getJob(jobId)).toMatchObject({ state: "queued", attempts: attempt - 1, locked_by: null });
+      }
+      const dispatcher = await claimWhenDue("worker-a", 5);
+      expect(dispatcher.job.attempts).toBe(attempt);
+      await store.recordDispatch(jobId, dispatcher.token, attempt, RUN_URL, 0);
+      // A release after the dispatch keeps the attempt and its run: the next worker checks on it.
+      const checker = await claimWhenDue("worker-b", 5);
+      expect(await store.releaseJob(jobId, checker.token)).toBe(true);
+      expect(await store.getJob(jobId)).toMatchObject({ state: "dispatched", attempts: attempt, run_id: attempt });
+      const next = await claimWhenDue("worker-c", 5);
+      states.push(await store.failAttempt(jobId, next.token, "the run was cancelled by GitHub", 0.01, []));
+    }
+    expect(states).toEqual(["queued", "failed"]);
+    expect(await store.getJob(jobId)).toMatchObject({ state: "failed", attempts: 2, error: "the run was cancelled by GitHub" });
+    const attempts = await db.query<{ n: number }>("select count(*)::int as n from public.bisect_attempts where job_id = $1", [jobId]);
+    expect(attempts.rows[0]!.n).toBe(2);
+  });
+});
