@@ -78,10 +78,8 @@ declare
   v_active bigint;
   v_count integer := 0;
 begin
-  -- Claims take turns (a transaction lock, released at commit): two claims side by side could
-  -- each see a free slot in the same repository and together overfill it. Each claim walks the
-  -- due-jobs index from the front and stops at p_limit, so a turn is short.
-  perform pg_catalog.pg_advisory_xact_lock(7142024);
+  -- Each claim walks the due-jobs index from the front and stops at p_limit. Claims run side by
+  -- side; only two claims placing queued jobs of the same repository take turns (below).
   for v_job in
     select j.* from public.bisect_jobs j
     where j.state in ('queued', 'dispatching', 'dispatched', 'running')
@@ -91,6 +89,10 @@ begin
   loop
     exit when v_count >= p_limit;
     if v_job.state = 'queued' then
+      -- Two claims side by side could each see a free slot in this repository and together
+      -- overfill it: a transaction lock per repository (released at commit) makes them take
+      -- turns. A claim that finds it taken leaves this job for the next claim.
+      continue when not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended('bisect_claim:' || v_job.repository_id::text, 0));
       -- A repository's slots are full: this job waits, in order, for one to free up.
       select count(*) into v_active from public.bisect_jobs a
       where a.repository_id = v_job.repository_id and a.state in ('dispatching', 'dispatched', 'running');

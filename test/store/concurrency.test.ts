@@ -4,9 +4,9 @@
  * append-only claim audit and the workers' own records must show every job claimed exactly once
  * per step, by one worker, and none lost.
  *
- * 2,000 jobs (over 200 repositories) through the SQL store keep the suite near a minute on
- * 2 cores; the bench (bench/store.ts) drains 10,000 the same way, and BISECT_CONCURRENCY_JOBS=10000
- * runs the full size here. A smaller drain goes through supabase-js and the PostgREST double
+ * 10,000 jobs (over 200 repositories) through the SQL store, as issue 4 asks (about 25 s on
+ * 2 cores; BISECT_CONCURRENCY_JOBS sets another size). A smaller drain goes through supabase-js
+ * and the PostgREST double
  * (test/support/postgrest-double.ts: no PostgREST binary is available here).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -97,5 +97,5 @@ function describeDrain(label: string, jobs: number, through: "postgres" | "supab
   });
 }
 
-describeDrain("SQL store on PostgreSQL", Number(process.env.BISECT_CONCURRENCY_JOBS ?? 2_000), "postgres");
+describeDrain("SQL store on PostgreSQL", Number(process.env.BISECT_CONCURRENCY_JOBS ?? 10_000), "postgres");
 describeDrain("supabase-js through the PostgREST double", 500, "supabase");
