@@ -1,32 +1,22 @@
 import { z } from "zod";
 import type { SqlClient } from "./sql-client.js";
-import { jobRowSchema, type ClaimedJob, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
+import {
+  activeCountRowSchema,
+  cancelRowSchema,
+  createdRowSchema,
+  jobRowSchema,
+  probeRowSchema,
+  probesPayload,
+  type ClaimedJob, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
 
-// What the functions answer, parsed once here. pg sends bigint as a string, PGlite as a number
-// (or a BigInt past 2^53): the coercions take all three.
-const createdSchema = z.object({ job_id: z.coerce.number().int(), created: z.boolean() });
+// The scalar answers of the functions; the row shapes are shared with the Supabase store (store.ts).
 const flagSchema = z.object({ ok: z.boolean() });
 const failSchema = z.object({ state: jobRowSchema.shape.state.nullable() });
-const cancelSchema = z.object({ cancelled: z.boolean(), run_id: z.coerce.number().int().nullable() });
 const countSchema = z.object({ n: z.number().int() });
-const activeSchema = z.object({
-  repository_id: z.coerce.number().int(),
-  repository: z.string(),
-  active: z.coerce.number().int(),
-  queued: z.coerce.number().int(),
-});
-const probeSchema = z.object({
-  attempt: z.number().int(),
-  sha: z.string(),
-  verdict: z.enum(["good", "bad", "skip", "error"]),
-  exit_code: z.number().int().nullable(),
-  duration_ms: z.number().int(),
-  round: z.number().int(),
-});
 
 /** jsonb parameters go as JSON text: pg would send a JS array as a PostgreSQL array. */
 function probesJson(probes: readonly StoredProbe[]): string {
-  return JSON.stringify(probes.map((p) => ({ sha: p.sha, verdict: p.verdict, exitCode: p.exitCode, durationMs: p.durationMs, round: p.round })));
+  return JSON.stringify(probesPayload(probes));
 }
 
 /**
@@ -55,7 +45,7 @@ export class SqlStore implements Store {
 
   async createJob(job: NewJob): Promise<{ jobId: number; created: boolean }> {
     const row = await this.one(
-      createdSchema,
+      createdRowSchema,
       "select job_id, created from public.bisect_create_job($1::text, $2::text, $3::bigint, $4::bigint, $5::integer, $6::bigint, " +
         "$7::text, $8::text[], $9::text, $10::text[], $11::text, $12::text, $13::jsonb, $14::integer)",
       [
@@ -138,7 +128,7 @@ export class SqlStore implements Store {
   }
 
   async cancelJob(jobId: number, reason: string): Promise<{ cancelled: boolean; runId: number | null }> {
-    const row = await this.one(cancelSchema, "select cancelled, run_id from public.bisect_cancel_job($1::bigint, $2::text)", [jobId, reason]);
+    const row = await this.one(cancelRowSchema, "select cancelled, run_id from public.bisect_cancel_job($1::bigint, $2::text)", [jobId, reason]);
     return { cancelled: row.cancelled, runId: row.run_id };
   }
 
@@ -147,7 +137,7 @@ export class SqlStore implements Store {
   }
 
   async activeCounts(): Promise<{ repositoryId: number; repository: string; active: number; queued: number }[]> {
-    const rows = await this.rows(activeSchema, "select repository_id, repository, active, queued from public.bisect_active_counts()", []);
+    const rows = await this.rows(activeCountRowSchema, "select repository_id, repository, active, queued from public.bisect_active_counts()", []);
     return rows.map((r) => ({ repositoryId: r.repository_id, repository: r.repository, active: r.active, queued: r.queued }));
   }
 
@@ -158,7 +148,7 @@ export class SqlStore implements Store {
 
   async probes(jobId: number): Promise<(StoredProbe & { attempt: number })[]> {
     const rows = await this.rows(
-      probeSchema,
+      probeRowSchema,
       "select attempt, sha, verdict, exit_code, duration_ms, round from public.bisect_job_probes($1::bigint)",
       [jobId],
     );

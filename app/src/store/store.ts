@@ -51,6 +51,22 @@ export const jobRowSchema = z.object({
 export type JobRow = z.infer<typeof jobRowSchema>;
 export type JobState = JobRow["state"];
 
+/**
+ * The other rows the job functions answer with, shared by every adapter (the SQL stores get them
+ * as rows, the Supabase store inside PostgREST's JSON).
+ */
+export const createdRowSchema = z.object({ job_id: bigintColumn, created: z.boolean() });
+export const cancelRowSchema = z.object({ cancelled: z.boolean(), run_id: bigintColumn.nullable() });
+export const activeCountRowSchema = z.object({ repository_id: bigintColumn, repository: z.string(), active: bigintColumn, queued: bigintColumn });
+export const probeRowSchema = z.object({
+  attempt: z.number().int(),
+  sha: z.string(),
+  verdict: z.enum(["good", "bad", "skip", "error"]),
+  exit_code: z.number().int().nullable(),
+  duration_ms: z.number().int(),
+  round: z.number().int(),
+});
+
 /** A job a worker holds: the row, and the fencing token every later call must present. */
 export interface ClaimedJob {
   job: JobRow;
@@ -81,6 +97,11 @@ export interface StoredProbe {
   exitCode: number | null;
   durationMs: number;
   round: number;
+}
+
+/** Probes as the SQL functions take them (the result document's field names), as JSON. */
+export function probesPayload(probes: readonly StoredProbe[]) {
+  return probes.map((p) => ({ sha: p.sha, verdict: p.verdict, exitCode: p.exitCode, durationMs: p.durationMs, round: p.round }));
 }
 
 export interface JobResult {

@@ -1,33 +1,24 @@
 import { createClient, type SupabaseClient, type SupabaseClientOptions } from "@supabase/supabase-js";
 import { z } from "zod";
-import { jobRowSchema, type ClaimedJob, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
+import {
+  activeCountRowSchema,
+  cancelRowSchema,
+  createdRowSchema,
+  jobRowSchema,
+  probeRowSchema,
+  probesPayload,
+  type ClaimedJob, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
 
 // What PostgREST answers for each function: an array of rows for set-returning and table
 // functions, a bare JSON value for scalar ones. Parsed here, once.
-const createdSchema = z.array(z.object({ job_id: z.coerce.number().int(), created: z.boolean() })).length(1);
+const createdSchema = z.array(createdRowSchema).length(1);
 const flagSchema = z.boolean();
 const failSchema = jobRowSchema.shape.state.nullable();
-const cancelSchema = z.array(z.object({ cancelled: z.boolean(), run_id: z.coerce.number().int().nullable() })).length(1);
+const cancelSchema = z.array(cancelRowSchema).length(1);
 const countSchema = z.number().int();
-const activeSchema = z.array(
-  z.object({
-    repository_id: z.coerce.number().int(),
-    repository: z.string(),
-    active: z.coerce.number().int(),
-    queued: z.coerce.number().int(),
-  }),
-);
+const activeSchema = z.array(activeCountRowSchema);
 const jobsSchema = z.array(jobRowSchema);
-const probesSchema = z.array(
-  z.object({
-    attempt: z.number().int(),
-    sha: z.string(),
-    verdict: z.enum(["good", "bad", "skip", "error"]),
-    exit_code: z.number().int().nullable(),
-    duration_ms: z.number().int(),
-    round: z.number().int(),
-  }),
-);
+const probesSchema = z.array(probeRowSchema);
 
 type WebSocketConstructor = NonNullable<NonNullable<SupabaseClientOptions<"public">["realtime"]>["transport"]>;
 
@@ -50,10 +41,6 @@ function withoutStack(details: string): string {
     .join(" ");
 }
 
-/** The keys bisect_record_result and bisect_fail_attempt read from their jsonb probes. */
-function probesArg(probes: readonly StoredProbe[]) {
-  return probes.map((p) => ({ sha: p.sha, verdict: p.verdict, exitCode: p.exitCode, durationMs: p.durationMs, round: p.round }));
-}
 
 /**
  * The store over a Supabase project: each method is one `.rpc()` call (PostgREST's
@@ -172,7 +159,7 @@ export class SupabaseStore implements Store {
         p_tested: result.tested,
         p_rounds: result.rounds,
         p_error: result.error,
-        p_probes: probesArg(result.probes),
+        p_probes: probesPayload(result.probes),
       },
       flagSchema,
     );
@@ -181,7 +168,7 @@ export class SupabaseStore implements Store {
   failAttempt(jobId: number, token: number, reason: string, baseDelaySeconds: number, probes: StoredProbe[]): Promise<JobState | null> {
     return this.call(
       "bisect_fail_attempt",
-      { p_job_id: jobId, p_token: token, p_reason: reason, p_base_delay_seconds: baseDelaySeconds, p_probes: probesArg(probes) },
+      { p_job_id: jobId, p_token: token, p_reason: reason, p_base_delay_seconds: baseDelaySeconds, p_probes: probesPayload(probes) },
       failSchema,
     );
   }
