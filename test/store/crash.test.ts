@@ -10,39 +10,18 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { migrate } from "../../app/src/store/migrate.js";
 import { pgClient, type SqlClient } from "../../app/src/store/sql-client.js";
 import { SqlStore } from "../../app/src/store/sql-store.js";
-import type { ClaimedJob, NewJob } from "../../app/src/store/store.js";
+import type { ClaimedJob } from "../../app/src/store/store.js";
 import { stopTestPostgres, testPostgres } from "../support/postgres.js";
 import { spawnWorker } from "./claim-worker.js";
+import { newJob, sha } from "../support/jobs.js";
 
 const LEASE_SECONDS = 2;
 const RUN_URL = "https://github.com/octo-org/widgets/actions/runs/1";
-const sha = (c: string) => c.repeat(40);
 
 let url: string;
 let db: SqlClient;
 let store: SqlStore;
-let counter = 0;
 
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  counter++;
-  return {
-    deliveryId: `delivery-${counter}`,
-    repository: "octo-org/widgets",
-    repositoryId: 5_000_000_001,
-    installationId: 7_000_000_001,
-    issueNumber: 42,
-    commentId: 3_000_000_000 + counter,
-    requester: "octocat",
-    goodRefs: ["v1.4"],
-    badRef: "main",
-    goodShas: [sha("a")],
-    badSha: sha("f"),
-    command: "npm test",
-    options: {},
-    maxAttempts: 3,
-    ...overrides,
-  };
-}
 
 beforeAll(async () => {
   url = await (await testPostgres()).createDatabase("crash");

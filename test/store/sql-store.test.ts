@@ -11,32 +11,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { openStore, storeConfig } from "../../app/src/store/open-store.js";
 import { SqlStore } from "../../app/src/store/sql-store.js";
-import type { NewJob, StoredProbe } from "../../app/src/store/store.js";
+import type { StoredProbe } from "../../app/src/store/store.js";
 import { BACKENDS, openTestDatabase, stopTestPostgres, testPostgres, type TestDatabase } from "../support/postgres.js";
+import { newJob, sha } from "../support/jobs.js";
 
-const sha = (c: string) => c.repeat(40);
 // Past 2^32, as real GitHub ids are: they must survive pg's bigint-as-string and come back equal.
 const RUN_ID = 21_474_836_470;
 
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    deliveryId: `delivery-${Math.random().toString(36).slice(2)}`,
-    repository: "octo-org/widgets",
-    repositoryId: 5_000_000_001,
-    installationId: 7_000_000_001,
-    issueNumber: 42,
-    commentId: 3_000_000_000 + Math.floor(Math.random() * 1e9),
-    requester: "octocat",
-    goodRefs: ["v1.4"],
-    badRef: "main",
-    goodShas: [sha("a")],
-    badSha: sha("f"),
-    command: "npm test",
-    options: { firstParent: false, flaky: false, confidence: 0.99 },
-    maxAttempts: 3,
-    ...overrides,
-  };
-}
 
 afterAll(() => stopTestPostgres());
 

@@ -15,34 +15,17 @@ import type { NewJob, Store, StoredProbe } from "../../app/src/store/store.js";
 import { SupabaseStore } from "../../app/src/store/supabase-store.js";
 import { stopTestPostgres, testPostgres } from "../support/postgres.js";
 import { startPostgrestDouble, type PostgrestDouble } from "../support/postgrest-double.js";
+import { newJob as baseJob, sha } from "../support/jobs.js";
 
 const SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz";
 const PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH";
-const sha = (c: string) => c.repeat(40);
 // Past 2^32, as real GitHub ids are: they travel as JSON numbers and must come back equal.
 const RUN_ID = 21_474_836_470;
 const RUN_URL = "https://github.com/octo-org/widgets/actions/runs/21474836470";
 
-let counter = 0;
+/** Two goods and non-default options, so arrays and JSON make the round trip through PostgREST. */
 function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  counter++;
-  return {
-    deliveryId: `delivery-${counter}`,
-    repository: "octo-org/widgets",
-    repositoryId: 5_000_000_001,
-    installationId: 7_000_000_001,
-    issueNumber: 42,
-    commentId: 3_000_000_000 + counter,
-    requester: "octocat",
-    goodRefs: ["v1.4", "v1.3"],
-    badRef: "main",
-    goodShas: [sha("a"), sha("b")],
-    badSha: sha("f"),
-    command: "npm test -- --grep 'parser'",
-    options: { firstParent: true, flaky: false, confidence: 0.99, parallel: 3 },
-    maxAttempts: 3,
-    ...overrides,
-  };
+  return baseJob({ goodRefs: ["v1.4", "v1.3"], goodShas: [sha("a"), sha("b")], command: "npm test -- --grep 'parser'", options: { firstParent: true, flaky: false, confidence: 0.99, parallel: 3 }, ...overrides });
 }
 
 let admin: SqlClient;
