@@ -5,14 +5,20 @@ import {
   cancelRowSchema,
   createdRowSchema,
   jobRowSchema,
+  leased,
+  leasedReplies,
   probeRowSchema,
   probesPayload,
-  type ClaimedJob, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
+  replyCreatedRowSchema,
+  replyRowSchema,
+  statsRowSchema,
+  type ClaimedJob, type JobStats, type NewReply, type ReplyRow, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
 
 // The scalar answers of the functions; the row shapes are shared with the Supabase store (store.ts).
 const flagSchema = z.object({ ok: z.boolean() });
 const failSchema = z.object({ state: jobRowSchema.shape.state.nullable() });
 const countSchema = z.object({ n: z.number().int() });
+const positionSchema = z.object({ n: z.number().int().nullable() });
 
 /** jsonb parameters go as JSON text: pg would send a JS array as a PostgreSQL array. */
 function probesJson(probes: readonly StoredProbe[]): string {
@@ -75,10 +81,7 @@ export class SqlStore implements Store {
       leaseSeconds,
       maxActive,
     ]);
-    return jobs.map((job) => {
-      if (job.lease_token === null) throw new Error(`bisect_claim_jobs returned job ${job.id} without a lease token`);
-      return { job, token: job.lease_token };
-    });
+    return leased(jobs);
   }
 
   async extendLease(jobId: number, token: number, leaseSeconds: number): Promise<boolean> {
@@ -153,6 +156,65 @@ export class SqlStore implements Store {
       [jobId],
     );
     return rows.map((p) => ({ attempt: p.attempt, sha: p.sha, verdict: p.verdict, exitCode: p.exit_code, durationMs: p.duration_ms, round: p.round }));
+  }
+
+  async claimAnnouncements(worker: string, limit: number, leaseSeconds: number, maxActive: number): Promise<ClaimedJob[]> {
+    const jobs = await this.rows(jobRowSchema, "select * from public.bisect_claim_announcements($1::text, $2::integer, $3::integer, $4::integer)", [
+      worker,
+      limit,
+      leaseSeconds,
+      maxActive,
+    ]);
+    return leased(jobs);
+  }
+
+  async recordDispatchIntent(jobId: number, token: number): Promise<boolean> {
+    return this.flag("select public.bisect_record_dispatch_intent($1::bigint, $2::bigint) as ok", [jobId, token]);
+  }
+
+  async setStatusComment(jobId: number, token: number, commentId: number): Promise<boolean> {
+    return this.flag("select public.bisect_set_status_comment($1::bigint, $2::bigint, $3::bigint) as ok", [jobId, token, commentId]);
+  }
+
+  async queuePosition(jobId: number): Promise<number | null> {
+    return (await this.one(positionSchema, "select public.bisect_queue_position($1::bigint) as n", [jobId])).n;
+  }
+
+  async latestJob(repositoryId: number, issueNumber: number): Promise<JobRow | undefined> {
+    const [job] = await this.rows(jobRowSchema, "select * from public.bisect_latest_job($1::bigint, $2::integer)", [repositoryId, issueNumber]);
+    return job;
+  }
+
+  async commentHandled(deliveryId: string, repositoryId: number, commentId: number): Promise<boolean> {
+    return this.flag("select public.bisect_comment_handled($1::text, $2::bigint, $3::bigint) as ok", [deliveryId, repositoryId, commentId]);
+  }
+
+  async stats(worker: string): Promise<JobStats> {
+    return this.one(statsRowSchema, "select * from public.bisect_stats($1::text)", [worker]);
+  }
+
+  async enqueueReply(reply: NewReply): Promise<{ replyId: number; created: boolean }> {
+    const row = await this.one(
+      replyCreatedRowSchema,
+      "select reply_id, created from public.bisect_enqueue_reply($1::text, $2::text, $3::bigint, $4::bigint, $5::integer, $6::bigint, $7::text, $8::text, $9::bigint)",
+      [reply.deliveryId, reply.repository, reply.repositoryId, reply.installationId, reply.issueNumber, reply.commentId, reply.body, reply.reaction, reply.cancelRunId],
+    );
+    return { replyId: row.reply_id, created: row.created };
+  }
+
+  async claimReplies(worker: string, limit: number, leaseSeconds: number): Promise<(ReplyRow & { lease_token: number })[]> {
+    const rows = await this.rows(replyRowSchema, "select * from public.bisect_claim_replies($1::text, $2::integer, $3::integer)", [worker, limit, leaseSeconds]);
+    return leasedReplies(rows);
+  }
+
+  async finishReply(replyId: number, token: number, commentId: number | null, error: string | null, retrySeconds: number | null): Promise<boolean> {
+    return this.flag("select public.bisect_finish_reply($1::bigint, $2::bigint, $3::bigint, $4::text, $5::integer) as ok", [
+      replyId,
+      token,
+      commentId,
+      error,
+      retrySeconds,
+    ]);
   }
 
   close(): Promise<void> {

@@ -37,6 +37,7 @@ export const jobRowSchema = z.object({
   run_id: bigintColumn.nullable(),
   run_url: z.string().nullable(),
   status_comment_id: bigintColumn.nullable(),
+  dispatch_intent_attempt: z.number().int().nullable(),
   verdict: z.enum(["culprit", "ambiguous", "no-culprit", "error"]).nullable(),
   culprit_sha: z.string().nullable(),
   confidence: z.number().nullable(),
@@ -66,6 +67,57 @@ export const probeRowSchema = z.object({
   duration_ms: z.number().int(),
   round: z.number().int(),
 });
+
+/** A reply waiting in the outbox (public.bisect_replies). */
+export const replyRowSchema = z.object({
+  id: bigintColumn,
+  delivery_id: z.string(),
+  repository: z.string(),
+  repository_id: bigintColumn,
+  installation_id: bigintColumn.nullable(),
+  issue_number: z.number().int(),
+  comment_id: bigintColumn,
+  body: z.string(),
+  reaction: z.enum(["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]).nullable(),
+  cancel_run_id: bigintColumn.nullable(),
+  state: z.enum(["pending", "posted", "failed"]),
+  attempts: z.number().int(),
+  next_attempt_at: timestampColumn,
+  locked_by: z.string().nullable(),
+  lease_token: bigintColumn.nullable(),
+  lease_expires_at: timestampColumn.nullable(),
+  posted_comment_id: bigintColumn.nullable(),
+  error: z.string().nullable(),
+  created_at: timestampColumn,
+  posted_at: timestampColumn.nullable(),
+});
+export type ReplyRow = z.infer<typeof replyRowSchema>;
+export type Reaction = NonNullable<ReplyRow["reaction"]>;
+
+export const replyCreatedRowSchema = z.object({ reply_id: bigintColumn, created: z.boolean() });
+export const statsRowSchema = z.object({
+  pending: bigintColumn,
+  running: bigintColumn,
+  completed: bigintColumn,
+  failed: bigintColumn,
+  cancelled: bigintColumn,
+  running_on_this_instance: bigintColumn,
+});
+export type JobStats = z.infer<typeof statsRowSchema>;
+
+/** A reply to a comment, for the outbox. */
+export interface NewReply {
+  deliveryId: string;
+  repository: string;
+  repositoryId: number;
+  installationId: number | null;
+  issueNumber: number;
+  commentId: number;
+  body: string;
+  reaction: Reaction | null;
+  /** `/bisect cancel`: the run to cancel before replying. */
+  cancelRunId: number | null;
+}
 
 /** A job a worker holds: the row, and the fencing token every later call must present. */
 export interface ClaimedJob {
@@ -139,7 +191,40 @@ export interface Store {
   recoverExpiredLeases(): Promise<number>;
   activeCounts(): Promise<{ repositoryId: number; repository: string; active: number; queued: number }[]>;
   getJob(jobId: number): Promise<JobRow | undefined>;
+
+  /** Leases queued jobs that wait for a repository slot and have no status comment yet (no attempt starts). */
+  claimAnnouncements(worker: string, limit: number, leaseSeconds: number, maxActive: number): Promise<ClaimedJob[]>;
+  /** About to dispatch: from here on this attempt's run may exist, and a successor looks for it first. */
+  recordDispatchIntent(jobId: number, token: number): Promise<boolean>;
+  setStatusComment(jobId: number, token: number, commentId: number): Promise<boolean>;
+  /** 1 for the next queued job of its repository; null when the job is not queued. */
+  queuePosition(jobId: number): Promise<number | null>;
+  /** The latest job started from an issue or pull request. */
+  latestJob(repositoryId: number, issueNumber: number): Promise<JobRow | undefined>;
+  /** Whether this delivery or comment already made a job or a reply (redeliveries stop here). */
+  commentHandled(deliveryId: string, repositoryId: number, commentId: number): Promise<boolean>;
+  stats(worker: string): Promise<JobStats>;
+  /** Inserts the reply, or finds the one this delivery or comment already made. */
+  enqueueReply(reply: NewReply): Promise<{ replyId: number; created: boolean }>;
+  claimReplies(worker: string, limit: number, leaseSeconds: number): Promise<(ReplyRow & { lease_token: number })[]>;
+  /** Posted as `commentId`; or not: retried after `retrySeconds`, or given up when that is null. */
+  finishReply(replyId: number, token: number, commentId: number | null, error: string | null, retrySeconds: number | null): Promise<boolean>;
   /** Probes recorded for a job, every attempt, oldest first. */
   probes(jobId: number): Promise<(StoredProbe & { attempt: number })[]>;
   close(): Promise<void>;
+}
+
+/** Claimed rows carry their lease token; a row without one is a broken function, not a claim. */
+export function leased(jobs: JobRow[]): ClaimedJob[] {
+  return jobs.map((job) => {
+    if (job.lease_token === null) throw new Error(`A claim returned job ${job.id} without a lease token`);
+    return { job, token: job.lease_token };
+  });
+}
+
+export function leasedReplies(rows: ReplyRow[]): (ReplyRow & { lease_token: number })[] {
+  return rows.map((row) => {
+    if (row.lease_token === null) throw new Error(`A claim returned reply ${row.id} without a lease token`);
+    return { ...row, lease_token: row.lease_token };
+  });
 }

@@ -5,9 +5,14 @@ import {
   cancelRowSchema,
   createdRowSchema,
   jobRowSchema,
+  leased,
+  leasedReplies,
   probeRowSchema,
   probesPayload,
-  type ClaimedJob, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
+  replyCreatedRowSchema,
+  replyRowSchema,
+  statsRowSchema,
+  type ClaimedJob, type JobStats, type NewReply, type ReplyRow, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
 
 // What PostgREST answers for each function: an array of rows for set-returning and table
 // functions, a bare JSON value for scalar ones. Parsed here, once.
@@ -19,6 +24,10 @@ const countSchema = z.number().int();
 const activeSchema = z.array(activeCountRowSchema);
 const jobsSchema = z.array(jobRowSchema);
 const probesSchema = z.array(probeRowSchema);
+const positionSchema = z.number().int().nullable();
+const statsSchema = z.array(statsRowSchema).length(1);
+const replyCreatedSchema = z.array(replyCreatedRowSchema).length(1);
+const repliesSchema = z.array(replyRowSchema);
 
 type WebSocketConstructor = NonNullable<NonNullable<SupabaseClientOptions<"public">["realtime"]>["transport"]>;
 
@@ -117,10 +126,7 @@ export class SupabaseStore implements Store {
       { p_worker: worker, p_limit: limit, p_lease_seconds: leaseSeconds, p_max_active: maxActive },
       jobsSchema,
     );
-    return jobs.map((job) => {
-      if (job.lease_token === null) throw new Error(`Supabase rpc bisect_claim_jobs returned job ${job.id} without a lease token`);
-      return { job, token: job.lease_token };
-    });
+    return leased(jobs);
   }
 
   extendLease(jobId: number, token: number, leaseSeconds: number): Promise<boolean> {
@@ -199,6 +205,72 @@ export class SupabaseStore implements Store {
   async probes(jobId: number): Promise<(StoredProbe & { attempt: number })[]> {
     const rows = await this.call("bisect_job_probes", { p_job_id: jobId }, probesSchema);
     return rows.map((p) => ({ attempt: p.attempt, sha: p.sha, verdict: p.verdict, exitCode: p.exit_code, durationMs: p.duration_ms, round: p.round }));
+  }
+
+  async claimAnnouncements(worker: string, limit: number, leaseSeconds: number, maxActive: number): Promise<ClaimedJob[]> {
+    const jobs = await this.call(
+      "bisect_claim_announcements",
+      { p_worker: worker, p_limit: limit, p_lease_seconds: leaseSeconds, p_max_active: maxActive },
+      jobsSchema,
+    );
+    return leased(jobs);
+  }
+
+  recordDispatchIntent(jobId: number, token: number): Promise<boolean> {
+    return this.call("bisect_record_dispatch_intent", { p_job_id: jobId, p_token: token }, flagSchema);
+  }
+
+  setStatusComment(jobId: number, token: number, commentId: number): Promise<boolean> {
+    return this.call("bisect_set_status_comment", { p_job_id: jobId, p_token: token, p_comment_id: commentId }, flagSchema);
+  }
+
+  queuePosition(jobId: number): Promise<number | null> {
+    return this.call("bisect_queue_position", { p_job_id: jobId }, positionSchema);
+  }
+
+  async latestJob(repositoryId: number, issueNumber: number): Promise<JobRow | undefined> {
+    const [job] = await this.call("bisect_latest_job", { p_repository_id: repositoryId, p_issue_number: issueNumber }, jobsSchema);
+    return job;
+  }
+
+  commentHandled(deliveryId: string, repositoryId: number, commentId: number): Promise<boolean> {
+    return this.call("bisect_comment_handled", { p_delivery_id: deliveryId, p_repository_id: repositoryId, p_comment_id: commentId }, flagSchema);
+  }
+
+  async stats(worker: string): Promise<JobStats> {
+    const [row] = await this.call("bisect_stats", { p_worker: worker }, statsSchema);
+    return row!;
+  }
+
+  async enqueueReply(reply: NewReply): Promise<{ replyId: number; created: boolean }> {
+    const [row] = await this.call(
+      "bisect_enqueue_reply",
+      {
+        p_delivery_id: reply.deliveryId,
+        p_repository: reply.repository,
+        p_repository_id: reply.repositoryId,
+        p_installation_id: reply.installationId,
+        p_issue_number: reply.issueNumber,
+        p_comment_id: reply.commentId,
+        p_body: reply.body,
+        p_reaction: reply.reaction,
+        p_cancel_run_id: reply.cancelRunId,
+      },
+      replyCreatedSchema,
+    );
+    return { replyId: row!.reply_id, created: row!.created };
+  }
+
+  async claimReplies(worker: string, limit: number, leaseSeconds: number): Promise<(ReplyRow & { lease_token: number })[]> {
+    return leasedReplies(await this.call("bisect_claim_replies", { p_worker: worker, p_limit: limit, p_lease_seconds: leaseSeconds }, repliesSchema));
+  }
+
+  finishReply(replyId: number, token: number, commentId: number | null, error: string | null, retrySeconds: number | null): Promise<boolean> {
+    return this.call(
+      "bisect_finish_reply",
+      { p_reply_id: replyId, p_token: token, p_comment_id: commentId, p_error: error, p_retry_seconds: retrySeconds },
+      flagSchema,
+    );
   }
 
   /** supabase-js holds no connection between calls (HTTP); only Realtime channels would need closing. */
