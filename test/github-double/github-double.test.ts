@@ -1,0 +1,369 @@
+/**
+ * The GitHub double, driven the way the app will drive it: Probot's Octokit authenticated as an
+ * installation (real JWT, real token exchange), against a real git repository.
+ */
+import { generateKeyPairSync, sign } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ProbotOctokit } from "probot";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { buildRepo, git, removeDir, tempDir } from "../support/dag-repo.js";
+import { startGitHubDouble, type GitHubDouble } from "../support/github-double/index.js";
+import { loadChecker } from "../support/github-double/openapi-check.js";
+
+const APP_ID = 4242;
+const INSTALLATION = 77;
+const REPO = "acme/widgets";
+const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+const keys = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: "spki", format: "pem" },
+  privateKeyEncoding: { type: "pkcs8", format: "pem" },
+});
+
+function client(double: GitHubDouble, privateKey = keys.privateKey, installationId = INSTALLATION) {
+  return new ProbotOctokit({
+    auth: { appId: APP_ID, privateKey, installationId },
+    baseUrl: `${double.url}/api/v3`,
+    retry: { enabled: false },
+    throttle: { enabled: false },
+    log: silent,
+  });
+}
+
+/** A GitHub App JWT signed by hand, to probe the double's checks one claim at a time. */
+function appJwt(claims: Record<string, unknown>, privateKey = keys.privateKey): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const unsigned = `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}`;
+  return `${unsigned}.${sign("RSA-SHA256", Buffer.from(unsigned), privateKey).toString("base64url")}`;
+}
+
+let dir: string;
+let repoDir: string;
+let shas: Map<string, string>;
+let workflow: string;
+let double: GitHubDouble;
+let octokit: InstanceType<typeof ProbotOctokit>;
+const repo = { owner: "acme", repo: "widgets" };
+
+beforeAll(async () => {
+  dir = await tempDir("github-double");
+  repoDir = join(dir, "widgets");
+  workflow = await readFile(new URL("../../.github/workflows/bisect.yml", import.meta.url), "utf8");
+  //   a - b - c - d - e   main
+  //            \
+  //             f - g     feature
+  await mkdir(repoDir);
+  shas = await buildRepo(
+    repoDir,
+    [
+      { id: "a", parents: [], files: { ".github/workflows/bisect.yml": workflow, "README.md": "# widgets\n", "bin/blob": "\u0000\u0001binary" } },
+      { id: "b", parents: ["a"] },
+      { id: "c", parents: ["b"] },
+      { id: "d", parents: ["c"] },
+      { id: "e", parents: ["d"] },
+      { id: "f", parents: ["c"] },
+      { id: "g", parents: ["f"] },
+    ],
+    { branches: { main: "e", feature: "g" } },
+  );
+  await git(repoDir, ["tag", "-a", "v1", "-m", "release one", shas.get("b")!]);
+  // A branch whose tree lacks the workflow file.
+  const emptyTree = (await git(repoDir, ["mktree"], { input: "" })).stdout.trim();
+  const emptied = (await git(repoDir, ["commit-tree", "-p", shas.get("e")!, "-m", "remove everything", emptyTree])).stdout.trim();
+  await git(repoDir, ["update-ref", "refs/heads/no-workflow", emptied]);
+
+  double = await startGitHubDouble({ appId: APP_ID, appPublicKey: keys.publicKey, appSlug: "bisect-bot" });
+  double.addRepository({ owner: "acme", name: "widgets", id: 1296269, path: repoDir, installationId: INSTALLATION });
+  double.addRepository({ owner: "other", name: "private", id: 99, path: repoDir, installationId: 88, private: true });
+  octokit = client(double);
+});
+
+afterAll(async () => {
+  await double?.close();
+  await removeDir(dir);
+});
+
+beforeEach(() => {
+  double.ghes = false;
+});
+
+/** Takes the violations recorded so far (so each test starts clean). */
+function takeViolations(): string[] {
+  return double.violations.splice(0);
+}
+
+describe("REST", () => {
+  it("exchanges a JWT for an installation token and answers collaborator permissions as GitHub maps them", async () => {
+    double.setPermission(REPO, "alice", "maintain");
+    double.setPermission(REPO, "trish", "triage");
+    double.setPermission(REPO, "ada", "admin");
+    const level = async (username: string) => (await octokit.rest.repos.getCollaboratorPermissionLevel({ ...repo, username })).data;
+    expect(await level("alice")).toMatchObject({ permission: "write", role_name: "maintain", user: { login: "alice", type: "User" } });
+    expect(await level("trish")).toMatchObject({ permission: "read", role_name: "triage" });
+    expect(await level("ada")).toMatchObject({ permission: "admin", role_name: "admin", user: { permissions: { admin: true, push: true, pull: true } } });
+    // Not a collaborator: anyone can read a public repository.
+    expect(await level("stranger")).toMatchObject({ permission: "read", role_name: "read" });
+    expect(double.requests.map((r) => [r.route, r.status])).toContainEqual(["POST /app/installations/{installation_id}/access_tokens", 201]);
+    expect(double.requests.at(-1)).toMatchObject({ method: "GET", route: "GET /repos/{owner}/{repo}/collaborators/{username}/permission", path: "/repos/acme/widgets/collaborators/stranger/permission", status: 200 });
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("hides repositories of other installations and refuses bad credentials", async () => {
+    await expect(octokit.rest.repos.getCollaboratorPermissionLevel({ owner: "other", repo: "private", username: "x" })).rejects.toMatchObject({ status: 404 });
+    const impostor = client(double, generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } }).privateKey);
+    await expect(impostor.rest.repos.getCollaboratorPermissionLevel({ ...repo, username: "x" })).rejects.toMatchObject({ status: 401 });
+    const raw = await fetch(`${double.url}/api/v3/repos/acme/widgets/collaborators/x/permission`, { headers: { authorization: "token ghs_nope" } });
+    expect(raw.status).toBe(401);
+    expect(await raw.json()).toMatchObject({ message: "Bad credentials" });
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("checks the app JWT's signature, issuer and expiry, and lets installation tokens expire", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const exchange = async (target: GitHubDouble, jwt: string, installation = INSTALLATION) => {
+      const response = await fetch(`${target.url}/api/v3/app/installations/${installation}/access_tokens`, { method: "POST", headers: { authorization: `Bearer ${jwt}` } });
+      return { status: response.status, body: (await response.json()) as { token?: string; message?: string } };
+    };
+    const valid = { iat: now - 30, exp: now + 540, iss: APP_ID };
+    expect(await exchange(double, appJwt(valid))).toMatchObject({ status: 201, body: { token: expect.stringMatching(/^ghs_/), repository_selection: "all" } });
+    expect(await exchange(double, appJwt({ ...valid, exp: now - 1 }))).toMatchObject({ status: 401 });
+    expect(await exchange(double, appJwt({ ...valid, iss: APP_ID + 1 }))).toMatchObject({ status: 401, body: { message: "Integration not found" } });
+    expect(await exchange(double, appJwt(valid, generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs8", format: "pem" }) as string))).toMatchObject({ status: 401 });
+    expect(await exchange(double, appJwt(valid), 12345)).toMatchObject({ status: 404 });
+
+    const shortLived = await startGitHubDouble({ appId: APP_ID, appPublicKey: keys.publicKey, tokenTtlSeconds: 0 });
+    try {
+      shortLived.addRepository({ owner: "acme", name: "widgets", id: 1296269, path: repoDir, installationId: INSTALLATION });
+      const { body } = await exchange(shortLived, appJwt(valid));
+      const response = await fetch(`${shortLived.url}/api/v3/repos/acme/widgets/collaborators/x/permission`, { headers: { authorization: `token ${body.token}` } });
+      expect(response.status).toBe(401);
+      expect(shortLived.violations).toEqual([]);
+    } finally {
+      await shortLived.close();
+    }
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("creates, updates and reads issue comments, and reacts like GitHub (201 new, 200 existing)", async () => {
+    const created = await octokit.rest.issues.createComment({ ...repo, issue_number: 12, body: "Bisecting…" });
+    expect(created.status).toBe(201);
+    expect(created.data).toMatchObject({ body: "Bisecting…", user: { login: "bisect-bot[bot]", type: "Bot" }, performed_via_github_app: { slug: "bisect-bot" } });
+    expect(created.data.id).toBeGreaterThanOrEqual(1000);
+    const updated = await octokit.rest.issues.updateComment({ ...repo, comment_id: created.data.id, body: "Done: abc123" });
+    expect(updated.data.body).toBe("Done: abc123");
+    expect((await octokit.rest.issues.getComment({ ...repo, comment_id: created.data.id })).data.body).toBe("Done: abc123");
+    expect(double.comments(REPO, 12)).toEqual([{ id: created.data.id, issueNumber: 12, body: "Done: abc123", user: "bisect-bot[bot]", history: ["Bisecting…", "Done: abc123"] }]);
+
+    const command = double.addComment(REPO, 12, { body: "/bisect good=v1 bad=main", user: "alice" });
+    const first = await octokit.rest.reactions.createForIssueComment({ ...repo, comment_id: command, content: "eyes" });
+    const again = await octokit.rest.reactions.createForIssueComment({ ...repo, comment_id: command, content: "eyes" });
+    expect([first.status, again.status]).toEqual([201, 200]);
+    expect(again.data.id).toBe(first.data.id);
+    await octokit.rest.reactions.createForIssueComment({ ...repo, comment_id: command, content: "rocket" });
+    expect(double.reactions(REPO, command)).toEqual(["eyes", "rocket"]);
+    const fromWebhook = double.addComment(REPO, 12, { body: "/bisect", user: "alice", id: 3_000_000_001 });
+    expect((await octokit.rest.reactions.createForIssueComment({ ...repo, comment_id: fromWebhook, content: "+1" })).status).toBe(201);
+    await expect(octokit.rest.reactions.createForIssueComment({ ...repo, comment_id: 3_000_000_002, content: "+1" })).rejects.toMatchObject({ status: 404 });
+    expect((await octokit.rest.issues.getComment({ ...repo, comment_id: command })).data).toMatchObject({ author_association: "COLLABORATOR", reactions: { total_count: 2, eyes: 1, rocket: 1 } });
+    await expect(octokit.rest.issues.getComment({ ...repo, comment_id: 999_999 })).rejects.toMatchObject({ status: 404 });
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("compares like git: ahead, behind, diverged, identical, per_page=1, unknown ref 404", async () => {
+    const compare = async (basehead: string, extra: { per_page?: number } = {}) => (await octokit.rest.repos.compareCommitsWithBasehead({ ...repo, basehead, ...extra })).data;
+    const ahead = await compare("v1...main");
+    expect(ahead).toMatchObject({ status: "ahead", ahead_by: 3, behind_by: 0, total_commits: 3, merge_base_commit: { sha: shas.get("b") }, base_commit: { sha: shas.get("b") } });
+    expect(ahead.commits.map((c) => c.sha)).toEqual(["c", "d", "e"].map((id) => shas.get(id)));
+    expect(await compare("main...v1")).toMatchObject({ status: "behind", ahead_by: 0, behind_by: 3 });
+    const diverged = await compare(`main...${shas.get("g")}`, { per_page: 1 });
+    expect(diverged).toMatchObject({ status: "diverged", ahead_by: 2, behind_by: 2, total_commits: 2, merge_base_commit: { sha: (await git(repoDir, ["merge-base", "main", "feature"])).stdout.trim() } });
+    expect(diverged.commits.map((c) => c.sha)).toEqual([shas.get("f")]);
+    expect(await compare("main...main")).toMatchObject({ status: "identical", ahead_by: 0, behind_by: 0, commits: [] });
+    await expect(compare("main...nope")).rejects.toMatchObject({ status: 404, response: { data: { message: "Not Found" } } });
+    expect(double.requests.filter((r) => r.route === "GET /repos/{owner}/{repo}/compare/{basehead}").map((r) => r.query)).toContainEqual({ per_page: "1" });
+    expect(takeViolations()).toEqual([]);
+  });
+});
+
+describe("workflow dispatch and runs", () => {
+  const inputs = { job_id: "job-1", good: "v1", bad: "main", command: "npm test" };
+
+  it("answers 200 with the run id when asked for run details, 204 otherwise, and records both runs", async () => {
+    const withDetails = await octokit.request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", { ...repo, workflow_id: "bisect.yml", ref: "main", inputs, return_run_details: true });
+    expect(withDetails.status).toBe(200);
+    const runId = Number(withDetails.data.workflow_run_id);
+    expect(withDetails.data.run_url).toBe(`${double.url}/api/v3/repos/acme/widgets/actions/runs/${runId}`);
+    const run = double.runs.find((r) => r.id === runId);
+    expect(run).toMatchObject({ repository: REPO, workflow: "bisect.yml", ref: "main", headSha: shas.get("e"), displayTitle: "bisect job-1", status: "queued", conclusion: null, inputs: { ...inputs, mode: "bisect", commits: "", options: "{}" } });
+
+    const without = await octokit.rest.actions.createWorkflowDispatch({ ...repo, workflow_id: "bisect.yml", ref: "feature", inputs: { ...inputs, job_id: "job-2" } });
+    expect(without.status).toBe(204);
+    expect(double.dispatches.map((d) => [d.ref, d.returnRunDetails, d.status])).toEqual([
+      ["main", true, 200],
+      ["feature", false, 204],
+    ]);
+
+    const listed = await octokit.rest.actions.listWorkflowRuns({ ...repo, workflow_id: "bisect.yml", event: "workflow_dispatch", created: `>=${run!.createdAt}`, per_page: 10 });
+    expect(listed.data.total_count).toBe(2);
+    expect(listed.data.workflow_runs.map((r) => r.display_title)).toEqual(["bisect job-2", "bisect job-1"]);
+    expect(listed.data.workflow_runs[0]).toMatchObject({ head_branch: "feature", head_sha: shas.get("g"), path: ".github/workflows/bisect.yml", event: "workflow_dispatch", run_attempt: 1 });
+    expect((await octokit.rest.actions.listWorkflowRunsForRepo({ ...repo, branch: "main" })).data.workflow_runs.map((r) => r.id)).toEqual([runId]);
+
+    double.setRunStatus(runId, "in_progress");
+    expect((await octokit.rest.actions.getWorkflowRun({ ...repo, run_id: runId })).data).toMatchObject({ id: runId, status: "in_progress", conclusion: null });
+    expect((await octokit.rest.actions.cancelWorkflowRun({ ...repo, run_id: runId })).status).toBe(202);
+    expect((await octokit.rest.actions.getWorkflowRun({ ...repo, run_id: runId })).data).toMatchObject({ status: "completed", conclusion: "cancelled" });
+    await expect(octokit.rest.actions.cancelWorkflowRun({ ...repo, run_id: runId })).rejects.toMatchObject({ status: 409 });
+    await expect(octokit.rest.actions.getWorkflowRun({ ...repo, run_id: 1 })).rejects.toMatchObject({ status: 404 });
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("refuses what GitHub refuses: sha refs, missing workflows, non-string, unexpected or oversized inputs", async () => {
+    const attempt = (body: { ref: string; inputs?: Record<string, unknown>; workflow_id?: string }) =>
+      octokit.request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", { ...repo, workflow_id: "bisect.yml", ...body }).then(
+        (r) => ({ status: r.status, message: "" }),
+        (e: { status: number; response: { data: { message: string } } }) => ({ status: e.status, message: e.response.data.message }),
+      );
+    expect(await attempt({ ref: shas.get("e")!, inputs })).toEqual({ status: 422, message: `No ref found for: ${shas.get("e")}` });
+    expect(await attempt({ ref: "no-workflow", inputs })).toMatchObject({ status: 404 });
+    expect(await attempt({ ref: "main", inputs, workflow_id: "other.yml" })).toMatchObject({ status: 404 });
+    expect(await attempt({ ref: "main", inputs: { ...inputs, job_id: 7 } })).toEqual({ status: 422, message: "Invalid request.\n\nFor 'properties/job_id', 7 is not a string." });
+    expect(await attempt({ ref: "main", inputs: { ...inputs, command: "x".repeat(70_000) } })).toEqual({ status: 422, message: "inputs are too large." });
+    expect(await attempt({ ref: "main", inputs: { ...inputs, jobid: "x" } })).toEqual({ status: 422, message: 'Unexpected inputs provided: ["jobid"]' });
+    expect(await attempt({ ref: "refs/tags/v1", inputs })).toEqual({ status: 204, message: "" });
+    expect(double.runs.at(-1)).toMatchObject({ headBranch: "v1", headSha: shas.get("b") });
+    // GitHub's behaviour, not a misuse of its API description.
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("in GHES mode refuses return_run_details with 422, as GHES 3.19 does, and accepts the plain dispatch", async () => {
+    double.ghes = true;
+    const refused = await octokit
+      .request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", { ...repo, workflow_id: "bisect.yml", ref: "main", inputs, return_run_details: true })
+      .catch((e: { status: number; response: { data: unknown } }) => e);
+    expect(refused).toMatchObject({ status: 422, response: { data: { message: 'Invalid request.\n\n"return_run_details" is not a permitted key.' } } });
+    const plain = await octokit.rest.actions.createWorkflowDispatch({ ...repo, workflow_id: "bisect.yml", ref: "main", inputs });
+    expect(plain.status).toBe(204);
+    expect(takeViolations()).toEqual([]);
+  });
+});
+
+describe("violations", () => {
+  it("records a misspelt route, an undeclared query parameter and a body field of the wrong type", async () => {
+    // Routes typed as plain strings, so TypeScript lets the mistakes through to the double.
+    const untyped = (route: string, params: Record<string, unknown>) => octokit.request(route, params);
+    await expect(octokit.request("GET /repos/{owner}/{repo}/colaborators/{username}/permission", { ...repo, username: "alice" })).rejects.toMatchObject({ status: 404 });
+    await expect(octokit.request("GET /repos/{owner}/{repo}/actions/runs", { ...repo, per_pag: 5 })).rejects.toMatchObject({ status: 400 });
+    await expect(untyped("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...repo, issue_number: 1, body: 42 })).rejects.toMatchObject({ status: 422 });
+    await expect(untyped("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...repo, issue_number: 1, bdy: "hi" })).rejects.toMatchObject({ status: 422 });
+    await expect(octokit.request("GET /repos/{owner}/{repo}/pulls/{pull_number}", { ...repo, pull_number: 1 })).rejects.toMatchObject({ status: 404 });
+    const violations = takeViolations();
+    expect(violations).toHaveLength(6);
+    expect(violations[0]).toMatch(/GET \/repos\/acme\/widgets\/colaborators\/alice\/permission: no such route/);
+    expect(violations[1]).toMatch(/query parameter "per_pag" is not declared/);
+    expect(violations[2]).toMatch(/request body: \/body must be string/);
+    expect(violations[3]).toMatch(/must have required property 'body'/);
+    expect(violations[4]).toMatch(/field "bdy" is not declared/);
+    expect(violations[5]).toMatch(/GET \/repos\/\{owner\}\/\{repo\}\/pulls\/\{pull_number\} .* not served by the double/);
+  });
+
+  it("checks its own responses against the description (so fixtures stay realistic)", async () => {
+    const checker = await loadChecker();
+    const match = checker.match("GET", "/repos/acme/widgets/issues/comments/1")!;
+    expect(match).toMatchObject({ route: "GET /repos/{owner}/{repo}/issues/comments/{comment_id}", params: { owner: "acme", repo: "widgets", comment_id: "1" } });
+    expect(checker.checkResponse(match, 200, { id: "1" }).join("\n")).toMatch(/response must have required property 'node_id'/);
+    expect(checker.checkResponse(match, 201, {})).toEqual([expect.stringMatching(/answered .* with 201, which the description does not declare/)]);
+    expect(checker.checkResponse(match, 404, { message: "Not Found" })).toEqual([]);
+  });
+});
+
+describe("GraphQL", () => {
+  it("resolves object(expression) with git, to null when unknown, with typed commits, tags, trees and blobs", async () => {
+    double.addUser("author@example.com", "octo-author");
+    const result = await octokit.graphql<{ repository: Record<string, { oid: string; [k: string]: unknown } | null> & { nameWithOwner: string; databaseId: number } }>(
+      `query($owner: String!, $name: String!) {
+        repository(owner: $owner, name: $name) {
+          nameWithOwner databaseId
+          back: object(expression: "main~2") { __typename oid ... on Commit { abbreviatedOid messageHeadline committedDate author { name email user { login } } } }
+          missing: object(expression: "main~99") { oid }
+          tag: object(expression: "v1") { __typename oid ... on Tag { name message target { __typename oid } } }
+          tree: object(expression: "main:.github") { __typename oid ... on Tree { entries { name type path } } }
+          blob: object(expression: "main:bin/blob") { __typename oid ... on Blob { text byteSize isBinary isTruncated } }
+        }
+      }`,
+      { owner: "acme", name: "widgets" },
+    );
+    const r = result.repository;
+    expect(r.nameWithOwner).toBe(REPO);
+    expect(r.databaseId).toBe(1296269);
+    expect(r.back).toMatchObject({ __typename: "Commit", oid: (await git(repoDir, ["rev-parse", "main~2"])).stdout.trim(), messageHeadline: "c", author: { email: "author@example.com", user: { login: "octo-author" } } });
+    expect(r.back!.oid).toBe(shas.get("c"));
+    expect(r.missing).toBeNull();
+    expect(r.tag).toMatchObject({ __typename: "Tag", oid: (await git(repoDir, ["rev-parse", "v1"])).stdout.trim(), name: "v1", message: "release one\n", target: { __typename: "Commit", oid: shas.get("b") } });
+    expect(r.tree).toMatchObject({ __typename: "Tree", entries: [{ name: "workflows", type: "tree", path: ".github/workflows" }] });
+    expect(r.blob).toMatchObject({ __typename: "Blob", text: null, byteSize: 8, isBinary: true, isTruncated: false });
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("resolves the default branch, refs, a file at the tip, pull requests and associated pull requests", async () => {
+    double.addPullRequest(REPO, { number: 7, baseRef: "main", headRef: "feature", title: "Feature", author: "alice" });
+    double.addPullRequest(REPO, { number: 5, baseRef: "main", headRef: "main", title: "Old", mergeCommitSha: shas.get("d")! });
+    const data = await octokit.graphql<{ repository: Record<string, unknown> }>(`{
+      repository(owner: "acme", name: "widgets") {
+        defaultBranchRef { name target { oid ... on Commit { file(path: ".github/workflows/bisect.yml") { name type object { ... on Blob { text } } } missing: file(path: "nope") { name } } } }
+        branch: ref(qualifiedName: "feature") { name prefix target { oid } }
+        tag: ref(qualifiedName: "refs/tags/v1") { name prefix target { __typename oid } }
+        noRef: ref(qualifiedName: "refs/heads/nope") { name }
+        pullRequest(number: 7) { number baseRefName baseRefOid headRefName headRefOid headRepository { nameWithOwner } isCrossRepository state author { login } }
+        merged: object(expression: "main~1") { ... on Commit { associatedPullRequests(first: 5) { nodes { number title url author { login } } } } }
+      }
+    }`);
+    const r = data.repository;
+    expect(r.defaultBranchRef).toMatchObject({ name: "main", target: { oid: shas.get("e"), file: { name: "bisect.yml", type: "blob" }, missing: null } });
+    expect((r.defaultBranchRef as { target: { file: { object: { text: string } } } }).target.file.object.text).toBe(workflow);
+    expect(r.branch).toEqual({ name: "feature", prefix: "refs/heads/", target: { oid: shas.get("g") } });
+    expect(r.tag).toMatchObject({ name: "v1", prefix: "refs/tags/", target: { __typename: "Tag" } });
+    expect(r.noRef).toBeNull();
+    expect(r.pullRequest).toEqual({ number: 7, baseRefName: "main", baseRefOid: shas.get("e"), headRefName: "feature", headRefOid: shas.get("g"), headRepository: { nameWithOwner: REPO }, isCrossRepository: false, state: "OPEN", author: { login: "alice" } });
+    expect(r.merged).toEqual({ associatedPullRequests: { nodes: [{ number: 5, title: "Old", url: `${double.url}/acme/widgets/pull/5`, author: { login: "acme" } }] } });
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("answers NOT_FOUND for unknown repositories and pull requests without a violation", async () => {
+    const error = await octokit.graphql(`{ repository(owner: "acme", name: "nope") { id } }`).catch((e: { errors: unknown[] }) => e);
+    expect(error).toMatchObject({ errors: [{ type: "NOT_FOUND", path: ["repository"], message: "Could not resolve to a Repository with the name 'acme/nope'." }] });
+    const pr = await octokit.graphql(`{ repository(owner: "acme", name: "widgets") { pullRequest(number: 404) { number } } }`).catch((e: { errors: unknown[]; data: unknown }) => e);
+    expect(pr).toMatchObject({ data: { repository: { pullRequest: null } }, errors: [{ type: "NOT_FOUND" }] });
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("records a misspelt field as a violation with graphql-js's error", async () => {
+    const error = await octokit.graphql(`{ repository(owner: "acme", name: "widgets") { nameWithOwnr } }`).catch((e: { errors: { message: string }[] }) => e);
+    expect(error).toMatchObject({ errors: [{ message: expect.stringMatching(/Cannot query field "nameWithOwnr" on type "Repository"/) }] });
+    expect(takeViolations()).toEqual([expect.stringMatching(/does not match GitHub's schema: Cannot query field "nameWithOwnr"/)]);
+  });
+});
+
+describe("failNext and callCounts", () => {
+  it("fails the next matching requests with the given status and headers, then recovers", async () => {
+    const route = "POST /repos/{owner}/{repo}/issues/{issue_number}/comments";
+    double.failNext(route, 502, 2);
+    double.failNext("GET /repos/{owner}/{repo}/actions/runs", 403, 1, { "retry-after": "1" });
+    double.failNext("POST /graphql", 500);
+    const before = double.callCounts();
+    await expect(octokit.rest.issues.createComment({ ...repo, issue_number: 3, body: "x" })).rejects.toMatchObject({ status: 502 });
+    await expect(octokit.rest.issues.createComment({ ...repo, issue_number: 3, body: "x" })).rejects.toMatchObject({ status: 502 });
+    expect((await octokit.rest.issues.createComment({ ...repo, issue_number: 3, body: "x" })).status).toBe(201);
+    const limited = await octokit.rest.actions.listWorkflowRunsForRepo(repo).catch((e: { status: number; response: { headers: Record<string, string>; data: { message: string } } }) => e);
+    expect(limited).toMatchObject({ status: 403, response: { headers: { "retry-after": "1" }, data: { message: expect.stringMatching(/secondary rate limit/) } } });
+    await expect(octokit.graphql(`{ repository(owner: "acme", name: "widgets") { id } }`)).rejects.toMatchObject({ status: 500 });
+    expect((await octokit.graphql<{ repository: { id: string } }>(`{ repository(owner: "acme", name: "widgets") { id } }`)).repository.id).toEqual(expect.any(String));
+    const after = double.callCounts();
+    expect((after[route] ?? 0) - (before[route] ?? 0)).toBe(3);
+    expect((after["POST /graphql"] ?? 0) - (before["POST /graphql"] ?? 0)).toBe(2);
+    expect(after["POST /app/installations/{installation_id}/access_tokens"]).toBeUndefined();
+    expect(takeViolations()).toEqual([]);
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * A local GitHub for tests: an HTTP server on 127.0.0.1 that answers as GitHub Enterprise Server
+ * would (point Probot/Octokit at it with `double.env`), backed by real git repositories and
+ * checked against GitHub's own published REST and GraphQL descriptions. See server.ts for what
+ * counts as a violation; `expect(double.violations).toEqual([])` is the usual closing assertion.
+ */
+import type { AddressInfo } from "node:net";
+import { parsePublicKey } from "./auth.js";
+import { loadGraphqlSchema } from "./graphql.js";
+import { loadChecker, loadGhesBodyKeys } from "./openapi-check.js";
+import { setRunStatus } from "./runs.js";
+import { createDoubleServer, TOKEN_ROUTE, type RecordedRequest } from "./server.js";
+import { isoSeconds } from "./git-data.js";
+import { DoubleState, type DispatchRecord, type DoubleRepository, type PullRequestRecord, type Role, type RunStatus, type WorkflowRunRecord } from "./state.js";
+
+export type { DispatchRecord, DoubleRepository, PullRequestRecord, RecordedRequest, Role, RunStatus, WorkflowRunRecord };
+
+export interface GitHubDoubleOptions {
+  appId: number;
+  /** PEM of the app's public key; token exchanges must carry a JWT signed with the private key. */
+  appPublicKey: string;
+  /** The app's slug; its bot user is `<slug>[bot]`. Default `bisect-bot`. */
+  appSlug?: string;
+  /** Behave as GitHub Enterprise Server 3.19 (refuses body keys it does not know). */
+  ghes?: boolean;
+  /** Lifetime of installation tokens. Default 3600. */
+  tokenTtlSeconds?: number;
+}
+
+export interface CommentView {
+  id: number;
+  issueNumber: number;
+  body: string;
+  user: string;
+  history: string[];
+}
+
+export interface GitHubDouble {
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  env: { GHE_HOST: string; GHE_PROTOCOL: "http" };
+  addRepository(repo: DoubleRepository): void;
+  setPermission(fullName: string, login: string, role: Role): void;
+  addUser(email: string, login: string): void;
+  addPullRequest(fullName: string, pr: PullRequestRecord): void;
+  /**
+   * Seeds a comment by someone else (e.g. the `/bisect` command the app reacts to); returns its
+   * id. Pass `id` to match the comment id of a webhook payload. Reactions to comments the double
+   * does not know answer 404, as GitHub would for a wrong id.
+   */
+  addComment(fullName: string, issueNumber: number, comment: { body: string; user: string; id?: number }): number;
+  comments(fullName: string, issueNumber?: number): CommentView[];
+  reactions(fullName: string, commentId: number): string[];
+  runs: WorkflowRunRecord[];
+  setRunStatus(runId: number, status: RunStatus, conclusion?: string | null): WorkflowRunRecord;
+  dispatches: DispatchRecord[];
+  requests: RecordedRequest[];
+  violations: string[];
+  /** Settable at runtime. */
+  ghes: boolean;
+  /**
+   * Make the next `times` requests matching route (template string as in RecordedRequest.route)
+   * answer `status` (e.g. 500, 502, or 403 with a rate-limit body + headers `retry-after`).
+   */
+  failNext(route: string, status: number, times?: number, headers?: Record<string, string>): void;
+  /** Count of requests per route, excluding token exchanges. */
+  callCounts(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+/** Starts a double on a free port. The first call in a process also loads the REST and GraphQL descriptions (~1 s). */
+export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<GitHubDouble> {
+  const publicKey = parsePublicKey(options.appPublicKey);
+  const [checker] = await Promise.all([loadChecker(), loadGraphqlSchema(), options.ghes ? loadGhesBodyKeys() : null]);
+  const state = new DoubleState("http://127.0.0.1", options.appId, options.appSlug ?? "bisect-bot", options.ghes ?? false, options.tokenTtlSeconds ?? 3600);
+  const requests: RecordedRequest[] = [];
+  const violations: string[] = [];
+  const failures: { route: string; status: number; times: number; headers: Record<string, string> }[] = [];
+  const server = createDoubleServer({ state, checker, publicKey, requests, violations, failures });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  state.url = `http://127.0.0.1:${port}`;
+
+  const repoOrThrow = (fullName: string) => {
+    const repo = state.repository(fullName);
+    if (!repo) throw new Error(`the double has no repository ${fullName}`);
+    return repo;
+  };
+
+  return {
+    url: state.url,
+    env: { GHE_HOST: `127.0.0.1:${port}`, GHE_PROTOCOL: "http" },
+    addRepository(repo) {
+      state.repositories.set(`${repo.owner}/${repo.name}`.toLowerCase(), { ...repo });
+      state.user(repo.owner);
+    },
+    setPermission(fullName, login, role) {
+      repoOrThrow(fullName);
+      const table = state.permissions.get(fullName.toLowerCase()) ?? new Map<string, Role>();
+      table.set(login.toLowerCase(), role);
+      state.permissions.set(fullName.toLowerCase(), table);
+      state.user(login);
+    },
+    addUser(email, login) {
+      state.loginsByEmail.set(email.toLowerCase(), login);
+      state.user(login);
+    },
+    addPullRequest(fullName, pr) {
+      repoOrThrow(fullName);
+      const list = state.pullRequests.get(fullName.toLowerCase()) ?? [];
+      list.push({ ...pr });
+      state.pullRequests.set(fullName.toLowerCase(), list);
+    },
+    addComment(fullName, issueNumber, comment) {
+      const repo = repoOrThrow(fullName);
+      const now = isoSeconds(Date.now());
+      const id = comment.id ?? state.nextCommentId++;
+      if (state.commentList.some((c) => c.id === id)) throw new Error(`comment ${id} already exists`);
+      state.commentList.push({ id, repository: `${repo.owner}/${repo.name}`, issueNumber, body: comment.body, user: comment.user, history: [comment.body], createdAt: now, updatedAt: now });
+      state.user(comment.user);
+      return id;
+    },
+    comments(fullName, issueNumber) {
+      return state.commentList
+        .filter((c) => c.repository.toLowerCase() === fullName.toLowerCase() && (issueNumber === undefined || c.issueNumber === issueNumber))
+        .map((c) => ({ id: c.id, issueNumber: c.issueNumber, body: c.body, user: c.user, history: [...c.history] }));
+    },
+    reactions(fullName, commentId) {
+      const comment = state.commentList.find((c) => c.id === commentId && c.repository.toLowerCase() === fullName.toLowerCase());
+      return comment ? state.reactionList.filter((r) => r.commentId === commentId).map((r) => r.content) : [];
+    },
+    runs: state.runs,
+    setRunStatus: (runId, status, conclusion) => setRunStatus(state, runId, status, conclusion),
+    dispatches: state.dispatches,
+    requests,
+    violations,
+    get ghes() {
+      return state.ghes;
+    },
+    set ghes(value: boolean) {
+      state.ghes = value;
+    },
+    failNext(route, status, times = 1, headers = {}) {
+      failures.push({ route, status, times, headers });
+    },
+    callCounts() {
+      const counts: Record<string, number> = {};
+      for (const r of requests) if (r.route !== TOKEN_ROUTE) counts[r.route] = (counts[r.route] ?? 0) + 1;
+      return counts;
+    },
+    close() {
+      return new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      });
+    },
+  };
+}

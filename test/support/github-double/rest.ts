@@ -1,0 +1,268 @@
+/**
+ * The REST operations the double serves, keyed by the description's route template. Each handler
+ * gets an already validated, authenticated request and answers from git and the double's state.
+ */
+import { mintToken } from "./auth.js";
+import { commitInfos, commitsBetween, countBetween, defaultBranchOf, isoSeconds, lsTree, mergeBase, resolveCommit } from "./git-data.js";
+import { INSTALLATION_PERMISSIONS, issueComment, reaction, restCommit, simpleUser, workflowRun } from "./objects.js";
+import { dispatch, DispatchError, listRuns, workflowFile, type RunFilter } from "./runs.js";
+import { fullNameOf, type DoubleRepository, type DoubleState, type Role, type WorkflowRunRecord } from "./state.js";
+
+export interface RestRequest {
+  state: DoubleState;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  // The body has been validated against the operation's schema before a handler sees it.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+  /** The installation whose token authenticated the request (the app id for token exchanges). */
+  installationId: number;
+  /** Request URL path below `/api/v3`, with query string, for pagination links. */
+  url: URL;
+}
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+type Handler = (req: RestRequest) => Promise<Reply>;
+
+/** Thrown by helpers to answer early (404s, mostly). */
+export class ReplyError extends Error {
+  constructor(readonly reply: Reply) {
+    super(`HTTP ${reply.status}`);
+  }
+}
+
+const notFound = (): ReplyError => new ReplyError({ status: 404, body: { message: "Not Found" } });
+
+/** The repository of `{owner}/{repo}`; 404 when unknown or not in the token's installation, as GitHub hides it. */
+function repoOf(req: RestRequest): DoubleRepository {
+  const repo = req.state.repository(`${req.params.owner}/${req.params.repo}`);
+  if (!repo || repo.installationId !== req.installationId) throw notFound();
+  return repo;
+}
+
+/** `per_page` / `page` with GitHub's defaults and cap. */
+function paging(query: Record<string, string>, defaultPerPage = 30, maxPerPage = 100): { perPage: number; page: number } {
+  const perPage = Math.min(Math.max(Number(query.per_page ?? defaultPerPage) || defaultPerPage, 1), maxPerPage);
+  const page = Math.max(Number(query.page ?? 1) || 1, 1);
+  return { perPage, page };
+}
+
+/** A `Link` header (`next`, `last`, `first`, `prev`) as octokit's paginate follows it. */
+function linkHeader(req: RestRequest, page: number, perPage: number, total: number): Record<string, string> {
+  const last = Math.max(Math.ceil(total / perPage), 1);
+  const at = (p: number) => {
+    const url = new URL(req.url);
+    url.searchParams.set("per_page", String(perPage));
+    url.searchParams.set("page", String(p));
+    return `<${req.state.api}${url.pathname}${url.search}>`;
+  };
+  const links: string[] = [];
+  if (page < last) links.push(`${at(page + 1)}; rel="next"`, `${at(last)}; rel="last"`);
+  if (page > 1) links.push(`${at(1)}; rel="first"`, `${at(page - 1)}; rel="prev"`);
+  return links.length > 0 ? { link: links.join(", ") } : {};
+}
+
+/** Legacy base permission for a role: maintain maps to write, triage to read (GitHub's docs). */
+const BASE_PERMISSION: Record<Role, string> = { admin: "admin", maintain: "write", write: "write", triage: "read", read: "read", none: "none" };
+const RANK: Role[] = ["none", "read", "triage", "write", "maintain", "admin"];
+
+async function runsJson(state: DoubleState, repo: DoubleRepository, runs: WorkflowRunRecord[]): Promise<unknown[]> {
+  const shas = [...new Set(runs.map((r) => r.headSha))];
+  const infos = new Map((await commitInfos(repo.path, shas)).map((c) => [c.oid, c]));
+  const branch = await defaultBranchOf(repo);
+  return runs.map((run) => {
+    const head = infos.get(run.headSha);
+    if (!head) throw new Error(`run ${run.id}: head ${run.headSha} is not in ${repo.path}`);
+    return workflowRun(state, repo, run, head, branch);
+  });
+}
+
+function runOf(req: RestRequest, repo: DoubleRepository): WorkflowRunRecord {
+  const run = req.state.runs.find((r) => r.id === Number(req.params.run_id) && r.repository.toLowerCase() === fullNameOf(repo).toLowerCase());
+  if (!run) throw notFound();
+  return run;
+}
+
+function commentOf(req: RestRequest, repo: DoubleRepository) {
+  const comment = req.state.commentList.find((c) => c.id === Number(req.params.comment_id) && c.repository.toLowerCase() === fullNameOf(repo).toLowerCase());
+  if (!comment) throw notFound();
+  return comment;
+}
+
+async function listRunsReply(req: RestRequest, repo: DoubleRepository, filter: RunFilter): Promise<Reply> {
+  let runs: WorkflowRunRecord[];
+  try {
+    runs = listRuns(req.state, repo, { ...filter, event: req.query.event, status: req.query.status, branch: req.query.branch, actor: req.query.actor, created: req.query.created, head_sha: req.query.head_sha });
+  } catch (error) {
+    if (error instanceof DispatchError) return { status: error.status, body: { message: error.message } };
+    throw error;
+  }
+  const { perPage, page } = paging(req.query);
+  const slice = runs.slice((page - 1) * perPage, page * perPage);
+  return { status: 200, body: { total_count: runs.length, workflow_runs: await runsJson(req.state, repo, slice) }, headers: linkHeader(req, page, perPage, runs.length) };
+}
+
+export const handlers: Record<string, Handler> = {
+  "POST /app/installations/{installation_id}/access_tokens": async (req) => {
+    const installationId = Number(req.params.installation_id);
+    if (![...req.state.repositories.values()].some((r) => r.installationId === installationId)) throw notFound();
+    const { token, record } = mintToken(req.state, installationId);
+    return {
+      status: 201,
+      body: { token, expires_at: isoSeconds(record.expiresAt), permissions: INSTALLATION_PERMISSIONS, repository_selection: "all" },
+    };
+  },
+
+  "GET /repos/{owner}/{repo}/collaborators/{username}/permission": async (req) => {
+    const repo = repoOf(req);
+    const login = req.params.username ?? "";
+    // Without an explicit role: everyone can read a public repository, no one a private one.
+    const role = req.state.role(fullNameOf(repo), login) ?? (repo.private ? "none" : "read");
+    const at = RANK.indexOf(role);
+    return {
+      status: 200,
+      body: {
+        permission: BASE_PERMISSION[role],
+        role_name: role,
+        user: {
+          ...simpleUser(req.state, req.state.user(login)),
+          permissions: { pull: at >= 1, triage: at >= 2, push: at >= 3, maintain: at >= 4, admin: at >= 5 },
+          role_name: role,
+        },
+      },
+    };
+  },
+
+  "GET /repos/{owner}/{repo}/compare/{basehead}": async (req) => {
+    const repo = repoOf(req);
+    const basehead = req.params.basehead ?? "";
+    const split = basehead.indexOf("...");
+    if (split <= 0) throw notFound();
+    const baseName = basehead.slice(0, split);
+    const headName = basehead.slice(split + 3);
+    const [base, head] = await Promise.all([resolveCommit(repo.path, baseName), resolveCommit(repo.path, headName)]);
+    if (!base || !head) throw notFound();
+    const mb = await mergeBase(repo.path, base, head);
+    if (!mb) return { status: 404, body: { message: `No common ancestor between ${baseName} and ${headName}.` } };
+    const [ahead, behind, all] = await Promise.all([countBetween(repo.path, base, head), countBetween(repo.path, head, base), commitsBetween(repo.path, base, head)]);
+    const paginated = req.query.per_page !== undefined || req.query.page !== undefined;
+    // Without pagination parameters the compare API lists up to 250 commits.
+    const { perPage, page } = paginated ? paging(req.query, 30, 250) : { perPage: 250, page: 1 };
+    const listed = all.slice((page - 1) * perPage, page * perPage);
+    const infos = new Map((await commitInfos(repo.path, [...new Set([base, mb, ...listed])])).map((c) => [c.oid, c]));
+    const json = (oid: string) => restCommit(req.state, repo, infos.get(oid)!);
+    const full = fullNameOf(repo);
+    const status = ahead === 0 && behind === 0 ? "identical" : behind === 0 ? "ahead" : ahead === 0 ? "behind" : "diverged";
+    return {
+      status: 200,
+      headers: paginated ? linkHeader(req, page, perPage, all.length) : {},
+      body: {
+        url: `${req.state.api}/repos/${full}/compare/${encodeURI(basehead)}`,
+        html_url: `${req.state.url}/${full}/compare/${encodeURI(basehead)}`,
+        permalink_url: `${req.state.url}/${full}/compare/${repo.owner}:${base}...${repo.owner}:${head}`,
+        diff_url: `${req.state.url}/${full}/compare/${encodeURI(basehead)}.diff`,
+        patch_url: `${req.state.url}/${full}/compare/${encodeURI(basehead)}.patch`,
+        base_commit: json(base),
+        merge_base_commit: json(mb),
+        status,
+        ahead_by: ahead,
+        behind_by: behind,
+        total_commits: ahead,
+        commits: listed.map(json),
+        files: [],
+      },
+    };
+  },
+
+  "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions": async (req) => {
+    const repo = repoOf(req);
+    const comment = commentOf(req, repo);
+    const content = String(req.body.content);
+    const state = req.state;
+    // GitHub answers 200 with the existing reaction when this user already reacted so.
+    const existing = state.reactionList.find((r) => r.commentId === comment.id && r.content === content && r.user === state.botLogin);
+    if (existing) return { status: 200, body: reaction(state, existing) };
+    const record = { id: state.nextReactionId++, commentId: comment.id, content, user: state.botLogin, createdAt: isoSeconds(Date.now()) };
+    state.reactionList.push(record);
+    return { status: 201, body: reaction(state, record) };
+  },
+
+  "POST /repos/{owner}/{repo}/issues/{issue_number}/comments": async (req) => {
+    const repo = repoOf(req);
+    const now = isoSeconds(Date.now());
+    const body = String(req.body.body);
+    const comment = { id: req.state.nextCommentId++, repository: fullNameOf(repo), issueNumber: Number(req.params.issue_number), body, user: req.state.botLogin, history: [body], createdAt: now, updatedAt: now };
+    req.state.commentList.push(comment);
+    const json = issueComment(req.state, repo, comment);
+    return { status: 201, body: json, headers: { location: String(json.url) } };
+  },
+
+  "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}": async (req) => {
+    const repo = repoOf(req);
+    const comment = commentOf(req, repo);
+    comment.body = String(req.body.body);
+    comment.history.push(comment.body);
+    comment.updatedAt = isoSeconds(Date.now());
+    return { status: 200, body: issueComment(req.state, repo, comment) };
+  },
+
+  "GET /repos/{owner}/{repo}/issues/comments/{comment_id}": async (req) => {
+    const repo = repoOf(req);
+    return { status: 200, body: issueComment(req.state, repo, commentOf(req, repo)) };
+  },
+
+  "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches": async (req) => {
+    const repo = repoOf(req);
+    let run: WorkflowRunRecord;
+    try {
+      run = await dispatch(req.state, repo, req.params.workflow_id ?? "", req.body);
+    } catch (error) {
+      if (error instanceof DispatchError) return { status: error.status, body: { message: error.message } };
+      throw error;
+    }
+    if (req.body.return_run_details !== true) return { status: 204 };
+    const full = fullNameOf(repo);
+    return {
+      status: 200,
+      body: { workflow_run_id: run.id, run_url: `${req.state.api}/repos/${full}/actions/runs/${run.id}`, html_url: `${req.state.url}/${full}/actions/runs/${run.id}` },
+    };
+  },
+
+  "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs": async (req) => {
+    const repo = repoOf(req);
+    const file = workflowFile(req.state, repo, req.params.workflow_id ?? "");
+    if (!file) throw notFound();
+    let workflowId = req.state.workflowIds.get(`${fullNameOf(repo).toLowerCase()}:${file}`);
+    if (workflowId === undefined) {
+      // Never dispatched: GitHub still knows a workflow that exists on the default branch.
+      const [entry] = await lsTree(repo.path, await defaultBranchOf(repo), `.github/workflows/${file}`);
+      if (!entry) throw notFound();
+      workflowId = req.state.nextWorkflowId++;
+      req.state.workflowIds.set(`${fullNameOf(repo).toLowerCase()}:${file}`, workflowId);
+    }
+    return listRunsReply(req, repo, { workflowId });
+  },
+
+  "GET /repos/{owner}/{repo}/actions/runs": async (req) => listRunsReply(req, repoOf(req), {}),
+
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}": async (req) => {
+    const repo = repoOf(req);
+    const [json] = await runsJson(req.state, repo, [runOf(req, repo)]);
+    return { status: 200, body: json };
+  },
+
+  "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel": async (req) => {
+    const repo = repoOf(req);
+    const run = runOf(req, repo);
+    if (run.status === "completed") return { status: 409, body: { message: "Cannot cancel a workflow run that is completed." } };
+    run.status = "completed";
+    run.conclusion = "cancelled";
+    run.updatedAt = isoSeconds(Date.now());
+    return { status: 202, body: {} };
+  },
+};

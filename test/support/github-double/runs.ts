@@ -1,0 +1,210 @@
+/**
+ * Workflow dispatch and runs, as GitHub Actions answers them: the workflow file is read from the
+ * dispatched ref in git, its `workflow_dispatch` inputs are checked the way GitHub checks them,
+ * and each accepted dispatch becomes a queued run record that tests then move along.
+ */
+import { parse } from "yaml";
+import { commitInfo, isoSeconds, readFileAt, resolveBranchOrTag, resolveCommit } from "./git-data.js";
+import { fullNameOf, type DoubleRepository, type DoubleState, type RunStatus, type WorkflowRunRecord } from "./state.js";
+
+/** GitHub refuses `inputs` whose JSON is longer than this. */
+export const MAX_INPUTS_JSON = 65_535;
+
+interface WorkflowInput {
+  required?: boolean;
+  default?: unknown;
+  type?: string;
+  options?: unknown[];
+}
+
+interface WorkflowFile {
+  name?: string;
+  "run-name"?: string;
+  on?: unknown;
+}
+
+/** A refusal with GitHub's status and message. */
+export class DispatchError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The `workflow_dispatch` trigger's config (`{}` when declared bare), or null when absent. */
+function dispatchTrigger(on: unknown): { inputs?: Record<string, WorkflowInput> } | null {
+  if (on === "workflow_dispatch") return {};
+  if (Array.isArray(on)) return on.includes("workflow_dispatch") ? {} : null;
+  if (on && typeof on === "object" && "workflow_dispatch" in on) {
+    const trigger = (on as Record<string, unknown>).workflow_dispatch;
+    return trigger && typeof trigger === "object" ? (trigger as { inputs?: Record<string, WorkflowInput> }) : {};
+  }
+  return null;
+}
+
+/** Renders `${{ inputs.x }}` (and `github.event.inputs.x`) in `run-name`; other expressions are left as written. */
+function renderRunName(template: string, inputs: Record<string, string>): string {
+  return template.replace(/\$\{\{\s*(?:github\.event\.)?inputs\.([A-Za-z0-9_-]+)\s*\}\}/g, (_, name: string) => inputs[name] ?? "");
+}
+
+/** Resolves the `workflow_id` path parameter (file name or numeric id) to a file name. */
+export function workflowFile(state: DoubleState, repo: DoubleRepository, workflowId: string): string | null {
+  if (/^\d+$/.test(workflowId)) {
+    for (const [key, id] of state.workflowIds) {
+      if (id === Number(workflowId) && key.startsWith(`${fullNameOf(repo).toLowerCase()}:`)) return key.slice(key.indexOf(":") + 1);
+    }
+    return null;
+  }
+  return workflowId.includes("/") ? null : workflowId;
+}
+
+function workflowIdFor(state: DoubleState, repo: DoubleRepository, file: string): number {
+  const key = `${fullNameOf(repo).toLowerCase()}:${file}`;
+  let id = state.workflowIds.get(key);
+  if (id === undefined) {
+    id = state.nextWorkflowId++;
+    state.workflowIds.set(key, id);
+  }
+  return id;
+}
+
+/**
+ * Validates a dispatch like GitHub does and creates the run. Messages are GitHub's where known
+ * ("No ref found for: x", "Unexpected inputs provided: [...]", "inputs are too large.").
+ */
+export async function dispatch(
+  state: DoubleState,
+  repo: DoubleRepository,
+  workflowId: string,
+  body: { ref: string; inputs?: Record<string, unknown> },
+): Promise<WorkflowRunRecord> {
+  const file = workflowFile(state, repo, workflowId);
+  const ref = await resolveBranchOrTag(repo.path, body.ref);
+  if (!ref) throw new DispatchError(422, `No ref found for: ${body.ref}`);
+  const path = `.github/workflows/${file ?? ""}`;
+  const content = file ? await readFileAt(repo.path, ref.oid, path) : null;
+  if (!file || content === null) throw new DispatchError(404, "Not Found");
+  const workflow = (parse(content) ?? {}) as WorkflowFile;
+  const trigger = dispatchTrigger(workflow.on);
+  if (!trigger) throw new DispatchError(422, "Workflow does not have 'workflow_dispatch' trigger");
+
+  const given = body.inputs ?? {};
+  for (const [key, value] of Object.entries(given)) {
+    if (typeof value !== "string") throw new DispatchError(422, `Invalid request.\n\nFor 'properties/${key}', ${JSON.stringify(value)} is not a string.`);
+  }
+  if (JSON.stringify(given).length > MAX_INPUTS_JSON) throw new DispatchError(422, "inputs are too large.");
+  const declared = trigger.inputs ?? {};
+  const unexpected = Object.keys(given).filter((key) => !(key in declared));
+  if (unexpected.length > 0) throw new DispatchError(422, `Unexpected inputs provided: [${unexpected.map((k) => JSON.stringify(k)).join(", ")}]`);
+  const inputs: Record<string, string> = {};
+  for (const [key, spec] of Object.entries(declared)) {
+    const value = given[key] as string | undefined;
+    if (value === undefined && spec?.required && spec.default === undefined) throw new DispatchError(422, `Required input '${key}' not provided`);
+    const effective = value ?? (spec?.default === undefined ? undefined : String(spec.default));
+    // GitHub's wording for a value outside a choice input's options is not documented; this is close.
+    if (value !== undefined && spec?.type === "choice" && Array.isArray(spec.options) && !spec.options.map(String).includes(value)) {
+      throw new DispatchError(422, `Provided value '${value}' for input '${key}' not in the list of allowed values`);
+    }
+    if (effective !== undefined) inputs[key] = effective;
+  }
+
+  // A dispatch on an annotated tag runs at the tagged commit.
+  const head = await commitInfo(repo.path, (await resolveCommit(repo.path, ref.oid)) ?? ref.oid);
+  const numericId = workflowIdFor(state, repo, file);
+  const now = isoSeconds(Date.now());
+  const name = workflow.name ?? path;
+  const run: WorkflowRunRecord = {
+    id: state.nextRunId++,
+    repository: fullNameOf(repo),
+    workflow: file,
+    workflowId: numericId,
+    path,
+    name,
+    displayTitle: workflow["run-name"] ? renderRunName(workflow["run-name"], inputs) : name,
+    ref: body.ref,
+    headBranch: ref.name,
+    headSha: head.oid,
+    inputs,
+    event: "workflow_dispatch",
+    status: "queued",
+    conclusion: null,
+    runNumber: state.runs.filter((r) => r.workflowId === numericId).length + 1,
+    runAttempt: 1,
+    actor: state.botLogin,
+    createdAt: now,
+    updatedAt: now,
+    runStartedAt: now,
+  };
+  state.runs.push(run);
+  return run;
+}
+
+/** Statuses the list API's `status` filter accepts that are really conclusions. */
+const CONCLUSIONS = new Set(["action_required", "cancelled", "failure", "neutral", "skipped", "stale", "success", "timed_out", "startup_failure"]);
+
+/** One bound of a `created` filter (GitHub search syntax); a bare date covers the whole day. */
+function parseDate(value: string, end: boolean): number {
+  if (value === "*") return end ? Infinity : -Infinity;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return Date.parse(`${value}T00:00:00Z`) + (end ? 86_400_000 - 1 : 0);
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new DispatchError(422, `Invalid created filter: ${value}`);
+  return ms;
+}
+
+/** Parses `created` (`>=X`, `<X`, `X..Y`, `X`) into an inclusive millisecond range. */
+export function createdRange(filter: string): [number, number] {
+  const op = /^(>=|<=|>|<)(.*)$/.exec(filter);
+  if (op) {
+    const [, sign, value = ""] = op;
+    if (sign === ">=") return [parseDate(value, false), Infinity];
+    if (sign === ">") return [parseDate(value, true) + 1, Infinity];
+    if (sign === "<=") return [-Infinity, parseDate(value, true)];
+    return [-Infinity, parseDate(value, false) - 1];
+  }
+  const range = filter.split("..");
+  if (range.length === 2) return [parseDate(range[0] ?? "*", false), parseDate(range[1] ?? "*", true)];
+  return [parseDate(filter, false), parseDate(filter, true)];
+}
+
+export interface RunFilter {
+  workflowId?: number;
+  event?: string;
+  status?: string;
+  branch?: string;
+  actor?: string;
+  created?: string;
+  head_sha?: string;
+}
+
+/** The repository's runs that pass the list API's filters, newest first. */
+export function listRuns(state: DoubleState, repo: DoubleRepository, filter: RunFilter): WorkflowRunRecord[] {
+  const created = filter.created ? createdRange(filter.created) : null;
+  return state.runs
+    .filter((run) => run.repository.toLowerCase() === fullNameOf(repo).toLowerCase())
+    .filter((run) => filter.workflowId === undefined || run.workflowId === filter.workflowId)
+    .filter((run) => !filter.event || run.event === filter.event)
+    .filter((run) => !filter.branch || run.headBranch === filter.branch)
+    .filter((run) => !filter.actor || run.actor === filter.actor)
+    .filter((run) => !filter.head_sha || run.headSha === filter.head_sha)
+    .filter((run) => !filter.status || (CONCLUSIONS.has(filter.status) ? run.conclusion === filter.status : run.status === filter.status))
+    .filter((run) => {
+      if (!created) return true;
+      const at = Date.parse(run.createdAt);
+      return at >= created[0] && at <= created[1];
+    })
+    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || b.id - a.id);
+}
+
+/** Moves a run along; `in_progress` restarts the clock as GitHub's `run_started_at` does. */
+export function setRunStatus(state: DoubleState, runId: number, status: RunStatus, conclusion: string | null = null): WorkflowRunRecord {
+  const run = state.runs.find((r) => r.id === runId);
+  if (!run) throw new Error(`no workflow run ${runId}`);
+  const now = isoSeconds(Date.now());
+  if (status === "in_progress" && run.status !== "in_progress") run.runStartedAt = now;
+  run.status = status;
+  run.conclusion = status === "completed" ? (conclusion ?? "success") : null;
+  run.updatedAt = now;
+  return run;
+}

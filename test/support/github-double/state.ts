@@ -1,0 +1,166 @@
+/**
+ * What the GitHub double remembers between requests: repositories, users, permissions, pull
+ * requests, comments, reactions, workflow runs, tokens. Plain records, so tests can read and
+ * change them directly.
+ */
+
+export interface DoubleRepository {
+  owner: string;
+  name: string;
+  id: number;
+  /** A git work tree or bare repository. */
+  path: string;
+  /** Default: the repository's HEAD branch. */
+  defaultBranch?: string;
+  installationId: number;
+  private?: boolean;
+}
+
+export type Role = "admin" | "maintain" | "write" | "triage" | "read" | "none";
+
+export interface PullRequestRecord {
+  number: number;
+  baseRef: string;
+  headRef: string;
+  title?: string;
+  /** The merge commit of a merged pull request; makes `associatedPullRequests` of that commit list it. */
+  mergeCommitSha?: string;
+  /** Login of the author (default: the repository owner). */
+  author?: string;
+  /** Default: MERGED with `mergeCommitSha`, else OPEN. */
+  state?: "OPEN" | "CLOSED" | "MERGED";
+}
+
+export interface CommentRecord {
+  id: number;
+  repository: string;
+  issueNumber: number;
+  body: string;
+  user: string;
+  /** Every body the comment has had, oldest first (the current one last). */
+  history: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ReactionRecord {
+  id: number;
+  commentId: number;
+  content: string;
+  user: string;
+  createdAt: string;
+}
+
+export type RunStatus = "requested" | "queued" | "pending" | "waiting" | "in_progress" | "completed";
+
+export interface WorkflowRunRecord {
+  id: number;
+  /** `owner/name`. */
+  repository: string;
+  /** The workflow file name, e.g. `bisect.yml`. */
+  workflow: string;
+  workflowId: number;
+  /** `.github/workflows/<file>`. */
+  path: string;
+  /** The workflow's `name:` (or its path). */
+  name: string;
+  /** The rendered `run-name:` (or the workflow name). */
+  displayTitle: string;
+  /** The ref as dispatched (branch or tag, short or qualified). */
+  ref: string;
+  /** Branch or tag short name. */
+  headBranch: string;
+  headSha: string;
+  inputs: Record<string, string>;
+  event: string;
+  status: RunStatus;
+  conclusion: string | null;
+  runNumber: number;
+  runAttempt: number;
+  /** Login of the actor (the app's bot for dispatches). */
+  actor: string;
+  createdAt: string;
+  updatedAt: string;
+  runStartedAt: string;
+}
+
+export interface DispatchRecord {
+  repository: string;
+  workflow: string;
+  ref: string;
+  inputs: Record<string, string>;
+  returnRunDetails: boolean;
+  status: number;
+}
+
+export interface TokenRecord {
+  installationId: number;
+  expiresAt: number;
+}
+
+export interface UserRecord {
+  login: string;
+  id: number;
+  type: "User" | "Bot" | "Organization";
+}
+
+export class DoubleState {
+  readonly repositories = new Map<string, DoubleRepository>();
+  readonly permissions = new Map<string, Map<string, Role>>();
+  readonly usersByLogin = new Map<string, UserRecord>();
+  readonly loginsByEmail = new Map<string, string>();
+  readonly pullRequests = new Map<string, PullRequestRecord[]>();
+  readonly commentList: CommentRecord[] = [];
+  readonly reactionList: ReactionRecord[] = [];
+  readonly runs: WorkflowRunRecord[] = [];
+  readonly dispatches: DispatchRecord[] = [];
+  readonly tokens = new Map<string, TokenRecord>();
+  /** `owner/name` + file -> workflow id, assigned on first dispatch (GitHub's ids are numeric). */
+  readonly workflowIds = new Map<string, number>();
+  nextCommentId = 1000;
+  nextRunId = 5000;
+  nextReactionId = 1;
+  nextUserId = 100;
+  nextWorkflowId = 700;
+  ghes: boolean;
+  readonly botLogin: string;
+
+  constructor(
+    /** `http://127.0.0.1:PORT`. */
+    public url: string,
+    readonly appId: number,
+    readonly appSlug: string,
+    ghes: boolean,
+    readonly tokenTtlSeconds: number,
+  ) {
+    this.ghes = ghes;
+    this.botLogin = `${appSlug}[bot]`;
+    this.user(this.botLogin, "Bot");
+  }
+
+  get api(): string {
+    return `${this.url}/api/v3`;
+  }
+
+  /** The user with this login, created on first mention with the next id. */
+  user(login: string, type: UserRecord["type"] = "User"): UserRecord {
+    let user = this.usersByLogin.get(login);
+    if (!user) {
+      user = { login, id: this.nextUserId++, type: login.endsWith("[bot]") ? "Bot" : type };
+      this.usersByLogin.set(login, user);
+    }
+    return user;
+  }
+
+  repository(fullName: string): DoubleRepository | undefined {
+    return this.repositories.get(fullName.toLowerCase());
+  }
+
+  role(fullName: string, login: string): Role | undefined {
+    return this.permissions.get(fullName.toLowerCase())?.get(login.toLowerCase());
+  }
+}
+
+export function fullNameOf(repo: DoubleRepository): string {
+  return `${repo.owner}/${repo.name}`;
+}
