@@ -1,0 +1,53 @@
+import type { ApplicationFunction, Probot } from "probot";
+import { handleIssueComment, issueCommentEventSchema } from "./handlers/issue-comment.js";
+import { routes } from "./http/routes.js";
+import type { Settings } from "./settings.js";
+import type { Store } from "./store/store.js";
+import { Worker } from "./worker/worker.js";
+
+export interface BisectAppOptions {
+  store: Store;
+  settings: Settings;
+  workerId: string;
+  adminToken?: string | undefined;
+  /** Start the worker loop when the app loads (default true; tests may drive it by hand). */
+  startWorker?: boolean;
+}
+
+/**
+ * The Probot app: the `issue_comment` handler (verify, parse, write a job or a reply), the
+ * operators' HTTP routes, and the worker loop that does every GitHub side effect after a claim.
+ *
+ * @example
+ * const app = new BisectApp({ store, settings, workerId: workerId() });
+ * const middleware = await createNodeMiddleware(app.appFn, { probot: createProbot() });
+ */
+export class BisectApp {
+  worker: Worker | undefined;
+  probot: Probot | undefined;
+
+  constructor(private readonly options: BisectAppOptions) {}
+
+  readonly appFn: ApplicationFunction = (app, { addHandler }) => {
+    const { store, settings, workerId } = this.options;
+    this.probot = app;
+    app.on("issue_comment.created", async (context) => {
+      const event = issueCommentEventSchema.parse(context.payload);
+      const outcome = await handleIssueComment(context.id, event, { store, settings, octokit: context.octokit });
+      context.log.info({ delivery: context.id, repository: event.repository.full_name, comment: event.comment.id, ...outcome }, "issue_comment handled");
+    });
+    this.worker = new Worker({
+      store,
+      settings,
+      workerId,
+      octokitFor: (installationId) => app.auth(installationId),
+      log: app.log,
+    });
+    addHandler(routes({ store, worker: () => this.worker, workerId, adminToken: this.options.adminToken }));
+    if (this.options.startWorker ?? true) this.worker.start();
+  };
+
+  async stop(): Promise<void> {
+    await this.worker?.stop();
+  }
+}

@@ -1,0 +1,95 @@
+import { z } from "zod";
+import { githubMessage, httpStatus, type Octokit, type RepoRef } from "./octokit.js";
+
+/** The bisect workflow's inputs (the contract in .github/workflows/bisect.yml). */
+export interface WorkflowInputs {
+  job_id: string;
+  good: string;
+  bad: string;
+  command: string;
+  mode: "bisect" | "probe";
+  commits: string;
+  options: string;
+}
+
+export interface DispatchedRun {
+  runId: number;
+  runUrl: string;
+}
+
+const runDetailsSchema = z.object({ workflow_run_id: z.number().int(), html_url: z.string() });
+const runsSchema = z.object({
+  workflow_runs: z.array(z.object({ id: z.number().int(), display_title: z.string(), html_url: z.string(), created_at: z.string() })),
+});
+
+/** The run-name of bisect.yml is `bisect <job id>`: a run belongs to a job when its title names it. */
+export function runBelongsToJob(displayTitle: string, jobId: number): boolean {
+  return displayTitle.trim().split(/\s+/).includes(String(jobId));
+}
+
+/**
+ * The run of this job's current attempt, if one exists: a `workflow_dispatch` run of the workflow
+ * whose title names the job, created after `notBefore`, that is not a run of an earlier attempt.
+ */
+export async function findRun(
+  octokit: Octokit,
+  where: RepoRef,
+  workflow: string,
+  jobId: number,
+  notBefore: Date,
+  earlierRuns: readonly number[],
+): Promise<DispatchedRun | null> {
+  const { data } = await octokit.request("GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", {
+    owner: where.owner,
+    repo: where.repo,
+    workflow_id: workflow,
+    event: "workflow_dispatch",
+    created: `>=${notBefore.toISOString()}`,
+    per_page: 100,
+  });
+  const run = runsSchema
+    .parse(data)
+    .workflow_runs.filter((r) => runBelongsToJob(r.display_title, jobId) && !earlierRuns.includes(r.id))
+    .sort((a, b) => b.id - a.id)[0];
+  return run ? { runId: run.id, runUrl: run.html_url } : null;
+}
+
+/** GitHub Enterprise Server versions without run details refuse the field with 400 or 422. */
+function refusesRunDetails(error: unknown): boolean {
+  const status = httpStatus(error);
+  return (status === 400 || status === 422) && /return_run_details/.test(githubMessage(error));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Dispatches the bisect workflow on the default branch (SHAs travel as inputs) and returns its
+ * run. Asks for the run's id in the answer (`return_run_details`); where the server refuses that
+ * field it dispatches without it and finds the run by the job id in its run-name.
+ */
+export async function dispatchWorkflow(
+  octokit: Octokit,
+  where: RepoRef,
+  args: { workflow: string; ref: string; inputs: WorkflowInputs; jobId: number; notBefore: Date; earlierRuns: readonly number[]; findDelaysMs?: readonly number[] },
+): Promise<DispatchedRun> {
+  const route = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches" as const;
+  const base = { owner: where.owner, repo: where.repo, workflow_id: args.workflow, ref: args.ref, inputs: { ...args.inputs } };
+  try {
+    const response = await octokit.request(route, { ...base, return_run_details: true });
+    const details = runDetailsSchema.safeParse(response.data);
+    if (details.success) return { runId: details.data.workflow_run_id, runUrl: details.data.html_url };
+    // 204: the server ignored the field; the run exists, its id comes from the list.
+  } catch (error) {
+    if (!refusesRunDetails(error)) throw error;
+    await octokit.request(route, base);
+  }
+  // Runs appear in the list a moment after the dispatch is accepted.
+  for (const delay of args.findDelaysMs ?? [0, 1000, 2000, 4000, 8000]) {
+    if (delay > 0) await sleep(delay);
+    const run = await findRun(octokit, where, args.workflow, args.jobId, args.notBefore, args.earlierRuns);
+    if (run) return run;
+  }
+  throw new RunNotFoundError(`The workflow ${args.workflow} was dispatched, but no run named "bisect ${args.jobId}" appeared. Does its run-name still contain the job id?`);
+}
+
+export class RunNotFoundError extends Error {}

@@ -1,0 +1,108 @@
+import { timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Store } from "../store/store.js";
+import type { Worker } from "../worker/worker.js";
+
+export interface RoutesDeps {
+  store: Store;
+  worker: () => Worker | undefined;
+  workerId: string;
+  /** When set, /stats, /job/:id and /metrics need `Authorization: Bearer <token>`; else loopback only. */
+  adminToken: string | undefined;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, type = "application/json"): true {
+  const text = type === "application/json" ? JSON.stringify(body) : String(body);
+  res.writeHead(status, { "content-type": `${type}; charset=utf-8`, "cache-control": "no-store" });
+  res.end(text);
+  return true;
+}
+
+function isLoopback(req: IncomingMessage): boolean {
+  const address = req.socket.remoteAddress ?? "";
+  return address === "127.0.0.1" || address === "::1" || address === "::ffff:127.0.0.1";
+}
+
+/** Operators' routes show job data (repository names may be private): not for the open internet. */
+function authorized(req: IncomingMessage, adminToken: string | undefined): boolean {
+  if (adminToken === undefined) return isLoopback(req);
+  const given = Buffer.from(req.headers.authorization ?? "");
+  const expected = Buffer.from(`Bearer ${adminToken}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The fields of a job an operator may see: state, attempts, run, worker, times, culprit. */
+function jobView(job: NonNullable<Awaited<ReturnType<Store["getJob"]>>>) {
+  return {
+    id: job.id,
+    repository: job.repository,
+    issue_number: job.issue_number,
+    requester: job.requester,
+    good: job.good_refs.map((ref, i) => ({ ref, sha: job.good_shas[i] })),
+    bad: { ref: job.bad_ref, sha: job.bad_sha },
+    state: job.state,
+    attempts: job.attempts,
+    max_attempts: job.max_attempts,
+    run_id: job.run_id,
+    run_url: job.run_url,
+    worker: job.locked_by,
+    lease_expires_at: job.lease_expires_at,
+    verdict: job.verdict,
+    culprit_sha: job.culprit_sha,
+    confidence: job.confidence,
+    tested: job.tested,
+    rounds: job.rounds,
+    error: job.error,
+    created_at: job.created_at,
+    started_at: job.started_at,
+    updated_at: job.updated_at,
+    finished_at: job.finished_at,
+  };
+}
+
+/**
+ * GET /health, /stats, /job/:id, /metrics — as a raw Node handler (Probot's `addHandler`):
+ * answers true when it handled the request.
+ */
+export function routes(deps: RoutesDeps) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    if (req.method !== "GET" && req.method !== "HEAD") return false;
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (path === "/health") {
+      const worker = deps.worker();
+      if (!worker || !worker.alive) return send(res, 503, { status: "unavailable", database: "unknown", worker: worker?.isStopping ? "stopping" : "not running" });
+      try {
+        await deps.store.stats(deps.workerId);
+      } catch {
+        return send(res, 503, { status: "unavailable", database: "unreachable", worker: "running" });
+      }
+      return send(res, 200, { status: "ok", database: "reachable", worker: "running" });
+    }
+    const job = /^\/job\/(\d{1,15})$/.exec(path);
+    if (path !== "/stats" && path !== "/metrics" && !job && !path.startsWith("/job/")) return false;
+    if (!authorized(req, deps.adminToken)) return send(res, 401, { error: "Set ADMIN_TOKEN and send it as 'Authorization: Bearer <token>' (without it, only loopback requests are answered)." });
+    if (path === "/stats") {
+      const s = await deps.store.stats(deps.workerId);
+      return send(res, 200, { pending: s.pending, running: s.running, completed: s.completed, failed: s.failed, cancelled: s.cancelled, running_on_this_instance: s.running_on_this_instance });
+    }
+    if (path === "/metrics") {
+      const s = await deps.store.stats(deps.workerId);
+      const w = deps.worker()?.counters;
+      const lines = [
+        "# HELP bisect_jobs Jobs by state (all instances).",
+        "# TYPE bisect_jobs gauge",
+        ...(["pending", "running", "completed", "failed", "cancelled"] as const).map((k) => `bisect_jobs{state="${k}"} ${s[k]}`),
+        "# HELP bisect_jobs_held Jobs this instance holds a lease on.",
+        "# TYPE bisect_jobs_held gauge",
+        `bisect_jobs_held ${s.running_on_this_instance}`,
+        "# TYPE bisect_worker_events_total counter",
+        ...Object.entries(w ?? {}).map(([k, v]) => `bisect_worker_events_total{event="${k}"} ${v}`),
+      ];
+      return send(res, 200, `${lines.join("\n")}\n`, "text/plain");
+    }
+    if (!job) return send(res, 404, { error: "Expected /job/<numeric id>." });
+    const row = await deps.store.getJob(Number(job[1]));
+    if (!row) return send(res, 404, { error: `No job ${job[1]}.` });
+    return send(res, 200, jobView(row));
+  };
+}

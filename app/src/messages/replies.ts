@@ -1,0 +1,140 @@
+import type { JobRow } from "../store/store.js";
+import { codeBlock, codeSpan, shortSha, truncate } from "./markdown.js";
+
+/**
+ * The replies a comment can get instead of a job. Every user-supplied value is quoted with
+ * codeSpan/codeBlock (no mentions, links or HTML), and every reply says what to do next.
+ */
+
+export const EXAMPLE = "/bisect v1.4..main -- npm test";
+
+export function helpReply(): string {
+  return [
+    "**Bisect Bot** finds the commit that broke something by bisecting on GitHub Actions.",
+    "",
+    "| command | what it does |",
+    "| --- | --- |",
+    "| `/bisect <good>..<bad> -- <command>` | find the first commit between `good` (passes) and `bad` (fails) where `command` fails |",
+    "| `/bisect <good1>,<good2>..<bad>` | several good commits |",
+    "| `/bisect` (on a pull request) | bisect the pull request's base..head |",
+    "| `/bisect status` | where the latest bisect of this thread is |",
+    "| `/bisect cancel` | stop it |",
+    "| `/bisect retry` | run it again |",
+    "",
+    "Options: `--first-parent` (follow merges' first parents only), `--flaky` (tests that sometimes fail: repeat and weigh the evidence), `--parallel <k>` (test k commits at once on the runner), `--timeout 30m` (give up after this long).",
+    "",
+    "Refs are anything git accepts: tags, branches, SHAs, `main~20`. The command may also follow in a fenced code block on the next lines; without one, the repository's default `command` from `.github/bisect.yml` is used. Exit 0 means good, 125 untestable (skipped), 1–127 bad.",
+    "",
+    "Only people with write access to the repository can start, cancel or retry a bisect.",
+  ].join("\n");
+}
+
+export function refusalReply(login: string, role: string): string {
+  return (
+    `Sorry ${codeSpan(login)}, only people with write, maintain or admin access to this repository can run bisects ` +
+    `(your access: ${codeSpan(role)}). A maintainer can comment the same command to start it.`
+  );
+}
+
+export function parseErrorReply(line: string, message: string, example: string): string {
+  return [`I could not read this command:`, "", codeBlock(truncate(line, 200)), "", message, "", "For example:", "", codeBlock(example), "", "`/bisect help` lists every option."].join(
+    "\n",
+  );
+}
+
+export function unknownRefReply(ref: string, repository: string): string {
+  return `I could not find ${codeSpan(ref)} in ${codeSpan(repository)}. Check the spelling, and that the tag or branch is pushed to GitHub; a full commit SHA always works.`;
+}
+
+export function notACommitReply(ref: string, kind: string): string {
+  return `${codeSpan(ref)} names a ${kind}, not a commit. Give a branch, a tag or a commit SHA, for example ${codeSpan(EXAMPLE)}.`;
+}
+
+export function sameCommitReply(good: string, bad: string, sha: string): string {
+  return `${codeSpan(good)} and ${codeSpan(bad)} are the same commit (${codeSpan(shortSha(sha))}): there is nothing between them to bisect. Give a good commit from before the problem appeared.`;
+}
+
+export function swappedReply(good: string, bad: string): string {
+  return `${codeSpan(good)} comes after ${codeSpan(bad)} in the history: the good commit must be an ancestor of the bad one. Did you mean ${codeSpan(`/bisect ${bad}..${good}`)}? (To find the commit that *fixed* something, make the command fail when the bug is gone.)`;
+}
+
+export function divergedReply(good: string, bad: string, mergeBase: string): string {
+  return `${codeSpan(good)} is not an ancestor of ${codeSpan(bad)}: they split at ${codeSpan(shortSha(mergeBase))}. Bisect from the common commit instead: ${codeSpan(`/bisect ${shortSha(mergeBase)}..${bad}`)}.`;
+}
+
+export function tooLargeReply(commits: number, maxCommits: number): string {
+  return `This range holds ${commits.toLocaleString("en-US")} commits, more than this repository's limit of ${maxCommits.toLocaleString("en-US")}. Narrow it with a later good commit, or raise \`max_commits\` in \`.github/bisect.yml\`.`;
+}
+
+export function workflowMissingReply(workflow: string, defaultBranch: string): string {
+  return [
+    `This repository has no bisect workflow yet: I looked for ${codeSpan(`.github/workflows/${workflow}`)} on ${codeSpan(defaultBranch)}.`,
+    "",
+    "To install it, copy [Bisect Bot's workflow](https://github.com/bisect-bot/bisect-bot/blob/main/.github/workflows/bisect.yml) to that path on the default branch, add your toolchain setup where it is marked, and comment the command again. " +
+      "(If it lives under another name, set `workflow:` in `.github/bisect.yml`.)",
+  ].join("\n");
+}
+
+export function configErrorReply(message: string, line: number | null): string {
+  const where = line === null ? "`.github/bisect.yml`" : `\`.github/bisect.yml\` line ${line}`;
+  return `The repository's configuration is not valid, so I did not start anything. ${where}: ${message}`;
+}
+
+export function configTruncatedReply(): string {
+  return "`.github/bisect.yml` is too large for me to read. Keep it to the settings Bisect Bot uses (`/bisect help`).";
+}
+
+export function noCommandReply(): string {
+  return `Which command should tell good from bad? Add it after \`--\` (${codeSpan(EXAMPLE)}), in a fenced code block on the next lines, or set a default \`command:\` in \`.github/bisect.yml\`.`;
+}
+
+export function notAPullRequestReply(): string {
+  return `On an issue, give the range to bisect: ${codeSpan(EXAMPLE)}. (\`/bisect\` alone works on pull requests, where it bisects base..head.)`;
+}
+
+export function pullRequestEmptyReply(): string {
+  return "This pull request adds no commits to its base, so there is nothing to bisect.";
+}
+
+export function tooManyGoodsReply(count: number, max: number): string {
+  return `You gave ${count} good commits; I take at most ${max}. Keep the ones closest to the bad commit.`;
+}
+
+export function transientReply(what: string): string {
+  return `GitHub did not answer while I checked this command (${codeSpan(truncate(what, 200))}), so nothing was started. Please comment the command again in a minute.`;
+}
+
+export function noJobReply(): string {
+  return `There is no bisect in this thread yet. Start one with ${codeSpan(EXAMPLE)}.`;
+}
+
+const STATE_WORDS: Record<JobRow["state"], string> = {
+  queued: "waiting in the queue",
+  dispatching: "starting its workflow run",
+  dispatched: "dispatched, waiting for a runner",
+  running: "running",
+  succeeded: "finished",
+  failed: "failed",
+  cancelled: "cancelled",
+  timed_out: "timed out",
+};
+
+export function statusReply(job: JobRow, position: number | null): string {
+  const lines = [`Bisect #${job.id} (${codeSpan(`${job.good_refs.join(",")}..${job.bad_ref}`)}) is **${STATE_WORDS[job.state]}**.`];
+  if (position !== null) lines.push(`Place in this repository's queue: ${position}.`);
+  lines.push(`Attempt ${job.attempts} of ${job.max_attempts}.`);
+  if (job.run_url) lines.push(`Workflow run: ${job.run_url}`);
+  if (job.verdict === "culprit" && job.culprit_sha) lines.push(`Culprit: ${codeSpan(job.culprit_sha)}.`);
+  if (job.error) lines.push(`Reason: ${codeSpan(truncate(job.error, 300))}`);
+  return lines.join("\n");
+}
+
+export function cancelReply(job: JobRow, cancelled: boolean): string {
+  return cancelled
+    ? `Cancelled bisect #${job.id}${job.run_id ? " and its workflow run" : ""}.`
+    : `Bisect #${job.id} is already ${STATE_WORDS[job.state]}; there is nothing to cancel.`;
+}
+
+export function retryBusyReply(job: JobRow): string {
+  return `Bisect #${job.id} is still ${STATE_WORDS[job.state]}. Wait for it to end, or \`/bisect cancel\` it first.`;
+}

@@ -1,0 +1,52 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+
+const positiveInt = (fallback: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: "expected a whole number" })
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(max))
+    .optional()
+    .transform((v) => v ?? fallback);
+
+/**
+ * The App's own settings, from the environment (Probot reads its own: APP_ID, PRIVATE_KEY,
+ * WEBHOOK_SECRET, PORT, HOST, WEBHOOK_PATH, LOG_LEVEL, GHE_HOST, GHE_PROTOCOL).
+ */
+export const settingsSchema = z.object({
+  /** Active bisects per repository; more wait in the queue. */
+  MAX_CONCURRENT_JOBS: positiveInt(4, 256),
+  /** A run's budget, unless the command gives `--timeout`. */
+  BISECT_TIMEOUT_SECONDS: positiveInt(1800, 6 * 3600),
+  /** Dispatches per job before an infrastructure failure fails it. */
+  MAX_ATTEMPTS: positiveInt(3, 20),
+  /** How often the worker loop looks for due work. */
+  WORKER_POLL_MS: positiveInt(1000, 60_000),
+  /** How long a claimed job stays this worker's without a word from it. */
+  LEASE_SECONDS: positiveInt(60, 3600),
+  /** Jobs (and replies) one worker loop works on at once. */
+  WORKER_CONCURRENCY: positiveInt(8, 100),
+  /** Until the reconciler (part 2) checks on a dispatched run. */
+  RUN_CHECK_SECONDS: positiveInt(60, 3600),
+});
+export type Settings = z.infer<typeof settingsSchema>;
+
+/** Reads the settings; a bad value throws an error naming the variable, the value and the fix. */
+export function readSettings(env: Record<string, string | undefined> = process.env): Settings {
+  const keys = Object.keys(settingsSchema.shape) as (keyof Settings)[];
+  const picked = Object.fromEntries(keys.map((k) => [k, env[k] === "" ? undefined : env[k]]));
+  const parsed = settingsSchema.safeParse(picked);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0]);
+    throw new Error(`Invalid ${key}='${env[key]}': ${issue.message}. Unset it for the default, or give a whole number within range.`);
+  }
+  return parsed.data;
+}
+
+/** hostname:pid:start time — unique per process, and says where a job's worker ran. */
+export function workerId(now: Date = new Date()): string {
+  return `${hostname()}:${process.pid}:${now.toISOString()}`;
+}

@@ -1,0 +1,107 @@
+import { dispatchWorkflow, findRun, type DispatchedRun, type WorkflowInputs } from "../github/dispatch.js";
+import type { Octokit } from "../github/octokit.js";
+import { runnerCommand, type JobOptions } from "../job-options.js";
+import { codeSpan } from "../messages/markdown.js";
+import type { ClaimedJob, JobRow } from "../store/store.js";
+import { describeError, isPermanent } from "./github-errors.js";
+import { jobOptions, repoRef, showStatus } from "./status-comment.js";
+import type { WorkerDeps } from "./worker.js";
+
+/** Before a retried dispatch after an infrastructure failure, seconds · 2^(attempt−1). */
+export const DISPATCH_RETRY_BASE_SECONDS = 30;
+/** GitHub's clock and ours differ a little: look for runs from a bit before the attempt began. */
+const CLOCK_SKEW_MS = 60_000;
+
+/** The bisect workflow's inputs for this job (see .github/workflows/bisect.yml). */
+export function workflowInputs(job: JobRow, options: JobOptions): WorkflowInputs {
+  return {
+    job_id: String(job.id),
+    good: job.good_shas.join(","),
+    bad: job.bad_sha,
+    command: runnerCommand(job.command, options.setup),
+    mode: "bisect",
+    commits: "",
+    options: JSON.stringify({
+      first_parent: options.firstParent,
+      flaky: options.flaky,
+      parallel: options.parallel,
+      ...(options.confidence !== null ? { confidence: options.confidence } : {}),
+      step_timeout: 0,
+      known: [],
+    }),
+  };
+}
+
+/**
+ * Starts the job's workflow run for its current attempt: shows the job on its thread, then
+ * dispatches on the default branch with SHAs as inputs. If an earlier holder of this attempt may
+ * have dispatched already (it recorded the intent, then died), it looks for that run first, so a
+ * crash between dispatch and commit never starts two runs. Returns whether a run was recorded.
+ */
+export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promise<boolean> {
+  const { job, token } = claimed;
+  const { store, settings, log } = deps;
+  const where = repoRef(job);
+  let octokit: Octokit | undefined;
+  try {
+    if (job.installation_id === null) throw Object.assign(new Error("the job names no installation"), { status: 400 });
+    octokit = await deps.octokitFor(job.installation_id);
+    const options = jobOptions(job);
+    if (!(await showStatus(octokit, claimed, store, { phase: "dispatching" }, log))) return false;
+
+    // The earliest a run of this attempt can have been created.
+    const attemptBegan = new Date((job.attempts <= 1 ? job.created_at : job.next_check_at).getTime() - CLOCK_SKEW_MS);
+    let run: DispatchedRun | null = null;
+    if (job.dispatch_intent_attempt === job.attempts) {
+      run = await findRun(octokit, where, options.workflow, job.id, attemptBegan, []);
+      if (run) log.info({ job: job.id, run: run.runId }, "adopted the run an earlier worker dispatched");
+    }
+    if (!run) {
+      if (!(await store.recordDispatchIntent(job.id, token))) return false;
+      run = await dispatchWorkflow(octokit, where, {
+        workflow: options.workflow,
+        ref: options.defaultBranch,
+        inputs: workflowInputs(job, options),
+        jobId: job.id,
+        notBefore: attemptBegan,
+        earlierRuns: [],
+      });
+    }
+    if (!(await store.recordDispatch(job.id, token, run.runId, run.runUrl, settings.RUN_CHECK_SECONDS))) return false;
+    log.info({ job: job.id, run: run.runId, attempt: job.attempts }, "dispatched");
+    try {
+      await showStatus(octokit, claimed, store, { phase: "dispatched", runUrl: run.runUrl }, log);
+    } catch (error) {
+      log.warn({ job: job.id, error: describeError(error) }, "could not update the status comment");
+    }
+    return true;
+  } catch (error) {
+    const reason = `Dispatching the workflow failed: ${describeError(error)}`;
+    if (isPermanent(error)) {
+      // Retrying cannot fix this (a missing workflow, refused inputs, a missing permission).
+      log.warn({ job: job.id, reason }, "dispatch refused; the job fails");
+      const failed = await store.recordResult(job.id, token, { verdict: "error", culpritSha: null, confidence: null, tested: 0, rounds: 0, error: reason, probes: [] });
+      if (failed && octokit) await tellFailure(octokit, job, reason, deps);
+      return false;
+    }
+    log.warn({ job: job.id, reason }, "dispatch failed; trying again later");
+    const state = await store.failAttempt(job.id, token, reason, DISPATCH_RETRY_BASE_SECONDS, []);
+    if (state === "failed" && octokit) await tellFailure(octokit, job, reason, deps);
+    return false;
+  }
+}
+
+/** Edits the status comment (or posts one) to say the job failed and why. */
+async function tellFailure(octokit: Octokit, job: JobRow, reason: string, deps: WorkerDeps): Promise<void> {
+  const where = repoRef(job);
+  const body = [`### ❌ Bisect #${job.id} could not start`, "", codeSpan(reason), "", "Fix the cause and comment `/bisect retry`."].join("\n");
+  try {
+    if (job.status_comment_id !== null) {
+      await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
+    } else {
+      await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
+    }
+  } catch (error) {
+    deps.log.warn({ job: job.id, error: describeError(error) }, "could not report the failure");
+  }
+}

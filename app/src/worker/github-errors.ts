@@ -1,0 +1,22 @@
+import { githubMessage, httpStatus } from "../github/octokit.js";
+
+/**
+ * An error retrying cannot fix: GitHub understood the request and refused it (a missing workflow,
+ * invalid inputs, a permission the App lacks, a deleted issue). Rate limits (403/429 with a
+ * rate-limit message) and 5xx are not: Probot's throttling and retry plugins have already waited,
+ * and the job tries again later.
+ */
+export function isPermanent(error: unknown): boolean {
+  const status = httpStatus(error);
+  if (status === undefined) return false;
+  if (status === 429) return false;
+  if (status === 403) return !/rate limit|abuse|secondary/i.test(githubMessage(error));
+  return status >= 400 && status < 500 && status !== 408 && status !== 401;
+}
+
+/** A one-line account of a GitHub error for comments and the job row (never the request). */
+export function describeError(error: unknown): string {
+  const status = httpStatus(error);
+  const message = githubMessage(error).split("\n")[0]!.slice(0, 300);
+  return status === undefined ? message : `HTTP ${status}: ${message}`;
+}

@@ -1,0 +1,42 @@
+import type { Logger } from "probot";
+import { jobOptionsSchema, type JobOptions } from "../job-options.js";
+import type { Octokit, RepoRef } from "../github/octokit.js";
+import { statusComment, type StatusPhase } from "../messages/status-comment.js";
+import type { ClaimedJob, JobRow, Store } from "../store/store.js";
+import { describeError } from "./github-errors.js";
+
+export function repoRef(job: JobRow): RepoRef {
+  const [owner, repo] = job.repository.split("/");
+  if (!owner || !repo) throw new Error(`job ${job.id} names no owner/repo: '${job.repository}'`);
+  return { owner, repo };
+}
+
+export function jobOptions(job: JobRow): JobOptions {
+  return jobOptionsSchema.parse(job.options);
+}
+
+/**
+ * Shows the job on its thread: on first contact reacts 👀 to the command and posts the status
+ * comment (remembered on the job, so later updates edit it); afterwards edits that comment.
+ * Returns false when the lease was lost meanwhile (another worker has the job).
+ */
+export async function showStatus(octokit: Octokit, claimed: ClaimedJob, store: Store, phase: StatusPhase, log: Logger): Promise<boolean> {
+  const { job } = claimed;
+  const where = repoRef(job);
+  const body = statusComment(job, jobOptions(job), phase);
+  if (job.status_comment_id === null) {
+    try {
+      await octokit.request("POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", { ...where, comment_id: job.comment_id, content: "eyes" });
+    } catch (error) {
+      // A reaction is a courtesy: a deleted comment or a refused reaction does not stop the job.
+      log.warn({ job: job.id, error: describeError(error) }, "could not react to the command");
+    }
+    const { data } = await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
+    const commentId = Number(data.id);
+    if (!(await store.setStatusComment(job.id, claimed.token, commentId))) return false;
+    job.status_comment_id = commentId;
+    return true;
+  }
+  await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
+  return true;
+}

@@ -1,0 +1,135 @@
+/**
+ * Test support: the App as it runs — `startServer` with Probot's own environment, reaching the
+ * GitHub double through GHE_HOST/GHE_PROTOCOL, on a real store — plus a repository in the double
+ * and helpers to comment and let the worker loop finish its work.
+ */
+import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { ProbotOctokit } from "probot";
+import { startServer, type RunningServer } from "../../app/src/server.js";
+import { SqlStore } from "../../app/src/store/sql-store.js";
+import type { Store } from "../../app/src/store/store.js";
+import { makeAppRepo, type AppRepo, type AppRepoOptions } from "./app-repo.js";
+import { removeDir } from "./dag-repo.js";
+import { startGitHubDouble, type GitHubDouble } from "./github-double/index.js";
+import { openTestDatabase, type Backend, type TestDatabase } from "./postgres.js";
+import { deliver, issueCommentPayload, type CommentEventOptions } from "./webhooks.js";
+
+export const APP_ID = 424242;
+export const WEBHOOK_SECRET = "bisect-webhook-secret-for-tests";
+export const OWNER = "octo-org";
+export const REPO = "widgets";
+export const REPOSITORY_ID = 5_000_000_101;
+export const INSTALLATION_ID = 7_000_000_55;
+
+/** One RSA key per test process: generating it takes a moment. */
+let keys: { privateKey: string; publicKey: string } | undefined;
+export function appKeys(): { privateKey: string; publicKey: string } {
+  keys ??= generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
+  return keys;
+}
+
+export interface HarnessOptions {
+  backend?: Backend;
+  repo?: AppRepoOptions;
+  /** Extra App environment (MAX_CONCURRENT_JOBS, …). */
+  env?: Record<string, string>;
+  ghes?: boolean;
+}
+
+export interface Harness {
+  double: GitHubDouble;
+  repo: AppRepo;
+  db: TestDatabase;
+  store: Store;
+  server: RunningServer;
+  /** The environment the App was started with (for starting more instances). */
+  env: Record<string, string>;
+  /** Posts a signed issue_comment delivery; answers its HTTP status. */
+  comment(body: string, options?: Partial<CommentEventOptions> & { deliveryId?: string }): Promise<{ status: number; body: string; id: string }>;
+  /** Runs the worker loop until it finds nothing more to do. */
+  settle(): Promise<void>;
+  /** Comments of the App on an issue (newest version of each). */
+  appComments(issueNumber?: number): { id: number; body: string }[];
+  close(): Promise<void>;
+}
+
+let commentIds = 3_000_000_000;
+
+/** The App's environment for a double: Probot's variables, as an operator would set them. */
+export function appEnv(double: GitHubDouble, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    APP_ID: String(APP_ID),
+    PRIVATE_KEY: appKeys().privateKey,
+    WEBHOOK_SECRET,
+    GHE_HOST: double.env.GHE_HOST,
+    GHE_PROTOCOL: double.env.GHE_PROTOCOL,
+    HOST: "127.0.0.1",
+    PORT: "0",
+    LOG_LEVEL: "fatal",
+    ...extra,
+  };
+}
+
+/**
+ * Probot's Octokit with the retry plugin's waits cut to milliseconds and the throttling plugin's
+ * one-write-per-second spacing off, so tests run fast; retries and auth are Probot's own.
+ */
+export const FastRetryOctokit = ProbotOctokit.defaults((options: Record<string, unknown>) => ({
+  ...options,
+  retry: { ...(options.retry as object), retryAfterBaseValue: 5 },
+  throttle: { ...(options.throttle as object), enabled: false },
+}));
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const double = await startGitHubDouble({ appId: APP_ID, appPublicKey: appKeys().publicKey, appSlug: "bisect-bot", ghes: options.ghes ?? false });
+  const repo = await makeAppRepo(options.repo);
+  double.addRepository({ owner: OWNER, name: REPO, id: REPOSITORY_ID, path: repo.dir, defaultBranch: "main", installationId: INSTALLATION_ID });
+  double.setPermission(`${OWNER}/${REPO}`, "maintainer", "write");
+  const db = await openTestDatabase(options.backend ?? "pglite");
+  const store = new SqlStore(db.client);
+  const env = appEnv(double, options.env);
+  const server = await startServer(env, { store, startWorker: false, Octokit: FastRetryOctokit });
+  const worker = () => server.app.worker!;
+  return {
+    double,
+    repo,
+    db,
+    store,
+    server,
+    env,
+    comment: (body, o = {}) => {
+      const payload = issueCommentPayload({
+        owner: OWNER,
+        repo: REPO,
+        repositoryId: REPOSITORY_ID,
+        installationId: INSTALLATION_ID,
+        issueNumber: 42,
+        login: "maintainer",
+        commentId: o.commentId ?? ++commentIds,
+        body,
+        ...o,
+      }) as { comment: { id: number }; issue: { number: number } };
+      // The comment exists on GitHub before its webhook arrives.
+      if (!double.comments(`${OWNER}/${REPO}`).some((c) => c.id === payload.comment.id)) {
+        double.addComment(`${OWNER}/${REPO}`, payload.issue.number, { body, user: o.login ?? "maintainer", id: payload.comment.id });
+      }
+      return deliver(`${server.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", id: o.deliveryId ?? randomUUID(), payload });
+    },
+    settle: async () => {
+      for (let i = 0; i < 50; i++) {
+        const before = double.requests.length;
+        await worker().tick();
+        await worker().idle();
+        if (double.requests.length === before) return;
+      }
+      throw new Error("the worker loop did not settle in 50 passes");
+    },
+    appComments: (issueNumber = 42) => double.comments(`${OWNER}/${REPO}`, issueNumber).filter((c) => c.user.endsWith("[bot]")),
+    close: async () => {
+      await server.close();
+      await db.close();
+      await double.close();
+      await removeDir(repo.dir);
+    },
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * Test support: webhook deliveries as GitHub sends them. Payloads start from GitHub's real
+ * examples (@octokit/webhooks-examples) and every payload we send is checked against GitHub's
+ * webhook schema (@octokit/openapi-webhooks, OpenAPI 3.1), so a field the App reads that GitHub
+ * does not send fails a test. Deliveries are signed (X-Hub-Signature-256) as GitHub signs them.
+ */
+import { createHmac, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import type { ValidateFunction } from "ajv";
+import addFormatsModule from "ajv-formats";
+
+const require = createRequire(import.meta.url);
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
+
+interface ExampleGroup {
+  name: string;
+  examples: Record<string, unknown>[];
+}
+
+let examples: ExampleGroup[] | undefined;
+let ajv: Ajv2020 | undefined;
+const validators = new Map<string, ValidateFunction>();
+
+function loadExamples(): ExampleGroup[] {
+  examples ??= JSON.parse(readFileSync(require.resolve("@octokit/webhooks-examples"), "utf8")) as ExampleGroup[];
+  return examples;
+}
+
+/** The validator for GitHub's schema of one event and action, e.g. `webhook-issue-comment-created`. */
+export function webhookValidator(schemaName: string): ValidateFunction {
+  let validate = validators.get(schemaName);
+  if (validate) return validate;
+  if (!ajv) {
+    const file = join(dirname(require.resolve("@octokit/openapi-webhooks/package.json")), "generated", "api.github.com.json");
+    const spec = JSON.parse(readFileSync(file, "utf8")) as { components: unknown };
+    ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: true });
+    addFormats(ajv);
+    ajv.addSchema({ $id: "gh", components: spec.components });
+  }
+  validate = ajv.getSchema(`gh#/components/schemas/${schemaName}`);
+  if (!validate) throw new Error(`GitHub's webhook schema has no ${schemaName}`);
+  validators.set(schemaName, validate);
+  return validate;
+}
+
+/** Throws unless `payload` is what GitHub sends for this event and action. */
+export function assertWebhookPayload(schemaName: string, payload: unknown): void {
+  const validate = webhookValidator(schemaName);
+  if (!validate(payload)) {
+    throw new Error(`payload is not a valid ${schemaName}: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
+  }
+}
+
+/** GitHub's first example of `event`.`action` that is valid against GitHub's own schema (some are stale). */
+export function example(event: string, action: string): Record<string, unknown> {
+  const group = loadExamples().find((g) => g.name === event);
+  const schemaName = `webhook-${event.replace(/_/g, "-")}-${action.replace(/_/g, "-")}`;
+  for (const candidate of group?.examples ?? []) {
+    if (candidate.action !== action) continue;
+    const copy = structuredClone(candidate);
+    copy.installation ??= { id: 1, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==" };
+    if (webhookValidator(schemaName)(copy)) return copy;
+  }
+  throw new Error(`no example of ${event}.${action} passes ${schemaName}`);
+}
+
+export interface CommentEventOptions {
+  action?: "created" | "edited" | "deleted";
+  owner: string;
+  repo: string;
+  repositoryId: number;
+  installationId: number;
+  issueNumber: number;
+  pullRequest?: boolean;
+  body: string;
+  login: string;
+  userType?: "User" | "Bot";
+  commentId: number;
+}
+
+/** An `issue_comment` payload from GitHub's example, for our repository, issue, user and text. */
+export function issueCommentPayload(o: CommentEventOptions): Record<string, unknown> {
+  const action = o.action ?? "created";
+  const payload = example("issue_comment", action) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const user = { ...payload.comment.user, login: o.login, type: o.userType ?? "User" };
+  payload.comment = { ...payload.comment, id: o.commentId, body: o.body, user, html_url: `https://github.com/${o.owner}/${o.repo}/issues/${o.issueNumber}#issuecomment-${o.commentId}` };
+  payload.issue = { ...payload.issue, number: o.issueNumber };
+  if (o.pullRequest) {
+    payload.issue.pull_request = {
+      url: `https://api.github.com/repos/${o.owner}/${o.repo}/pulls/${o.issueNumber}`,
+      html_url: `https://github.com/${o.owner}/${o.repo}/pull/${o.issueNumber}`,
+      diff_url: `https://github.com/${o.owner}/${o.repo}/pull/${o.issueNumber}.diff`,
+      patch_url: `https://github.com/${o.owner}/${o.repo}/pull/${o.issueNumber}.patch`,
+    };
+  } else {
+    delete payload.issue.pull_request;
+  }
+  payload.repository = { ...payload.repository, id: o.repositoryId, name: o.repo, full_name: `${o.owner}/${o.repo}`, owner: { ...payload.repository.owner, login: o.owner } };
+  payload.sender = { ...payload.sender, login: o.login, type: o.userType ?? "User" };
+  payload.installation = { ...payload.installation, id: o.installationId };
+  assertWebhookPayload(`webhook-issue-comment-${action}`, payload);
+  return payload;
+}
+
+export function sign(secret: string, body: string): string {
+  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+}
+
+export interface Delivery {
+  event: string;
+  payload: unknown;
+  id?: string;
+  /** Override the signature (a wrong one), or null to send none. */
+  signature?: string | null;
+}
+
+/** POSTs a delivery to the App as GitHub does; answers the HTTP status and body. */
+export async function deliver(url: string, secret: string, delivery: Delivery): Promise<{ status: number; body: string; id: string }> {
+  const body = JSON.stringify(delivery.payload);
+  const id = delivery.id ?? randomUUID();
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "user-agent": "GitHub-Hookshot/bisect-test",
+    "x-github-event": delivery.event,
+    "x-github-delivery": id,
+    "x-github-hook-id": "1",
+  };
+  const signature = delivery.signature === undefined ? sign(secret, body) : delivery.signature;
+  if (signature !== null) headers["x-hub-signature-256"] = signature;
+  const response = await fetch(url, { method: "POST", headers, body });
+  return { status: response.status, body: await response.text(), id };
+}
