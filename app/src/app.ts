@@ -1,5 +1,5 @@
 import type { ApplicationFunction, Probot } from "probot";
-import { handleIssueComment, issueCommentEventSchema } from "./handlers/issue-comment.js";
+import { issueCommentEventSchema, receiveIssueComment } from "./handlers/issue-comment.js";
 import { routes } from "./http/routes.js";
 import type { Settings } from "./settings.js";
 import type { Store } from "./store/store.js";
@@ -15,7 +15,7 @@ export interface BisectAppOptions {
 }
 
 /**
- * The Probot app: the `issue_comment` handler (verify, parse, write a job or a reply), the
+ * The Probot app: the `issue_comment` handler (keep /bisect comments in the inbox), the
  * operators' HTTP routes, and the worker loop that does every GitHub side effect after a claim.
  *
  * @example
@@ -33,7 +33,7 @@ export class BisectApp {
     this.probot = app;
     app.on("issue_comment.created", async (context) => {
       const event = issueCommentEventSchema.parse(context.payload);
-      const outcome = await handleIssueComment(context.id, event, { store, settings, octokit: context.octokit });
+      const outcome = await receiveIssueComment(context.id, event, store);
       context.log.info({ delivery: context.id, repository: event.repository.full_name, comment: event.comment.id, ...outcome }, "issue_comment handled");
     });
     this.worker = new Worker({

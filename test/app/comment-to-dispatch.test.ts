@@ -24,9 +24,14 @@ const replies = (issue = 42) => h.appComments(issue).map((c) => c.body);
 describe("a /bisect comment from a maintainer", () => {
   it("is answered 200 at once, and the worker reacts, posts one status comment and dispatches the workflow with SHAs", async () => {
     const before = h.double.dispatches.length;
+    const requests = h.double.requests.length;
     const response = await h.comment("/bisect v1.0..main -- npm test", { issueNumber: 1 });
     expect(response.status).toBe(200);
-    // The webhook only stored the job: nothing was posted or dispatched yet.
+    // The webhook only stored the comment: GitHub was not even asked anything yet.
+    expect(h.double.requests.length).toBe(requests);
+    expect(await h.store.latestJob(5_000_000_101, 1)).toBeUndefined();
+    // A worker checks who asked and resolves the refs: a job, not yet dispatched.
+    await h.accept();
     expect(h.double.dispatches.length).toBe(before);
     const job = await h.store.latestJob(5_000_000_101, 1);
     expect(job).toMatchObject({ state: "queued", good_refs: ["v1.0"], bad_ref: "main", good_shas: [h.repo.sha["v1.0"]], bad_sha: h.repo.sha.main, command: "npm test", requester: "maintainer" });

@@ -36,8 +36,9 @@ async function harness(kind: "pglite" | "postgres" | "supabase"): Promise<Harnes
     expireLeases: async () => {
       await db.client.exec("update public.bisect_jobs set lease_expires_at = now() - interval '1 minute' where lease_expires_at is not null");
       await db.client.exec("update public.bisect_replies set lease_expires_at = now() - interval '1 minute' where lease_expires_at is not null");
+      await db.client.exec("update public.bisect_commands set lease_expires_at = now() - interval '1 minute' where lease_expires_at is not null");
     },
-    reset: () => db.client.exec("truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_claim_audit, public.bisect_replies"),
+    reset: () => db.client.exec("truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_claim_audit, public.bisect_replies, public.bisect_commands"),
     close: async () => {
       if (kind === "supabase") await store.close();
       await double?.close();
@@ -180,6 +181,40 @@ describe.each(["pglite", "postgres", "supabase"] as const)("app store functions 
       await store.finishReply(flaky.replyId, mine.lease_token, null, "HTTP 500", 0);
     }
     expect(attempts).toBe(5);
+  });
+
+  it("keeps one command per delivery and comment in the inbox; a claim leases it, a failure retries it later", async () => {
+    const command = {
+      deliveryId: "inbox-1",
+      repository: "octo-org/widgets",
+      repositoryId,
+      installationId: 7_000_000_001,
+      issueNumber: 9,
+      isPullRequest: true,
+      commentId: 4_100_000_001,
+      requester: "octocat",
+      body: "/bisect v1.4..main -- npm test",
+    };
+    const first = await store.receiveCommand(command);
+    expect(first.created).toBe(true);
+    expect(await store.receiveCommand(command)).toEqual({ commandId: first.commandId, created: false });
+    expect(await store.receiveCommand({ ...command, deliveryId: "inbox-2" })).toEqual({ commandId: first.commandId, created: false });
+
+    const [claimed] = await store.claimCommands("w1", 10, 30);
+    expect(claimed).toMatchObject({ id: first.commandId, body: command.body, is_pull_request: true, requester: "octocat", attempts: 1, state: "pending" });
+    expect(await store.claimCommands("w2", 10, 30)).toEqual([]);
+    // GitHub failed: tried again at once, by whoever claims next; the first lease is spent.
+    expect(await store.finishCommand(first.commandId, claimed!.lease_token, null, "HTTP 502", 0)).toBe(true);
+    const [again] = await store.claimCommands("w2", 10, 30);
+    expect(again?.attempts).toBe(2);
+    expect(await store.finishCommand(first.commandId, claimed!.lease_token, "job 1", null, null)).toBe(false);
+    expect(await store.finishCommand(first.commandId, again!.lease_token, "job 1", null, null)).toBe(true);
+    expect(await store.claimCommands("w3", 10, 30)).toEqual([]);
+    // A dead worker's command goes to another worker when its lease ends.
+    const second = await store.receiveCommand({ ...command, deliveryId: "inbox-3", commentId: 4_100_000_002 });
+    expect((await store.claimCommands("w1", 10, 30)).map((c) => c.id)).toEqual([second.commandId]);
+    await h.expireLeases();
+    expect((await store.claimCommands("w2", 10, 30)).map((c) => c.id)).toEqual([second.commandId]);
   });
 
   it("hands an expired reply lease to another worker", async () => {

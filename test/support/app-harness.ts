@@ -7,6 +7,7 @@ import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { ProbotOctokit } from "probot";
 import { startServer, type RunningServer } from "../../app/src/server.js";
 import { SqlStore } from "../../app/src/store/sql-store.js";
+import { processCommand } from "../../app/src/worker/process-command.js";
 import type { Store } from "../../app/src/store/store.js";
 import { makeAppRepo, type AppRepo, type AppRepoOptions } from "./app-repo.js";
 import { removeDir } from "./dag-repo.js";
@@ -48,6 +49,8 @@ export interface Harness {
   comment(body: string, options?: Partial<CommentEventOptions> & { deliveryId?: string }): Promise<{ status: number; body: string; id: string }>;
   /** Runs the worker loop until it finds nothing more to do. */
   settle(): Promise<void>;
+  /** Turns received commands into jobs or replies, and does nothing else (no posting, no dispatch). */
+  accept(): Promise<void>;
   /** Comments of the App on an issue (newest version of each). */
   appComments(issueNumber?: number): { id: number; body: string }[];
   close(): Promise<void>;
@@ -117,12 +120,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     settle: async () => {
       for (let i = 0; i < 50; i++) {
-        const before = double.requests.length;
+        const before = [double.requests.length, worker().counters.claims];
         await worker().tick();
         await worker().idle();
-        if (double.requests.length === before) return;
+        if (double.requests.length === before[0] && worker().counters.claims === before[1]) return;
       }
       throw new Error("the worker loop did not settle in 50 passes");
+    },
+    accept: async () => {
+      const deps = { store, settings: server.settings, workerId: server.workerId, octokitFor: (id: number) => server.app.probot!.auth(id), log: server.app.probot!.log };
+      for (const command of await store.claimCommands(server.workerId, 100, 60)) await processCommand(command, deps);
     },
     appComments: (issueNumber = 42) => double.comments(`${OWNER}/${REPO}`, issueNumber).filter((c) => c.user.endsWith("[bot]")),
     close: async () => {

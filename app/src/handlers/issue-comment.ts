@@ -1,14 +1,6 @@
 import { z } from "zod";
-import { parseComment, type BisectCommand } from "../command/parse-command.js";
-import { parseRepoConfig, type RepoConfig } from "../config/repo-config.js";
-import { compareCommits } from "../github/compare.js";
-import { githubMessage, httpStatus, type Octokit, type RepoRef } from "../github/octokit.js";
-import { mayRunBisect, repositoryRole } from "../github/permission.js";
-import { MAX_GOODS, snapshotRepository, type RepositorySnapshot, type ResolvedRef } from "../github/resolve-refs.js";
-import type { JobOptions } from "../job-options.js";
-import * as replies from "../messages/replies.js";
-import type { Settings } from "../settings.js";
-import type { Reaction, Store } from "../store/store.js";
+import { parseComment } from "../command/parse-command.js";
+import type { Store } from "../store/store.js";
 
 /** The part of an `issue_comment` webhook the App reads, parsed at the boundary. */
 export const issueCommentEventSchema = z.object({
@@ -33,214 +25,32 @@ export const issueCommentEventSchema = z.object({
 });
 export type IssueCommentEvent = z.infer<typeof issueCommentEventSchema>;
 
-export type CommentOutcome =
-  | { kind: "ignored"; reason: string }
-  | { kind: "job"; jobId: number; created: boolean }
-  | { kind: "reply"; replyId: number; created: boolean; why: string };
+export type ReceiveOutcome = { kind: "ignored"; reason: string } | { kind: "received"; commandId: number; created: boolean };
 
-export interface CommentDeps {
-  store: Store;
-  settings: Settings;
-  octokit: Octokit;
-}
-
-/** A reason to answer with a reply instead of a job. */
-class Refusal {
-  constructor(
-    readonly why: string,
-    readonly body: string,
-    readonly reaction: Reaction | null = "confused",
-  ) {}
-}
+/** GitHub comments hold at most 65,536 characters; anything longer is not one. */
+const MAX_BODY = 65_536;
 
 /**
- * Turns a comment into a job or a reply, and writes it to the store — nothing else. It only reads
- * from GitHub (who asked, what the refs are); the worker loop posts, reacts and dispatches after a
- * claim, so a crash here loses nothing that was accepted, and redeliveries change nothing.
+ * The webhook's whole job: keep /bisect comments (new ones, by people, not bots) in the inbox and
+ * answer. One insert, idempotent on the delivery id and the comment; who asked and what the refs
+ * mean are checked by a worker right after, before anything is spent.
  */
-export async function handleIssueComment(deliveryId: string, event: IssueCommentEvent, deps: CommentDeps): Promise<CommentOutcome> {
+export async function receiveIssueComment(deliveryId: string, event: IssueCommentEvent, store: Store): Promise<ReceiveOutcome> {
+  // Edits could replay old commands, deletions have nothing to do.
   if (event.action !== "created") return { kind: "ignored", reason: `comment ${event.action}, not created` };
   if (event.sender.type === "Bot" || event.comment.user?.type === "Bot") return { kind: "ignored", reason: "comment by a bot" };
-  const parsed = parseComment(event.comment.body ?? "");
-  if (parsed === null) return { kind: "ignored", reason: "no /bisect command" };
-
-  const { store } = deps;
-  const where: RepoRef = { owner: event.repository.owner.login, repo: event.repository.name };
-  const key = { deliveryId, repositoryId: event.repository.id, commentId: event.comment.id };
-  if (await store.commentHandled(key.deliveryId, key.repositoryId, key.commentId)) {
-    return { kind: "ignored", reason: "delivery or comment already handled" };
-  }
-
-  const reply = async (refusal: Refusal, cancelRunId: number | null = null): Promise<CommentOutcome> => {
-    const { replyId, created } = await store.enqueueReply({
-      deliveryId,
-      repository: event.repository.full_name,
-      repositoryId: event.repository.id,
-      installationId: event.installation?.id ?? null,
-      issueNumber: event.issue.number,
-      commentId: event.comment.id,
-      body: refusal.body,
-      reaction: refusal.reaction,
-      cancelRunId,
-    });
-    return { kind: "reply", replyId, created, why: refusal.why };
-  };
-
-  try {
-    if (parsed.ok && parsed.command.kind === "help") return await reply(new Refusal("help", replies.helpReply(), null));
-    if (parsed.ok && parsed.command.kind === "status") {
-      const job = await store.latestJob(event.repository.id, event.issue.number);
-      if (!job) return await reply(new Refusal("status: no job", replies.noJobReply(), null));
-      return await reply(new Refusal("status", replies.statusReply(job, await store.queuePosition(job.id)), null));
-    }
-
-    const login = event.sender.login;
-    const role = await repositoryRole(deps.octokit, where, login);
-    if (!mayRunBisect(role)) return await reply(new Refusal(`refused: ${role}`, replies.refusalReply(login, role), null));
-    if (!parsed.ok) return await reply(new Refusal("parse error", replies.parseErrorReply(parsed.line, parsed.message, parsed.example)));
-
-    const command = parsed.command;
-    switch (command.kind) {
-      case "cancel": {
-        const job = await store.latestJob(event.repository.id, event.issue.number);
-        if (!job) return await reply(new Refusal("cancel: no job", replies.noJobReply(), null));
-        const { cancelled, runId } = await store.cancelJob(job.id, `cancelled by ${login}`);
-        return await reply(new Refusal("cancel", replies.cancelReply(job, cancelled), cancelled ? "+1" : null), cancelled ? runId : null);
-      }
-      case "retry": {
-        const job = await store.latestJob(event.repository.id, event.issue.number);
-        if (!job) return await reply(new Refusal("retry: no job", replies.noJobReply(), null));
-        if (["queued", "dispatching", "dispatched", "running"].includes(job.state)) return await reply(new Refusal("retry: busy", replies.retryBusyReply(job), null));
-        // A new job from the same SHAs (resolved when the first comment came), by this requester.
-        const { jobId, created } = await store.createJob({
-          ...key,
-          repository: event.repository.full_name,
-          installationId: event.installation?.id ?? null,
-          issueNumber: event.issue.number,
-          requester: login,
-          goodRefs: job.good_refs,
-          badRef: job.bad_ref,
-          goodShas: job.good_shas,
-          badSha: job.bad_sha,
-          command: job.command,
-          options: job.options,
-          maxAttempts: deps.settings.MAX_ATTEMPTS,
-        });
-        return { kind: "job", jobId, created };
-      }
-      case "bisect":
-        return await startBisect(command, event, deps, where, key);
-      default:
-        throw new Error(`unhandled command ${command.kind}`);
-    }
-  } catch (error) {
-    if (error instanceof Refusal) return reply(error);
-    // GitHub failed after Probot's retries: say so, rather than leave the user waiting.
-    const status = httpStatus(error);
-    if (status !== undefined && (status >= 500 || status === 403 || status === 429)) {
-      return reply(new Refusal(`GitHub error ${status}`, replies.transientReply(`HTTP ${status}: ${githubMessage(error)}`)));
-    }
-    throw error;
-  }
-}
-
-function commitOf(ref: ResolvedRef, repository: string): string {
-  if (ref.sha !== null) return ref.sha;
-  if (ref.kind !== null) throw new Refusal("not a commit", replies.notACommitReply(ref.ref, ref.kind));
-  throw new Refusal("unknown ref", replies.unknownRefReply(ref.ref, repository));
-}
-
-async function startBisect(
-  command: Extract<BisectCommand, { kind: "bisect" }>,
-  event: IssueCommentEvent,
-  deps: CommentDeps,
-  where: RepoRef,
-  key: { deliveryId: string; repositoryId: number; commentId: number },
-): Promise<CommentOutcome> {
-  const repository = event.repository.full_name;
-  const isPullRequest = event.issue.pull_request != null;
-  if (command.range === null && !isPullRequest) throw new Refusal("no range on an issue", replies.notAPullRequestReply());
-  if (command.range && command.range.goods.length > MAX_GOODS) throw new Refusal("too many goods", replies.tooManyGoodsReply(command.range.goods.length, MAX_GOODS));
-
-  const snapshot = await snapshotRepository(deps.octokit, where, {
-    goods: command.range?.goods ?? [],
-    bad: command.range?.bad ?? null,
-    pullRequest: command.range === null ? event.issue.number : null,
-  });
-  const config = repoConfig(snapshot);
-  if (!snapshot.workflowFiles.includes(config.workflow)) throw new Refusal("workflow missing", replies.workflowMissingReply(config.workflow, snapshot.defaultBranch));
-
-  let goodRefs: string[];
-  let goodShas: string[];
-  let badRef: string;
-  let badSha: string;
-  let commits: number;
-  if (command.range === null) {
-    const pr = snapshot.pullRequest;
-    if (!pr) throw new Refusal("pull request not found", replies.notAPullRequestReply());
-    // base..head of a pull request: from where it left its base branch to its head.
-    const comparison = await compareCommits(deps.octokit, where, pr.baseSha, pr.headSha);
-    if (comparison.ahead_by === 0) throw new Refusal("empty pull request", replies.pullRequestEmptyReply(), null);
-    goodRefs = [pr.baseRefName];
-    goodShas = [comparison.merge_base_commit.sha];
-    badRef = pr.headRefName;
-    badSha = pr.headSha;
-    commits = comparison.ahead_by;
-  } else {
-    badRef = command.range.bad;
-    badSha = commitOf(snapshot.bad!, repository);
-    goodRefs = command.range.goods;
-    goodShas = snapshot.goods.map((g) => commitOf(g, repository));
-    commits = Number.POSITIVE_INFINITY;
-    for (const [i, goodSha] of goodShas.entries()) {
-      const goodRef = goodRefs[i]!;
-      if (goodSha === badSha) throw new Refusal("same commit", replies.sameCommitReply(goodRef, badRef, badSha));
-      const comparison = await compareCommits(deps.octokit, where, goodSha, badSha);
-      if (comparison.status === "behind") throw new Refusal("swapped", replies.swappedReply(goodRef, badRef));
-      if (comparison.status === "identical") throw new Refusal("same commit", replies.sameCommitReply(goodRef, badRef, badSha));
-      if (comparison.status === "diverged") throw new Refusal("diverged", replies.divergedReply(goodRef, badRef, comparison.merge_base_commit.sha));
-      // With several goods the range is at most the smallest of these counts.
-      commits = Math.min(commits, comparison.ahead_by);
-    }
-  }
-  if (commits > config.maxCommits) throw new Refusal("too large", replies.tooLargeReply(commits, config.maxCommits));
-
-  const testCommand = command.command ?? config.command;
-  if (testCommand === null || testCommand.trim() === "") throw new Refusal("no command", replies.noCommandReply());
-
-  const flaky = command.options.flaky ?? config.flaky;
-  const options: JobOptions = {
-    firstParent: command.options.firstParent ?? config.firstParent,
-    flaky,
-    parallel: command.options.parallel ?? config.parallel,
-    confidence: flaky ? (command.options.confidence ?? 0.99) : null,
-    timeoutSeconds: command.options.timeoutSeconds ?? config.timeoutSeconds ?? deps.settings.BISECT_TIMEOUT_SECONDS,
-    workflow: config.workflow,
-    defaultBranch: snapshot.defaultBranch,
-    commits,
-    setup: config.setup,
-    pullRequest: command.range === null ? event.issue.number : null,
-  };
-  const { jobId, created } = await deps.store.createJob({
-    ...key,
-    repository,
+  const body = (event.comment.body ?? "").slice(0, MAX_BODY);
+  if (parseComment(body) === null) return { kind: "ignored", reason: "no /bisect command" };
+  const { commandId, created } = await store.receiveCommand({
+    deliveryId,
+    repository: event.repository.full_name,
+    repositoryId: event.repository.id,
     installationId: event.installation?.id ?? null,
     issueNumber: event.issue.number,
+    isPullRequest: event.issue.pull_request != null,
+    commentId: event.comment.id,
     requester: event.sender.login,
-    goodRefs,
-    badRef,
-    goodShas,
-    badSha,
-    command: testCommand,
-    options,
-    maxAttempts: deps.settings.MAX_ATTEMPTS,
+    body,
   });
-  return { kind: "job", jobId, created };
-}
-
-function repoConfig(snapshot: RepositorySnapshot): RepoConfig {
-  if (snapshot.configTruncated) throw new Refusal("config too large", replies.configTruncatedReply());
-  const result = parseRepoConfig(snapshot.configText);
-  if (!result.ok) throw new Refusal("config invalid", replies.configErrorReply(result.message, result.line));
-  return result.config;
+  return { kind: "received", commandId, created };
 }

@@ -6,13 +6,16 @@ import {
   createdRowSchema,
   jobRowSchema,
   leased,
+  leasedCommands,
   leasedReplies,
+  commandReceivedRowSchema,
+  commandRowSchema,
   probeRowSchema,
   probesPayload,
   replyCreatedRowSchema,
   replyRowSchema,
   statsRowSchema,
-  type ClaimedJob, type JobStats, type NewReply, type ReplyRow, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
+  type ClaimedJob, type JobStats, type LeasedCommand, type NewCommand, type NewReply, type ReplyRow, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
 
 // The scalar answers of the functions; the row shapes are shared with the Supabase store (store.ts).
 const flagSchema = z.object({ ok: z.boolean() });
@@ -156,6 +159,23 @@ export class SqlStore implements Store {
       [jobId],
     );
     return rows.map((p) => ({ attempt: p.attempt, sha: p.sha, verdict: p.verdict, exitCode: p.exit_code, durationMs: p.duration_ms, round: p.round }));
+  }
+
+  async receiveCommand(c: NewCommand): Promise<{ commandId: number; created: boolean }> {
+    const row = await this.one(
+      commandReceivedRowSchema,
+      "select command_id, created from public.bisect_receive_command($1::text, $2::text, $3::bigint, $4::bigint, $5::integer, $6::boolean, $7::bigint, $8::text, $9::text)",
+      [c.deliveryId, c.repository, c.repositoryId, c.installationId, c.issueNumber, c.isPullRequest, c.commentId, c.requester, c.body],
+    );
+    return { commandId: row.command_id, created: row.created };
+  }
+
+  async claimCommands(worker: string, limit: number, leaseSeconds: number): Promise<LeasedCommand[]> {
+    return leasedCommands(await this.rows(commandRowSchema, "select * from public.bisect_claim_commands($1::text, $2::integer, $3::integer)", [worker, limit, leaseSeconds]));
+  }
+
+  async finishCommand(commandId: number, token: number, outcome: string | null, error: string | null, retrySeconds: number | null): Promise<boolean> {
+    return this.flag("select public.bisect_finish_command($1::bigint, $2::bigint, $3::text, $4::text, $5::integer) as ok", [commandId, token, outcome, error, retrySeconds]);
   }
 
   async claimAnnouncements(worker: string, limit: number, leaseSeconds: number, maxActive: number): Promise<ClaimedJob[]> {

@@ -68,6 +68,46 @@ export const probeRowSchema = z.object({
   round: z.number().int(),
 });
 
+/** A /bisect comment waiting in the inbox (public.bisect_commands). */
+export const commandRowSchema = z.object({
+  id: bigintColumn,
+  delivery_id: z.string(),
+  repository: z.string(),
+  repository_id: bigintColumn,
+  installation_id: bigintColumn.nullable(),
+  issue_number: z.number().int(),
+  is_pull_request: z.boolean(),
+  comment_id: bigintColumn,
+  requester: z.string(),
+  body: z.string(),
+  state: z.enum(["pending", "handled", "failed"]),
+  attempts: z.number().int(),
+  next_attempt_at: timestampColumn,
+  locked_by: z.string().nullable(),
+  lease_token: bigintColumn.nullable(),
+  lease_expires_at: timestampColumn.nullable(),
+  outcome: z.string().nullable(),
+  error: z.string().nullable(),
+  created_at: timestampColumn,
+  handled_at: timestampColumn.nullable(),
+});
+export type CommandRow = z.infer<typeof commandRowSchema>;
+export type LeasedCommand = CommandRow & { lease_token: number };
+export const commandReceivedRowSchema = z.object({ command_id: bigintColumn, created: z.boolean() });
+
+/** A /bisect comment as the webhook received it. */
+export interface NewCommand {
+  deliveryId: string;
+  repository: string;
+  repositoryId: number;
+  installationId: number | null;
+  issueNumber: number;
+  isPullRequest: boolean;
+  commentId: number;
+  requester: string;
+  body: string;
+}
+
 /** A reply waiting in the outbox (public.bisect_replies). */
 export const replyRowSchema = z.object({
   id: bigintColumn,
@@ -192,6 +232,11 @@ export interface Store {
   activeCounts(): Promise<{ repositoryId: number; repository: string; active: number; queued: number }[]>;
   getJob(jobId: number): Promise<JobRow | undefined>;
 
+  /** Stores a /bisect comment (the webhook's only write); idempotent on delivery and comment. */
+  receiveCommand(command: NewCommand): Promise<{ commandId: number; created: boolean }>;
+  claimCommands(worker: string, limit: number, leaseSeconds: number): Promise<LeasedCommand[]>;
+  /** Handled (`outcome` says what it became); or not: retried after `retrySeconds`, or failed when that is null. */
+  finishCommand(commandId: number, token: number, outcome: string | null, error: string | null, retrySeconds: number | null): Promise<boolean>;
   /** Leases queued jobs that wait for a repository slot and have no status comment yet (no attempt starts). */
   claimAnnouncements(worker: string, limit: number, leaseSeconds: number, maxActive: number): Promise<ClaimedJob[]>;
   /** About to dispatch: from here on this attempt's run may exist, and a successor looks for it first. */
@@ -219,6 +264,13 @@ export function leased(jobs: JobRow[]): ClaimedJob[] {
   return jobs.map((job) => {
     if (job.lease_token === null) throw new Error(`A claim returned job ${job.id} without a lease token`);
     return { job, token: job.lease_token };
+  });
+}
+
+export function leasedCommands(rows: CommandRow[]): LeasedCommand[] {
+  return rows.map((row) => {
+    if (row.lease_token === null) throw new Error(`A claim returned command ${row.id} without a lease token`);
+    return { ...row, lease_token: row.lease_token };
   });
 }
 

@@ -6,13 +6,16 @@ import {
   createdRowSchema,
   jobRowSchema,
   leased,
+  leasedCommands,
   leasedReplies,
+  commandReceivedRowSchema,
+  commandRowSchema,
   probeRowSchema,
   probesPayload,
   replyCreatedRowSchema,
   replyRowSchema,
   statsRowSchema,
-  type ClaimedJob, type JobStats, type NewReply, type ReplyRow, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
+  type ClaimedJob, type JobStats, type LeasedCommand, type NewCommand, type NewReply, type ReplyRow, type JobResult, type JobRow, type JobState, type NewJob, type Store, type StoredProbe } from "./store.js";
 
 // What PostgREST answers for each function: an array of rows for set-returning and table
 // functions, a bare JSON value for scalar ones. Parsed here, once.
@@ -28,6 +31,8 @@ const positionSchema = z.number().int().nullable();
 const statsSchema = z.array(statsRowSchema).length(1);
 const replyCreatedSchema = z.array(replyCreatedRowSchema).length(1);
 const repliesSchema = z.array(replyRowSchema);
+const commandReceivedSchema = z.array(commandReceivedRowSchema).length(1);
+const commandsSchema = z.array(commandRowSchema);
 
 type WebSocketConstructor = NonNullable<NonNullable<SupabaseClientOptions<"public">["realtime"]>["transport"]>;
 
@@ -205,6 +210,37 @@ export class SupabaseStore implements Store {
   async probes(jobId: number): Promise<(StoredProbe & { attempt: number })[]> {
     const rows = await this.call("bisect_job_probes", { p_job_id: jobId }, probesSchema);
     return rows.map((p) => ({ attempt: p.attempt, sha: p.sha, verdict: p.verdict, exitCode: p.exit_code, durationMs: p.duration_ms, round: p.round }));
+  }
+
+  async receiveCommand(c: NewCommand): Promise<{ commandId: number; created: boolean }> {
+    const [row] = await this.call(
+      "bisect_receive_command",
+      {
+        p_delivery_id: c.deliveryId,
+        p_repository: c.repository,
+        p_repository_id: c.repositoryId,
+        p_installation_id: c.installationId,
+        p_issue_number: c.issueNumber,
+        p_is_pull_request: c.isPullRequest,
+        p_comment_id: c.commentId,
+        p_requester: c.requester,
+        p_body: c.body,
+      },
+      commandReceivedSchema,
+    );
+    return { commandId: row!.command_id, created: row!.created };
+  }
+
+  async claimCommands(worker: string, limit: number, leaseSeconds: number): Promise<LeasedCommand[]> {
+    return leasedCommands(await this.call("bisect_claim_commands", { p_worker: worker, p_limit: limit, p_lease_seconds: leaseSeconds }, commandsSchema));
+  }
+
+  finishCommand(commandId: number, token: number, outcome: string | null, error: string | null, retrySeconds: number | null): Promise<boolean> {
+    return this.call(
+      "bisect_finish_command",
+      { p_command_id: commandId, p_token: token, p_outcome: outcome, p_error: error, p_retry_seconds: retrySeconds },
+      flagSchema,
+    );
   }
 
   async claimAnnouncements(worker: string, limit: number, leaseSeconds: number, maxActive: number): Promise<ClaimedJob[]> {

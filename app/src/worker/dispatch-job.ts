@@ -43,6 +43,7 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
   const { store, settings, log } = deps;
   const where = repoRef(job);
   let octokit: Octokit | undefined;
+  let run: DispatchedRun | null = null;
   try {
     if (job.installation_id === null) throw Object.assign(new Error("the job names no installation"), { status: 400 });
     octokit = await deps.octokitFor(job.installation_id);
@@ -51,7 +52,6 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
 
     // The earliest a run of this attempt can have been created.
     const attemptBegan = new Date((job.attempts <= 1 ? job.created_at : job.next_check_at).getTime() - CLOCK_SKEW_MS);
-    let run: DispatchedRun | null = null;
     if (job.dispatch_intent_attempt === job.attempts) {
       run = await findRun(octokit, where, options.workflow, job.id, attemptBegan, []);
       if (run) log.info({ job: job.id, run: run.runId }, "adopted the run an earlier worker dispatched");
@@ -76,6 +76,12 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
     }
     return true;
   } catch (error) {
+    if (run) {
+      // The run exists; only recording it failed. Leave the job as it is: when the lease ends,
+      // the next worker finds the run by the dispatch intent and adopts it.
+      log.warn({ job: job.id, run: run.runId, error: describeError(error) }, "dispatched, but could not record the run");
+      return false;
+    }
     const reason = `Dispatching the workflow failed: ${describeError(error)}`;
     if (isPermanent(error)) {
       // Retrying cannot fix this (a missing workflow, refused inputs, a missing permission).

@@ -2,6 +2,7 @@ import type { Logger } from "probot";
 import { dispatchJob } from "./dispatch-job.js";
 import { announceJob } from "./announce-job.js";
 import { postReply } from "./post-reply.js";
+import { processCommand } from "./process-command.js";
 import type { Octokit } from "../github/octokit.js";
 import type { Settings } from "../settings.js";
 import type { ClaimedJob, Store } from "../store/store.js";
@@ -19,8 +20,8 @@ export interface WorkerDeps {
 export const DRAIN_MS = 10_000;
 
 /**
- * The loop every instance runs: claim due work from the store (replies to post, queued jobs to
- * announce, jobs to dispatch or check on) and do the GitHub side of it. All state lives in the
+ * The loop every instance runs: claim due work from the store (commands to check and turn into
+ * jobs or replies, replies to post, queued jobs to announce, jobs to dispatch or check on) and do the GitHub side of it. All state lives in the
  * store; a claim's lease and fencing token make sure only one instance acts on a job at a time,
  * and a dead instance's work is taken over when its lease expires.
  */
@@ -31,7 +32,7 @@ export class Worker {
   private lastTickAt = 0;
   private ticking: Promise<void> | undefined;
   /** Counters for /metrics. */
-  readonly counters = { ticks: 0, dispatches: 0, repliesPosted: 0, announcements: 0, errors: 0 };
+  readonly counters = { ticks: 0, claims: 0, commands: 0, dispatches: 0, repliesPosted: 0, announcements: 0, errors: 0 };
 
   constructor(private readonly deps: WorkerDeps) {}
 
@@ -66,6 +67,11 @@ export class Worker {
   async tick(): Promise<void> {
     const { store, settings, workerId } = this.deps;
     const room = () => settings.WORKER_CONCURRENCY - this.inflight.size;
+    if (room() > 0 && !this.stopping) {
+      for (const command of await store.claimCommands(workerId, room(), settings.LEASE_SECONDS)) {
+        this.track(`command:${command.id}`, processCommand(command, this.deps).then((handled) => void (handled && this.counters.commands++)));
+      }
+    }
     if (room() > 0) {
       for (const reply of await store.claimReplies(workerId, room(), settings.LEASE_SECONDS)) {
         this.track(`reply:${reply.id}`, postReply(reply, this.deps).then((posted) => void (posted && this.counters.repliesPosted++)));
@@ -103,6 +109,7 @@ export class Worker {
   }
 
   private track(key: string, promise: Promise<unknown>, job?: ClaimedJob): void {
+    this.counters.claims++;
     const tracked = promise
       .then(() => undefined)
       .catch((error) => {

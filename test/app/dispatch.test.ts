@@ -1,0 +1,181 @@
+/**
+ * Dispatching the workflow: GitHub Enterprise Server without run details, a worker that dies
+ * between dispatch and commit, a repository at its limit of active bisects, and GitHub refusing
+ * or failing the dispatch. Then the operators' routes. All against the OpenAPI-checked double.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { dispatchJob } from "../../app/src/worker/dispatch-job.js";
+import type { Store } from "../../app/src/store/store.js";
+import { startHarness, OWNER, REPO, REPOSITORY_ID, type Harness } from "../support/app-harness.js";
+
+const FULL = `${OWNER}/${REPO}`;
+const DISPATCH = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
+
+let h: Harness;
+let issue = 0;
+beforeAll(async () => {
+  h = await startHarness({ env: { MAX_CONCURRENT_JOBS: "2" } });
+});
+afterAll(() => h?.close());
+afterEach(async () => {
+  expect(h.double.violations).toEqual([]);
+  // Each test starts with the repository's slots free.
+  await h.db.client.exec("update public.bisect_jobs set state = 'succeeded', locked_by = null, lease_expires_at = null where state not in ('succeeded', 'failed', 'cancelled', 'timed_out')");
+  h.double.ghes = false;
+});
+
+async function bisect(body = "/bisect v1.0..main -- npm test") {
+  issue++;
+  expect((await h.comment(body, { issueNumber: issue })).status).toBe(200);
+  await h.accept();
+  const job = await h.store.latestJob(REPOSITORY_ID, issue);
+  expect(job).toBeDefined();
+  return job!;
+}
+
+describe("dispatch", () => {
+  it("on GitHub Enterprise Server, which refuses return_run_details, dispatches without it and finds the run by its name", async () => {
+    h.double.ghes = true;
+    const job = await bisect();
+    await h.settle();
+    const mine = h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id));
+    expect(mine.map((d) => [d.returnRunDetails, d.status])).toEqual([
+      [true, 422],
+      [false, 204],
+    ]);
+    const run = h.double.runs.find((r) => r.inputs.job_id === String(job.id))!;
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", run_id: run.id });
+  });
+
+  it("a worker that dies after dispatching and before recording the run: its successor adopts the run, no second dispatch", async () => {
+    const job = await bisect();
+    // The first worker gets as far as the dispatch, then dies: nothing it does after returns.
+    const [claimed] = await h.store.claimJobs("doomed-worker", 1, 30, 4);
+    expect(claimed?.job.id).toBe(job.id);
+    const dying: Store = new Proxy(h.store, {
+      get: (target, key) => (key === "recordDispatch" ? () => new Promise(() => undefined) : Reflect.get(target, key).bind(target)),
+    });
+    const octokit = await h.server.app.probot!.auth(job.installation_id!);
+    void dispatchJob(claimed!, { ...workerDeps(), store: dying, octokitFor: async () => octokit });
+    await waitFor(() => h.double.dispatches.some((d) => d.inputs.job_id === String(job.id)));
+    expect(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id))).toHaveLength(1);
+    // Its lease runs out; another worker takes the job over.
+    await h.db.client.exec(`update public.bisect_jobs set lease_expires_at = now() - interval '1 second' where id = ${job.id}`);
+    await h.settle();
+    const runs = h.double.runs.filter((r) => r.inputs.job_id === String(job.id));
+    expect(runs).toHaveLength(1);
+    expect(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id))).toHaveLength(1);
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", run_id: runs[0]!.id, attempts: 1 });
+    // One status comment, edited; not one per worker.
+    expect(h.appComments(issue)).toHaveLength(1);
+  });
+
+  it("a repository at MAX_CONCURRENT_JOBS: the next job is announced with its place in the queue, and dispatched when a slot frees", async () => {
+    const a = await bisect();
+    const b = await bisect();
+    const c = await bisect();
+    await h.settle();
+    const dispatched = (id: number) => h.double.dispatches.some((d) => d.inputs.job_id === String(id));
+    expect([dispatched(a.id), dispatched(b.id), dispatched(c.id)]).toEqual([true, true, false]);
+    const waiting = h.appComments(issue);
+    expect(waiting).toHaveLength(1);
+    expect(waiting[0]!.body).toContain("number 1 in this repository's queue");
+    expect(h.double.reactions(FULL, c.comment_id)).toEqual(["eyes"]);
+    expect(await h.store.getJob(c.id)).toMatchObject({ state: "queued", attempts: 0 });
+
+    await h.db.client.exec(`update public.bisect_jobs set state = 'succeeded' where id = ${a.id}`);
+    await h.settle();
+    expect(dispatched(c.id)).toBe(true);
+    // The same comment, edited in place from "waiting" to "dispatched".
+    const after = h.appComments(issue);
+    expect(after).toHaveLength(1);
+    expect(after[0]!.body).toContain("Workflow run");
+    expect(h.double.reactions(FULL, c.comment_id)).toEqual(["eyes"]);
+  });
+
+  it("a dispatch GitHub refuses (422) fails the job at once and says why on the thread", async () => {
+    h.double.failNext(DISPATCH, 422, 1);
+    const job = await bisect();
+    await h.settle();
+    const after = await h.store.getJob(job.id);
+    expect(after).toMatchObject({ state: "failed", attempts: 1 });
+    expect(after!.error).toContain("HTTP 422");
+    expect(h.appComments(issue).at(-1)!.body).toContain("could not start");
+    expect(h.double.runs.some((r) => r.inputs.job_id === String(job.id))).toBe(false);
+  });
+
+  it("a dispatch that keeps failing with 502 (after Probot's retries) is tried again later, as a new attempt", async () => {
+    h.double.failNext(DISPATCH, 502, 4);
+    const job = await bisect();
+    await h.settle();
+    const after = await h.store.getJob(job.id);
+    expect(after).toMatchObject({ state: "queued", attempts: 1, run_id: null });
+    expect(after!.next_check_at.getTime()).toBeGreaterThan(Date.now() + 10_000);
+    // Due again: the next attempt dispatches.
+    await h.db.client.exec(`update public.bisect_jobs set next_check_at = now() where id = ${job.id}`);
+    await h.settle();
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", attempts: 2 });
+    expect(h.double.runs.filter((r) => r.inputs.job_id === String(job.id))).toHaveLength(1);
+  });
+
+  it("with the workflow file removed since the comment, the job fails with GitHub's reason", async () => {
+    h.double.failNext(DISPATCH, 404, 1);
+    const job = await bisect();
+    await h.settle();
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "failed" });
+    expect(h.appComments(issue).at(-1)!.body).toContain("HTTP 404");
+  });
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  expect(condition()).toBe(true);
+}
+
+function workerDeps() {
+  return { store: h.store, settings: h.server.settings, workerId: "doomed-worker", octokitFor: async () => { throw new Error("unused"); }, log: h.server.app.probot!.log };
+}
+
+describe("HTTP routes", () => {
+  it("GET /health is 200 while the database answers and the worker loop runs", async () => {
+    await h.settle();
+    const response = await fetch(`${h.server.url}/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: "ok", database: "reachable", worker: "running" });
+  });
+
+  it("GET /stats counts jobs by state and this instance's leases", async () => {
+    const stats = (await (await fetch(`${h.server.url}/stats`)).json()) as Record<string, number>;
+    expect(Object.keys(stats).sort()).toEqual(["cancelled", "completed", "failed", "pending", "running", "running_on_this_instance"]);
+    const job = await bisect();
+    const after = (await (await fetch(`${h.server.url}/stats`)).json()) as Record<string, number>;
+    expect(after.pending).toBe(stats.pending! + 1);
+    await h.settle();
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched" });
+    const running = (await (await fetch(`${h.server.url}/stats`)).json()) as Record<string, number>;
+    expect(running.running).toBe(stats.running! + 1);
+  });
+
+  it("GET /job/:id shows state, attempts, run, worker and times — and no secret", async () => {
+    const job = await bisect();
+    await h.settle();
+    const response = await fetch(`${h.server.url}/job/${job.id}`);
+    expect(response.status).toBe(200);
+    const view = (await response.json()) as Record<string, unknown>;
+    expect(view).toMatchObject({ id: job.id, repository: FULL, state: "dispatched", attempts: 1, max_attempts: 3, bad: { ref: "main", sha: h.repo.sha.main } });
+    expect(view.run_url).toMatch(/\/actions\/runs\/\d+$/);
+    for (const key of ["created_at", "started_at", "updated_at", "worker"]) expect(view).toHaveProperty(key);
+    const text = JSON.stringify(view);
+    expect(text).not.toContain(h.env.WEBHOOK_SECRET);
+    expect(text).not.toContain("PRIVATE KEY");
+    expect(text).not.toMatch(/ghs_[A-Za-z0-9]+/);
+    expect((await fetch(`${h.server.url}/job/999999999`)).status).toBe(404);
+    expect((await fetch(`${h.server.url}/job/abc`)).status).toBe(404);
+  });
+
+  it("GET /metrics speaks Prometheus", async () => {
+    const text = await (await fetch(`${h.server.url}/metrics`)).text();
+    expect(text).toMatch(/^bisect_jobs\{state="pending"\} \d+$/m);
+    expect(text).toMatch(/^bisect_worker_events_total\{event="dispatches"\} \d+$/m);
+  });
+});
