@@ -25,8 +25,12 @@ export interface RunningServer {
 }
 
 const serverEnvSchema = z.object({
-  APP_ID: z.string().regex(/^\d+$/, { error: "APP_ID must be your GitHub App's numeric id (Settings → Developer settings → GitHub Apps)." }),
-  WEBHOOK_SECRET: z.string().min(1, { error: "WEBHOOK_SECRET must be set to the webhook secret of your GitHub App: unsigned webhooks are refused." }),
+  APP_ID: z
+    .string({ error: "set APP_ID to your GitHub App's numeric id (its settings page shows it)." })
+    .regex(/^\d+$/, { error: "APP_ID must be your GitHub App's numeric id (its settings page shows it)." }),
+  WEBHOOK_SECRET: z.string({ error: "set WEBHOOK_SECRET to your GitHub App's webhook secret: unsigned webhooks are refused." }),
+  PRIVATE_KEY: z.string().optional(),
+  PRIVATE_KEY_PATH: z.string().optional(),
   WEBHOOK_PATH: z.string().startsWith("/").default("/api/github/webhooks"),
   PORT: z.string().regex(/^\d+$/).default("3000"),
   HOST: z.string().default("localhost"),
@@ -126,9 +130,12 @@ export async function startServer(env: Record<string, string | undefined> = proc
   const parsed = serverEnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== "")));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new Error(`${String(issue.path[0])}: ${issue.message}`);
+    throw new Error(issue.message.startsWith("set ") || issue.message.includes(String(issue.path[0])) ? issue.message : `${String(issue.path[0])}: ${issue.message}`);
   }
   const serverEnv = parsed.data;
+  if (!serverEnv.PRIVATE_KEY && !serverEnv.PRIVATE_KEY_PATH) {
+    throw new Error("set PRIVATE_KEY (the PEM text, or base64 of it) or PRIVATE_KEY_PATH (the .pem file you downloaded from the GitHub App's settings).");
+  }
   const settings = readSettings(env);
   const store = overrides.store ?? (await openStore(env));
   const workerId = makeWorkerId();

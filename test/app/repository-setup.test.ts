@@ -1,0 +1,92 @@
+/**
+ * What the repository brings: its `.github/bisect.yml` (defaults, limits, mistakes pointed at by
+ * line) and its bisect workflow (missing: the reply says how to install it). Then /bisect cancel
+ * and /bisect retry on a dispatched job.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { REPOSITORY_ID, startHarness, type Harness } from "../support/app-harness.js";
+
+let h: Harness | undefined;
+afterEach(async () => {
+  expect(h?.double.violations).toEqual([]);
+  await h?.close();
+  h = undefined;
+});
+
+async function commentAndSettle(body: string, issueNumber = 42) {
+  expect((await h!.comment(body, { issueNumber })).status).toBe(200);
+  await h!.settle();
+  return h!.appComments(issueNumber).map((c) => c.body);
+}
+
+describe(".github/bisect.yml", () => {
+  it("gives the default command, runner parallelism and setup; the setup's failure makes a commit untestable", async () => {
+    h = await startHarness({ repo: { config: "command: make check\nparallel: 4\nsetup: |\n  npm ci\n  npm run build\n" } });
+    await commentAndSettle("/bisect v1.0..main");
+    const dispatch = h.double.dispatches.at(-1)!;
+    expect(dispatch.inputs.command).toBe("sh -e <<'BISECT_BOT_SETUP' || exit 125\nnpm ci\nnpm run build\nBISECT_BOT_SETUP\nmake check");
+    expect(JSON.parse(dispatch.inputs.options!)).toMatchObject({ parallel: 4 });
+  });
+
+  it("an invalid file gets a reply that points at the line, and nothing starts", async () => {
+    h = await startHarness({ repo: { config: "command: npm test\n\nparallel: 40\n" } });
+    const replies = await commentAndSettle("/bisect v1.0..main");
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toContain("line 3");
+    expect(replies[0]).toContain("`parallel`");
+    expect(h.double.dispatches).toHaveLength(0);
+    expect(await h.store.latestJob(REPOSITORY_ID, 42)).toBeUndefined();
+  });
+
+  it("a range larger than max_commits is refused with the count and the limit", async () => {
+    h = await startHarness({ repo: { config: "max_commits: 5\n" } });
+    const replies = await commentAndSettle("/bisect v1.0..main -- npm test");
+    expect(replies[0]).toMatch(/holds 15 commits, more than this repository's limit of 5/);
+    expect(h.double.dispatches).toHaveLength(0);
+  });
+
+  it("without the workflow file, the reply says how to install it", async () => {
+    h = await startHarness({ repo: { withoutWorkflow: true } });
+    const replies = await commentAndSettle("/bisect v1.0..main -- npm test");
+    expect(replies[0]).toContain("`.github/workflows/bisect.yml`");
+    expect(replies[0]).toContain("copy");
+    expect(h.double.dispatches).toHaveLength(0);
+  });
+});
+
+describe("/bisect cancel and /bisect retry", () => {
+  it("cancel stops the job and its workflow run; retry starts it again from the same commits", async () => {
+    h = await startHarness();
+    await commentAndSettle("/bisect v1.0..main -- npm test");
+    const job = (await h.store.latestJob(REPOSITORY_ID, 42))!;
+    expect(job.state).toBe("dispatched");
+
+    const afterCancel = await commentAndSettle("/bisect cancel", 42);
+    expect(afterCancel.at(-1)).toContain("Cancelled bisect");
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "cancelled" });
+    const run = h.double.runs.find((r) => r.id === job.run_id)!;
+    expect(run.status).toBe("completed");
+    expect(run.conclusion).toBe("cancelled");
+
+    await commentAndSettle("/bisect retry", 42);
+    const retried = (await h.store.latestJob(REPOSITORY_ID, 42))!;
+    expect(retried.id).not.toBe(job.id);
+    expect(retried).toMatchObject({ state: "dispatched", good_shas: job.good_shas, bad_sha: job.bad_sha, command: "npm test" });
+    expect(h.double.dispatches.filter((d) => d.status < 300)).toHaveLength(2);
+  });
+
+  it("cancel and retry need write access too", async () => {
+    h = await startHarness();
+    h.double.setPermission("octo-org/widgets", "reader", "read");
+    await commentAndSettle("/bisect v1.0..main -- npm test");
+    const job = (await h.store.latestJob(REPOSITORY_ID, 42))!;
+    for (const command of ["/bisect cancel", "/bisect retry"]) {
+      await h.comment(command, { issueNumber: 42, login: "reader" });
+      await h.settle();
+      expect(h.appComments(42).at(-1)!.body).toContain("only people with write");
+    }
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched" });
+    expect((await h.store.latestJob(REPOSITORY_ID, 42))!.id).toBe(job.id);
+    expect(h.double.runs.find((r) => r.id === job.run_id)!.status).not.toBe("completed");
+  });
+});
