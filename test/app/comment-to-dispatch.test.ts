@@ -53,6 +53,18 @@ describe("a /bisect comment from a maintainer", () => {
     expect(comments[0]!.body).toContain(`Bisect #${job!.id}`);
     expect(comments[0]!.body).toContain("15 commits");
     expect(comments[0]!.body).toContain(after!.run_url!);
+    // GitHub calls from comment to running workflow (token exchanges aside): one of each.
+    const calls = h.double.requests.slice(requests).filter((r) => !r.route.includes("access_tokens")).map((r) => r.route);
+    expect(calls.sort()).toEqual(
+      [
+        "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
+        "POST /graphql",
+        "GET /repos/{owner}/{repo}/compare/{basehead}",
+        "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+        "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+      ].sort(),
+    );
   });
 
   it("takes the command from a fenced block, flags, and several goods", async () => {

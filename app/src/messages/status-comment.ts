@@ -4,7 +4,6 @@ import { codeBlock, codeSpan, shortSha, truncate } from "./markdown.js";
 
 export type StatusPhase =
   | { phase: "queued"; position: number | null; active: number }
-  | { phase: "dispatching" }
   | { phase: "dispatched"; runUrl: string };
 
 /**
@@ -22,9 +21,7 @@ export function statusComment(job: JobRow, options: JobOptions, status: StatusPh
   const state =
     status.phase === "queued"
       ? `⏳ Waiting for a free slot${status.position !== null ? `: number ${status.position} in this repository's queue` : ""} (${status.active} bisects running here already).`
-      : status.phase === "dispatching"
-        ? "🚀 Starting the workflow run…"
-        : `🏃 [Workflow run](${status.runUrl}) dispatched (attempt ${job.attempts} of ${job.max_attempts}).`;
+      : `🏃 [Workflow run](${status.runUrl}) dispatched (attempt ${job.attempts} of ${job.max_attempts}).`;
   return [
     `### 🔎 Bisect #${job.id}`,
     "",

@@ -1,6 +1,6 @@
 import type { ClaimedJob } from "../store/store.js";
 import { describeError } from "./github-errors.js";
-import { showStatus } from "./status-comment.js";
+import { react, showStatus } from "./status-comment.js";
 import type { WorkerDeps } from "./worker.js";
 
 /**
@@ -14,7 +14,8 @@ export async function announceJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
     const octokit = await deps.octokitFor(job.installation_id);
     const position = await deps.store.queuePosition(job.id);
     const active = (await deps.store.activeCounts()).find((c) => c.repositoryId === job.repository_id)?.active ?? 0;
-    await showStatus(octokit, claimed, deps.store, { phase: "queued", position, active }, deps.log);
+    await react(octokit, job, deps.log);
+    await showStatus(octokit, claimed, deps.store, { phase: "queued", position, active });
   } catch (error) {
     deps.log.warn({ job: job.id, error: describeError(error) }, "could not announce the queued job");
   } finally {

@@ -4,7 +4,7 @@ import { runnerCommand, type JobOptions } from "../job-options.js";
 import { codeSpan } from "../messages/markdown.js";
 import type { ClaimedJob, JobRow } from "../store/store.js";
 import { describeError, isPermanent } from "./github-errors.js";
-import { jobOptions, repoRef, showStatus } from "./status-comment.js";
+import { jobOptions, react, repoRef, showStatus } from "./status-comment.js";
 import type { WorkerDeps } from "./worker.js";
 
 /** Before a retried dispatch after an infrastructure failure, seconds · 2^(attempt−1). */
@@ -48,7 +48,8 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
     if (job.installation_id === null) throw Object.assign(new Error("the job names no installation"), { status: 400 });
     octokit = await deps.octokitFor(job.installation_id);
     const options = jobOptions(job);
-    if (!(await showStatus(octokit, claimed, store, { phase: "dispatching" }, log))) return false;
+    // 👀 at once, so the requester knows the command was taken.
+    if (job.status_comment_id === null) await react(octokit, job, log);
 
     // The earliest a run of this attempt can have been created.
     const attemptBegan = new Date((job.attempts <= 1 ? job.created_at : job.next_check_at).getTime() - CLOCK_SKEW_MS);
@@ -67,13 +68,11 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
         earlierRuns: [],
       });
     }
+    // The status comment comes with its run link (one call, not a post and an edit), and is
+    // remembered while this worker still holds the job.
+    if (!(await showStatus(octokit, claimed, store, { phase: "dispatched", runUrl: run.runUrl }))) return false;
     if (!(await store.recordDispatch(job.id, token, run.runId, run.runUrl, settings.RUN_CHECK_SECONDS))) return false;
     log.info({ job: job.id, run: run.runId, attempt: job.attempts }, "dispatched");
-    try {
-      await showStatus(octokit, claimed, store, { phase: "dispatched", runUrl: run.runUrl }, log);
-    } catch (error) {
-      log.warn({ job: job.id, error: describeError(error) }, "could not update the status comment");
-    }
     return true;
   } catch (error) {
     if (run) {

@@ -15,22 +15,25 @@ export function jobOptions(job: JobRow): JobOptions {
   return jobOptionsSchema.parse(job.options);
 }
 
+/** 👀 on the command: taken. A courtesy — a deleted comment or a refused reaction stops nothing. */
+export async function react(octokit: Octokit, job: JobRow, log: Logger): Promise<void> {
+  try {
+    await octokit.request("POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", { ...repoRef(job), comment_id: job.comment_id, content: "eyes" });
+  } catch (error) {
+    log.warn({ job: job.id, error: describeError(error) }, "could not react to the command");
+  }
+}
+
 /**
- * Shows the job on its thread: on first contact reacts 👀 to the command and posts the status
- * comment (remembered on the job, so later updates edit it); afterwards edits that comment.
- * Returns false when the lease was lost meanwhile (another worker has the job).
+ * Shows the job on its thread: posts the status comment the first time (remembered on the job,
+ * so later updates edit it), edits it afterwards. Returns false when the lease was lost meanwhile
+ * (another worker has the job).
  */
-export async function showStatus(octokit: Octokit, claimed: ClaimedJob, store: Store, phase: StatusPhase, log: Logger): Promise<boolean> {
+export async function showStatus(octokit: Octokit, claimed: ClaimedJob, store: Store, phase: StatusPhase): Promise<boolean> {
   const { job } = claimed;
   const where = repoRef(job);
   const body = statusComment(job, jobOptions(job), phase);
   if (job.status_comment_id === null) {
-    try {
-      await octokit.request("POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", { ...where, comment_id: job.comment_id, content: "eyes" });
-    } catch (error) {
-      // A reaction is a courtesy: a deleted comment or a refused reaction does not stop the job.
-      log.warn({ job: job.id, error: describeError(error) }, "could not react to the command");
-    }
     const { data } = await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
     const commentId = Number(data.id);
     if (!(await store.setStatusComment(job.id, claimed.token, commentId))) return false;
