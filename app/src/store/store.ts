@@ -246,7 +246,7 @@ export interface Store {
   queuePosition(jobId: number): Promise<number | null>;
   /** The latest job started from an issue or pull request. */
   latestJob(repositoryId: number, issueNumber: number): Promise<JobRow | undefined>;
-  /** Whether this delivery or comment already made a job or a reply (redeliveries stop here). */
+  /** Whether this delivery or comment already made a job or a reply (a command handled twice makes nothing new). */
   commentHandled(deliveryId: string, repositoryId: number, commentId: number): Promise<boolean>;
   stats(worker: string): Promise<JobStats>;
   /** Inserts the reply, or finds the one this delivery or comment already made. */
