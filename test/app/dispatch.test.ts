@@ -5,7 +5,6 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { dispatchJob } from "../../app/src/worker/dispatch-job.js";
-import type { Store } from "../../app/src/store/store.js";
 import { startHarness, OWNER, REPO, REPOSITORY_ID, type Harness } from "../support/app-harness.js";
 
 const FULL = `${OWNER}/${REPO}`;
@@ -49,14 +48,17 @@ describe("dispatch", () => {
 
   it("a worker that dies after dispatching and before recording the run: its successor adopts the run, no second dispatch", async () => {
     const job = await bisect();
-    // The first worker gets as far as the dispatch, then dies: nothing it does after returns.
     const [claimed] = await h.store.claimJobs("doomed-worker", 1, 30, 4);
     expect(claimed?.job.id).toBe(job.id);
-    const dying: Store = new Proxy(h.store, {
-      get: (target, key) => (key === "recordDispatch" ? () => new Promise(() => undefined) : Reflect.get(target, key).bind(target)),
+    // The first worker gets as far as the dispatch, then dies: nothing it does after returns.
+    const real = await h.server.app.probot!.auth(job.installation_id!);
+    const dying = new Proxy(real, {
+      get: (target, key) =>
+        key === "request"
+          ? (route: string, params: unknown) => (route.includes("/issues/{issue_number}/comments") ? new Promise(() => undefined) : target.request(route as never, params as never))
+          : Reflect.get(target, key),
     });
-    const octokit = await h.server.app.probot!.auth(job.installation_id!);
-    void dispatchJob(claimed!, { ...workerDeps(), store: dying, octokitFor: async () => octokit });
+    void dispatchJob(claimed!, { ...workerDeps(), octokitFor: async () => dying });
     await waitFor(() => h.double.dispatches.some((d) => d.inputs.job_id === String(job.id)));
     expect(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id))).toHaveLength(1);
     // Its lease runs out; another worker takes the job over.
@@ -177,5 +179,21 @@ describe("HTTP routes", () => {
     const text = await (await fetch(`${h.server.url}/metrics`)).text();
     expect(text).toMatch(/^bisect_jobs\{state="pending"\} \d+$/m);
     expect(text).toMatch(/^bisect_worker_events_total\{event="dispatches"\} \d+$/m);
+  });
+});
+
+// Last: the double keeps failing GraphQL afterwards.
+describe("commands", () => {
+  it("GitHub failing on every try of a command: after the last try the user is told nothing started", async () => {
+    h.double.failNext("POST /graphql", 503, 1000);
+    await h.comment("/bisect v1.0..main -- npm test", { issueNumber: 44 });
+    for (let i = 0; i < 6; i++) {
+      await h.settle();
+      await h.db.client.exec("update public.bisect_commands set next_attempt_at = now() where state = 'pending'");
+    }
+    const { rows } = await h.db.client.query<{ state: string; attempts: number }>("select state, attempts from public.bisect_commands where issue_number = 44");
+    expect(rows[0]).toEqual({ state: "failed", attempts: 5 });
+    expect(h.appComments(44).map((c) => c.body)).toEqual([expect.stringContaining("GitHub did not answer")]);
+    expect(await h.store.latestJob(REPOSITORY_ID, 44)).toBeUndefined();
   });
 });

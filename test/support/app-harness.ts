@@ -35,6 +35,8 @@ export interface HarnessOptions {
   /** Extra App environment (MAX_CONCURRENT_JOBS, …). */
   env?: Record<string, string>;
   ghes?: boolean;
+  /** "probot": Probot's own Octokit, throttling and retry waits as in production (default "fast"). */
+  octokit?: "fast" | "probot";
 }
 
 export interface Harness {
@@ -91,7 +93,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const db = await openTestDatabase(options.backend ?? "pglite");
   const store = new SqlStore(db.client);
   const env = appEnv(double, options.env);
-  const server = await startServer(env, { store, startWorker: false, Octokit: FastRetryOctokit });
+  const server = await startServer(env, { store, startWorker: false, ...(options.octokit === "probot" ? {} : { Octokit: FastRetryOctokit }) });
   const worker = () => server.app.worker!;
   return {
     double,

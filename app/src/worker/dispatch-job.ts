@@ -3,7 +3,7 @@ import type { Octokit } from "../github/octokit.js";
 import { runnerCommand, type JobOptions } from "../job-options.js";
 import { codeSpan } from "../messages/markdown.js";
 import type { ClaimedJob, JobRow } from "../store/store.js";
-import { describeError, isPermanent } from "./github-errors.js";
+import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
 import { jobOptions, react, repoRef, showStatus } from "./status-comment.js";
 import type { WorkerDeps } from "./worker.js";
 
@@ -90,7 +90,7 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
       return false;
     }
     log.warn({ job: job.id, reason }, "dispatch failed; trying again later");
-    const state = await store.failAttempt(job.id, token, reason, DISPATCH_RETRY_BASE_SECONDS, []);
+    const state = await store.failAttempt(job.id, token, reason, Math.max(DISPATCH_RETRY_BASE_SECONDS, retryAfterSeconds(error)), []);
     if (state === "failed" && octokit) await tellFailure(octokit, job, reason, deps);
     return false;
   }

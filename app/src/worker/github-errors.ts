@@ -20,3 +20,16 @@ export function describeError(error: unknown): string {
   const message = githubMessage(error).split("\n")[0]!.slice(0, 300);
   return status === undefined ? message : `HTTP ${status}: ${message}`;
 }
+
+/**
+ * How long GitHub asked us to wait, in seconds: `retry-after`, else until `x-ratelimit-reset`
+ * when the quota is used up; 0 when it said nothing.
+ */
+export function retryAfterSeconds(error: unknown, now: number = Date.now()): number {
+  const headers = (error as { response?: { headers?: Record<string, string | number | undefined> } } | null)?.response?.headers ?? {};
+  const retryAfter = Number(headers["retry-after"]);
+  if (Number.isFinite(retryAfter) && retryAfter > 0) return Math.ceil(retryAfter);
+  const reset = Number(headers["x-ratelimit-reset"]);
+  if (String(headers["x-ratelimit-remaining"]) === "0" && Number.isFinite(reset)) return Math.max(0, Math.ceil(reset - now / 1000));
+  return 0;
+}

@@ -1,6 +1,6 @@
 import type { ReplyRow } from "../store/store.js";
 import { httpStatus } from "../github/octokit.js";
-import { describeError, isPermanent } from "./github-errors.js";
+import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
 import type { WorkerDeps } from "./worker.js";
 
 /**
@@ -35,7 +35,7 @@ export async function postReply(reply: ReplyRow & { lease_token: number }, deps:
   } catch (error) {
     const permanent = isPermanent(error);
     log.warn({ reply: reply.id, error: describeError(error), permanent }, "could not post a reply");
-    await store.finishReply(reply.id, reply.lease_token, null, describeError(error), permanent ? null : Math.min(600, 15 * 2 ** reply.attempts));
+    await store.finishReply(reply.id, reply.lease_token, null, describeError(error), permanent ? null : Math.max(Math.min(600, 15 * 2 ** reply.attempts), retryAfterSeconds(error)));
     return false;
   }
 }

@@ -1,6 +1,6 @@
 import { transientReply } from "../messages/replies.js";
 import type { LeasedCommand } from "../store/store.js";
-import { describeError, isPermanent } from "./github-errors.js";
+import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
 import { handleCommand, type CommandOutcome } from "./handle-command.js";
 import type { WorkerDeps } from "./worker.js";
 
@@ -36,7 +36,9 @@ export async function processCommand(command: LeasedCommand, deps: WorkerDeps): 
     const reason = describeError(error);
     if (!isPermanent(error) && command.attempts < COMMAND_ATTEMPTS) {
       log.warn({ command: command.id, error: reason, attempt: command.attempts }, "command failed; trying again later");
-      await store.finishCommand(command.id, command.lease_token, null, reason, 5 * 2 ** (command.attempts - 1));
+      // Our backoff, or longer when GitHub said how long to wait (a secondary rate limit).
+      const delay = Math.max(5 * 2 ** (command.attempts - 1), retryAfterSeconds(error));
+      await store.finishCommand(command.id, command.lease_token, null, reason, delay);
       return false;
     }
     log.warn({ command: command.id, error: reason }, "command failed; telling the user");
