@@ -1,5 +1,6 @@
 import type { ApplicationFunction, Probot } from "probot";
 import { issueCommentEventSchema, receiveIssueComment } from "./handlers/issue-comment.js";
+import { receiveWorkflowJob, receiveWorkflowRun, workflowJobEventSchema, workflowRunEventSchema } from "./handlers/workflow-run.js";
 import { routes } from "./http/routes.js";
 import type { Settings } from "./settings.js";
 import type { Store } from "./store/store.js";
@@ -35,6 +36,13 @@ export class BisectApp {
       const event = issueCommentEventSchema.parse(context.payload);
       const outcome = await receiveIssueComment(context.id, event, store);
       context.log.info({ delivery: context.id, repository: event.repository.full_name, comment: event.comment.id, ...outcome }, "issue_comment handled");
+    });
+    app.on("workflow_run", async (context) => {
+      const concerned = await receiveWorkflowRun(workflowRunEventSchema.parse(context.payload), store);
+      if (concerned > 0) context.log.info({ delivery: context.id, run: context.payload.workflow_run.id, action: context.payload.action }, "workflow_run noted");
+    });
+    app.on("workflow_job", async (context) => {
+      await receiveWorkflowJob(workflowJobEventSchema.parse(context.payload), store);
     });
     this.worker = new Worker({
       store,

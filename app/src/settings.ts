@@ -28,8 +28,8 @@ export const settingsSchema = z.object({
   LEASE_SECONDS: positiveInt(60, 3600),
   /** Jobs (and replies) one worker loop works on at once. */
   WORKER_CONCURRENCY: positiveInt(8, 100),
-  /** Until the reconciler (part 2) checks on a dispatched run. */
-  RUN_CHECK_SECONDS: positiveInt(60, 3600),
+  /** The reconciler: a run quiet this long is checked through the API (then less often as it ages). */
+  RUN_CHECK_SECONDS: positiveInt(30, 3600),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 

@@ -68,10 +68,12 @@ describe("/bisect cancel and /bisect retry", () => {
     expect(run.status).toBe("completed");
     expect(run.conclusion).toBe("cancelled");
 
-    await commentAndSettle("/bisect retry", 42);
+    const afterRetry = await commentAndSettle("/bisect retry", 42);
+    expect(afterRetry.at(-1)).toContain(`Bisect #${job.id} starts again, resuming`);
+    // The same job, a new attempt, the same status comment edited.
     const retried = (await h.store.latestJob(REPOSITORY_ID, 42))!;
-    expect(retried.id).not.toBe(job.id);
-    expect(retried).toMatchObject({ state: "dispatched", good_shas: job.good_shas, bad_sha: job.bad_sha, command: "npm test" });
+    expect(retried).toMatchObject({ id: job.id, state: "dispatched", attempts: 2, good_shas: job.good_shas, bad_sha: job.bad_sha, command: "npm test", status_comment_id: job.status_comment_id });
+    expect(retried.run_id).not.toBe(job.run_id);
     expect(h.double.dispatches.filter((d) => d.status < 300)).toHaveLength(2);
   });
 

@@ -2,14 +2,18 @@
  * The GitHub double, driven the way the app will drive it: Probot's Octokit authenticated as an
  * installation (real JWT, real token exchange), against a real git repository.
  */
-import { generateKeyPairSync, sign } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { inflateRawSync } from "node:zlib";
 import { ProbotOctokit } from "probot";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { buildRepo, git, removeDir, tempDir } from "../support/dag-repo.js";
-import { startGitHubDouble, type GitHubDouble } from "../support/github-double/index.js";
+import { BLOB_ROUTE, startGitHubDouble, type GitHubDouble } from "../support/github-double/index.js";
 import { loadChecker } from "../support/github-double/openapi-check.js";
+import { workflowJobPayload, workflowRunPayload } from "../support/run-webhooks.js";
+import { makeZip, resultZip } from "../support/zip.js";
 
 const APP_ID = 4242;
 const INSTALLATION = 77;
@@ -88,6 +92,16 @@ afterAll(async () => {
 beforeEach(() => {
   double.ghes = false;
 });
+
+const hasUnzip = spawnSync("which", ["unzip"]).status === 0;
+
+/** Runs Info-ZIP's `unzip` or `zipinfo` on the bytes: `tool [options] <file> [entries]`. */
+async function zipTool(bytes: Buffer, tool: "unzip" | "zipinfo", options: string[], entries: string[] = []): Promise<{ status: number | null; out: string }> {
+  const file = join(dir, `${Math.random().toString(36).slice(2)}.zip`);
+  await writeFile(file, bytes);
+  const result = spawnSync(tool, [...options, file, ...entries]);
+  return { status: result.status, out: result.stdout.toString("utf8") };
+}
 
 /** Takes the violations recorded so far (so each test starts clean). */
 function takeViolations(): string[] {
@@ -247,6 +261,244 @@ describe("workflow dispatch and runs", () => {
     const plain = await octokit.rest.actions.createWorkflowDispatch({ ...repo, workflow_id: "bisect.yml", ref: "main", inputs });
     expect(plain.status).toBe(204);
     expect(takeViolations()).toEqual([]);
+  });
+});
+
+describe("artifacts, jobs and run webhooks", () => {
+  const RESULT = { schema: 1, verdict: "culprit", culprit: { sha: "c".repeat(40), confidence: 1 }, candidates: ["c".repeat(40)], probes: [], tested: 3, rounds: 3 };
+
+  /** Dispatches bisect.yml on main for `jobId` and answers the run. */
+  async function dispatchRun(jobId: string) {
+    const response = await octokit.request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", {
+      ...repo,
+      workflow_id: "bisect.yml",
+      ref: "main",
+      inputs: { job_id: jobId, good: "v1", bad: "main", command: "npm test" },
+      return_run_details: true,
+    });
+    return double.runs.find((r) => r.id === Number(response.data.workflow_run_id))!;
+  }
+
+  it("lists a completed run's artifact and downloads it through a 302 to storage that gets no token", async () => {
+    const run = await dispatchRun("art-1");
+    double.startRun(run.id);
+    const progress = await octokit.rest.actions.listJobsForWorkflowRun({ ...repo, run_id: run.id });
+    expect(progress.data).toMatchObject({ total_count: 1, jobs: [{ name: "bisect", run_id: run.id, status: "in_progress", conclusion: null, head_sha: run.headSha, workflow_name: "Bisect" }] });
+    expect(progress.data.jobs[0]!.steps!.map((s) => s.status)).toEqual(["completed", "completed", "in_progress", "queued", "queued"]);
+    expect((await octokit.rest.actions.listWorkflowRunArtifacts({ ...repo, run_id: run.id })).data).toEqual({ total_count: 0, artifacts: [] });
+
+    const zip = resultZip("art-1", RESULT);
+    const { artifact } = double.completeRun(run.id, { conclusion: "success", artifact: { zip } });
+    expect(artifact).toMatchObject({ name: "bisect-result-art-1", runId: run.id, sizeInBytes: zip.length });
+    const listed = await octokit.rest.actions.listWorkflowRunArtifacts({ ...repo, run_id: run.id, name: "bisect-result-art-1" });
+    expect(listed.data.total_count).toBe(1);
+    expect(listed.data.artifacts[0]).toEqual({
+      id: artifact!.id,
+      node_id: expect.any(String),
+      name: "bisect-result-art-1",
+      size_in_bytes: zip.length,
+      url: `${double.url}/api/v3/repos/acme/widgets/actions/artifacts/${artifact!.id}`,
+      archive_download_url: `${double.url}/api/v3/repos/acme/widgets/actions/artifacts/${artifact!.id}/zip`,
+      expired: false,
+      created_at: expect.any(String),
+      expires_at: expect.any(String),
+      updated_at: expect.any(String),
+      digest: `sha256:${createHash("sha256").update(zip).digest("hex")}`,
+      workflow_run: { id: run.id, repository_id: 1296269, head_repository_id: 1296269, head_branch: "main", head_sha: shas.get("e") },
+    });
+    expect((await octokit.rest.actions.listWorkflowRunArtifacts({ ...repo, run_id: run.id, name: "bisect-result-other" })).data.total_count).toBe(0);
+    expect((await octokit.rest.actions.getArtifact({ ...repo, artifact_id: artifact!.id })).data).toEqual(listed.data.artifacts[0]);
+
+    // Octokit's fetch follows the 302 to the storage origin and drops the token on the way.
+    const before = double.callCounts();
+    const download = await octokit.rest.actions.downloadArtifact({ ...repo, artifact_id: artifact!.id, archive_format: "zip" });
+    expect(download.status).toBe(200);
+    expect(download.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/_blobs\//);
+    expect(new URL(download.url).origin).toBe(double.blobUrl);
+    expect(download.headers["content-type"]).toBe("application/zip");
+    const bytes = Buffer.from(download.data as ArrayBuffer);
+    expect(bytes.equals(zip)).toBe(true);
+    expect(double.requests.at(-1)).toMatchObject({ route: BLOB_ROUTE, status: 200, withAuthorization: false });
+    const after = double.callCounts();
+    const archiveRoute = "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}";
+    expect((after[archiveRoute] ?? 0) - (before[archiveRoute] ?? 0)).toBe(1);
+    expect((after[BLOB_ROUTE] ?? 0) - (before[BLOB_ROUTE] ?? 0)).toBe(1);
+    if (hasUnzip) {
+      expect((await zipTool(bytes, "unzip", ["-t"])).status).toBe(0);
+      expect((await zipTool(bytes, "unzip", ["-p"], ["bisect-result-art-1.json"])).out).toBe(JSON.stringify(RESULT));
+    }
+
+    // Without following: the Location is a URL that needs no credentials, and is good for a minute only.
+    const manual = await octokit.request("GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", { ...repo, artifact_id: artifact!.id, archive_format: "zip", request: { redirect: "manual" } });
+    expect(manual.status).toBe(302);
+    const location = String(manual.headers.location);
+    const plain = await fetch(location);
+    expect(plain.status).toBe(200);
+    expect(Buffer.from(await plain.arrayBuffer()).equals(zip)).toBe(true);
+    const forged = await fetch(location.replace(/_blobs\/[^?]+/, "_blobs/forged"));
+    expect(forged.status).toBe(403);
+    expect(await forged.text()).toMatch(/AuthenticationFailed/);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 61_000);
+      expect((await fetch(location)).status).toBe(403);
+    } finally {
+      vi.useRealTimers();
+    }
+
+    const done = await octokit.rest.actions.listJobsForWorkflowRun({ ...repo, run_id: run.id, filter: "latest" });
+    expect(done.data.jobs[0]).toMatchObject({ status: "completed", conclusion: "success", completed_at: run.updatedAt, runner_name: "GitHub Actions 1" });
+    expect((await octokit.rest.actions.getWorkflowRun({ ...repo, run_id: run.id })).data).toMatchObject({ status: "completed", conclusion: "success" });
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("declares sizes it does not serve, serves non-zips, pages, answers 410 when expired and fails storage on demand", async () => {
+    const run = await dispatchRun("art-2");
+    const zip = resultZip("art-2", RESULT);
+    const { artifact: lying } = double.completeRun(run.id, { conclusion: "failure", artifact: { zip, sizeOverride: 1 << 30, serveBytes: Buffer.from("<html>not a zip</html>") } });
+    const expired = double.addArtifact(run.id, { name: "bisect-result-art-0", zip, expired: true });
+    const listed = await octokit.rest.actions.listWorkflowRunArtifacts({ ...repo, run_id: run.id });
+    expect(listed.data.artifacts.map((a) => [a.name, a.size_in_bytes, a.expired])).toEqual([
+      ["bisect-result-art-0", zip.length, true],
+      ["bisect-result-art-2", 1 << 30, false],
+    ]);
+    expect(Date.parse(listed.data.artifacts[0]!.expires_at!)).toBeLessThan(Date.now());
+    const page = await octokit.rest.actions.listWorkflowRunArtifacts({ ...repo, run_id: run.id, direction: "asc", per_page: 1 });
+    expect(page.data.artifacts.map((a) => a.id)).toEqual([lying!.id]);
+    expect(page.headers.link).toMatch(/page=2>; rel="next"/);
+
+    const served = await octokit.rest.actions.downloadArtifact({ ...repo, artifact_id: lying!.id, archive_format: "zip" });
+    expect(Buffer.from(served.data as ArrayBuffer).toString()).toBe("<html>not a zip</html>");
+    await expect(octokit.rest.actions.downloadArtifact({ ...repo, artifact_id: expired.id, archive_format: "zip" })).rejects.toMatchObject({ status: 410, response: { data: { message: "Artifact has expired" } } });
+    await expect(octokit.rest.actions.downloadArtifact({ ...repo, artifact_id: lying!.id, archive_format: "tar.gz" })).rejects.toMatchObject({ status: 404 });
+    await expect(octokit.rest.actions.getArtifact({ ...repo, artifact_id: 1 })).rejects.toMatchObject({ status: 404 });
+    double.failNext(BLOB_ROUTE, 503);
+    await expect(octokit.rest.actions.downloadArtifact({ ...repo, artifact_id: lying!.id, archive_format: "zip" })).rejects.toMatchObject({ status: 503 });
+    expect(double.requests.at(-1)).toMatchObject({ route: BLOB_ROUTE, status: 503 });
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("keeps the first attempt's artifact on a re-run, as upload-artifact v4 refuses the same name, unless overwritten", async () => {
+    const run = await dispatchRun("art-3");
+    const first = double.completeRun(run.id, { conclusion: "failure", artifact: { zip: resultZip("art-3", { ...RESULT, verdict: "error" }) } }).artifact!;
+    double.startRun(run.id, { runAttempt: 2 });
+    const rerun = double.completeRun(run.id, { conclusion: "success", artifact: { zip: resultZip("art-3", RESULT) } });
+    expect(rerun.artifact).toBe(first);
+    expect(rerun.artifact!.runAttempt).toBe(1);
+    expect((await octokit.rest.actions.getWorkflowRun({ ...repo, run_id: run.id })).data).toMatchObject({
+      run_attempt: 2,
+      conclusion: "success",
+      previous_attempt_url: `${double.url}/api/v3/repos/acme/widgets/actions/runs/${run.id}/attempts/1`,
+    });
+    const third = double.completeRun(run.id, { conclusion: "success", runAttempt: 3, artifact: { zip: resultZip("art-3", RESULT), overwrite: true } }).artifact!;
+    expect(third.id).not.toBe(first.id);
+    expect((await octokit.rest.actions.listWorkflowRunArtifacts({ ...repo, run_id: run.id })).data.artifacts.map((a) => a.id)).toEqual([third.id]);
+    expect((await octokit.rest.actions.listJobsForWorkflowRun({ ...repo, run_id: run.id })).data.jobs[0]).toMatchObject({ run_attempt: 3, id: run.id * 100 + 3 });
+    expect(() => double.startRun(run.id, { runAttempt: 1 })).toThrow(/attempts only go up/);
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("builds workflow_run and workflow_job deliveries of a run that pass GitHub's webhook schema", async () => {
+    const run = await dispatchRun("hook-1");
+    const where = { id: 1296269, owner: "acme", name: "widgets" };
+    expect(() => workflowRunPayload(run, "completed", INSTALLATION, where)).toThrow(/complete it/);
+    const requested = workflowRunPayload(run, "requested", INSTALLATION, where, { url: double.url });
+    double.startRun(run.id);
+    double.completeRun(run.id, { conclusion: "timed_out" });
+    // Built after completion, as a late delivery would be: each shows its own moment.
+    const inProgress = workflowRunPayload(run, "in_progress", INSTALLATION, where, { url: double.url });
+    const completed = workflowRunPayload(run, "completed", INSTALLATION, where, { url: double.url });
+    const common = {
+      installation: { id: INSTALLATION },
+      repository: { id: 1296269, full_name: REPO, name: "widgets", owner: { login: "acme" } },
+      sender: { login: "bisect-bot[bot]", type: "Bot" },
+      workflow: { id: run.workflowId, path: ".github/workflows/bisect.yml", name: "Bisect" },
+    };
+    const wr = {
+      id: run.id,
+      name: "Bisect",
+      display_title: "bisect hook-1",
+      head_sha: shas.get("e"),
+      head_branch: "main",
+      path: ".github/workflows/bisect.yml",
+      event: "workflow_dispatch",
+      run_attempt: 1,
+      html_url: `${double.url}/acme/widgets/actions/runs/${run.id}`,
+      repository: { id: 1296269, full_name: REPO },
+      actor: { login: "bisect-bot[bot]" },
+    };
+    expect(requested).toMatchObject({ action: "requested", ...common, workflow_run: { ...wr, status: "queued", conclusion: null } });
+    expect(inProgress).toMatchObject({ action: "in_progress", ...common, workflow_run: { ...wr, status: "in_progress", conclusion: null } });
+    expect(completed).toMatchObject({ action: "completed", ...common, workflow_run: { ...wr, status: "completed", conclusion: "timed_out" } });
+    expect(JSON.stringify([requested, inProgress, completed]).match(/.{30}(?:octo-org|Codertocat|\/\/(?:api\.)?github\.com).{10}/g)).toBeNull();
+
+    const restJob = (await octokit.rest.actions.listJobsForWorkflowRun({ ...repo, run_id: run.id })).data.jobs[0]!;
+    const jobs = (["queued", "in_progress", "completed"] as const).map((action) => workflowJobPayload(run, action, INSTALLATION, where, { url: double.url }));
+    expect(jobs.map((p) => [p.action, (p.workflow_job as { status: string }).status, (p.workflow_job as { conclusion: string | null }).conclusion])).toEqual([
+      ["queued", "queued", null],
+      ["in_progress", "in_progress", null],
+      ["completed", "completed", "timed_out"],
+    ]);
+    const { workflow: _, ...jobCommon } = common;
+    expect(jobs[2]).toMatchObject({ ...jobCommon, workflow_job: { id: restJob.id, run_id: run.id, name: "bisect", head_sha: shas.get("e"), run_attempt: 1 } });
+    expect(restJob).toMatchObject({ conclusion: "timed_out" });
+
+    // A conclusion the job enum lacks shows as failure on the job; defaults to github.com links.
+    double.completeRun(run.id, { conclusion: "startup_failure" });
+    expect(workflowRunPayload(run, "completed", INSTALLATION, where)).toMatchObject({ workflow_run: { conclusion: "startup_failure", html_url: `https://github.com/acme/widgets/actions/runs/${run.id}` } });
+    expect(workflowJobPayload(run, "completed", INSTALLATION, where)).toMatchObject({ workflow_job: { conclusion: "failure", url: expect.stringMatching(/^https:\/\/api\.github\.com\/repos\/acme\/widgets\/actions\/jobs\//) } });
+    expect(takeViolations()).toEqual([]);
+  });
+});
+
+describe("zip", () => {
+  it("writes archives unzip accepts: stored, deflated, empty, UTF-8 names", async () => {
+    const zip = makeZip([
+      { name: "a.json", data: '{"x":1}' },
+      { name: "dir/b.txt", data: "hello ".repeat(100), method: "store" },
+      { name: "ünï.txt", data: "u" },
+      { name: "empty", data: "" },
+    ]);
+    expect(zip.readUInt32LE(0)).toBe(0x04034b50);
+    expect(zip.readUInt32LE(zip.length - 22)).toBe(0x06054b50);
+    expect(zip.readUInt16LE(zip.length - 12)).toBe(4);
+    if (!hasUnzip) return;
+    expect(await zipTool(zip, "unzip", ["-t"])).toMatchObject({ status: 0 });
+    expect((await zipTool(zip, "unzip", ["-p"], ["dir/b.txt"])).out).toBe("hello ".repeat(100));
+    expect((await zipTool(zip, "zipinfo", ["-1"])).out).toBe("a.json\ndir/b.txt\nünï.txt\nempty\n");
+  });
+
+  it("writes hostile archives as asked: traversal names, symlinks, lying sizes, mismatched names, a 50 MB bomb in 52 KB", async () => {
+    const evil = makeZip([
+      { name: "../evil.json", data: "x" },
+      { name: "/etc/x", data: "y" },
+      { name: "a\\b.json", data: "z" },
+      { name: "link", data: "/etc/passwd", symlink: true },
+      { name: "lie.json", data: "0123456789", declaredSize: 1 << 30 },
+      { name: "local.json", centralName: "central.json", data: "{}" },
+      { name: "bad-crc.json", data: "{}", declaredCrc: 1 },
+    ]);
+    const started = Date.now();
+    const bomb = makeZip([{ name: "bomb.json", data: { repeat: Buffer.alloc(1 << 20), times: 50 } }]);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(bomb.length).toBeLessThan(100_000);
+    expect(bomb.readUInt32LE(22)).toBe(50 << 20); // the local header's uncompressed size, truthfully
+    expect(() => inflateRawSync(bomb.subarray(30 + "bomb.json".length, bomb.length - 22 - 46 - "bomb.json".length), { maxOutputLength: 1 << 20 })).toThrow(/larger than/);
+    const many = makeZip(Array.from({ length: 2000 }, (_, i) => ({ name: `f${i}`, data: "" })));
+    expect(many.readUInt16LE(many.length - 12)).toBe(2000);
+    if (!hasUnzip) return;
+    const listing = (await zipTool(evil, "zipinfo", [])).out;
+    expect(listing).toMatch(/ \.\.\/evil\.json\n/);
+    expect(listing).toMatch(/ \/etc\/x\n/);
+    expect(listing).toMatch(/ a\\b\.json\n/);
+    expect(listing).toMatch(/^lrwxrwxrwx .* link$/m);
+    expect(listing).toMatch(/ 1073741824 .* lie\.json\n/);
+    expect(listing).toMatch(/ central\.json\n/);
+    const tested = await zipTool(evil, "unzip", ["-t"]);
+    expect(tested.status).not.toBe(0);
+    expect(tested.out).toMatch(/bad-crc\.json\s+bad CRC/);
+    expect(await zipTool(bomb, "unzip", ["-t"])).toMatchObject({ status: 0 });
+    expect(await zipTool(many, "unzip", ["-tq"])).toMatchObject({ status: 0 });
   });
 });
 

@@ -138,3 +138,8 @@ export function cancelReply(job: JobRow, cancelled: boolean): string {
 export function retryBusyReply(job: JobRow): string {
   return `Bisect #${job.id} is still ${STATE_WORDS[job.state]}. Wait for it to end, or \`/bisect cancel\` it first.`;
 }
+
+export function retryReply(job: JobRow): string {
+  const how = job.state === "succeeded" ? "from the start" : "resuming with the verdicts it has";
+  return `Bisect #${job.id} starts again, ${how}. Its status comment above will show the result.`;
+}

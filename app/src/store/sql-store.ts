@@ -161,6 +161,14 @@ export class SqlStore implements Store {
     return rows.map((p) => ({ attempt: p.attempt, sha: p.sha, verdict: p.verdict, exitCode: p.exit_code, durationMs: p.duration_ms, round: p.round }));
   }
 
+  async noteRunEvent(runId: number, jobId: number | null, status: string, conclusion: string | null): Promise<number> {
+    return (await this.one(countSchema, "select public.bisect_note_run_event($1::bigint, $2::bigint, $3::text, $4::text) as n", [runId, jobId, status, conclusion])).n;
+  }
+
+  async retryJob(jobId: number, extraAttempts: number): Promise<boolean> {
+    return this.flag("select public.bisect_retry_job($1::bigint, $2::integer) as ok", [jobId, extraAttempts]);
+  }
+
   async receiveCommand(c: NewCommand): Promise<{ commandId: number; created: boolean }> {
     const row = await this.one(
       commandReceivedRowSchema,

@@ -38,6 +38,10 @@ export const jobRowSchema = z.object({
   run_url: z.string().nullable(),
   status_comment_id: bigintColumn.nullable(),
   dispatch_intent_attempt: z.number().int().nullable(),
+  dispatched_at: timestampColumn.nullable(),
+  noted_run_id: bigintColumn.nullable(),
+  noted_conclusion: z.string().nullable(),
+  resume_from_attempt: z.number().int(),
   verdict: z.enum(["culprit", "ambiguous", "no-culprit", "error"]).nullable(),
   culprit_sha: z.string().nullable(),
   confidence: z.number().nullable(),
@@ -232,6 +236,10 @@ export interface Store {
   activeCounts(): Promise<{ repositoryId: number; repository: string; active: number; queued: number }[]>;
   getJob(jobId: number): Promise<JobRow | undefined>;
 
+  /** A workflow_run / workflow_job event: running, or completed (due at once). Returns the jobs it concerned. */
+  noteRunEvent(runId: number, jobId: number | null, status: string, conclusion: string | null): Promise<number>;
+  /** `/bisect retry` of a job that ended: a new attempt (resuming unless it had succeeded). */
+  retryJob(jobId: number, extraAttempts: number): Promise<boolean>;
   /** Stores a /bisect comment (the webhook's only write); idempotent on delivery and comment. */
   receiveCommand(command: NewCommand): Promise<{ commandId: number; created: boolean }>;
   claimCommands(worker: string, limit: number, leaseSeconds: number): Promise<LeasedCommand[]>;

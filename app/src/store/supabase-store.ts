@@ -212,6 +212,14 @@ export class SupabaseStore implements Store {
     return rows.map((p) => ({ attempt: p.attempt, sha: p.sha, verdict: p.verdict, exitCode: p.exit_code, durationMs: p.duration_ms, round: p.round }));
   }
 
+  noteRunEvent(runId: number, jobId: number | null, status: string, conclusion: string | null): Promise<number> {
+    return this.call("bisect_note_run_event", { p_run_id: runId, p_job_id: jobId, p_status: status, p_conclusion: conclusion }, countSchema);
+  }
+
+  retryJob(jobId: number, extraAttempts: number): Promise<boolean> {
+    return this.call("bisect_retry_job", { p_job_id: jobId, p_extra_attempts: extraAttempts }, flagSchema);
+  }
+
   async receiveCommand(c: NewCommand): Promise<{ commandId: number; created: boolean }> {
     const [row] = await this.call(
       "bisect_receive_command",

@@ -5,6 +5,7 @@ import { codeSpan } from "../messages/markdown.js";
 import type { ClaimedJob, JobRow } from "../store/store.js";
 import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
 import { jobOptions, react, repoRef, showStatus } from "./status-comment.js";
+import { knownVerdicts } from "./check-run.js";
 import type { WorkerDeps } from "./worker.js";
 
 /** Before a retried dispatch after an infrastructure failure, seconds · 2^(attempt−1). */
@@ -13,7 +14,7 @@ export const DISPATCH_RETRY_BASE_SECONDS = 30;
 const CLOCK_SKEW_MS = 60_000;
 
 /** The bisect workflow's inputs for this job (see .github/workflows/bisect.yml). */
-export function workflowInputs(job: JobRow, options: JobOptions): WorkflowInputs {
+export function workflowInputs(job: JobRow, options: JobOptions, known: readonly { sha: string; verdict: string }[] = []): WorkflowInputs {
   return {
     job_id: String(job.id),
     good: job.good_shas.join(","),
@@ -27,7 +28,8 @@ export function workflowInputs(job: JobRow, options: JobOptions): WorkflowInputs
       parallel: options.parallel,
       ...(options.confidence !== null ? { confidence: options.confidence } : {}),
       step_timeout: 0,
-      known: [],
+      // Verdicts of earlier attempts: a retry resumes instead of starting over.
+      known,
     }),
   };
 }
@@ -62,7 +64,7 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
       run = await dispatchWorkflow(octokit, where, {
         workflow: options.workflow,
         ref: options.defaultBranch,
-        inputs: workflowInputs(job, options),
+        inputs: workflowInputs(job, options, knownVerdicts(job, await store.probes(job.id))),
         jobId: job.id,
         notBefore: attemptBegan,
         earlierRuns: [],

@@ -103,22 +103,11 @@ export async function handleCommand(received: CommandRow, deps: CommandDeps): Pr
         const job = await store.latestJob(event.repository.id, event.issue.number);
         if (!job) return await reply(new Refusal("retry: no job", replies.noJobReply(), null));
         if (["queued", "dispatching", "dispatched", "running"].includes(job.state)) return await reply(new Refusal("retry: busy", replies.retryBusyReply(job), null));
-        // A new job from the same SHAs (resolved when the first comment came), by this requester.
-        const { jobId, created } = await store.createJob({
-          ...key,
-          repository: event.repository.full_name,
-          installationId: event.installation?.id ?? null,
-          issueNumber: event.issue.number,
-          requester: login,
-          goodRefs: job.good_refs,
-          badRef: job.bad_ref,
-          goodShas: job.good_shas,
-          badSha: job.bad_sha,
-          command: job.command,
-          options: job.options,
-          maxAttempts: deps.settings.MAX_ATTEMPTS,
-        });
-        return { kind: "job", jobId, created };
+        // A new attempt of the same job (same SHAs, command and status comment). One that failed,
+        // timed out or was cancelled resumes with the verdicts it has; one that succeeded starts afresh.
+        const retried = await store.retryJob(job.id, deps.settings.MAX_ATTEMPTS);
+        const body = retried ? replies.retryReply(job) : replies.retryBusyReply(job);
+        return await reply(new Refusal(retried ? "retry" : "retry: busy", body, retried ? "rocket" : null));
       }
       case "bisect":
         return await startBisect(command, event, deps, where, key);

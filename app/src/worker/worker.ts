@@ -3,6 +3,7 @@ import { dispatchJob } from "./dispatch-job.js";
 import { announceJob } from "./announce-job.js";
 import { postReply } from "./post-reply.js";
 import { processCommand } from "./process-command.js";
+import { checkRun } from "./check-run.js";
 import type { Octokit } from "../github/octokit.js";
 import type { Settings } from "../settings.js";
 import type { ClaimedJob, Store } from "../store/store.js";
@@ -32,7 +33,7 @@ export class Worker {
   private lastTickAt = 0;
   private ticking: Promise<void> | undefined;
   /** Counters for /metrics. */
-  readonly counters = { ticks: 0, claims: 0, commands: 0, dispatches: 0, repliesPosted: 0, announcements: 0, errors: 0 };
+  readonly counters = { ticks: 0, claims: 0, commands: 0, dispatches: 0, results: 0, repliesPosted: 0, announcements: 0, errors: 0 };
 
   constructor(private readonly deps: WorkerDeps) {}
 
@@ -92,16 +93,16 @@ export class Worker {
   }
 
   private async work(claimed: ClaimedJob): Promise<void> {
-    const { store, settings } = this.deps;
+    const { store } = this.deps;
     switch (claimed.job.state) {
       case "dispatching":
         if (await dispatchJob(claimed, this.deps)) this.counters.dispatches++;
         return;
       case "dispatched":
       case "running":
-        // Runs are followed through workflow_run webhooks; until the reconciler checks on
-        // quiet runs through the API, look again later.
-        await store.checkLater(claimed.job.id, claimed.token, settings.RUN_CHECK_SECONDS);
+        // Due because a workflow_run webhook said the run completed, or because it has been
+        // quiet too long (the reconciler's look): either way, check and act.
+        if ((await checkRun(claimed, this.deps)) === "result") this.counters.results++;
         return;
       default:
         await store.releaseJob(claimed.job.id, claimed.token);

@@ -4,16 +4,19 @@
  * checked against GitHub's own published REST and GraphQL descriptions. See server.ts for what
  * counts as a violation; `expect(double.violations).toEqual([])` is the usual closing assertion.
  */
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parsePublicKey } from "./auth.js";
 import { loadGraphqlSchema } from "./graphql.js";
 import { loadChecker, loadGhesBodyKeys } from "./openapi-check.js";
-import { setRunStatus } from "./runs.js";
-import { createDoubleServer, TOKEN_ROUTE, type RecordedRequest } from "./server.js";
+import { addArtifact, type ArtifactOptions } from "./artifacts.js";
+import { completeRun, setRunStatus, startRun, type CompletedRun, type CompleteRunOptions, type RunConclusion } from "./runs.js";
+import { BLOB_ROUTE, createBlobServer, createDoubleServer, TOKEN_ROUTE, type RecordedRequest } from "./server.js";
 import { isoSeconds } from "./git-data.js";
-import { DoubleState, type DispatchRecord, type DoubleRepository, type PullRequestRecord, type Role, type RunStatus, type WorkflowRunRecord } from "./state.js";
+import { DoubleState, type ArtifactRecord, type DispatchRecord, type DoubleRepository, type PullRequestRecord, type Role, type RunStatus, type WorkflowRunRecord } from "./state.js";
 
-export type { DispatchRecord, DoubleRepository, PullRequestRecord, RecordedRequest, Role, RunStatus, WorkflowRunRecord };
+export type { ArtifactOptions, ArtifactRecord, CompletedRun, CompleteRunOptions, DispatchRecord, DoubleRepository, PullRequestRecord, RecordedRequest, Role, RunConclusion, RunStatus, WorkflowRunRecord };
+export { BLOB_ROUTE };
 
 export interface GitHubDoubleOptions {
   appId: number;
@@ -39,6 +42,8 @@ export interface GitHubDouble {
   /** `http://127.0.0.1:PORT`. */
   url: string;
   env: { GHE_HOST: string; GHE_PROTOCOL: "http" };
+  /** `http://127.0.0.1:PORT2`: the storage origin artifact downloads redirect to (another origin, as on GitHub). */
+  blobUrl: string;
   addRepository(repo: DoubleRepository): void;
   setPermission(fullName: string, login: string, role: Role): void;
   addUser(email: string, login: string): void;
@@ -53,6 +58,18 @@ export interface GitHubDouble {
   reactions(fullName: string, commentId: number): string[];
   runs: WorkflowRunRecord[];
   setRunStatus(runId: number, status: RunStatus, conclusion?: string | null): WorkflowRunRecord;
+  /** Status `in_progress` (`runAttempt`: as a re-run's later attempt). */
+  startRun(runId: number, options?: { runAttempt?: number }): WorkflowRunRecord;
+  /**
+   * Completes the run (`status: completed`, the conclusion, `updated_at`) and stores the artifact
+   * its attempt uploaded, by default named `bisect-result-<job_id input>`. See ArtifactOptions for
+   * lying sizes, hostile bodies, expiry and what a re-run does to an existing artifact.
+   */
+  completeRun(runId: number, options: CompleteRunOptions): CompletedRun;
+  /** Another artifact on a run (e.g. a second, misleadingly named one). */
+  addArtifact(runId: number, artifact: ArtifactOptions): ArtifactRecord;
+  /** Every artifact, as records tests may edit (`expired`, `serveBytes`, …). */
+  artifacts: ArtifactRecord[];
   dispatches: DispatchRecord[];
   requests: RecordedRequest[];
   violations: string[];
@@ -63,7 +80,7 @@ export interface GitHubDouble {
    * answer `status` (e.g. 500, 502, or 403 with a rate-limit body + headers `retry-after`).
    */
   failNext(route: string, status: number, times?: number, headers?: Record<string, string>): void;
-  /** Count of requests per route, excluding token exchanges. */
+  /** Count of requests per route, excluding token exchanges; artifact downloads from storage count as `GET /_blobs`. */
   callCounts(): Record<string, number>;
   close(): Promise<void>;
 }
@@ -76,13 +93,22 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
   const requests: RecordedRequest[] = [];
   const violations: string[] = [];
   const failures: { route: string; status: number; times: number; headers: Record<string, string> }[] = [];
-  const server = createDoubleServer({ state, checker, publicKey, requests, violations, failures });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const parts = { state, checker, publicKey, requests, violations, failures };
+  const server = createDoubleServer(parts);
+  const blobServer = createBlobServer(parts);
+  const listen = (s: Server) =>
+    new Promise<number>((resolve, reject) => {
+      s.once("error", reject);
+      s.listen(0, "127.0.0.1", () => resolve((s.address() as AddressInfo).port));
+    });
+  const [port, blobPort] = await Promise.all([listen(server), listen(blobServer)]);
   state.url = `http://127.0.0.1:${port}`;
+  state.blobUrl = `http://127.0.0.1:${blobPort}`;
+  const runOrThrow = (runId: number) => {
+    const run = state.runs.find((r) => r.id === runId);
+    if (!run) throw new Error(`no workflow run ${runId}`);
+    return run;
+  };
 
   const repoOrThrow = (fullName: string) => {
     const repo = state.repository(fullName);
@@ -93,6 +119,7 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
   return {
     url: state.url,
     env: { GHE_HOST: `127.0.0.1:${port}`, GHE_PROTOCOL: "http" },
+    blobUrl: state.blobUrl,
     addRepository(repo) {
       state.repositories.set(`${repo.owner}/${repo.name}`.toLowerCase(), { ...repo });
       state.user(repo.owner);
@@ -134,6 +161,10 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
     },
     runs: state.runs,
     setRunStatus: (runId, status, conclusion) => setRunStatus(state, runId, status, conclusion),
+    startRun: (runId, options) => startRun(state, runId, options),
+    completeRun: (runId, options) => completeRun(state, runId, options),
+    addArtifact: (runId, artifact) => addArtifact(state, runOrThrow(runId), artifact),
+    artifacts: state.artifacts,
     dispatches: state.dispatches,
     requests,
     violations,
@@ -151,11 +182,13 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
       for (const r of requests) if (r.route !== TOKEN_ROUTE) counts[r.route] = (counts[r.route] ?? 0) + 1;
       return counts;
     },
-    close() {
-      return new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      });
+    async close() {
+      const stop = (s: Server) =>
+        new Promise<void>((resolve, reject) => {
+          s.closeAllConnections();
+          s.close((error) => (error ? reject(error) : resolve()));
+        });
+      await Promise.all([stop(server), stop(blobServer)]);
     },
   };
 }

@@ -4,7 +4,7 @@
  * URLs on the double's own host, so responses validate and links point somewhere sensible.
  */
 import type { CommitInfo } from "./git-data.js";
-import { fullNameOf, type CommentRecord, type DoubleRepository, type DoubleState, type ReactionRecord, type UserRecord, type WorkflowRunRecord } from "./state.js";
+import { fullNameOf, type ArtifactRecord, type CommentRecord, type DoubleRepository, type DoubleState, type ReactionRecord, type UserRecord, type WorkflowRunRecord } from "./state.js";
 
 type Json = Record<string, unknown>;
 
@@ -241,7 +241,7 @@ export function workflowRun(state: DoubleState, repo: DoubleRepository, run: Wor
     artifacts_url: `${runUrl}/artifacts`,
     cancel_url: `${runUrl}/cancel`,
     rerun_url: `${runUrl}/rerun`,
-    previous_attempt_url: null,
+    previous_attempt_url: run.runAttempt > 1 ? `${runUrl}/attempts/${run.runAttempt - 1}` : null,
     workflow_url: `${api}/actions/workflows/${run.workflowId}`,
     head_commit: {
       id: head.oid,
@@ -254,5 +254,100 @@ export function workflowRun(state: DoubleState, repo: DoubleRepository, run: Wor
     repository,
     head_repository: repository,
     head_repository_id: repo.id,
+  };
+}
+
+/** An `artifact`: every field the description requires, plus `digest` and `workflow_run`. */
+export function artifactJson(state: DoubleState, repo: DoubleRepository, artifact: ArtifactRecord, run: WorkflowRunRecord): Json {
+  const url = `${state.api}/repos/${fullNameOf(repo)}/actions/artifacts/${artifact.id}`;
+  return {
+    id: artifact.id,
+    node_id: nodeId("Artifact", artifact.id),
+    name: artifact.name,
+    size_in_bytes: artifact.sizeInBytes,
+    url,
+    archive_download_url: `${url}/zip`,
+    expired: artifact.expired,
+    created_at: artifact.createdAt,
+    expires_at: artifact.expiresAt,
+    updated_at: artifact.updatedAt,
+    digest: artifact.digest,
+    workflow_run: { id: run.id, repository_id: repo.id, head_repository_id: repo.id, head_branch: run.headBranch, head_sha: run.headSha },
+  };
+}
+
+/** Where a job's links point: the REST root (`…/api/v3` or `https://api.github.com`) and the web root. */
+export interface LinkBases {
+  api: string;
+  web: string;
+  /** `owner/name`. */
+  fullName: string;
+}
+
+/** The steps of bisect.yml's one job, as the runner reports them. */
+const STEPS = ["Set up job", "Check out the full history", "Bisect", "Upload the result for Bisect Bot", "Complete job"];
+const BISECT_STEP = 2;
+
+/** Job conclusions the description allows; a run's `stale` or `startup_failure` shows as `failure`. */
+const JOB_CONCLUSIONS = new Set(["success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required"]);
+
+/** The id of the run's job in its current attempt (each attempt gets new job ids, as on GitHub). */
+export function jobIdOf(run: WorkflowRunRecord): number {
+  return run.id * 100 + run.runAttempt;
+}
+
+/**
+ * The `bisect` job of a run (REST `job`, and the `workflow_job` of webhooks), mirroring the run's
+ * status unless `view` says otherwise (webhooks describe a moment, not the current state).
+ */
+export function workflowJobJson(run: WorkflowRunRecord, bases: LinkBases, view: { status?: string; conclusion?: string | null } = {}): Json {
+  const status = view.status ?? run.status;
+  const completed = status === "completed";
+  const raw = completed ? (view.conclusion ?? run.conclusion ?? "success") : null;
+  const conclusion = raw === null ? null : JOB_CONCLUSIONS.has(raw) ? raw : "failure";
+  const id = jobIdOf(run);
+  const started = run.runStartedAt;
+  const finished = completed ? run.updatedAt : null;
+  const stepConclusion = conclusion === "success" || conclusion === "failure" ? conclusion : conclusion === "cancelled" || conclusion === "timed_out" ? "cancelled" : "failure";
+  const running = status === "in_progress" || completed;
+  const steps = running
+    ? STEPS.map((name, i) => {
+        const done = completed || i < BISECT_STEP;
+        const current = !completed && i === BISECT_STEP;
+        return {
+          name,
+          status: done ? "completed" : current ? "in_progress" : "queued",
+          conclusion: done ? (i === BISECT_STEP ? stepConclusion : "success") : null,
+          number: i + 1,
+          started_at: done || current ? started : null,
+          completed_at: done ? (finished ?? started) : null,
+        };
+      })
+    : [];
+  const api = `${bases.api}/repos/${bases.fullName}`;
+  return {
+    id,
+    run_id: run.id,
+    run_url: `${api}/actions/runs/${run.id}`,
+    run_attempt: run.runAttempt,
+    node_id: nodeId("CheckRun", id),
+    head_sha: run.headSha,
+    url: `${api}/actions/jobs/${id}`,
+    html_url: `${bases.web}/${bases.fullName}/actions/runs/${run.id}/job/${id}`,
+    status,
+    conclusion,
+    created_at: started,
+    started_at: started,
+    completed_at: finished,
+    name: "bisect",
+    steps,
+    check_run_url: `${api}/check-runs/${id}`,
+    labels: ["ubuntu-latest"],
+    runner_id: running ? 1 : null,
+    runner_name: running ? "GitHub Actions 1" : null,
+    runner_group_id: running ? 2 : null,
+    runner_group_name: running ? "GitHub Actions" : null,
+    workflow_name: run.name,
+    head_branch: run.headBranch,
   };
 }

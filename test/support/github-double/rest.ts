@@ -4,9 +4,10 @@
  */
 import { mintToken } from "./auth.js";
 import { commitInfos, commitsBetween, countBetween, defaultBranchOf, isoSeconds, lsTree, mergeBase, resolveCommit } from "./git-data.js";
-import { INSTALLATION_PERMISSIONS, issueComment, reaction, restCommit, simpleUser, workflowRun } from "./objects.js";
+import { grantBlob } from "./artifacts.js";
+import { artifactJson, INSTALLATION_PERMISSIONS, issueComment, reaction, restCommit, simpleUser, workflowJobJson, workflowRun } from "./objects.js";
 import { dispatch, DispatchError, listRuns, workflowFile, type RunFilter } from "./runs.js";
-import { fullNameOf, type DoubleRepository, type DoubleState, type Role, type WorkflowRunRecord } from "./state.js";
+import { fullNameOf, type DoubleRepository, type ArtifactRecord, type DoubleState, type Role, type WorkflowRunRecord } from "./state.js";
 
 export interface RestRequest {
   state: DoubleState;
@@ -92,6 +93,14 @@ function commentOf(req: RestRequest, repo: DoubleRepository) {
   const comment = req.state.commentList.find((c) => c.id === Number(req.params.comment_id) && c.repository.toLowerCase() === fullNameOf(repo).toLowerCase());
   if (!comment) throw notFound();
   return comment;
+}
+
+/** The artifact `{artifact_id}` of the repository, with its run; 404 otherwise. */
+function artifactOf(req: RestRequest, repo: DoubleRepository): { artifact: ArtifactRecord; run: WorkflowRunRecord } {
+  const artifact = req.state.artifacts.find((a) => a.id === Number(req.params.artifact_id) && a.repository.toLowerCase() === fullNameOf(repo).toLowerCase());
+  const run = artifact && req.state.runs.find((r) => r.id === artifact.runId);
+  if (!artifact || !run) throw notFound();
+  return { artifact, run };
 }
 
 async function listRunsReply(req: RestRequest, repo: DoubleRepository, filter: RunFilter): Promise<Reply> {
@@ -254,6 +263,46 @@ export const handlers: Record<string, Handler> = {
     const repo = repoOf(req);
     const [json] = await runsJson(req.state, repo, [runOf(req, repo)]);
     return { status: 200, body: json };
+  },
+
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts": async (req) => {
+    const repo = repoOf(req);
+    const run = runOf(req, repo);
+    const direction = req.query.direction === "asc" ? 1 : -1;
+    const artifacts = req.state.artifacts
+      .filter((a) => a.runId === run.id && (req.query.name === undefined || a.name === req.query.name))
+      .sort((a, b) => direction * (a.id - b.id));
+    const { perPage, page } = paging(req.query);
+    const slice = artifacts.slice((page - 1) * perPage, page * perPage);
+    return {
+      status: 200,
+      body: { total_count: artifacts.length, artifacts: slice.map((a) => artifactJson(req.state, repo, a, run)) },
+      headers: linkHeader(req, page, perPage, artifacts.length),
+    };
+  },
+
+  "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}": async (req) => {
+    const repo = repoOf(req);
+    const { artifact, run } = artifactOf(req, repo);
+    return { status: 200, body: artifactJson(req.state, repo, artifact, run) };
+  },
+
+  "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}": async (req) => {
+    const repo = repoOf(req);
+    const { artifact } = artifactOf(req, repo);
+    // "The :archive_format must be zip."
+    if (req.params.archive_format !== "zip") throw notFound();
+    if (artifact.expired) return { status: 410, body: { message: "Artifact has expired" } };
+    return { status: 302, headers: { location: grantBlob(req.state, artifact) } };
+  },
+
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs": async (req) => {
+    const repo = repoOf(req);
+    const run = runOf(req, repo);
+    // One job per attempt; earlier attempts are not kept, so `filter=all` lists the latest only.
+    const jobs = [workflowJobJson(run, { api: req.state.api, web: req.state.url, fullName: fullNameOf(repo) })];
+    const { perPage, page } = paging(req.query);
+    return { status: 200, body: { total_count: jobs.length, jobs: jobs.slice((page - 1) * perPage, page * perPage) }, headers: linkHeader(req, page, perPage, jobs.length) };
   },
 
   "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel": async (req) => {

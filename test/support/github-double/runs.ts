@@ -5,7 +5,8 @@
  */
 import { parse } from "yaml";
 import { commitInfo, isoSeconds, readFileAt, resolveBranchOrTag, resolveCommit } from "./git-data.js";
-import { fullNameOf, type DoubleRepository, type DoubleState, type RunStatus, type WorkflowRunRecord } from "./state.js";
+import { addArtifact, type ArtifactOptions } from "./artifacts.js";
+import { fullNameOf, type ArtifactRecord, type DoubleRepository, type DoubleState, type RunStatus, type WorkflowRunRecord } from "./state.js";
 
 /** GitHub refuses `inputs` whose JSON is longer than this. */
 export const MAX_INPUTS_JSON = 65_535;
@@ -207,4 +208,60 @@ export function setRunStatus(state: DoubleState, runId: number, status: RunStatu
   run.conclusion = status === "completed" ? (conclusion ?? "success") : null;
   run.updatedAt = now;
   return run;
+}
+
+/** Conclusions a completed run can have (the `workflow_run.completed` webhook's enum). */
+export type RunConclusion = "success" | "failure" | "cancelled" | "timed_out" | "action_required" | "neutral" | "skipped" | "stale" | "startup_failure";
+
+function runOrThrow(state: DoubleState, runId: number): WorkflowRunRecord {
+  const run = state.runs.find((r) => r.id === runId);
+  if (!run) throw new Error(`no workflow run ${runId}`);
+  return run;
+}
+
+/** Moves the run to a later attempt (a re-run: same id, new jobs, `run_started_at` restarts). */
+function advanceAttempt(run: WorkflowRunRecord, runAttempt: number | undefined, now: string): void {
+  if (runAttempt === undefined || runAttempt === run.runAttempt) return;
+  if (runAttempt < run.runAttempt) throw new Error(`run ${run.id} is at attempt ${run.runAttempt}; attempts only go up (asked for ${runAttempt})`);
+  run.runAttempt = runAttempt;
+  run.runStartedAt = now;
+}
+
+/** Starts the run (status `in_progress`), optionally as a later attempt. */
+export function startRun(state: DoubleState, runId: number, options: { runAttempt?: number } = {}): WorkflowRunRecord {
+  const run = runOrThrow(state, runId);
+  const now = isoSeconds(Date.now());
+  advanceAttempt(run, options.runAttempt, now);
+  if (run.status !== "in_progress") run.runStartedAt = now;
+  run.status = "in_progress";
+  run.conclusion = null;
+  run.updatedAt = now;
+  return run;
+}
+
+export interface CompleteRunOptions {
+  conclusion: RunConclusion;
+  /** The artifact the attempt uploaded; none when omitted or null. */
+  artifact?: ArtifactOptions | null;
+  /** Complete a later attempt (a re-run) than the run's current one. */
+  runAttempt?: number;
+}
+
+export interface CompletedRun {
+  run: WorkflowRunRecord;
+  /** The artifact the run lists under the uploaded name (an earlier attempt's when upload-artifact refused the new one), or null. */
+  artifact: ArtifactRecord | null;
+}
+
+/** Completes the run with a conclusion and stores the artifact its attempt uploaded. */
+export function completeRun(state: DoubleState, runId: number, options: CompleteRunOptions): CompletedRun {
+  const run = runOrThrow(state, runId);
+  const now = isoSeconds(Date.now());
+  advanceAttempt(run, options.runAttempt, now);
+  run.status = "completed";
+  run.conclusion = options.conclusion;
+  run.updatedAt = now;
+  run.runStartedAt ||= now;
+  const artifact = options.artifact ? addArtifact(state, run, options.artifact) : null;
+  return { run, artifact };
 }

@@ -10,6 +10,10 @@
  * against GitHub's schema (200 with `errors`, as GitHub), a GraphQL execution error other than
  * NOT_FOUND, and any response of the double's own that does not match the description.
  *
+ * Artifact downloads leave the API: the archive route answers 302 to `GET /_blobs/<token>` on a
+ * second server (another port, so another origin, as GitHub's storage is), which needs no
+ * credentials, serves the zip and is recorded as `GET /_blobs`.
+ *
  * Not violations, because GitHub itself answers so: 401 for bad credentials, 404 for unknown
  * objects or repositories outside the token's installation, dispatch refusals (422/404), the
  * GHES refusal of keys GHES 3.19 does not know, and `failNext` answers.
@@ -26,12 +30,14 @@ export interface RecordedRequest {
   method: string;
   /** The description's template, e.g. `POST /repos/{owner}/{repo}/issues/{issue_number}/comments`, or `POST /graphql`. */
   route: string;
-  /** Path below `/api/v3` (`/graphql` for GraphQL), without the query string. */
+  /** Path below `/api/v3` (`/graphql` for GraphQL, `/_blobs/<token>` for downloads from storage), without the query string. */
   path: string;
   query: Record<string, string>;
   body: unknown;
   status: number;
   at: number;
+  /** Blob downloads only: whether the request carried an `Authorization` header (storage needs none). */
+  withAuthorization?: boolean;
 }
 
 interface Failure {
@@ -44,6 +50,8 @@ interface Failure {
 export const TOKEN_ROUTE = "POST /app/installations/{installation_id}/access_tokens";
 export const DISPATCH_ROUTE = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
 export const GRAPHQL_ROUTE = "POST /graphql";
+/** The route artifact downloads are recorded under (on the storage origin, outside `/api/v3`). */
+export const BLOB_ROUTE = "GET /_blobs";
 
 const DOCS = "https://docs.github.com/rest";
 
@@ -214,5 +222,55 @@ export function createDoubleServer(parts: ServerParts): Server {
       violations.push(`the double crashed: ${String(error)}`);
       if (!res.headersSent) res.writeHead(500).end();
     });
+  });
+}
+
+/**
+ * The storage origin artifact downloads are redirected to: `GET /_blobs/<token>` serves the
+ * artifact's bytes while the token is valid (one minute), without asking for credentials. An
+ * unknown or expired token answers 403 as Azure storage does for a bad signature; `failNext`
+ * works on `GET /_blobs` (a storage outage mid-download).
+ */
+export function createBlobServer(parts: ServerParts): Server {
+  const { state, requests, violations, failures } = parts;
+  return createServer((req, res) => {
+    const at = Date.now();
+    const method = req.method ?? "GET";
+    const url = new URL(req.url ?? "/", state.blobUrl);
+    const token = /^\/_blobs\/([^/]+)$/.exec(url.pathname)?.[1];
+    const record = (status: number) =>
+      requests.push({ method, route: token ? BLOB_ROUTE : `${method} ${url.pathname}`, path: url.pathname, query: Object.fromEntries(url.searchParams), body: undefined, status, at, withAuthorization: req.headers.authorization !== undefined });
+    const xmlError = (status: number, code: string, message: string) => {
+      record(status);
+      res.writeHead(status, { "content-type": "application/xml" }).end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+    };
+    req.resume();
+    if (!token || (method !== "GET" && method !== "HEAD")) {
+      violations.push(`${method} ${url.pathname}: not a download URL the double handed out (storage origin ${state.blobUrl})`);
+      xmlError(404, "ResourceNotFound", "The specified resource does not exist.");
+      return;
+    }
+    const failure = failures.find((f) => f.route === BLOB_ROUTE && f.times > 0);
+    if (failure) {
+      failure.times -= 1;
+      if (failure.times === 0) failures.splice(failures.indexOf(failure), 1);
+      record(failure.status);
+      res.writeHead(failure.status, { "content-type": "application/xml", ...failure.headers }).end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code></Error>`);
+      return;
+    }
+    const grant = state.blobs.get(token);
+    if (!grant || grant.expiresAt <= Date.now()) {
+      xmlError(403, "AuthenticationFailed", "Server failed to authenticate the request. Signed expiry time has passed or the signature is invalid.");
+      return;
+    }
+    const artifact = state.artifacts.find((a) => a.id === grant.artifactId);
+    if (!artifact) {
+      xmlError(404, "BlobNotFound", "The specified blob does not exist.");
+      return;
+    }
+    const bytes = artifact.serveBytes ?? artifact.zip;
+    record(200);
+    res.writeHead(200, { "content-type": "application/zip", "content-length": String(bytes.length) });
+    res.end(method === "HEAD" ? undefined : bytes);
   });
 }

@@ -93,6 +93,39 @@ export interface DispatchRecord {
   status: number;
 }
 
+/**
+ * An artifact of a workflow run, as `actions/upload-artifact` leaves it: one zip. Tests may make
+ * it lie (`sizeInBytes` other than the zip's length, `serveBytes` other than the zip) or expire.
+ */
+export interface ArtifactRecord {
+  id: number;
+  runId: number;
+  /** `owner/name` of the run's repository. */
+  repository: string;
+  /** Attempt of the run that uploaded it. */
+  runAttempt: number;
+  name: string;
+  /** The archive as uploaded; `digest` is its SHA-256. */
+  zip: Buffer;
+  /** What the download URL serves instead of `zip` (hostile tests). */
+  serveBytes?: Buffer;
+  /** `size_in_bytes` as listed: the zip's length unless overridden. */
+  sizeInBytes: number;
+  /** `sha256:<hex>` of `zip`, or null as for artifacts of upload-artifact before v4. */
+  digest: string | null;
+  /** Expired artifacts are still listed (`expired: true`) but answer 410 on download. */
+  expired: boolean;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+}
+
+/** A short-lived download URL handed out by the archive route, as GitHub's signed storage URLs. */
+export interface BlobGrant {
+  artifactId: number;
+  expiresAt: number;
+}
+
 export interface TokenRecord {
   installationId: number;
   expiresAt: number;
@@ -117,6 +150,12 @@ export class DoubleState {
   readonly tokens = new Map<string, TokenRecord>();
   /** `owner/name` + file -> workflow id, assigned on first dispatch (GitHub's ids are numeric). */
   readonly workflowIds = new Map<string, number>();
+  readonly artifacts: ArtifactRecord[] = [];
+  /** Download token -> grant; see `blobUrl`. */
+  readonly blobs = new Map<string, BlobGrant>();
+  /** Origin of the storage server the archive route redirects to (another port: another origin). */
+  blobUrl = "";
+  nextArtifactId = 9000;
   nextCommentId = 1000;
   nextRunId = 5000;
   nextReactionId = 1;

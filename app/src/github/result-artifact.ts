@@ -1,0 +1,92 @@
+import { z } from "zod";
+import { resultDocumentSchema, type ResultDocument } from "../../../action/src/result-document.js";
+import type { Octokit, RepoRef } from "./octokit.js";
+import { readZipEntry, ZipError } from "./zip-entry.js";
+
+/** A result document is a few KB; a MiB is generous, and nothing bigger is downloaded. */
+export const MAX_ARTIFACT_BYTES = 1024 * 1024;
+
+/** The run's result is missing or unusable: an infrastructure failure, worth another attempt. */
+export class ArtifactProblem extends Error {}
+
+const artifactsSchema = z.object({
+  artifacts: z.array(
+    z.object({
+      id: z.number().int(),
+      name: z.string(),
+      size_in_bytes: z.number().int(),
+      expired: z.boolean(),
+      workflow_run: z.object({ id: z.number().int().optional() }).nullable().optional(),
+    }),
+  ),
+});
+
+export function artifactName(jobId: number): string {
+  return `bisect-result-${jobId}`;
+}
+
+/** Reads a body from a stream, giving up past `maxBytes`. */
+async function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
+  const declared = Number(response.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > maxBytes) throw new ArtifactProblem(`the artifact download is ${declared} bytes; the limit is ${maxBytes}`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.length;
+    if (total > maxBytes) throw new ArtifactProblem(`the artifact download passed ${maxBytes} bytes; it was cut off`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The result document a run left as its artifact `bisect-result-<job id>`, treated as hostile:
+ * the artifact must belong to this run, its declared size and the download are capped, the zip is
+ * read in memory (only the one expected file name), the JSON is parsed with the shared schema, and
+ * it must name this job. Anything else is an ArtifactProblem.
+ */
+export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId: number, jobId: number): Promise<ResultDocument> {
+  const name = artifactName(jobId);
+  const { data } = await octokit.request("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", { ...where, run_id: runId, name, per_page: 10 });
+  const artifact = artifactsSchema.parse(data).artifacts.find((a) => a.name === name);
+  if (!artifact) throw new ArtifactProblem(`the run left no artifact ${name} (the bisect step did not finish)`);
+  if (artifact.expired) throw new ArtifactProblem(`the artifact ${name} has expired`);
+  if (artifact.workflow_run?.id !== undefined && artifact.workflow_run.id !== runId) throw new ArtifactProblem(`the artifact ${name} belongs to run ${artifact.workflow_run.id}, not ${runId}`);
+  if (artifact.size_in_bytes > MAX_ARTIFACT_BYTES) throw new ArtifactProblem(`the artifact ${name} is ${artifact.size_in_bytes} bytes; the limit is ${MAX_ARTIFACT_BYTES}`);
+
+  // GitHub answers with a redirect to a short-lived storage URL: follow it ourselves, capped.
+  const redirect = await octokit.request("GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", {
+    ...where,
+    artifact_id: artifact.id,
+    archive_format: "zip",
+    request: { redirect: "manual" },
+  });
+  const location = (redirect.headers as Record<string, string | undefined>).location;
+  let zip: Buffer;
+  if (location) {
+    const response = await fetch(location, { redirect: "follow" });
+    if (!response.ok) throw new ArtifactProblem(`downloading the artifact failed with HTTP ${response.status}`);
+    zip = await readCapped(response, MAX_ARTIFACT_BYTES);
+  } else {
+    zip = Buffer.from(redirect.data as ArrayBuffer);
+    if (zip.length > MAX_ARTIFACT_BYTES) throw new ArtifactProblem(`the artifact download passed ${MAX_ARTIFACT_BYTES} bytes`);
+  }
+
+  let text: string;
+  try {
+    text = readZipEntry(zip, `${name}.json`, MAX_ARTIFACT_BYTES).toString("utf8");
+  } catch (error) {
+    if (error instanceof ZipError) throw new ArtifactProblem(`the artifact is not a usable zip: ${error.message}`);
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ArtifactProblem(`${name}.json is not JSON`);
+  }
+  const parsed = resultDocumentSchema.safeParse(json);
+  if (!parsed.success) throw new ArtifactProblem(`${name}.json is not a result document: ${z.prettifyError(parsed.error).slice(0, 300)}`);
+  if (parsed.data.jobId !== String(jobId)) throw new ArtifactProblem(`${name}.json is the result of job ${JSON.stringify(parsed.data.jobId ?? null).slice(0, 40)}, not ${jobId}`);
+  return parsed.data;
+}

@@ -1,0 +1,45 @@
+import { z } from "zod";
+import type { Store } from "../store/store.js";
+
+/** The part of a `workflow_run` webhook the App reads. */
+export const workflowRunEventSchema = z.object({
+  action: z.string(),
+  workflow_run: z.object({
+    id: z.number().int(),
+    event: z.string(),
+    display_title: z.string().nullable().optional(),
+    status: z.string().nullable(),
+    conclusion: z.string().nullable(),
+  }),
+});
+
+/** The part of a `workflow_job` webhook the App reads. */
+export const workflowJobEventSchema = z.object({
+  action: z.string(),
+  workflow_job: z.object({ run_id: z.number().int(), status: z.string() }),
+});
+
+/** The job id in a bisect run's name (`run-name: bisect <job id>`), if it is one. */
+export function jobIdFromTitle(title: string | null | undefined): number | null {
+  const match = /^bisect (\d{1,15})$/.exec((title ?? "").trim());
+  return match ? Number(match[1]) : null;
+}
+
+/**
+ * A run moved: note it on its job (one SQL call; other workflows' runs concern no job). A run
+ * that completed makes its job due at once, so a worker reads the result now instead of at the
+ * reconciler's next look. Late, repeated or reordered events never move a job backwards.
+ */
+export async function receiveWorkflowRun(event: z.infer<typeof workflowRunEventSchema>, store: Store): Promise<number> {
+  const run = event.workflow_run;
+  // Only dispatched runs can be bisects; CI runs of every installed repository also come here.
+  if (run.event !== "workflow_dispatch") return 0;
+  const status = event.action === "completed" ? "completed" : event.action === "in_progress" ? "in_progress" : "queued";
+  return store.noteRunEvent(run.id, jobIdFromTitle(run.display_title), status, status === "completed" ? run.conclusion : null);
+}
+
+/** A job of a run started: the run is running. (Its completion comes with workflow_run.) */
+export async function receiveWorkflowJob(event: z.infer<typeof workflowJobEventSchema>, store: Store): Promise<number> {
+  if (event.action !== "in_progress") return 0;
+  return store.noteRunEvent(event.workflow_job.run_id, null, "in_progress", null);
+}

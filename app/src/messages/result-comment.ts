@@ -1,0 +1,472 @@
+import type { ResultDocument } from "../../../action/src/result-document.js";
+import type { JobOptions } from "../job-options.js";
+import type { JobRow } from "../store/store.js";
+import { escapeMarkdown, escapeUrl, printableText } from "./escape.js";
+import { codeBlock, codeSpan, shortSha, truncate } from "./markdown.js";
+
+/**
+ * The answer: the status comment edited into the result of the bisect. Short at the top (the
+ * verdict in the heading, the facts in a small table, one-line warnings), detail collapsed (every
+ * test). Everything that came from the run or from commits is hostile: prose goes through
+ * escapeMarkdown, the user's refs and command through codeSpan/codeBlock, links only to URLs that
+ * escapeUrl accepts and to shas that are full hex. The only HTML is our own `<details>`,
+ * `<summary>` and `<sub>`.
+ */
+
+/** The culprit as GitHub knows it (GraphQL), for verdict `culprit`. Text fields are hostile. */
+export interface CulpritDetails {
+  sha: string;
+  subject: string;
+  authorName: string | null;
+  /** The GitHub user the commit is attributed to; mentioned (pinged) when it is a valid login. */
+  authorLogin: string | null;
+  /** ISO 8601. */
+  committedAt: string | null;
+  /** The pull request that brought the commit in. */
+  pullRequest: { number: number; title: string; url: string } | null;
+  /** The commit's parents, when known: more than one makes it a merge (else its subject decides). */
+  parentCount?: number | null;
+}
+
+export interface ResultView {
+  job: JobRow;
+  options: JobOptions;
+  /** Parsed with the result document schema: the shape is trusted, its text fields are not. */
+  result: ResultDocument;
+  culprit: CulpritDetails | null;
+  /** e.g. https://github.com/octo-org/widgets; commits link to `${repositoryUrl}/commit/${sha}`. */
+  repositoryUrl: string;
+  runUrl: string;
+  /** The whole job, from the request to the result. */
+  durationMs: number;
+  /** Workflow runs it took (1 unless infrastructure failures were retried). */
+  attempts: number;
+}
+
+export interface FailureView {
+  job: JobRow;
+  options: JobOptions;
+  /** Why the last attempt failed (ours or GitHub's words; still escaped). */
+  reason: string;
+  runUrl: string | null;
+  /** Tests that finished before the failure. */
+  tested: number;
+  attempts: number;
+  /** The job ran out of its time limit (rather than out of attempts). */
+  timedOut: boolean;
+  probes: ResultDocument["probes"];
+  repositoryUrl: string;
+}
+
+type Probe = ResultDocument["probes"][number];
+
+/** Rows of the tests table before the rest is summed up in one line. */
+export const MAX_PROBE_ROWS = 100;
+/** Ambiguous candidates listed before "and N more". */
+export const MAX_CANDIDATES = 20;
+
+const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
+const MERGE_SUBJECT = /^Merge (?:pull request|branch|remote-tracking branch|tag|commit|changes) /;
+const VERDICT: Record<Probe["verdict"], string> = { good: "✅ good", bad: "❌ bad", skip: "⏭️ skip", error: "⚠️ error" };
+
+// ---------------------------------------------------------------------------------------------
+// Small pieces
+
+/** The repository's URL without a trailing slash, or null when it is not a URL we link to. */
+function repositoryBase(url: string): string | null {
+  const safe = escapeUrl(url.replace(/\/+$/, ""));
+  return safe === null || safe.includes("?") || safe.includes("#") ? null : safe;
+}
+
+/** A short sha linked to its commit; unlinked when the repository URL is unusable; escaped text when it is no sha. */
+function commitRef(sha: string, repository: string | null): string {
+  if (!SHA.test(sha)) return escapeMarkdown(sha, 20);
+  const span = codeSpan(shortSha(sha));
+  return repository === null ? span : `[${span}](${repository}/commit/${sha})`;
+}
+
+/** A code span that can stand in a table cell (GFM splits cells on `|`, even inside code spans). */
+function cellCode(text: string): string {
+  return codeSpan(text).replace(/\|/g, "\\|");
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
+}
+
+/** `42 s`, `4 min 12 s`, `1 h 5 min`; one decimal below 10 s. */
+export function humanDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "–";
+  if (ms < 9950) return `${(ms / 1000).toFixed(1)} s`;
+  const total = Math.round(ms / 1000);
+  if (total < 60) return `${total} s`;
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  if (hours > 0) return minutes > 0 ? `${hours} h ${minutes} min` : `${hours} h`;
+  return seconds > 0 ? `${minutes} min ${seconds} s` : `${minutes} min`;
+}
+
+/** `99.3 %`, rounded down so it never claims more than the run did (`100 %` only for 1). */
+export function percent(p: number): string {
+  if (!Number.isFinite(p)) return "–";
+  if (p >= 1) return "100 %";
+  const tenths = Math.min(999, Math.floor(Math.max(0, p) * 1000 + 1e-6));
+  return `${tenths % 10 === 0 ? String(tenths / 10) : (tenths / 10).toFixed(1)} %`;
+}
+
+/** `2026-11-27 14:03 UTC`, or null for a missing or unreadable date. */
+function utcMinute(iso: string | null): string | null {
+  if (iso === null) return null;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return null;
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+/** `` `v1.4` (`1a2b3c4`), `v1.3` (…)..`main` (`5d6e7f8`) `` with linked shas. */
+function rangeText(job: JobRow, repository: string | null): string {
+  const goods = job.good_refs.map((ref, i) => `${cellCode(truncate(ref, 80))} (${commitRef(job.good_shas[i] ?? "", repository)})`).join(", ");
+  return `${goods}..${cellCode(truncate(job.bad_ref, 80))} (${commitRef(job.bad_sha, repository)})`;
+}
+
+/** `[Workflow run](url)`, or null when there is no usable URL. */
+function runLink(url: string | null): string | null {
+  const safe = url === null ? null : escapeUrl(url);
+  return safe === null ? null : `[Workflow run](${safe})`;
+}
+
+function modeText(options: JobOptions): string {
+  return [options.flaky ? "flaky-aware" : null, options.firstParent ? "first parent only" : null, options.parallel > 1 ? `${options.parallel} commits at a time` : null]
+    .filter(Boolean)
+    .join(", ");
+}
+
+/** The one-line form of the user's command for a suggested `/bisect …`, or null when it does not fit on one line. */
+function inlineCommand(command: string): string | null {
+  return command.includes("\n") || command.length > 120 ? null : command;
+}
+
+function table(rows: Array<[string, string | null]>): string[] {
+  const kept = rows.filter((row): row is [string, string] => row[1] !== null);
+  return ["| | |", "| --- | --- |", ...kept.map(([label, value]) => `| ${label} | ${value} |`)];
+}
+
+/** The collapsed table of every test (at most MAX_PROBE_ROWS rows), or a line when none ran. */
+function probesSection(probes: readonly Probe[], repository: string | null, runUrl: string | null): string[] {
+  if (probes.length === 0) return ["No test finished."];
+  const rows = probes.slice(0, MAX_PROBE_ROWS).map((p) => {
+    const round = Number.isSafeInteger(p.round) ? String(p.round) : "–";
+    const exit = p.exitCode === null ? "–" : Number.isSafeInteger(p.exitCode) ? String(p.exitCode) : "–";
+    return `| ${round} | ${commitRef(p.sha, repository)} | ${VERDICT[p.verdict] ?? "?"} | ${exit} | ${humanDuration(p.durationMs)} |`;
+  });
+  const more = probes.length - MAX_PROBE_ROWS;
+  const where = runUrl !== null && escapeUrl(runUrl) !== null ? " (the workflow run's summary lists them all)" : "";
+  return [
+    `<details><summary>Tests (${probes.length.toLocaleString("en-US")})</summary>`,
+    "",
+    "| Round | Commit | Verdict | Exit code | Duration |",
+    "| ---: | --- | --- | ---: | ---: |",
+    ...rows,
+    ...(more > 0 ? ["", `… ${more.toLocaleString("en-US")} more${where}.`] : []),
+    "",
+    "</details>",
+  ];
+}
+
+function commandSection(job: JobRow): string[] {
+  return ["Test command:", "", codeBlock(truncate(job.command, 2000), "sh")];
+}
+
+function footer(job: JobRow, next: string): string {
+  return `<sub>Requested by ${codeSpan(job.requester)} · ${next}</sub>`;
+}
+
+/** Good/bad runs of one commit: how often a flaky test reproduced. */
+function runsOf(probes: readonly Probe[], sha: string): { good: number; bad: number } {
+  let good = 0;
+  let bad = 0;
+  for (const p of probes) {
+    if (p.sha !== sha) continue;
+    if (p.verdict === "good") good++;
+    if (p.verdict === "bad") bad++;
+  }
+  return { good, bad };
+}
+
+/** Commits that both passed and failed: the flakiness the run saw. */
+function flakyCommits(probes: readonly Probe[]): number {
+  const seen = new Map<string, number>();
+  for (const p of probes) {
+    if (p.verdict === "good") seen.set(p.sha, (seen.get(p.sha) ?? 0) | 1);
+    if (p.verdict === "bad") seen.set(p.sha, (seen.get(p.sha) ?? 0) | 2);
+  }
+  return [...seen.values()].filter((v) => v === 3).length;
+}
+
+function testsText(view: ResultView): string {
+  const { result } = view;
+  const rounds = result.rounds !== result.tested ? ` in ${plural(result.rounds, "round")}` : "";
+  return `${plural(result.tested, "test")}${rounds} · ${humanDuration(view.durationMs)}`;
+}
+
+function runText(runUrl: string | null, attempts: number, maxAttempts: number): string | null {
+  const link = runLink(runUrl);
+  const tries = attempts > 1 ? `attempt ${attempts} of ${maxAttempts}` : null;
+  const text = [link, tries].filter(Boolean).join(" · ");
+  return text === "" ? null : text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verdicts
+
+function authorText(details: CulpritDetails): string | null {
+  const login = details.authorLogin;
+  const mention = login === null ? null : LOGIN.test(login) ? `@${login}` : escapeMarkdown(login, 60);
+  const name = details.authorName === null || details.authorName.trim() === "" ? null : escapeMarkdown(details.authorName, 100);
+  const who = name !== null && mention !== null ? `${name} (${mention})` : (name ?? mention);
+  const when = utcMinute(details.committedAt);
+  if (who === null) return when === null ? null : `committed ${when}`;
+  return when === null ? who : `${who} · ${when}`;
+}
+
+function pullRequestText(pr: CulpritDetails["pullRequest"]): string | null {
+  if (pr === null || !Number.isSafeInteger(pr.number) || pr.number <= 0) return null;
+  const label = `#${pr.number}${pr.title.trim() === "" ? "" : ` ${escapeMarkdown(pr.title, 150)}`}`;
+  const url = escapeUrl(pr.url);
+  return url === null ? label : `[${label}](${url})`;
+}
+
+/** One-line warnings that the named commit may not be the real cause. */
+function implausible(view: ResultView, sha: string, repository: string | null): string[] {
+  const { result, culprit, options, job } = view;
+  const warnings: string[] = [];
+  const merge = culprit !== null && (typeof culprit.parentCount === "number" ? culprit.parentCount > 1 : MERGE_SUBJECT.test(culprit.subject));
+  if (merge) {
+    if (options.firstParent && SHA.test(sha)) {
+      const command = inlineCommand(job.command);
+      const flags = options.flaky ? " --flaky" : "";
+      const retry = codeSpan(`/bisect ${shortSha(sha)}^1..${shortSha(sha)}${flags}${command === null ? "" : ` -- ${command}`}`);
+      warnings.push(
+        `⚠️ This is a merge commit and this bisect followed first parents only: the change is inside the branch it merged. Bisect that branch with ${retry}${command === null ? " (and the same command)" : ""}.`,
+      );
+    } else {
+      warnings.push(
+        "⚠️ This is a merge commit whose parents both pass: the failure comes from how the two sides combine (a semantic conflict, or the conflict resolution), not from one commit on either side.",
+      );
+    }
+  }
+  if (sha === result.range.bad) {
+    const tested = runsOf(result.probes, sha).bad > 0;
+    warnings.push(
+      tested
+        ? `⚠️ This is the bad commit itself: every commit before it passed. If that is unexpected, check that ${commitRef(sha, repository)} fails every time (${options.flaky ? "" : "a flaky test: re-run with `--flaky`; "}locally, \`bisect-bot run --verify\` checks the bad commit first).`
+        : `⚠️ This is the bad commit itself, blamed without being tested here because every commit before it passed. If it does not fail on a re-run, the range holds no regression: ${options.flaky ? "" : "re-run with `--flaky`, or "}check it locally with \`bisect-bot run --verify\`.`,
+    );
+  }
+  return warnings;
+}
+
+function culpritBody(view: ResultView, repository: string | null): string[] {
+  const { job, options, result, culprit } = view;
+  const sha = result.culprit?.sha ?? result.candidates[0] ?? "";
+  const details = culprit !== null && culprit.sha === sha ? culprit : null;
+  const confidence = result.culprit?.confidence ?? 1;
+  const flaky = options.flaky || confidence < 1;
+  const reproduced = runsOf(result.probes, sha);
+  const flakyCount = flakyCommits(result.probes);
+  const flakiness = [
+    reproduced.bad + reproduced.good > 0 ? `the culprit failed ${reproduced.bad} of ${plural(reproduced.bad + reproduced.good, "run")}` : null,
+    flakyCount > 0 ? `${plural(flakyCount, "commit")} both passed and failed` : "no commit both passed and failed",
+  ]
+    .filter(Boolean)
+    .join(" · ");
+  const target = options.confidence ?? 0.99;
+  const mode = modeText(options);
+
+  const subject = details === null || details.subject.trim() === "" ? null : `**${escapeMarkdown(details.subject, 200)}**`;
+  return [
+    `### 🎯 Bisect #${job.id}: ${commitRef(sha, repository)} is the first bad commit`,
+    "",
+    ...(subject === null ? [] : [subject, ""]),
+    ...table([
+      ["Author", details === null ? null : authorText(details)],
+      ["Pull request", details === null ? null : pullRequestText(details.pullRequest)],
+      ["Range", `${rangeText(job, repository)} · ${plural(result.range.size, "commit")}${mode ? ` · ${mode}` : ""}`],
+      ["Tests", testsText(view)],
+      ["Confidence", flaky ? `${percent(confidence)} (target ${percent(target)})` : null],
+      ["Flakiness", flaky ? flakiness : null],
+      ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
+    ]),
+    "",
+    ...implausible(view, sha, repository).flatMap((w) => [w, ""]),
+  ];
+}
+
+function ambiguousBody(view: ResultView, repository: string | null): string[] {
+  const { job, options, result } = view;
+  const candidates = result.candidates;
+  const listed = candidates.slice(0, MAX_CANDIDATES).map((sha) => commitRef(sha, repository));
+  const more = candidates.length - listed.length;
+  const skipped = result.probes.filter((p) => p.verdict === "skip").length;
+  const how = [
+    `- **Make them testable.** Exit 125 means *skip*: the test, or the repository's \`setup\`, could not run there${skipped > 0 ? ` (${plural(skipped, "test")} skipped)` : ""}. If a build fix landed later, apply it in the command, or skip only what truly cannot be tested.`,
+    options.firstParent ? null : "- **Re-run with `--first-parent`**: merges are then tested as a whole, so a branch that does not build in the middle no longer matters; the answer is the merge that brought the change in.",
+    "- **Narrow the range**: a later good commit or an earlier bad one leaves fewer untestable commits in between.",
+  ].filter((line): line is string => line !== null);
+  return [
+    `### 🤷 Bisect #${job.id}: the first bad commit is one of ${plural(candidates.length, "commit")}`,
+    "",
+    `Some commits could not be tested, so the first bad commit cannot be told apart among these:`,
+    "",
+    `${listed.join(", ")}${more > 0 ? `, and ${more.toLocaleString("en-US")} more` : ""}`,
+    "",
+    ...table([
+      ["Range", `${rangeText(job, repository)} · ${plural(result.range.size, "commit")}${modeText(options) ? ` · ${modeText(options)}` : ""}`],
+      ["Tests", testsText(view)],
+      ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
+    ]),
+    "",
+    "To narrow it down:",
+    "",
+    ...how,
+    "",
+  ];
+}
+
+function noCulpritBody(view: ResultView, repository: string | null): string[] {
+  const { job, options, result } = view;
+  const bad = runsOf(result.probes, result.range.bad);
+  const badRef = `${codeSpan(truncate(job.bad_ref, 80))} (${commitRef(result.range.bad, repository)})`;
+  const passed = result.probes.filter((p) => p.verdict === "good").length;
+  const failed = result.probes.filter((p) => p.verdict === "bad").length;
+  const evidence =
+    bad.good > 0
+      ? `The bad commit ${badRef} passed the test (${bad.good} of ${plural(bad.good + bad.bad, "run")}), so nothing in this range fails it reliably.`
+      : `${passed} of ${plural(result.tested, "test")} passed${failed > 0 ? ` and ${failed} failed` : ""}: not enough to blame any commit.`;
+  const note = result.error !== undefined && result.error.trim() !== "" ? [`> ${escapeMarkdown(result.error, 500)}`, ""] : [];
+  const next = [
+    options.flaky ? null : "- If the test fails only sometimes, re-run with `--flaky`: it repeats tests and weighs the evidence.",
+    `- Check the bad ref: ${codeSpan(truncate(job.bad_ref, 80))} was ${commitRef(job.bad_sha, repository)} when you asked; if the failure showed on another commit (a newer push, a pull request's merge commit), bisect up to that one.`,
+    "- Check that the command fails on the runner the way it failed for you: each test runs in a fresh checkout, without your local environment, services or secrets.",
+  ].filter((line): line is string => line !== null);
+  return [
+    `### 🟢 Bisect #${job.id}: no commit in this range fails the test`,
+    "",
+    `The range holds no regression, or the failure was a flake. ${evidence}`,
+    "",
+    ...note,
+    ...table([
+      ["Range", `${rangeText(job, repository)} · ${plural(result.range.size, "commit")}${modeText(options) ? ` · ${modeText(options)}` : ""}`],
+      ["Tests", testsText(view)],
+      ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
+    ]),
+    "",
+    "What to try:",
+    "",
+    ...next,
+    "",
+  ];
+}
+
+function errorHint(error: string, options: JobOptions): string {
+  if (/contradict|flak|impossible under the flake model/i.test(error) && !options.flaky) {
+    return "The verdicts contradict each other, so the test is flaky or depends on something outside the commit. Re-run with `--flaky`, which repeats tests and weighs the evidence.";
+  }
+  if (/\b12[67]\b|not found|not executable/i.test(error)) {
+    return "The command could not run at the good commit either. Check that it is installed on the runner (each test runs in a fresh checkout of the commit; the repository's `setup` in `.github/bisect.yml` runs first), then comment the command again.";
+  }
+  return "The test or the range stopped the bisection, not GitHub: the same command would stop the same way. Fix the command or the range, then comment it again.";
+}
+
+function errorBody(view: ResultView, repository: string | null): string[] {
+  const { job, options, result } = view;
+  const error = result.error !== undefined && result.error.trim() !== "" ? result.error : "The run reported an error without a message.";
+  return [
+    `### ⚠️ Bisect #${job.id}: the bisection stopped with an error`,
+    "",
+    "The run could not reach a verdict:",
+    "",
+    codeBlock(truncate(printableText(error), 3000), "text"),
+    "",
+    errorHint(error, options),
+    "",
+    ...table([
+      ["Range", `${rangeText(job, repository)} · ${plural(result.range.size, "commit")}${modeText(options) ? ` · ${modeText(options)}` : ""}`],
+      ["Tests", testsText(view)],
+      ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
+    ]),
+    "",
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public
+
+/** The finished bisect: culprit, ambiguous set, no culprit, or the run's own error. */
+export function resultComment(view: ResultView): string {
+  const repository = repositoryBase(view.repositoryUrl);
+  const body =
+    view.result.verdict === "culprit"
+      ? culpritBody(view, repository)
+      : view.result.verdict === "ambiguous"
+        ? ambiguousBody(view, repository)
+        : view.result.verdict === "no-culprit"
+          ? noCulpritBody(view, repository)
+          : errorBody(view, repository);
+  return [
+    ...body,
+    ...probesSection(view.result.probes, repository, view.runUrl),
+    "",
+    ...commandSection(view.job),
+    "",
+    footer(view.job, "`/bisect retry` runs it again"),
+  ].join("\n");
+}
+
+/** Infrastructure failure after every attempt, or the job's time limit: what failed, what ran, what next. */
+export function failureComment(view: FailureView): string {
+  const { job, options } = view;
+  const repository = repositoryBase(view.repositoryUrl);
+  const reason = escapeMarkdown(view.reason.trim() === "" ? "no reason given" : view.reason, 500);
+  const limit = humanDuration(options.timeoutSeconds * 1000);
+  const heading = view.timedOut ? `### ⏱️ Bisect #${job.id} timed out` : `### 🛠️ Bisect #${job.id} could not finish`;
+  const what = view.timedOut
+    ? `It ran longer than its time limit of ${limit}, so I stopped it (attempt ${view.attempts} of ${job.max_attempts}).`
+    : view.attempts >= job.max_attempts
+      ? `The bisect workflow failed for reasons outside your test on all ${plural(view.attempts, "attempt")}, so I stopped.`
+      : `The bisect workflow failed for a reason outside your test (attempt ${view.attempts} of ${job.max_attempts}), so I stopped.`;
+  const next = view.timedOut
+    ? [
+        "- Give it more time: comment the command again with `--timeout 2h` (up to `6h`).",
+        options.parallel > 1 ? null : "- Test several commits at once with `--parallel 4`.",
+        "- Narrow the range, or make the command faster (run only the failing test).",
+      ]
+    : [
+        "- `/bisect retry` starts it again; failures like this are often a lost runner or a GitHub hiccup.",
+        "- If it fails the same way again, open the workflow run's log: the runner setup, the repository's bisect workflow, or the result artifact is the place to look.",
+      ];
+  return [
+    heading,
+    "",
+    what,
+    "",
+    `Reason: ${reason}`,
+    "",
+    ...table([
+      ["Range", `${rangeText(job, repository)} · ${plural(options.commits, "commit")}${modeText(options) ? ` · ${modeText(options)}` : ""}`],
+      ["Tested so far", plural(view.tested, "test")],
+      ["Run", runText(view.runUrl, 1, job.max_attempts)],
+    ]),
+    "",
+    "Next:",
+    "",
+    ...next.filter((line): line is string => line !== null),
+    "",
+    ...probesSection(view.probes, repository, view.runUrl),
+    "",
+    ...commandSection(job),
+    "",
+    footer(job, "`/bisect retry` runs it again"),
+  ].join("\n");
+}
