@@ -22,6 +22,8 @@ export interface AppRepoOptions {
   config?: string;
   /** Leave out `.github/workflows/bisect.yml`. */
   withoutWorkflow?: boolean;
+  /** Commit messages for some of c1…cN, by name (e.g. a hostile subject). */
+  subjects?: Record<string, string>;
 }
 
 /**
@@ -30,7 +32,12 @@ export interface AppRepoOptions {
  */
 export async function makeAppRepo(options: AppRepoOptions = {}): Promise<AppRepo> {
   const dir = await tempDir("bisect-app-repo");
-  const run = async (...args: string[]) => (await git(dir, args)).stdout.trim();
+  // Fixed dates, one minute apart: the same options always give the same SHAs.
+  let tick = 0;
+  const run = async (...args: string[]) => {
+    const date = new Date(Date.UTC(2026, 10, 20, 10, tick++)).toISOString();
+    return (await git(dir, args, { env: { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } })).stdout.trim();
+  };
   await run("init", "-q", "-b", "main");
   await mkdir(path.join(dir, ".github/workflows"), { recursive: true });
   if (!options.withoutWorkflow) await copyFile(path.join(ROOT, ".github/workflows/bisect.yml"), path.join(dir, ".github/workflows/bisect.yml"));
@@ -47,7 +54,7 @@ export async function makeAppRepo(options: AppRepoOptions = {}): Promise<AppRepo
   await run("branch", "feature");
   for (let i = 1; i <= n; i++) {
     await writeFile(path.join(dir, "value.txt"), `${i + 1}\n`);
-    await run("commit", "-q", "-am", `c${i}`);
+    await run("commit", "-q", "-am", options.subjects?.[`c${i}`] ?? `c${i}`);
     sha[`c${i}`] = await run("rev-parse", "HEAD");
   }
   await run("checkout", "-q", "feature");
