@@ -92,3 +92,16 @@ describe("/bisect cancel and /bisect retry", () => {
     expect(h.double.runs.find((r) => r.id === job.run_id)!.status).not.toBe("completed");
   });
 });
+
+describe("shutdown", () => {
+  it("/health turns 503 the moment the worker starts stopping", async () => {
+    h = await startHarness();
+    await h.settle();
+    expect((await fetch(`${h.server.url}/health`)).status).toBe(200);
+    const stopping = h.server.app.worker!.stop(100);
+    const health = await fetch(`${h.server.url}/health`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ worker: "stopping" });
+    await stopping;
+  });
+});

@@ -2,6 +2,7 @@
  * Two App instances as operators run them (`npm start`'s entry, separate processes) sharing a
  * real PostgreSQL database, and GitHub redelivering one webhook 50 times at once across both:
  * exactly one job, one dispatch, one status comment. Then SIGTERM: the instance stops within 10 s.
+ * Then SIGKILL of an instance holding a job: another finishes it, without a second run.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -15,6 +16,7 @@ import { removeDir } from "../support/dag-repo.js";
 import { startGitHubDouble, type GitHubDouble } from "../support/github-double/index.js";
 import { stopTestPostgres, testPostgres } from "../support/postgres.js";
 import { deliver, issueCommentPayload } from "../support/webhooks.js";
+import { resultZip } from "../support/zip.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const FULL = `${OWNER}/${REPO}`;
@@ -60,13 +62,14 @@ let double: GitHubDouble;
 let repo: AppRepo;
 let admin: SqlClient;
 let instances: Instance[] = [];
+let databaseUrl: string;
 
 beforeAll(async () => {
   double = await startGitHubDouble({ appId: APP_ID, appPublicKey: appKeys().publicKey, appSlug: "bisect-bot" });
   repo = await makeAppRepo();
   double.addRepository({ owner: OWNER, name: REPO, id: REPOSITORY_ID, path: repo.dir, defaultBranch: "main", installationId: INSTALLATION_ID });
   double.setPermission(FULL, "maintainer", "write");
-  const databaseUrl = await (await testPostgres()).createDatabase("two_instances");
+  databaseUrl = await (await testPostgres()).createDatabase("two_instances");
   admin = pgClient(databaseUrl);
   // Both start at once: the migrations run exactly once (an advisory lock).
   instances = await Promise.all([1, 2].map(() => startInstance(appEnv(double, { DATABASE_URL: databaseUrl, WORKER_POLL_MS: "100" }))));
@@ -112,3 +115,42 @@ it("SIGTERM: /health turns 503, leases are released, the process exits within 10
   expect((await admin.query<{ n: number }>("select count(*)::int as n from public.bisect_jobs where locked_by is not null")).rows[0]!.n).toBe(0);
   instances = instances.slice(1);
 }, 30_000);
+
+it("an instance killed with SIGKILL while it holds a job: another instance finishes it, with no second run", async () => {
+  for (const i of instances) i.child.kill("SIGKILL");
+  instances = [];
+  const url = databaseUrl;
+  // The doomed instance leases jobs for 3 s; its status comment fails once, so it is still
+  // holding the job (waiting to retry) when it is killed, right after its dispatch.
+  const doomed = await startInstance(appEnv(double, { DATABASE_URL: url, WORKER_POLL_MS: "100", LEASE_SECONDS: "3" }));
+  double.failNext("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", 500, 1);
+  const commentId = 3_100_000_002;
+  double.addComment(FULL, 43, { body: "/bisect v1.0..main -- npm test", user: "maintainer", id: commentId });
+  const payload = issueCommentPayload({ owner: OWNER, repo: REPO, repositoryId: REPOSITORY_ID, installationId: INSTALLATION_ID, issueNumber: 43, login: "maintainer", commentId, body: "/bisect v1.0..main -- npm test" });
+  expect((await deliver(`${doomed.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", payload })).status).toBe(200);
+  const runsBefore = double.runs.length;
+  await until(() => double.runs.length > runsBefore, 20_000);
+  doomed.child.kill("SIGKILL");
+  const { rows } = await admin.query<{ id: number; locked_by: string | null; run_id: string | null }>("select id, locked_by, run_id from public.bisect_jobs where issue_number = 43");
+  expect(rows[0]!.locked_by).not.toBeNull();
+  expect(rows[0]!.run_id).toBeNull();
+
+  const survivor = await startInstance(appEnv(double, { DATABASE_URL: url, WORKER_POLL_MS: "100", RUN_CHECK_SECONDS: "1" }));
+  instances = [survivor];
+  const jobId = Number(rows[0]!.id);
+  await until(async () => (await admin.query<{ state: string }>(`select state from public.bisect_jobs where id = ${jobId}`)).rows[0]!.state === "dispatched", 20_000);
+  const runs = double.runs.filter((r) => r.inputs.job_id === String(jobId));
+  expect(runs).toHaveLength(1);
+
+  const probes = [{ sha: repo.sha.c7, verdict: "bad", exitCode: 1, durationMs: 900, round: 1 }];
+  const document = { schema: 1, jobId: String(jobId), verdict: "culprit", culprit: { sha: repo.sha.c7, confidence: 1 }, candidates: [repo.sha.c7], range: { good: [repo.sha["v1.0"]], bad: repo.sha.main, size: 15 }, probes, tested: 1, rounds: 1 };
+  double.completeRun(runs[0]!.id, { conclusion: "success", artifact: { zip: resultZip(String(jobId), document) } });
+  // No webhook: the survivor's reconciler finds the run completed.
+  await until(async () => (await admin.query<{ state: string }>(`select state from public.bisect_jobs where id = ${jobId}`)).rows[0]!.state === "succeeded", 20_000);
+  expect(double.runs.filter((r) => r.inputs.job_id === String(jobId))).toHaveLength(1);
+  const appComments = () => double.comments(FULL, 43).filter((c) => c.user.endsWith("[bot]"));
+  // The result is recorded first, then the comment edited.
+  await until(() => appComments()[0]?.body.includes("is the first bad commit") ?? false);
+  expect(appComments()).toHaveLength(1);
+  expect(double.violations).toEqual([]);
+}, 90_000);
