@@ -115,8 +115,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         ...o,
       }) as { comment: { id: number }; issue: { number: number } };
       // The comment exists on GitHub before its webhook arrives.
-      if (!double.comments(`${OWNER}/${REPO}`).some((c) => c.id === payload.comment.id)) {
-        double.addComment(`${OWNER}/${REPO}`, payload.issue.number, { body, user: o.login ?? "maintainer", id: payload.comment.id });
+      const fullName = `${o.owner ?? OWNER}/${o.repo ?? REPO}`;
+      if (!double.comments(fullName).some((c) => c.id === payload.comment.id)) {
+        double.addComment(fullName, payload.issue.number, { body, user: o.login ?? "maintainer", id: payload.comment.id });
       }
       return deliver(`${server.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", id: o.deliveryId ?? randomUUID(), payload });
     },

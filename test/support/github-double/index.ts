@@ -3,6 +3,10 @@
  * would (point Probot/Octokit at it with `double.env`), backed by real git repositories and
  * checked against GitHub's own published REST and GraphQL descriptions. See server.ts for what
  * counts as a violation; `expect(double.violations).toEqual([])` is the usual closing assertion.
+ *
+ * With `runner` set (at start or later, `double.runner.options = …`), dispatched workflows really
+ * run: the repository is checked out, the bundled Action bisects it, the result is uploaded as the
+ * run's artifact and `workflow_run` / `workflow_job` webhooks go to the App (runner.ts).
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -13,9 +17,11 @@ import { addArtifact, type ArtifactOptions } from "./artifacts.js";
 import { completeRun, setRunStatus, startRun, type CompletedRun, type CompleteRunOptions, type RunConclusion } from "./runs.js";
 import { BLOB_ROUTE, createBlobServer, createDoubleServer, TOKEN_ROUTE, type RecordedRequest } from "./server.js";
 import { isoSeconds } from "./git-data.js";
-import { DoubleState, type ArtifactRecord, type DispatchRecord, type DoubleRepository, type PullRequestRecord, type Role, type RunStatus, type WorkflowRunRecord } from "./state.js";
+import { Runner, type Chance, type DeliveryRecord, type RunnerFaults, type RunnerOptions, type WorkflowRunner } from "./runner.js";
+import { DoubleState, type ArtifactRecord, type DispatchRecord, type DoubleRepository, type PullRequestRecord, type Role, type RunStatus, type RunStepRecord, type WorkflowRunRecord } from "./state.js";
 
 export type { ArtifactOptions, ArtifactRecord, CompletedRun, CompleteRunOptions, DispatchRecord, DoubleRepository, PullRequestRecord, RecordedRequest, Role, RunConclusion, RunStatus, WorkflowRunRecord };
+export type { Chance, DeliveryRecord, RunnerFaults, RunnerOptions, RunStepRecord, WorkflowRunner };
 export { BLOB_ROUTE };
 
 export interface GitHubDoubleOptions {
@@ -28,6 +34,11 @@ export interface GitHubDoubleOptions {
   ghes?: boolean;
   /** Lifetime of installation tokens. Default 3600. */
   tokenTtlSeconds?: number;
+  /**
+   * Run dispatched workflows for real (checkout, the bisect Action, upload-artifact) and send
+   * their webhooks to the App; see runner.ts. Also settable later: `double.runner.options = …`.
+   */
+  runner?: RunnerOptions;
 }
 
 export interface CommentView {
@@ -57,6 +68,12 @@ export interface GitHubDouble {
   comments(fullName: string, issueNumber?: number): CommentView[];
   reactions(fullName: string, commentId: number): string[];
   runs: WorkflowRunRecord[];
+  /**
+   * The Actions runner (off unless `options` is set): with it, every accepted dispatch runs
+   * asynchronously, moves its run along, uploads the result artifact and sends `workflow_run` /
+   * `workflow_job` webhooks; `POST …/runs/{id}/cancel` stops it. Faults: `runner.faults`.
+   */
+  runner: WorkflowRunner;
   setRunStatus(runId: number, status: RunStatus, conclusion?: string | null): WorkflowRunRecord;
   /** Status `in_progress` (`runAttempt`: as a re-run's later attempt). */
   startRun(runId: number, options?: { runAttempt?: number }): WorkflowRunRecord;
@@ -104,6 +121,8 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
   const [port, blobPort] = await Promise.all([listen(server), listen(blobServer)]);
   state.url = `http://127.0.0.1:${port}`;
   state.blobUrl = `http://127.0.0.1:${blobPort}`;
+  const runner = new Runner({ state, violations });
+  if (options.runner) runner.options = options.runner;
   const runOrThrow = (runId: number) => {
     const run = state.runs.find((r) => r.id === runId);
     if (!run) throw new Error(`no workflow run ${runId}`);
@@ -160,6 +179,7 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
       return comment ? state.reactionList.filter((r) => r.commentId === commentId).map((r) => r.content) : [];
     },
     runs: state.runs,
+    runner,
     setRunStatus: (runId, status, conclusion) => setRunStatus(state, runId, status, conclusion),
     startRun: (runId, options) => startRun(state, runId, options),
     completeRun: (runId, options) => completeRun(state, runId, options),
@@ -183,6 +203,7 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
       return counts;
     },
     async close() {
+      await runner.close();
       const stop = (s: Server) =>
         new Promise<void>((resolve, reject) => {
           s.closeAllConnections();

@@ -26,6 +26,8 @@ export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Called once the answer has been sent (e.g. a dispatched run starts after the dispatch answered). */
+  after?: () => void;
 }
 
 type Handler = (req: RestRequest) => Promise<Reply>;
@@ -234,11 +236,13 @@ export const handlers: Record<string, Handler> = {
       if (error instanceof DispatchError) return { status: error.status, body: { message: error.message } };
       throw error;
     }
-    if (req.body.return_run_details !== true) return { status: 204 };
+    const after = req.state.runHooks?.dispatched(run);
+    if (req.body.return_run_details !== true) return { status: 204, ...(after ? { after } : {}) };
     const full = fullNameOf(repo);
     return {
       status: 200,
       body: { workflow_run_id: run.id, run_url: `${req.state.api}/repos/${full}/actions/runs/${run.id}`, html_url: `${req.state.url}/${full}/actions/runs/${run.id}` },
+      ...(after ? { after } : {}),
     };
   },
 
@@ -309,6 +313,8 @@ export const handlers: Record<string, Handler> = {
     const repo = repoOf(req);
     const run = runOf(req, repo);
     if (run.status === "completed") return { status: 409, body: { message: "Cannot cancel a workflow run that is completed." } };
+    // A run the runner executes stays in progress until its `if: always()` steps are done.
+    if (req.state.runHooks?.cancel(run)) return { status: 202, body: {} };
     run.status = "completed";
     run.conclusion = "cancelled";
     run.updatedAt = isoSeconds(Date.now());

@@ -83,6 +83,11 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function send(res: ServerResponse, reply: Reply): void {
+  if (reply.after) {
+    const after = reply.after;
+    // "close" follows "finish", and also comes when the client went away before the answer.
+    res.once("close", () => setImmediate(after));
+  }
   const headers: Record<string, string> = { "x-github-media-type": "github.v3; format=json", ...(reply.headers ?? {}) };
   if (reply.body === undefined) {
     res.writeHead(reply.status, headers).end();

@@ -82,6 +82,37 @@ export interface WorkflowRunRecord {
   createdAt: string;
   updatedAt: string;
   runStartedAt: string;
+  /** The job's log (steps' output, capped), when the double's runner ran it. */
+  log?: string;
+  /** The job's steps as the double's runner ran them. */
+  steps?: RunStepRecord[];
+}
+
+/** One step of a run executed by the double's runner. */
+export interface RunStepRecord {
+  number: number;
+  name: string;
+  uses?: string;
+  /** `with:` as the step received it (expressions evaluated). */
+  inputs?: Record<string, string>;
+  outcome: "success" | "failure" | "cancelled" | "skipped";
+  /** As `outcome`, except a failure with `continue-on-error` concludes `success`. */
+  conclusion: "success" | "failure" | "cancelled" | "skipped";
+  exitCode?: number | null;
+  error?: string;
+  /** What the step wrote to GITHUB_STEP_SUMMARY. */
+  summary?: string;
+}
+
+/** How the REST routes hand dispatched and cancelled runs to the runner (runner.ts). */
+export interface RunHooks {
+  /**
+   * A run was dispatched; called before the dispatch is answered (so `idle()` already waits for
+   * it). Answers a function to call once the answer has been sent, which starts the run.
+   */
+  dispatched(run: WorkflowRunRecord): (() => void) | undefined;
+  /** A cancel request for a run that is not completed; true when the runner takes care of it. */
+  cancel(run: WorkflowRunRecord): boolean;
 }
 
 export interface DispatchRecord {
@@ -163,6 +194,8 @@ export class DoubleState {
   nextWorkflowId = 700;
   ghes: boolean;
   readonly botLogin: string;
+  /** Set by the runner; without it dispatched runs stay queued and cancels complete at once. */
+  runHooks?: RunHooks;
 
   constructor(
     /** `http://127.0.0.1:PORT`. */
