@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { pgClient, type SqlClient } from "../../app/src/store/sql-client.js";
 import { appEnv, INSTALLATION_ID, OWNER, REPO, REPOSITORY_ID, WEBHOOK_SECRET, appKeys, APP_ID } from "../support/app-harness.js";
 import { makeAppRepo, type AppRepo } from "../support/app-repo.js";
+import { makeRegressionRepo } from "../support/regression-repo.js";
 import { removeDir } from "../support/dag-repo.js";
 import { startGitHubDouble, type GitHubDouble } from "../support/github-double/index.js";
 import { stopTestPostgres, testPostgres } from "../support/postgres.js";
@@ -153,4 +154,41 @@ it("an instance killed with SIGKILL while it holds a job: another instance finis
   await until(() => appComments()[0]?.body.includes("is the first bad commit") ?? false);
   expect(appComments()).toHaveLength(1);
   expect(double.violations).toEqual([]);
+}, 90_000);
+
+it("end to end with real runs: the instance the run reports to is killed mid-job; the other one ends the job, one run", async () => {
+  for (const i of instances) i.child.kill("SIGKILL");
+  const [a, b] = await Promise.all([
+    // Short leases: a dead instance's job is taken over after 5 s rather than 60.
+    startInstance(appEnv(double, { DATABASE_URL: databaseUrl, WORKER_POLL_MS: "100", RUN_CHECK_SECONDS: "1", LEASE_SECONDS: "5" })),
+    startInstance(appEnv(double, { DATABASE_URL: databaseUrl, WORKER_POLL_MS: "100", RUN_CHECK_SECONDS: "1", LEASE_SECONDS: "5" })),
+  ]);
+  instances = [a!, b!];
+  const regression = await makeRegressionRepo({ mainline: 120 });
+  try {
+    double.addRepository({ owner: OWNER, name: "calc", id: 9101, path: regression.dir, defaultBranch: "main", installationId: INSTALLATION_ID });
+    double.setPermission(`${OWNER}/calc`, "maintainer", "write");
+    // The Action's test sleeps a little, so the run is still going when instance A dies.
+    double.runner.options = { webhookUrl: `${a!.url}/api/github/webhooks`, webhookSecret: WEBHOOK_SECRET };
+    const body = "/bisect v1.0..main -- sleep 0.3; sh test.sh";
+    const commentId = 3_100_000_003;
+    double.addComment(`${OWNER}/calc`, 1, { body, user: "maintainer", id: commentId });
+    const payload = issueCommentPayload({ owner: OWNER, repo: "calc", repositoryId: 9101, installationId: INSTALLATION_ID, issueNumber: 1, login: "maintainer", commentId, body });
+    expect((await deliver(`${a!.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", payload })).status).toBe(200);
+    await until(() => double.runner.executing.length > 0, 20_000);
+    a!.child.kill("SIGKILL");
+    await double.runner.idle();
+    const job = async () => (await admin.query<{ id: number; state: string; culprit_sha: string | null; attempts: number }>("select id, state, culprit_sha, attempts from public.bisect_jobs where repository_id = 9101")).rows[0]!;
+    await until(async () => (await job()).state === "succeeded", 45_000).catch(async (error) => {
+      throw new Error(`${(error as Error).message}: ${JSON.stringify(await job())}; runs ${JSON.stringify(double.runs.map((r) => [r.id, r.status, r.conclusion]))}`);
+    });
+    const ended = await job();
+    expect(ended).toMatchObject({ culprit_sha: regression.culprit.sha, attempts: 1 });
+    expect(double.runs.filter((r) => r.inputs.job_id === String(ended.id))).toHaveLength(1);
+    await until(() => (double.comments(`${OWNER}/calc`, 1).find((c) => c.user.endsWith("[bot]"))?.body ?? "").includes("is the first bad commit"));
+    expect(double.violations).toEqual([]);
+  } finally {
+    double.runner.options = null;
+    await removeDir(regression.dir);
+  }
 }, 90_000);

@@ -68,8 +68,10 @@ export class Worker {
   async tick(): Promise<void> {
     const { store, settings, workerId } = this.deps;
     const room = () => settings.WORKER_CONCURRENCY - this.inflight.size;
+    // Commands get at most half the room, so a burst of comments never starves the jobs already
+    // accepted (they are claimed last, with what is left).
     if (room() > 0 && !this.stopping) {
-      for (const command of await store.claimCommands(workerId, room(), settings.LEASE_SECONDS)) {
+      for (const command of await store.claimCommands(workerId, Math.max(1, Math.floor(room() / 2)), settings.LEASE_SECONDS)) {
         this.track(`command:${command.id}`, processCommand(command, this.deps).then((handled) => void (handled && this.counters.commands++)));
       }
     }
