@@ -9,20 +9,10 @@ import { bisectCommandSchema, type BisectCommand, type BisectOptions } from "../
 import { formatDuration } from "../../app/src/command/duration.js";
 import { formatBisectCommand } from "../../app/src/command/format-command.js";
 import { parseComment } from "../../app/src/command/parse-command.js";
+import { mulberry32 as prng } from "../support/history.js";
 
 const SEED = Number(process.env.BISECT_FUZZ_SEED ?? 20261128);
 
-/** mulberry32: a small, fast PRNG with a 32-bit state. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly next: () => number) {}

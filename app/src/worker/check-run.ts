@@ -6,8 +6,7 @@ import { ArtifactProblem, readResultArtifact } from "../github/result-artifact.j
 import type { JobOptions } from "../job-options.js";
 import { failureComment, resultComment } from "../messages/result-comment.js";
 import type { ClaimedJob, JobRow, StoredProbe } from "../store/store.js";
-import { describeError } from "./github-errors.js";
-import { jobOptions, repoRef } from "./status-comment.js";
+import { jobOptions, repoRef, writeComment } from "./status-comment.js";
 import type { WorkerDeps } from "./worker.js";
 
 /** Before re-dispatching after an infrastructure failure: seconds · 2^(attempt−1), ±20 %. */
@@ -130,22 +129,8 @@ export async function checkRun(claimed: ClaimedJob, deps: WorkerDeps, now = Date
     durationMs: now - job.created_at.getTime(),
     attempts: job.attempts,
   });
-  await writeComment(octokit, job, body, deps);
+  await writeComment(octokit, job, body, deps.log);
   return "result";
-}
-
-async function writeComment(octokit: Octokit, job: JobRow, body: string, deps: WorkerDeps): Promise<void> {
-  const where = repoRef(job);
-  try {
-    if (job.status_comment_id !== null) {
-      await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
-    } else {
-      await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
-    }
-  } catch (error) {
-    // The job's state is recorded either way; `/bisect status` still answers.
-    deps.log.warn({ job: job.id, error: describeError(error) }, "could not write the result comment");
-  }
 }
 
 /** Run lost, cancelled by GitHub, result missing or malformed: another attempt, or the end. */
@@ -160,7 +145,7 @@ async function infrastructureFailure(claimed: ClaimedJob, deps: WorkerDeps, octo
     octokit,
     job,
     failureComment({ job, options, reason, runUrl: job.run_url, tested: probes.length, attempts: job.attempts, timedOut: false, probes, repositoryUrl: repositoryUrl(job, octokit) }),
-    deps,
+    deps.log,
   );
   return "failed";
 }
@@ -180,7 +165,7 @@ async function timeOut(claimed: ClaimedJob, deps: WorkerDeps, octokit: Octokit, 
     octokit,
     job,
     failureComment({ job, options, reason, runUrl: job.run_url, tested: probes.length, attempts: job.attempts, timedOut: true, probes, repositoryUrl: repositoryUrl(job, octokit) }),
-    deps,
+    deps.log,
   );
   return "timed-out";
 }

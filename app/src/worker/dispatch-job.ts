@@ -4,7 +4,7 @@ import { runnerCommand, type JobOptions } from "../job-options.js";
 import { codeSpan } from "../messages/markdown.js";
 import type { ClaimedJob, JobRow } from "../store/store.js";
 import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
-import { jobOptions, react, repoRef, showStatus } from "./status-comment.js";
+import { jobOptions, react, repoRef, showStatus, writeComment } from "./status-comment.js";
 import { knownVerdicts } from "./check-run.js";
 import type { WorkerDeps } from "./worker.js";
 
@@ -99,16 +99,7 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
 }
 
 /** Edits the status comment (or posts one) to say the job failed and why. */
-async function tellFailure(octokit: Octokit, job: JobRow, reason: string, deps: WorkerDeps): Promise<void> {
-  const where = repoRef(job);
+function tellFailure(octokit: Octokit, job: JobRow, reason: string, deps: WorkerDeps): Promise<void> {
   const body = [`### ❌ Bisect #${job.id} could not start`, "", codeSpan(reason), "", "Fix the cause and comment `/bisect retry`."].join("\n");
-  try {
-    if (job.status_comment_id !== null) {
-      await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
-    } else {
-      await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
-    }
-  } catch (error) {
-    deps.log.warn({ job: job.id, error: describeError(error) }, "could not report the failure");
-  }
+  return writeComment(octokit, job, body, deps.log);
 }

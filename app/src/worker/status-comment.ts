@@ -43,3 +43,21 @@ export async function showStatus(octokit: Octokit, claimed: ClaimedJob, store: S
   await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
   return true;
 }
+
+/**
+ * Writes the job's final word: edits its status comment, or posts one if it never had one. A
+ * failure is logged, not thrown: the job's state is recorded either way and `/bisect status`
+ * still answers.
+ */
+export async function writeComment(octokit: Octokit, job: JobRow, body: string, log: Logger): Promise<void> {
+  const where = repoRef(job);
+  try {
+    if (job.status_comment_id !== null) {
+      await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
+    } else {
+      await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
+    }
+  } catch (error) {
+    log.warn({ job: job.id, error: describeError(error) }, "could not write the job's comment");
+  }
+}

@@ -46,6 +46,7 @@ import { readFileAt, resolveBranchOrTag } from "./git-data.js";
 import { evaluateCondition, ExpressionError, renderTemplate, type ExprScope, type ExprValue, type JobStatus } from "./expressions.js";
 import { completeRun, startRun } from "./runs.js";
 import { fullNameOf, type DoubleRepository, type DoubleState, type RunStepRecord, type WorkflowRunRecord } from "./state.js";
+import { mulberry32 as prng } from "../history.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
@@ -134,17 +135,6 @@ interface HeldDelivery {
   payload: Record<string, unknown>;
 }
 
-/** The PRNG: mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
