@@ -448,6 +448,7 @@ function endGroup() {
 }
 
 // action/src/action-main.ts
+import { renameSync, writeFileSync } from "node:fs";
 import { writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -622,8 +623,8 @@ var short2 = (sha) => sha.slice(0, 10);
 async function run() {
   try {
     const settings = readInputs((name) => getInput(name));
-    const result = await bisect(settings);
     const file = join(process.env.RUNNER_TEMP ?? tmpdir(), `bisect-result-${settings.jobId ?? "local"}.json`);
+    const result = await bisect(settings, file);
     await writeFile2(file, `${JSON.stringify(result, null, 2)}
 `);
     setOutput("verdict", result.verdict);
@@ -635,22 +636,47 @@ async function run() {
     setFailed(`${error2?.message ?? error2}`);
   }
 }
-async function bisect(settings) {
+function writeProgress(file, jobId, range, probes) {
+  const interrupted = {
+    schema: 1,
+    ...jobId ? { jobId } : {},
+    verdict: "error",
+    candidates: [],
+    range,
+    probes: [...probes],
+    tested: probes.length,
+    rounds: probes.reduce((m, p) => Math.max(m, p.round), 0),
+    error: `interrupted: the bisect stopped before it ended, after ${probes.length} tests`
+  };
+  writeFileSync(`${file}.partial`, `${JSON.stringify(interrupted, null, 2)}
+`);
+  renameSync(`${file}.partial`, file);
+}
+async function bisect(settings, resultFile) {
   const git = await GitCli.open(process.env.GITHUB_WORKSPACE ?? process.cwd());
   await ensureHistory(git, { good: settings.good, bad: settings.bad }, (line) => info(line));
   const bad = await git.resolveCommit(settings.bad);
   const good = await Promise.all(settings.good.map((g) => git.resolveCommit(g)));
   const commits = settings.mode === "probe" ? await Promise.all(settings.commits.map((c) => git.resolveCommit(c))) : void 0;
   const output = /* @__PURE__ */ new Map();
+  const done = [];
+  let range = { good, bad, size: 0 };
   const onEvent = (event) => {
     switch (event.type) {
       case "start":
+        range = { good, bad, size: event.rangeSize };
         info(
           `Bisecting ${event.rangeSize} commits (${settings.good.join(", ")}..${settings.bad}), about ${event.estimatedTests} tests${settings.parallel > 1 ? `, ${settings.parallel} at a time` : ""}.`
         );
         break;
       case "probe-end": {
         const p = event.probe;
+        done.push(p);
+        try {
+          writeProgress(resultFile, settings.jobId, range, done);
+        } catch (error2) {
+          warning(`Could not save progress to ${resultFile}: ${error2.message}`);
+        }
         startGroup(`${short2(p.sha)} ${p.verdict} (exit ${p.exitCode ?? "\u2013"}, ${(p.durationMs / 1e3).toFixed(1)} s)${event.note ? ` \u2014 ${event.note}` : ""}`);
         for (const chunk of output.get(p.sha) ?? []) process.stdout.write(chunk);
         endGroup();

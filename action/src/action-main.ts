@@ -1,4 +1,5 @@
 import * as core from "@actions/core";
+import { renameSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,7 +7,7 @@ import { readInputs, type ActionSettings } from "./action-inputs.js";
 import { runBisect, type RunnerEvent } from "./bisect-runner.js";
 import { ensureHistory } from "./ensure-history.js";
 import { GitCli, type CommitInfo } from "./git.js";
-import type { ResultDocument } from "./result-document.js";
+import type { Probe, ResultDocument } from "./result-document.js";
 import { renderSummary } from "./step-summary.js";
 
 const short = (sha: string) => sha.slice(0, 10);
@@ -19,8 +20,8 @@ const short = (sha: string) => sha.slice(0, 10);
 export async function run(): Promise<void> {
   try {
     const settings = readInputs((name) => core.getInput(name));
-    const result = await bisect(settings);
     const file = join(process.env.RUNNER_TEMP ?? tmpdir(), `bisect-result-${settings.jobId ?? "local"}.json`);
+    const result = await bisect(settings, file);
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
     core.setOutput("verdict", result.verdict);
     core.setOutput("culprit", result.culprit?.sha ?? "");
@@ -32,7 +33,29 @@ export async function run(): Promise<void> {
   }
 }
 
-async function bisect(settings: ActionSettings): Promise<ResultDocument> {
+/**
+ * While the bisect runs, the result file holds what is known so far, as an `error` result that
+ * says it was interrupted: if the run is cancelled or times out, the workflow still uploads it
+ * (`if: always()`) and the App's next attempt resumes from these verdicts instead of starting over.
+ * Written whole and renamed into place, so the file is never half a document.
+ */
+function writeProgress(file: string, jobId: string | undefined, range: ResultDocument["range"], probes: readonly Probe[]): void {
+  const interrupted: ResultDocument = {
+    schema: 1,
+    ...(jobId ? { jobId } : {}),
+    verdict: "error",
+    candidates: [],
+    range,
+    probes: [...probes],
+    tested: probes.length,
+    rounds: probes.reduce((m, p) => Math.max(m, p.round), 0),
+    error: `interrupted: the bisect stopped before it ended, after ${probes.length} tests`,
+  };
+  writeFileSync(`${file}.partial`, `${JSON.stringify(interrupted, null, 2)}\n`);
+  renameSync(`${file}.partial`, file);
+}
+
+async function bisect(settings: ActionSettings, resultFile: string): Promise<ResultDocument> {
   const git = await GitCli.open(process.env.GITHUB_WORKSPACE ?? process.cwd());
   await ensureHistory(git, { good: settings.good, bad: settings.bad }, (line) => core.info(line));
   const bad = await git.resolveCommit(settings.bad);
@@ -42,9 +65,12 @@ async function bisect(settings: ActionSettings): Promise<ResultDocument> {
   // Each probe's output is held and printed in one log group when it ends, so parallel
   // probes do not interleave.
   const output = new Map<string, Buffer[]>();
+  const done: Probe[] = [];
+  let range: ResultDocument["range"] = { good, bad, size: 0 };
   const onEvent = (event: RunnerEvent) => {
     switch (event.type) {
       case "start":
+        range = { good, bad, size: event.rangeSize };
         core.info(
           `Bisecting ${event.rangeSize} commits (${settings.good.join(", ")}..${settings.bad}), about ${event.estimatedTests} tests` +
             `${settings.parallel > 1 ? `, ${settings.parallel} at a time` : ""}.`,
@@ -52,6 +78,12 @@ async function bisect(settings: ActionSettings): Promise<ResultDocument> {
         break;
       case "probe-end": {
         const p = event.probe;
+        done.push(p);
+        try {
+          writeProgress(resultFile, settings.jobId, range, done);
+        } catch (error) {
+          core.warning(`Could not save progress to ${resultFile}: ${(error as Error).message}`);
+        }
         core.startGroup(`${short(p.sha)} ${p.verdict} (exit ${p.exitCode ?? "–"}, ${(p.durationMs / 1000).toFixed(1)} s)${event.note ? ` — ${event.note}` : ""}`);
         for (const chunk of output.get(p.sha) ?? []) process.stdout.write(chunk);
         core.endGroup();

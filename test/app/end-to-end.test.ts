@@ -144,3 +144,32 @@ describe("end to end", () => {
     expect(h.double.violations).toEqual([]);
   });
 });
+
+describe("resuming", () => {
+  it("a run GitHub cancels mid-way leaves its verdicts; the next attempt resumes from them and retests none", async () => {
+    const repo = await addRepo("calc-resume", 9008, "mainline");
+    // Each test takes a moment, so several verdicts are in when GitHub cancels the run.
+    h.double.runner.faults = { cancelRun: true, cancelAfterMs: 1500 };
+    expect((await h.comment("/bisect v1.0..main -- sleep 0.3; sh test.sh", { repo: "calc-resume", repositoryId: 9008, issueNumber: 1 })).status).toBe(200);
+    for (let i = 0; i < 200 && !h.double.runs.some((r) => r.repository === `${OWNER}/calc-resume` && r.conclusion === "cancelled"); i++) {
+      await h.settle();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    h.double.runner.faults = {};
+    await h.double.runner.idle();
+    await h.settle();
+    const interrupted = (await h.store.latestJob(9008, 1))!;
+    expect(interrupted).toMatchObject({ state: "queued", attempts: 1 });
+    const first = await h.store.probes(interrupted.id);
+    expect(first.length).toBeGreaterThan(0);
+
+    await h.db.client.exec(`update public.bisect_jobs set next_check_at = now() where id = ${interrupted.id}`);
+    const job = await finish(9008, 1);
+    expect(job).toMatchObject({ state: "succeeded", culprit_sha: repo.culprit.sha, attempts: 2 });
+    const known = JSON.parse(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id)).at(-1)!.inputs.options!).known as { sha: string }[];
+    expect(known.map((k) => k.sha).sort()).toEqual([...new Set(first.map((p) => p.sha))].sort());
+    const second = (await h.store.probes(job.id)).filter((p) => p.attempt === 2);
+    expect(second.filter((p) => first.some((f) => f.sha === p.sha))).toEqual([]);
+    expect(h.double.violations).toEqual([]);
+  });
+});

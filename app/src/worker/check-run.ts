@@ -106,6 +106,11 @@ export async function checkRun(claimed: ClaimedJob, deps: WorkerDeps, now = Date
   }
 
   const probes: StoredProbe[] = result.probes.map((p) => ({ sha: p.sha, verdict: p.verdict, exitCode: p.exitCode, durationMs: p.durationMs, round: p.round }));
+  // The Action keeps its result file up to date while it runs ("interrupted: …"): a run that was
+  // cancelled, timed out or died left the verdicts so far, and the next attempt resumes from them.
+  if (isInterrupted(result) || (conclusion !== null && !ENDED.has(conclusion) && result.verdict === "error")) {
+    return infrastructureFailure(claimed, deps, octokit, options, `the run ended ${conclusion ?? "early"} after ${probes.length} tests (${result.error ?? "no result"})`, probes);
+  }
   const recorded = await store.recordResult(job.id, token, {
     verdict: result.verdict,
     culpritSha: result.culprit?.sha ?? null,
@@ -133,18 +138,33 @@ export async function checkRun(claimed: ClaimedJob, deps: WorkerDeps, now = Date
   return "result";
 }
 
-/** Run lost, cancelled by GitHub, result missing or malformed: another attempt, or the end. */
-async function infrastructureFailure(claimed: ClaimedJob, deps: WorkerDeps, octokit: Octokit, options: JobOptions, reason: string): Promise<CheckOutcome> {
+/** A result document the Action wrote while running, not at the end (see action-main.ts). */
+export function isInterrupted(result: ResultDocument): boolean {
+  return result.verdict === "error" && (result.error ?? "").startsWith("interrupted:");
+}
+
+/**
+ * Run lost, cancelled by GitHub, result missing or malformed: another attempt (with the verdicts
+ * this one got, if any), or the end.
+ */
+async function infrastructureFailure(
+  claimed: ClaimedJob,
+  deps: WorkerDeps,
+  octokit: Octokit,
+  options: JobOptions,
+  reason: string,
+  probes: readonly StoredProbe[] = [],
+): Promise<CheckOutcome> {
   const { job, token } = claimed;
-  deps.log.warn({ job: job.id, attempt: job.attempts, reason }, "infrastructure failure");
-  const state = await deps.store.failAttempt(job.id, token, reason, RETRY_BASE_SECONDS, []);
+  deps.log.warn({ job: job.id, attempt: job.attempts, reason, kept: probes.length }, "infrastructure failure");
+  const state = await deps.store.failAttempt(job.id, token, reason, RETRY_BASE_SECONDS, probes);
   if (state === null) return "lost-lease";
   if (state !== "failed") return "retrying";
-  const probes = await deps.store.probes(job.id);
+  const tested = await deps.store.probes(job.id);
   await writeComment(
     octokit,
     job,
-    failureComment({ job, options, reason, runUrl: job.run_url, tested: probes.length, attempts: job.attempts, timedOut: false, probes, repositoryUrl: repositoryUrl(job, octokit) }),
+    failureComment({ job, options, reason, runUrl: job.run_url, tested: tested.length, attempts: job.attempts, timedOut: false, probes: tested, repositoryUrl: repositoryUrl(job, octokit) }),
     deps.log,
   );
   return "failed";
