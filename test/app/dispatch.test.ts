@@ -95,6 +95,23 @@ describe("dispatch", () => {
     expect(h.double.reactions(FULL, c.comment_id)).toEqual(["eyes"]);
   });
 
+  it("a status comment someone deleted does not stop the job: the dispatch is recorded and a new comment posted", async () => {
+    const a = await bisect();
+    const b = await bisect();
+    const c = await bisect();
+    await h.settle();
+    expect((await h.store.getJob(c.id))!.state).toBe("queued");
+    await h.db.client.exec(`update public.bisect_jobs set state = 'succeeded' where id = ${a.id}`);
+    // The "waiting" comment is gone when the job is dispatched.
+    h.double.failNext("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", 404, 1);
+    await h.settle();
+    const after = (await h.store.getJob(c.id))!;
+    expect(after.state).toBe("dispatched");
+    expect(h.appComments(issue).at(-1)!.body).toContain("Workflow run");
+    expect(after.status_comment_id).toBe(h.appComments(issue).at(-1)!.id);
+    void b;
+  });
+
   it("a dispatch GitHub refuses (422) fails the job at once and says why on the thread", async () => {
     h.double.failNext(DISPATCH, 422, 1);
     const job = await bisect();
@@ -173,6 +190,15 @@ describe("HTTP routes", () => {
     expect(text).not.toMatch(/ghs_[A-Za-z0-9]+/);
     expect((await fetch(`${h.server.url}/job/999999999`)).status).toBe(404);
     expect((await fetch(`${h.server.url}/job/abc`)).status).toBe(404);
+  });
+
+  it("without ADMIN_TOKEN, /stats, /job/:id and /metrics answer loopback only, not what a proxy forwards", async () => {
+    for (const path of ["/stats", "/metrics", "/job/1"]) {
+      const response = await fetch(`${h.server.url}${path}`, { headers: { "x-forwarded-for": "203.0.113.7" } });
+      expect(response.status).toBe(401);
+      expect(await response.text()).toContain("ADMIN_TOKEN");
+    }
+    expect((await fetch(`${h.server.url}/health`, { headers: { "x-forwarded-for": "203.0.113.7" } })).status).toBe(200);
   });
 
   it("GET /metrics speaks Prometheus", async () => {

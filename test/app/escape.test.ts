@@ -179,3 +179,14 @@ describe("escapeUrl", () => {
     }
   });
 });
+
+describe("cross-repository commit references", () => {
+  it("breaks owner/repo@sha and user@sha, which GitHub would link to another repository's commit", async () => {
+    const { escapeMarkdown } = await import("../../app/src/messages/escape.js");
+    for (const text of ["see evil-org/phish@0123456789abcdef0123456789abcdef01234567", "mona@0123abc"]) {
+      const out = escapeMarkdown(text);
+      expect(out).not.toMatch(/@[0-9a-f]{7}/i);
+    }
+    expect(escapeMarkdown("mail me: someone@example.com")).toContain("someone@example");
+  });
+});

@@ -181,6 +181,7 @@ describe("infrastructure failures", () => {
     ["a declared size of 1 GB (not even downloaded)", (job) => ({ zip: resultZip(String(job.id), {}), sizeOverride: 1024 ** 3 }), /1073741824 bytes; the limit/],
     ["malformed JSON", (job) => ({ zip: makeZip([{ name: `bisect-result-${job.id}.json`, data: "{not json" }]) }), /is not JSON/],
     ["a result for another job", (job) => ({ zip: makeZip([{ name: `bisect-result-${job.id}.json`, data: JSON.stringify({ ...resultDocument(job, h.repo.sha.c7!), jobId: "999" }) }]) }), /result of job "999"/],
+    ["a number no column can hold", (job) => ({ zip: resultZip(String(job.id), resultDocument(job, h.repo.sha.c7!, { tested: 3_000_000_000 })) }), /number too large/],
     ["a zip bomb", (job) => ({ zip: makeZip([{ name: `bisect-result-${job.id}.json`, data: { repeat: " ".repeat(1 << 20), times: 50 }, method: "deflate" }]) }), /limit is 1048576/],
   ];
   it.each(hostile)("%s is refused as an infrastructure failure, and retried", async (_name, artifact, reason) => {

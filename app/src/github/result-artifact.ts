@@ -87,6 +87,11 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
   }
   const parsed = resultDocumentSchema.safeParse(json);
   if (!parsed.success) throw new ArtifactProblem(`${name}.json is not a result document: ${z.prettifyError(parsed.error).slice(0, 300)}`);
+  // Counts are stored in 32-bit columns: a run (its test code can write this file) must not be
+  // able to make the result unstorable and the job loop on it.
+  const INT32 = 2_147_483_647;
+  const numbers = [parsed.data.tested, parsed.data.rounds, parsed.data.range.size, ...parsed.data.probes.flatMap((p) => [p.durationMs, p.round, Math.abs(p.exitCode ?? 0)])];
+  if (numbers.some((n) => n > INT32)) throw new ArtifactProblem(`${name}.json holds a number too large to be a count or a duration`);
   if (parsed.data.jobId !== String(jobId)) throw new ArtifactProblem(`${name}.json is the result of job ${JSON.stringify(parsed.data.jobId ?? null).slice(0, 40)}, not ${jobId}`);
   return parsed.data;
 }

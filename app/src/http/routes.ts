@@ -20,7 +20,10 @@ function send(res: ServerResponse, status: number, body: unknown, type = "applic
 
 function isLoopback(req: IncomingMessage): boolean {
   const address = req.socket.remoteAddress ?? "";
-  return address === "127.0.0.1" || address === "::1" || address === "::ffff:127.0.0.1";
+  // A reverse proxy on the same host connects from loopback on behalf of anyone: what it
+  // forwards is not local.
+  const forwarded = req.headers["x-forwarded-for"] !== undefined || req.headers.forwarded !== undefined || req.headers["x-real-ip"] !== undefined;
+  return !forwarded && (address === "127.0.0.1" || address === "::1" || address === "::ffff:127.0.0.1");
 }
 
 /** Operators' routes show job data (repository names may be private): not for the open internet. */

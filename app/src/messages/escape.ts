@@ -107,7 +107,10 @@ export function escapeMarkdown(text: string, max = 300): string {
     const next = line[i + 1] ?? "";
     const previous = line[i - 1] ?? "";
     if (c === "@") {
-      out += WORD.test(previous) ? "@" : `@${ALNUM.test(next) ? ZWSP : ""}`;
+      // After a word character an @ is an e-mail address and stays readable, unless a commit id
+      // follows (`owner/repo@<sha>` and `user@<sha>` are cross-repository commit links).
+      const commitRef = /^[0-9a-f]{7,}/i.test(line.slice(i + 1, i + 8));
+      out += WORD.test(previous) && !commitRef ? "@" : `@${ALNUM.test(next) ? ZWSP : ""}`;
     } else if (c === "#") {
       out += `\\#${/[0-9]/.test(next) ? ZWSP : ""}`;
     } else if (c === "-" && /[0-9]/.test(next) && /(?:^|[^A-Za-z0-9_])gh$/i.test(line.slice(Math.max(0, i - 3), i))) {

@@ -72,7 +72,12 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
     }
     // The status comment comes with its run link (one call, not a post and an edit), and is
     // remembered while this worker still holds the job.
-    if (!(await showStatus(octokit, claimed, store, { phase: "dispatched", runUrl: run.runUrl }))) return false;
+    try {
+      if (!(await showStatus(octokit, claimed, store, { phase: "dispatched", runUrl: run.runUrl }))) return false;
+    } catch (error) {
+      // The thread refused the comment (issue deleted, locked…): the run goes on regardless.
+      log.warn({ job: job.id, error: describeError(error) }, "could not show the status comment");
+    }
     if (!(await store.recordDispatch(job.id, token, run.runId, run.runUrl, settings.RUN_CHECK_SECONDS))) return false;
     log.info({ job: job.id, run: run.runId, attempt: job.attempts }, "dispatched");
     return true;

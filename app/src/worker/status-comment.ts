@@ -1,6 +1,6 @@
 import type { Logger } from "probot";
 import { jobOptionsSchema, type JobOptions } from "../job-options.js";
-import type { Octokit, RepoRef } from "../github/octokit.js";
+import { httpStatus, type Octokit, type RepoRef } from "../github/octokit.js";
 import { statusComment, type StatusPhase } from "../messages/status-comment.js";
 import type { ClaimedJob, JobRow, Store } from "../store/store.js";
 import { describeError } from "./github-errors.js";
@@ -33,14 +33,19 @@ export async function showStatus(octokit: Octokit, claimed: ClaimedJob, store: S
   const { job } = claimed;
   const where = repoRef(job);
   const body = statusComment(job, jobOptions(job), phase);
-  if (job.status_comment_id === null) {
-    const { data } = await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
-    const commentId = Number(data.id);
-    if (!(await store.setStatusComment(job.id, claimed.token, commentId))) return false;
-    job.status_comment_id = commentId;
-    return true;
+  if (job.status_comment_id !== null) {
+    try {
+      await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
+      return true;
+    } catch (error) {
+      // Someone deleted the status comment: post a new one rather than fail the job.
+      if (httpStatus(error) !== 404) throw error;
+    }
   }
-  await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
+  const { data } = await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
+  const commentId = Number(data.id);
+  if (!(await store.setStatusComment(job.id, claimed.token, commentId))) return false;
+  job.status_comment_id = commentId;
   return true;
 }
 
@@ -53,10 +58,15 @@ export async function writeComment(octokit: Octokit, job: JobRow, body: string, 
   const where = repoRef(job);
   try {
     if (job.status_comment_id !== null) {
-      await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
-    } else {
-      await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
+      try {
+        await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
+        return;
+      } catch (error) {
+        // The status comment was deleted: the answer still gets posted.
+        if (httpStatus(error) !== 404) throw error;
+      }
     }
+    await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
   } catch (error) {
     log.warn({ job: job.id, error: describeError(error) }, "could not write the job's comment");
   }

@@ -113,13 +113,23 @@ export class Worker {
 
   private track(key: string, promise: Promise<unknown>, job?: ClaimedJob): void {
     this.counters.claims++;
+    // While a job's task runs (GitHub calls can wait out a rate limit), its lease is kept alive,
+    // so no other worker takes the job over and dispatches a second run meanwhile.
+    const { store, settings } = this.deps;
+    const keeper = job
+      ? setInterval(() => void store.extendLease(job.job.id, job.token, settings.LEASE_SECONDS).catch(() => false), (settings.LEASE_SECONDS * 1000) / 3)
+      : undefined;
+    keeper?.unref();
     const tracked = promise
       .then(() => undefined)
       .catch((error) => {
         this.counters.errors++;
         this.deps.log.error({ err: error, key }, "worker task failed");
       })
-      .finally(() => this.inflight.delete(key));
+      .finally(() => {
+        if (keeper) clearInterval(keeper);
+        this.inflight.delete(key);
+      });
     this.inflight.set(key, job ? { promise: tracked, job } : { promise: tracked });
   }
 
