@@ -4,7 +4,8 @@
  * or failing the dispatch. Then the operators' routes. All against the OpenAPI-checked double.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { dispatchJob } from "../../app/src/worker/dispatch-job.js";
+import { dispatchJob, workflowInputs } from "../../app/src/worker/dispatch-job.js";
+import { jobOptions } from "../../app/src/worker/status-comment.js";
 import { startHarness, OWNER, REPO, REPOSITORY_ID, type Harness } from "../support/app-harness.js";
 
 const FULL = `${OWNER}/${REPO}`;
@@ -70,6 +71,28 @@ describe("dispatch", () => {
     expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", run_id: runs[0]!.id, attempts: 1 });
     // One status comment, edited; not one per worker.
     expect(h.appComments(issue)).toHaveLength(1);
+  });
+
+  it("a dispatch GitHub answered with an error after creating the run: the next attempt adopts that run, no second one", async () => {
+    const job = await bisect();
+    const [claimed] = await h.store.claimJobs("unlucky-worker", 1, 30, 4);
+    expect(claimed?.job.id).toBe(job.id);
+    expect(await h.store.recordDispatchIntent(job.id, claimed!.token)).toBe(true);
+    // GitHub made the run, but the worker saw a 502 and gave the attempt up.
+    const octokit = await h.server.app.probot!.auth(job.installation_id!);
+    await octokit.request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", {
+      owner: OWNER,
+      repo: REPO,
+      workflow_id: "bisect.yml",
+      ref: "main",
+      inputs: { ...workflowInputs(job, jobOptions(job)) },
+    });
+    expect(await h.store.failAttempt(job.id, claimed!.token, "Dispatching the workflow failed: HTTP 502", 0, [])).toBe("queued");
+    await h.db.client.exec(`update public.bisect_jobs set next_check_at = now() where id = ${job.id}`);
+    await h.settle();
+    const runs = h.double.runs.filter((r) => r.inputs.job_id === String(job.id));
+    expect(runs).toHaveLength(1);
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", attempts: 2, run_id: runs[0]!.id });
   });
 
   it("a repository at MAX_CONCURRENT_JOBS: the next job is announced with its place in the queue, and dispatched when a slot frees", async () => {

@@ -12,6 +12,7 @@ import {
   commandRowSchema,
   probeRowSchema,
   probesPayload,
+  attemptRunRowSchema,
   replyCreatedRowSchema,
   replyRowSchema,
   statsRowSchema,
@@ -163,6 +164,10 @@ export class SqlStore implements Store {
 
   async noteRunEvent(runId: number, jobId: number | null, status: string, conclusion: string | null): Promise<number> {
     return (await this.one(countSchema, "select public.bisect_note_run_event($1::bigint, $2::bigint, $3::text, $4::text) as n", [runId, jobId, status, conclusion])).n;
+  }
+
+  async attemptRuns(jobId: number): Promise<number[]> {
+    return (await this.rows(attemptRunRowSchema, "select attempt, run_id from public.bisect_attempt_runs($1::bigint)", [jobId])).map((r) => r.run_id);
   }
 
   async retryJob(jobId: number, extraAttempts: number): Promise<boolean> {

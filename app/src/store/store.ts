@@ -138,6 +138,7 @@ export const replyRowSchema = z.object({
 export type ReplyRow = z.infer<typeof replyRowSchema>;
 export type Reaction = NonNullable<ReplyRow["reaction"]>;
 
+export const attemptRunRowSchema = z.object({ attempt: z.number().int(), run_id: bigintColumn });
 export const replyCreatedRowSchema = z.object({ reply_id: bigintColumn, created: z.boolean() });
 export const statsRowSchema = z.object({
   pending: bigintColumn,
@@ -238,6 +239,8 @@ export interface Store {
 
   /** A workflow_run / workflow_job event: running, or completed (due at once). Returns the jobs it concerned. */
   noteRunEvent(runId: number, jobId: number | null, status: string, conclusion: string | null): Promise<number>;
+  /** Run ids the job's attempts recorded. */
+  attemptRuns(jobId: number): Promise<number[]>;
   /** `/bisect retry` of a job that ended: a new attempt (resuming unless it had succeeded). */
   retryJob(jobId: number, extraAttempts: number): Promise<boolean>;
   /** Stores a /bisect comment (the webhook's only write); idempotent on delivery and comment. */

@@ -12,6 +12,7 @@ import {
   commandRowSchema,
   probeRowSchema,
   probesPayload,
+  attemptRunRowSchema,
   replyCreatedRowSchema,
   replyRowSchema,
   statsRowSchema,
@@ -214,6 +215,10 @@ export class SupabaseStore implements Store {
 
   noteRunEvent(runId: number, jobId: number | null, status: string, conclusion: string | null): Promise<number> {
     return this.call("bisect_note_run_event", { p_run_id: runId, p_job_id: jobId, p_status: status, p_conclusion: conclusion }, countSchema);
+  }
+
+  async attemptRuns(jobId: number): Promise<number[]> {
+    return (await this.call("bisect_attempt_runs", { p_job_id: jobId }, z.array(attemptRunRowSchema))).map((r) => r.run_id);
   }
 
   retryJob(jobId: number, extraAttempts: number): Promise<boolean> {

@@ -53,11 +53,15 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
     // 👀 at once, so the requester knows the command was taken.
     if (job.status_comment_id === null) await react(octokit, job, log);
 
-    // The earliest a run of this attempt can have been created.
+    // The earliest a run of this attempt can have been created, and the runs earlier attempts had.
     const attemptBegan = new Date((job.attempts <= 1 ? job.created_at : job.next_check_at).getTime() - CLOCK_SKEW_MS);
-    if (job.dispatch_intent_attempt === job.attempts) {
-      run = await findRun(octokit, where, options.workflow, job.id, attemptBegan, []);
-      if (run) log.info({ job: job.id, run: run.runId }, "adopted the run an earlier worker dispatched");
+    const earlierRuns = await store.attemptRuns(job.id);
+    // A dispatch of this attempt or of the one before may have made a run nobody recorded: a
+    // worker died after the POST, or GitHub created the run and still answered with an error.
+    // Such a run is this job's, and is adopted instead of dispatching another.
+    if (job.dispatch_intent_attempt !== null && job.dispatch_intent_attempt >= job.attempts - 1) {
+      run = await findRun(octokit, where, options.workflow, job.id, new Date(job.created_at.getTime() - CLOCK_SKEW_MS), earlierRuns);
+      if (run) log.info({ job: job.id, run: run.runId }, "adopted a run an earlier dispatch made");
     }
     if (!run) {
       if (!(await store.recordDispatchIntent(job.id, token))) return false;
@@ -67,7 +71,7 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
         inputs: workflowInputs(job, options, knownVerdicts(job, await store.probes(job.id))),
         jobId: job.id,
         notBefore: attemptBegan,
-        earlierRuns: [],
+        earlierRuns,
       });
     }
     // The status comment comes with its run link (one call, not a post and an edit), and is
