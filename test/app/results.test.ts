@@ -197,6 +197,17 @@ describe("infrastructure failures", () => {
   });
 });
 
+describe("GitHub refusing the artifact", () => {
+  it("a run whose artifacts GitHub no longer lists (404) is an infrastructure failure, not a job retried forever", async () => {
+    const job = await dispatched();
+    h.double.failNext("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", 404, 1);
+    await finish(job, resultZip(String(job.id), resultDocument(job, h.repo.sha.c7!)));
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "queued", attempts: 1 });
+    const { rows } = await h.db.client.query<{ reason: string }>(`select reason from public.bisect_attempts where job_id = ${job.id}`);
+    expect(rows[0]!.reason).toContain("HTTP 404");
+  });
+});
+
 describe("time limits, cancel and retry", () => {
   it("a run past its time limit is cancelled through the API and the job ends timed_out, saying so", async () => {
     const job = await dispatched("/bisect v1.0..main --timeout 10m -- npm test");

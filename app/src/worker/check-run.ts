@@ -7,6 +7,7 @@ import type { JobOptions } from "../job-options.js";
 import { failureComment, resultComment } from "../messages/result-comment.js";
 import type { ClaimedJob, JobRow, StoredProbe } from "../store/store.js";
 import { jobOptions, repoRef, writeComment } from "./status-comment.js";
+import { describeError, isPermanent } from "./github-errors.js";
 import type { WorkerDeps } from "./worker.js";
 
 /** Before re-dispatching after an infrastructure failure: seconds · 2^(attempt−1), ±20 %. */
@@ -99,7 +100,10 @@ export async function checkRun(claimed: ClaimedJob, deps: WorkerDeps, now = Date
     result = await readResultArtifact(octokit, where, runId, job.id);
     const sameRange = result.range.bad === job.bad_sha && [...result.range.good].sort().join() === [...job.good_shas].sort().join();
     if (!sameRange) throw new ArtifactProblem("the result is for another range than this job's");
-  } catch (error) {
+  } catch (caught) {
+    // GitHub refusing to list or serve the artifact (the run or artifact deleted, 404/410) is an
+    // unusable result like any other, not something to retry forever on every lease.
+    const error = !(caught instanceof ArtifactProblem) && isPermanent(caught) ? new ArtifactProblem(`GitHub refused the artifact: ${describeError(caught)}`) : caught;
     if (!(error instanceof ArtifactProblem)) throw error;
     const why = conclusion !== null && !ENDED.has(conclusion) ? `the run ended ${conclusion} without a result (${error.message})` : error.message;
     return infrastructureFailure(claimed, deps, octokit, options, why);
@@ -176,7 +180,8 @@ async function timeOut(claimed: ClaimedJob, deps: WorkerDeps, octokit: Octokit, 
   try {
     await octokit.request("POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel", { ...repoRef(job), run_id: job.run_id! });
   } catch (error) {
-    if (httpStatus(error) !== 409) throw error;
+    // 409: it had ended meanwhile; 404: it is gone. Either way it runs no more.
+    if (httpStatus(error) !== 409 && httpStatus(error) !== 404) throw error;
   }
   const probes = await deps.store.probes(job.id);
   const reason = `the bisect ran past its time limit of ${Math.round(options.timeoutSeconds / 60)} min and was cancelled`;
