@@ -95,6 +95,30 @@ describe("dispatch", () => {
     expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", attempts: 2, run_id: runs[0]!.id });
   });
 
+  it("/bisect cancel while the run is being dispatched: the new run is cancelled and the comment says so", async () => {
+    const job = await bisect();
+    const [claimed] = await h.store.claimJobs("racing-worker", 1, 30, 4);
+    expect(claimed?.job.id).toBe(job.id);
+    // The cancel lands while the dispatch request is on its way to GitHub.
+    const real = await h.server.app.probot!.auth(job.installation_id!);
+    const octokit = new Proxy(real, {
+      get: (target, key) =>
+        key === "request"
+          ? async (route: string, params: unknown) => {
+              if (route.includes("/dispatches")) expect((await h.store.cancelJob(job.id, "cancelled by maintainer")).cancelled).toBe(true);
+              return target.request(route as never, params as never);
+            }
+          : Reflect.get(target, key),
+    });
+    expect(await dispatchJob(claimed!, { ...workerDeps(), octokitFor: async () => octokit })).toBe(false);
+    const runs = h.double.runs.filter((r) => r.inputs.job_id === String(job.id));
+    expect(runs.map((r) => [r.status, r.conclusion])).toEqual([["completed", "cancelled"]]);
+    expect(await h.store.getJob(job.id)).toMatchObject({ state: "cancelled" });
+    const comments = h.appComments(issue);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]!.body).toContain("was cancelled");
+  });
+
   it("a repository at MAX_CONCURRENT_JOBS: the next job is announced with its place in the queue, and dispatched when a slot frees", async () => {
     const a = await bisect();
     const b = await bisect();

@@ -63,6 +63,8 @@ describe("/bisect cancel and /bisect retry", () => {
 
     const afterCancel = await commentAndSettle("/bisect cancel", 42);
     expect(afterCancel.at(-1)).toContain("Cancelled bisect");
+    // The status comment no longer says the run is going.
+    expect(h.appComments(42).find((c) => c.id === job.status_comment_id)!.body).toContain("was cancelled");
     expect(await h.store.getJob(job.id)).toMatchObject({ state: "cancelled" });
     const run = h.double.runs.find((r) => r.id === job.run_id)!;
     expect(run.status).toBe("completed");

@@ -143,3 +143,9 @@ export function retryReply(job: JobRow): string {
   const how = job.state === "succeeded" ? "from the start" : "resuming with the verdicts it has";
   return `Bisect #${job.id} starts again, ${how}. Its status comment above will show the result.`;
 }
+
+/** The status comment of a job someone cancelled. */
+export function cancelledStatus(job: JobRow, login: string): string {
+  const run = job.run_url ? ` Its [workflow run](${job.run_url}) is cancelled too.` : "";
+  return `### ⏹️ Bisect #${job.id} was cancelled\n\nCancelled by ${codeSpan(login)}.${run} \`/bisect retry\` starts it again, resuming with the verdicts it has.`;
+}

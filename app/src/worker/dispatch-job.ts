@@ -2,6 +2,7 @@ import { dispatchWorkflow, findRun, type DispatchedRun, type WorkflowInputs } fr
 import type { Octokit } from "../github/octokit.js";
 import { runnerCommand, type JobOptions } from "../job-options.js";
 import { codeSpan } from "../messages/markdown.js";
+import { cancelledStatus } from "../messages/replies.js";
 import type { ClaimedJob, JobRow } from "../store/store.js";
 import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
 import { jobOptions, react, repoRef, showStatus, writeComment } from "./status-comment.js";
@@ -77,12 +78,12 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
     // The status comment comes with its run link (one call, not a post and an edit), and is
     // remembered while this worker still holds the job.
     try {
-      if (!(await showStatus(octokit, claimed, store, { phase: "dispatched", runUrl: run.runUrl }))) return false;
+      if (!(await showStatus(octokit, claimed, store, { phase: "dispatched", runUrl: run.runUrl }))) return stopIfCancelled(octokit, job, run, deps);
     } catch (error) {
       // The thread refused the comment (issue deleted, locked…): the run goes on regardless.
       log.warn({ job: job.id, error: describeError(error) }, "could not show the status comment");
     }
-    if (!(await store.recordDispatch(job.id, token, run.runId, run.runUrl, settings.RUN_CHECK_SECONDS))) return false;
+    if (!(await store.recordDispatch(job.id, token, run.runId, run.runUrl, settings.RUN_CHECK_SECONDS))) return stopIfCancelled(octokit, job, run, deps);
     log.info({ job: job.id, run: run.runId, attempt: job.attempts }, "dispatched");
     return true;
   } catch (error) {
@@ -105,6 +106,20 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
     if (state === "failed" && octokit) await tellFailure(octokit, job, reason, deps);
     return false;
   }
+}
+
+/**
+ * The lease was lost while dispatching. If that is because someone cancelled the job, nobody else
+ * knows this run: cancel it, and put the status comment back to "cancelled".
+ */
+async function stopIfCancelled(octokit: Octokit, job: JobRow, run: DispatchedRun, deps: WorkerDeps): Promise<false> {
+  const now = await deps.store.getJob(job.id);
+  if (now?.state !== "cancelled") return false;
+  await octokit.request("POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel", { ...repoRef(job), run_id: run.runId }).catch(() => undefined);
+  const withComment = { ...now, status_comment_id: job.status_comment_id ?? now.status_comment_id, run_url: run.runUrl };
+  await writeComment(octokit, withComment, cancelledStatus(withComment, (now.error ?? "").replace(/^cancelled by /, "") || "a maintainer"), deps.log);
+  deps.log.info({ job: job.id, run: run.runId }, "the job was cancelled during its dispatch: run cancelled");
+  return false;
 }
 
 /** Edits the status comment (or posts one) to say the job failed and why. */

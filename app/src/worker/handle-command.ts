@@ -1,7 +1,9 @@
 import { parseComment, type BisectCommand } from "../command/parse-command.js";
 import { parseRepoConfig, type RepoConfig } from "../config/repo-config.js";
 import { compareCommits } from "../github/compare.js";
+import type { Logger } from "probot";
 import type { Octokit, RepoRef } from "../github/octokit.js";
+import { writeComment } from "./status-comment.js";
 import { mayRunBisect, repositoryRole } from "../github/permission.js";
 import { MAX_GOODS, snapshotRepository, type RepositorySnapshot, type ResolvedRef } from "../github/resolve-refs.js";
 import type { JobOptions } from "../job-options.js";
@@ -15,6 +17,7 @@ export type CommandOutcome =
   | { kind: "reply"; replyId: number; created: boolean; why: string };
 
 export interface CommandDeps {
+  log: Logger;
   store: Store;
   settings: Settings;
   octokit: Octokit;
@@ -97,6 +100,8 @@ export async function handleCommand(received: CommandRow, deps: CommandDeps): Pr
         const job = await store.latestJob(event.repository.id, event.issue.number);
         if (!job) return await reply(new Refusal("cancel: no job", replies.noJobReply(), null));
         const { cancelled, runId } = await store.cancelJob(job.id, `cancelled by ${login}`);
+        // The status comment stops saying "waiting" or "dispatched" (the reply cancels the run).
+        if (cancelled) await writeComment(deps.octokit, job, replies.cancelledStatus(job, login), deps.log);
         return await reply(new Refusal("cancel", replies.cancelReply(job, cancelled), cancelled ? "+1" : null), cancelled ? runId : null);
       }
       case "retry": {

@@ -28,7 +28,7 @@ export async function processCommand(command: LeasedCommand, deps: WorkerDeps): 
   try {
     if (command.installation_id === null) throw Object.assign(new Error("the webhook named no installation"), { status: 400 });
     const octokit = await deps.octokitFor(command.installation_id);
-    const outcome = await handleCommand(command, { store, settings, octokit });
+    const outcome = await handleCommand(command, { store, settings, octokit, log });
     await store.finishCommand(command.id, command.lease_token, outcomeText(outcome), null, null);
     log.info({ command: command.id, repository: command.repository, issue: command.issue_number, outcome: outcomeText(outcome) }, "command handled");
     return true;

@@ -43,10 +43,9 @@ export async function showStatus(octokit: Octokit, claimed: ClaimedJob, store: S
     }
   }
   const { data } = await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
-  const commentId = Number(data.id);
-  if (!(await store.setStatusComment(job.id, claimed.token, commentId))) return false;
-  job.status_comment_id = commentId;
-  return true;
+  // Known to this worker even when the store refuses it (lease lost), so it can still edit it.
+  job.status_comment_id = Number(data.id);
+  return store.setStatusComment(job.id, claimed.token, job.status_comment_id);
 }
 
 /**
