@@ -28,10 +28,8 @@ export function codeBlock(text: string, language = ""): string {
   return `${fence}${language}\n${text.replace(/\r\n?/g, "\n")}\n${fence}`;
 }
 
-/** Cuts `text` to `max` characters, marking the cut. */
-export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
+/** Cuts `text` to `max` characters, marking the cut (one implementation, the grammar's). */
+export { truncate } from "../command/markdown-text.js";
 
 /** A short sha for display. */
 export function shortSha(sha: string): string {

@@ -142,6 +142,12 @@ function modeText(options: JobOptions): string {
     .join(", ");
 }
 
+/** The Range row: good..bad, how many commits, and how the search ran. */
+function rangeCell(job: JobRow, options: JobOptions, commits: number, repository: string | null): string {
+  const mode = modeText(options);
+  return `${rangeText(job, repository)} · ${plural(commits, "commit")}${mode ? ` · ${mode}` : ""}`;
+}
+
 /** The one-line form of the user's command for a suggested `/bisect …`, or null when it does not fit on one line. */
 function inlineCommand(command: string): string | null {
   return command.includes("\n") || command.length > 120 ? null : command;
@@ -282,7 +288,6 @@ function culpritBody(view: ResultView, repository: string | null): string[] {
     .filter(Boolean)
     .join(" · ");
   const target = options.confidence ?? 0.99;
-  const mode = modeText(options);
 
   const subject = details === null || details.subject.trim() === "" ? null : `**${escapeMarkdown(details.subject, 200)}**`;
   return [
@@ -292,7 +297,7 @@ function culpritBody(view: ResultView, repository: string | null): string[] {
     ...table([
       ["Author", details === null ? null : authorText(details)],
       ["Pull request", details === null ? null : pullRequestText(details.pullRequest)],
-      ["Range", `${rangeText(job, repository)} · ${plural(result.range.size, "commit")}${mode ? ` · ${mode}` : ""}`],
+      ["Range", rangeCell(job, options, result.range.size, repository)],
       ["Tests", testsText(view)],
       ["Confidence", flaky ? `${percent(confidence)} (target ${percent(target)})` : null],
       ["Flakiness", flaky ? flakiness : null],
@@ -322,7 +327,7 @@ function ambiguousBody(view: ResultView, repository: string | null): string[] {
     `${listed.join(", ")}${more > 0 ? `, and ${more.toLocaleString("en-US")} more` : ""}`,
     "",
     ...table([
-      ["Range", `${rangeText(job, repository)} · ${plural(result.range.size, "commit")}${modeText(options) ? ` · ${modeText(options)}` : ""}`],
+      ["Range", rangeCell(job, options, result.range.size, repository)],
       ["Tests", testsText(view)],
       ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
     ]),
@@ -357,7 +362,7 @@ function noCulpritBody(view: ResultView, repository: string | null): string[] {
     "",
     ...note,
     ...table([
-      ["Range", `${rangeText(job, repository)} · ${plural(result.range.size, "commit")}${modeText(options) ? ` · ${modeText(options)}` : ""}`],
+      ["Range", rangeCell(job, options, result.range.size, repository)],
       ["Tests", testsText(view)],
       ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
     ]),
@@ -392,7 +397,7 @@ function errorBody(view: ResultView, repository: string | null): string[] {
     errorHint(error, options),
     "",
     ...table([
-      ["Range", `${rangeText(job, repository)} · ${plural(result.range.size, "commit")}${modeText(options) ? ` · ${modeText(options)}` : ""}`],
+      ["Range", rangeCell(job, options, result.range.size, repository)],
       ["Tests", testsText(view)],
       ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
     ]),
@@ -454,7 +459,7 @@ export function failureComment(view: FailureView): string {
     `Reason: ${reason}`,
     "",
     ...table([
-      ["Range", `${rangeText(job, repository)} · ${plural(options.commits, "commit")}${modeText(options) ? ` · ${modeText(options)}` : ""}`],
+      ["Range", rangeCell(job, options, options.commits, repository)],
       ["Tested so far", plural(view.tested, "test")],
       ["Run", runText(view.runUrl, 1, job.max_attempts)],
     ]),
