@@ -9,7 +9,7 @@ import { MAX_GOODS, snapshotRepository, type RepositorySnapshot, type ResolvedRe
 import type { JobOptions } from "../job-options.js";
 import * as replies from "../messages/replies.js";
 import type { Settings } from "../settings.js";
-import type { CommandRow, Reaction, Store } from "../store/store.js";
+import type { CommandRow, NewReply, Reaction, Store } from "../store/store.js";
 
 export type CommandOutcome =
   | { kind: "ignored"; reason: string }
@@ -23,13 +23,19 @@ export interface CommandDeps {
   octokit: Octokit;
 }
 
-/** What handling a command needs to know of the comment that carried it. */
-interface CommandEvent {
-  repository: { id: number; full_name: string };
-  installation: { id: number } | null;
-  issue: { number: number; pull_request: object | null };
-  comment: { id: number };
-  sender: { login: string };
+/** The outbox row answering a received comment (one per comment, whatever the redeliveries). */
+export function replyTo(received: CommandRow, body: string, reaction: Reaction | null, cancelRunId: number | null = null): NewReply {
+  return {
+    deliveryId: received.delivery_id,
+    repository: received.repository,
+    repositoryId: received.repository_id,
+    installationId: received.installation_id,
+    issueNumber: received.issue_number,
+    commentId: received.comment_id,
+    body,
+    reaction,
+    cancelRunId,
+  };
 }
 
 /** A reason to answer with a reply instead of a job. */
@@ -58,38 +64,21 @@ export async function handleCommand(received: CommandRow, deps: CommandDeps): Pr
   if (await store.commentHandled(key.deliveryId, key.repositoryId, key.commentId)) {
     return { kind: "ignored", reason: "a job or reply exists for this comment" };
   }
-  const event = {
-    repository: { id: received.repository_id, full_name: received.repository },
-    installation: received.installation_id === null ? null : { id: received.installation_id },
-    issue: { number: received.issue_number, pull_request: received.is_pull_request ? {} : null },
-    comment: { id: received.comment_id },
-    sender: { login: received.requester },
-  };
 
   const reply = async (refusal: Refusal, cancelRunId: number | null = null): Promise<CommandOutcome> => {
-    const { replyId, created } = await store.enqueueReply({
-      deliveryId,
-      repository: event.repository.full_name,
-      repositoryId: event.repository.id,
-      installationId: event.installation?.id ?? null,
-      issueNumber: event.issue.number,
-      commentId: event.comment.id,
-      body: refusal.body,
-      reaction: refusal.reaction,
-      cancelRunId,
-    });
+    const { replyId, created } = await store.enqueueReply(replyTo(received, refusal.body, refusal.reaction, cancelRunId));
     return { kind: "reply", replyId, created, why: refusal.why };
   };
 
   try {
     if (parsed.ok && parsed.command.kind === "help") return await reply(new Refusal("help", replies.helpReply(), null));
     if (parsed.ok && parsed.command.kind === "status") {
-      const job = await store.latestJob(event.repository.id, event.issue.number);
+      const job = await store.latestJob(received.repository_id, received.issue_number);
       if (!job) return await reply(new Refusal("status: no job", replies.noJobReply(), null));
       return await reply(new Refusal("status", replies.statusReply(job, await store.queuePosition(job.id)), null));
     }
 
-    const login = event.sender.login;
+    const login = received.requester;
     const role = await repositoryRole(deps.octokit, where, login);
     if (!mayRunBisect(role)) return await reply(new Refusal(`refused: ${role}`, replies.refusalReply(login, role), null));
     if (!parsed.ok) return await reply(new Refusal("parse error", replies.parseErrorReply(parsed.line, parsed.message, parsed.example)));
@@ -97,7 +86,7 @@ export async function handleCommand(received: CommandRow, deps: CommandDeps): Pr
     const command = parsed.command;
     switch (command.kind) {
       case "cancel": {
-        const job = await store.latestJob(event.repository.id, event.issue.number);
+        const job = await store.latestJob(received.repository_id, received.issue_number);
         if (!job) return await reply(new Refusal("cancel: no job", replies.noJobReply(), null));
         const { cancelled, runId } = await store.cancelJob(job.id, `cancelled by ${login}`);
         // The status comment stops saying "waiting" or "dispatched" (the reply cancels the run).
@@ -105,7 +94,7 @@ export async function handleCommand(received: CommandRow, deps: CommandDeps): Pr
         return await reply(new Refusal("cancel", replies.cancelReply(job, cancelled), cancelled ? "+1" : null), cancelled ? runId : null);
       }
       case "retry": {
-        const job = await store.latestJob(event.repository.id, event.issue.number);
+        const job = await store.latestJob(received.repository_id, received.issue_number);
         if (!job) return await reply(new Refusal("retry: no job", replies.noJobReply(), null));
         if (["queued", "dispatching", "dispatched", "running"].includes(job.state)) return await reply(new Refusal("retry: busy", replies.retryBusyReply(job), null));
         // A new attempt of the same job (same SHAs, command and status comment). One that failed,
@@ -115,7 +104,7 @@ export async function handleCommand(received: CommandRow, deps: CommandDeps): Pr
         return await reply(new Refusal(retried ? "retry" : "retry: busy", body, retried ? "rocket" : null));
       }
       case "bisect":
-        return await startBisect(command, event, deps, where, key);
+        return await startBisect(command, received, deps, where, key);
       default:
         throw new Error(`unhandled command ${command.kind}`);
     }
@@ -133,20 +122,20 @@ function commitOf(ref: ResolvedRef, repository: string): string {
 
 async function startBisect(
   command: Extract<BisectCommand, { kind: "bisect" }>,
-  event: CommandEvent,
+  received: CommandRow,
   deps: CommandDeps,
   where: RepoRef,
   key: { deliveryId: string; repositoryId: number; commentId: number },
 ): Promise<CommandOutcome> {
-  const repository = event.repository.full_name;
-  const isPullRequest = event.issue.pull_request != null;
+  const repository = received.repository;
+  const isPullRequest = received.is_pull_request;
   if (command.range === null && !isPullRequest) throw new Refusal("no range on an issue", replies.notAPullRequestReply());
   if (command.range && command.range.goods.length > MAX_GOODS) throw new Refusal("too many goods", replies.tooManyGoodsReply(command.range.goods.length, MAX_GOODS));
 
   const snapshot = await snapshotRepository(deps.octokit, where, {
     goods: command.range?.goods ?? [],
     bad: command.range?.bad ?? null,
-    pullRequest: command.range === null ? event.issue.number : null,
+    pullRequest: command.range === null ? received.issue_number : null,
   });
   const config = repoConfig(snapshot);
   if (!snapshot.workflowFiles.includes(config.workflow)) throw new Refusal("workflow missing", replies.workflowMissingReply(config.workflow, snapshot.defaultBranch));
@@ -200,14 +189,14 @@ async function startBisect(
     defaultBranch: snapshot.defaultBranch,
     commits,
     setup: config.setup,
-    pullRequest: command.range === null ? event.issue.number : null,
+    pullRequest: command.range === null ? received.issue_number : null,
   };
   const { jobId, created } = await deps.store.createJob({
     ...key,
     repository,
-    installationId: event.installation?.id ?? null,
-    issueNumber: event.issue.number,
-    requester: event.sender.login,
+    installationId: received.installation_id,
+    issueNumber: received.issue_number,
+    requester: received.requester,
     goodRefs,
     badRef,
     goodShas,

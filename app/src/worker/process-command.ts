@@ -1,7 +1,7 @@
 import { transientReply } from "../messages/replies.js";
 import type { LeasedCommand } from "../store/store.js";
 import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
-import { handleCommand, type CommandOutcome } from "./handle-command.js";
+import { handleCommand, replyTo, type CommandOutcome } from "./handle-command.js";
 import type { WorkerDeps } from "./worker.js";
 
 /** Tries to handle a command before telling the user GitHub did not answer: ~5 s, 10 s, 20 s, 40 s apart. */
@@ -42,17 +42,7 @@ export async function processCommand(command: LeasedCommand, deps: WorkerDeps): 
       return false;
     }
     log.warn({ command: command.id, error: reason }, "command failed; telling the user");
-    await store.enqueueReply({
-      deliveryId: command.delivery_id,
-      repository: command.repository,
-      repositoryId: command.repository_id,
-      installationId: command.installation_id,
-      issueNumber: command.issue_number,
-      commentId: command.comment_id,
-      body: transientReply(reason),
-      reaction: "confused",
-      cancelRunId: null,
-    });
+    await store.enqueueReply(replyTo(command, transientReply(reason), "confused"));
     await store.finishCommand(command.id, command.lease_token, null, reason, null);
     return false;
   }
