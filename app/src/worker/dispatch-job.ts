@@ -56,7 +56,7 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
 
     // The earliest a run of this attempt can have been created, and the runs earlier attempts had.
     const attemptBegan = new Date((job.attempts <= 1 ? job.created_at : job.next_check_at).getTime() - CLOCK_SKEW_MS);
-    const earlierRuns = await store.attemptRuns(job.id);
+    const earlierRuns = job.attempts > 1 ? await store.attemptRuns(job.id) : [];
     // A dispatch of this attempt or of the one before may have made a run nobody recorded: a
     // worker died after the POST, or GitHub created the run and still answered with an error.
     // Such a run is this job's, and is adopted instead of dispatching another.
