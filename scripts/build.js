@@ -11,7 +11,7 @@ const outdir = values.out ?? "action/dist";
 // Start clean: chunk names carry a content hash, and an old chunk must not linger.
 await rm(outdir, { recursive: true, force: true });
 
-export const entryPoints = { cli: "action/src/cli-entry.ts", index: "action/src/action-entry.ts" };
+export const entryPoints = { cli: "action/src/cli/entry.ts", index: "action/src/action/entry.ts" };
 
 await build({
   entryPoints,

@@ -2,7 +2,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GitCli } from "../action/src/git.js";
+import { GitCli } from "../action/src/runner/git.js";
 import { buildRepo, git, removeDir, tempDir } from "./support/dag-repo.js";
 
 let dir: string;

@@ -3,12 +3,12 @@ import {
   GitCli,
   external_exports,
   runBisect
-} from "./shared-3XRTRVBL.js";
+} from "./shared-43GWOLNX.js";
 
-// action/src/cli.ts
+// action/src/cli/main.ts
 import { resolve } from "node:path";
 
-// action/src/cli-settings.ts
+// action/src/cli/settings.ts
 import { parseArgs } from "node:util";
 var USAGE = `Usage: bisect-bot run --good <ref> [--good <ref>\u2026] --bad <ref> [options] -- <command> [args\u2026]
 
@@ -112,7 +112,7 @@ function parseCli(argv) {
   return parsed.data;
 }
 
-// action/src/cli.ts
+// action/src/cli/main.ts
 var EXIT = { culprit: 0, error: 1, ambiguous: 2, "no-culprit": 3 };
 var short = (sha) => sha.slice(0, 10);
 var seconds = (ms) => `${(ms / 1e3).toFixed(2)}s`;
@@ -243,7 +243,7 @@ ${stats}
   }
 }
 
-// action/src/cli-entry.ts
+// action/src/cli/entry.ts
 var controller = new AbortController();
 var interrupts = 0;
 for (const sig of ["SIGINT", "SIGTERM"]) {

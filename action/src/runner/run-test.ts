@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import type { ProbeVerdict } from "./result-document.js";
+import type { ProbeVerdict } from "../result-document.js";
 
 /** What one run of the test command did. */
 export interface TestRun {

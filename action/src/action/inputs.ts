@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { KnownVerdict } from "./bisect-runner.js";
+import type { KnownVerdict } from "../runner/bisect-runner.js";
 
 /** Every input of the Action, read once and checked (action.yml documents them). */
 export interface ActionSettings {

@@ -1,5 +1,5 @@
 /** Entry of `bin/bisect-bot.js` (bundled to action/dist/cli.js): wires process I/O and Ctrl-C. */
-import { main } from "./cli.js";
+import { main } from "./main.js";
 
 const controller = new AbortController();
 let interrupts = 0;

@@ -1,8 +1,8 @@
 import { resolve } from "node:path";
-import { runBisect, type RunnerEvent } from "./bisect-runner.js";
-import { parseCli, USAGE, UsageError, type CliSettings } from "./cli-settings.js";
-import { GitCli } from "./git.js";
-import type { ResultDocument } from "./result-document.js";
+import { runBisect, type RunnerEvent } from "../runner/bisect-runner.js";
+import { parseCli, USAGE, UsageError, type CliSettings } from "./settings.js";
+import { GitCli } from "../runner/git.js";
+import type { ResultDocument } from "../result-document.js";
 
 /** Exit statuses of `bisect-bot run` (DESIGN.md). */
 export const EXIT = { culprit: 0, error: 1, ambiguous: 2, "no-culprit": 3 } as const;

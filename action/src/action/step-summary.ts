@@ -1,5 +1,5 @@
-import type { CommitInfo } from "./git.js";
-import type { ResultDocument } from "./result-document.js";
+import type { CommitInfo } from "../runner/git.js";
+import type { ResultDocument } from "../result-document.js";
 
 /** Where commits link to: `https://github.com/<owner>/<repo>/commit/<sha>`, or nowhere locally. */
 export interface Links {

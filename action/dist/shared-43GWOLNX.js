@@ -879,7 +879,7 @@ var Bisection = class _Bisection {
   }
 };
 
-// action/src/run-test.ts
+// action/src/runner/run-test.ts
 import { spawn } from "node:child_process";
 var SHELL_METACHARACTERS = /[|&;<>()$`\\"' \t\n*?[#~=%]/;
 function verdictOfExit(exitCode) {
@@ -949,7 +949,7 @@ function runTest(command) {
   });
 }
 
-// action/src/worktree-pool.ts
+// action/src/runner/worktree-pool.ts
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -1012,7 +1012,7 @@ var WorktreePool = class {
   }
 };
 
-// action/src/bisect-runner.ts
+// action/src/runner/bisect-runner.ts
 var keyOf = (r) => r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha;
 var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function awaitCompanions(first, running, finished) {
@@ -2000,7 +2000,7 @@ function getExecOutput(commandLine, args, options) {
   });
 }
 
-// action/src/git.ts
+// action/src/runner/git.ts
 import { readFile, rm as rm3 } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 async function git(cwd, args, options = {}) {

@@ -1,7 +1,7 @@
 import { getExecOutput } from "@actions/exec";
 import { readFile, rm } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
-import type { CommitNode } from "./bisect/index.js";
+import type { CommitNode } from "../bisect/index.js";
 
 /** What the bisect runner needs from git; an interface so tests and the Action can wrap it. */
 export interface GitRepository {

@@ -3,11 +3,11 @@ import { renameSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readInputs, type ActionSettings } from "./action-inputs.js";
-import { runBisect, type RunnerEvent } from "./bisect-runner.js";
-import { ensureHistory } from "./ensure-history.js";
-import { GitCli, type CommitInfo } from "./git.js";
-import type { Probe, ResultDocument } from "./result-document.js";
+import { readInputs, type ActionSettings } from "./inputs.js";
+import { runBisect, type RunnerEvent } from "../runner/bisect-runner.js";
+import { ensureHistory } from "../runner/ensure-history.js";
+import { GitCli, type CommitInfo } from "../runner/git.js";
+import type { Probe, ResultDocument } from "../result-document.js";
 import { renderSummary } from "./step-summary.js";
 
 const short = (sha: string) => sha.slice(0, 10);
