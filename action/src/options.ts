@@ -1,0 +1,258 @@
+/**
+ * Every option of a bisect, defined once: its name, its range, its default and its help text.
+ * The CLI's flags, the Action's inputs, the `/bisect` comment's flags, the keys of
+ * `.github/bisect.yml` and `/bisect help` all read this table, so a value that one surface
+ * accepts, every surface that has the option accepts. Pure: no I/O.
+ */
+import { z } from "zod";
+
+/** Where an option can be given. */
+export type Surface = "cli" | "action" | "comment" | "config";
+
+/** Durations as users write them: digits alone are seconds, else `1h30m`, `30m`, `90s`. */
+const UNITS = [
+  ["h", 3600],
+  ["m", 60],
+  ["s", 1],
+] as const;
+
+/**
+ * The number of seconds `text` stands for, or null when it is not a duration: digits alone are
+ * seconds; otherwise whole numbers each followed by `h`, `m` or `s`, in that order, each unit once.
+ * @example parseDuration("1h30m") === 5400
+ */
+export function parseDuration(text: string): number | null {
+  if (text.length === 0 || text.length > 32) return null;
+  let total = 0;
+  let nextUnit = 0;
+  let i = 0;
+  while (i < text.length) {
+    const start = i;
+    while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+    if (i === start) return null;
+    const amount = Number(text.slice(start, i));
+    if (i === text.length) return start === 0 ? amount : null; // plain seconds, or a number missing its unit
+    const unit = UNITS.findIndex(([name]) => name === text[i]);
+    if (unit < nextUnit) return null;
+    total += amount * UNITS[unit]![1];
+    nextUnit = unit + 1;
+    i++;
+  }
+  return total;
+}
+
+/** The shortest way to write `seconds` that parseDuration reads back: 5400 → `1h30m`. */
+export function formatDuration(seconds: number): string {
+  let rest = seconds;
+  let out = "";
+  for (const [name, size] of UNITS) {
+    const amount = Math.floor(rest / size);
+    rest -= amount * size;
+    if (amount > 0) out += `${amount}${name}`;
+  }
+  return out === "" ? "0s" : out;
+}
+
+/** `0.99`, `.99`, `1`: digits with at most one decimal point, no sign or exponent. */
+function isDecimal(text: string): boolean {
+  return text.length <= 24 && /^(?:\d+\.?\d*|\.\d+)$/.test(text);
+}
+
+const clamp = (value: number, min: number, max: number) => Math.min(max, Math.max(min, value));
+
+interface Common {
+  /** The flag and input name: `--first-parent`, `first-parent`; `.github/bisect.yml` spells it `first_parent`. */
+  name: string;
+  /** One line, for every surface's help. */
+  help: string;
+  surfaces: readonly Surface[];
+}
+
+function switchOption(o: Common) {
+  const value = z.boolean();
+  return {
+    ...o,
+    kind: "switch" as const,
+    rule: "true or false",
+    default: false,
+    value,
+    /** As an Action input: `true`/`false` (and zod's other spellings: yes/no, on/off, 1/0). */
+    text: z.stringbool({ error: "expected true or false" }),
+    yaml: value,
+    /** Switches have no value to repair. */
+    repair: (_text: string) => true,
+  };
+}
+
+function integerOption(o: Common & { min: number; max: number; default: number; placeholder: string }) {
+  const rule = `a whole number from ${o.min} to ${o.max}`;
+  const value = z.int({ error: `expected ${rule}` }).min(o.min, { error: `expected ${rule}` }).max(o.max, { error: `expected ${rule}` });
+  return {
+    ...o,
+    kind: "integer" as const,
+    rule,
+    value,
+    text: z
+      .string()
+      .regex(/^\d{1,9}$/, { error: `expected ${rule}` })
+      .transform(Number)
+      .pipe(value),
+    yaml: value,
+    /** The nearest value in range (for a corrected example). */
+    repair: (text: string) => {
+      const near = Number(text);
+      return Number.isFinite(near) ? clamp(Math.round(near), o.min, o.max) : o.default;
+    },
+  };
+}
+
+function probabilityOption(o: Common & { above: number; below: number; default: number; placeholder: string }) {
+  const rule = `a probability above ${o.above} and below ${o.below}, such as ${o.default}`;
+  const value = z.number({ error: `expected ${rule}` }).gt(o.above, { error: `expected ${rule}` }).lt(o.below, { error: `expected ${rule}` });
+  return {
+    ...o,
+    kind: "probability" as const,
+    rule,
+    value,
+    text: z
+      .string()
+      .refine(isDecimal, { error: `expected ${rule}` })
+      .transform(Number)
+      .pipe(value),
+    yaml: value,
+    /** `99%` or `99` probably meant 0.99. */
+    repair: (text: string) => {
+      const percent = Number(text.endsWith("%") ? text.slice(0, -1) : text) / 100;
+      return value.safeParse(percent).success ? percent : o.default;
+    },
+  };
+}
+
+function durationOption(o: Common & { min: number; max: number; default: number | null; placeholder: string; rule: string }) {
+  const value = z.int({ error: `expected ${o.rule}` }).min(o.min, { error: `expected ${o.rule}` }).max(o.max, { error: `expected ${o.rule}` });
+  const fromText = z
+    .string()
+    .transform((text, ctx) => {
+      const seconds = parseDuration(text.trim());
+      if (seconds === null) {
+        ctx.addIssue({ code: "custom", message: `expected ${o.rule}` });
+        return z.NEVER;
+      }
+      return seconds;
+    })
+    .pipe(value);
+  return {
+    ...o,
+    kind: "duration" as const,
+    value,
+    text: fromText,
+    /** In YAML a duration is text (`30m`) or a number of seconds. */
+    yaml: z.union([value, fromText], { error: `expected ${o.rule}` }),
+    repair: (text: string) => {
+      const seconds = parseDuration(text.trim());
+      return seconds === null ? (o.default ?? o.max) : clamp(seconds, o.min, o.max);
+    },
+  };
+}
+
+/** A job on a GitHub-hosted runner lasts at most 6 hours. */
+const SIX_HOURS = 6 * 3600;
+
+/**
+ * The options, keyed by the name the code uses. Each one's `value` schema is its range; `text`
+ * reads it from a string (a flag's value, an Action input); `yaml` from a YAML value.
+ */
+export const OPTIONS = {
+  firstParent: switchOption({
+    name: "first-parent",
+    help: "follow only the first parent of merges: a merged branch counts as its merge commit",
+    surfaces: ["cli", "action", "comment", "config"],
+  }),
+  flaky: switchOption({
+    name: "flaky",
+    help: "for tests that fail at random: repeats tests, weighs every verdict, and may conclude the failure was a flake",
+    surfaces: ["cli", "action", "comment", "config"],
+  }),
+  parallel: integerOption({
+    name: "parallel",
+    help: "test k commits at once, each in its own git worktree",
+    placeholder: "k",
+    min: 1,
+    max: 64,
+    default: 1,
+    surfaces: ["cli", "action", "comment", "config"],
+  }),
+  confidence: probabilityOption({
+    name: "confidence",
+    help: "with flaky, stop when one answer has this probability",
+    placeholder: "p",
+    above: 0.5,
+    below: 1,
+    default: 0.99,
+    surfaces: ["cli", "action", "comment", "config"],
+  }),
+  timeoutSeconds: durationOption({
+    name: "timeout",
+    help: "give up on the whole bisect after this long",
+    placeholder: "duration",
+    rule: "a duration from 1m to 6h, such as 90s, 30m, 1h30m or 900 (seconds)",
+    min: 60,
+    max: SIX_HOURS,
+    // The App's BISECT_TIMEOUT_SECONDS.
+    default: null,
+    surfaces: ["comment", "config"],
+  }),
+  stepTimeoutSeconds: durationOption({
+    name: "step-timeout",
+    help: "a test running longer than this is an infrastructure error (retried once, then skipped)",
+    placeholder: "duration",
+    rule: "a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit",
+    min: 0,
+    max: SIX_HOURS,
+    // No limit.
+    default: 0,
+    surfaces: ["cli", "action", "comment", "config"],
+  }),
+  verify: switchOption({
+    name: "verify",
+    help: "test the bad commit before blaming it, so a range with no regression ends as no culprit",
+    surfaces: ["cli"],
+  }),
+};
+
+export type OptionKey = keyof typeof OPTIONS;
+export type OptionDefinition = (typeof OPTIONS)[OptionKey];
+
+/** Every option's value, as the engine and the runner take them. */
+export const optionValuesSchema = z.object({
+  firstParent: OPTIONS.firstParent.value,
+  flaky: OPTIONS.flaky.value,
+  parallel: OPTIONS.parallel.value,
+  confidence: OPTIONS.confidence.value,
+  timeoutSeconds: OPTIONS.timeoutSeconds.value,
+  stepTimeoutSeconds: OPTIONS.stepTimeoutSeconds.value,
+  verify: OPTIONS.verify.value,
+});
+export type OptionValues = z.infer<typeof optionValuesSchema>;
+
+/** Every option's key, in the table's order. */
+export const OPTION_KEYS: readonly OptionKey[] = Object.keys(OPTIONS).filter(isOptionKey);
+
+export function isOptionKey(key: string): key is OptionKey {
+  return Object.hasOwn(OPTIONS, key);
+}
+
+/** The options a surface has, in the table's order. */
+export function optionsOn(surface: Surface): OptionKey[] {
+  return OPTION_KEYS.filter((key) => OPTIONS[key].surfaces.includes(surface));
+}
+
+/** How a flag is written with its value: `--parallel <k>`, `--flaky`. */
+export function flagSyntax(definition: OptionDefinition): string {
+  return definition.kind === "switch" ? `--${definition.name}` : `--${definition.name} <${definition.placeholder}>`;
+}
+
+/** `first-parent` → `first_parent`: how `.github/bisect.yml` and the workflow's options JSON spell it. */
+export function configKey(definition: OptionDefinition): string {
+  return definition.name.replaceAll("-", "_");
+}
