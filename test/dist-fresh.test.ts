@@ -25,3 +25,15 @@ it("action/dist matches a fresh build of the sources (run `npm run build` and co
     await rm(out, { recursive: true, force: true });
   }
 });
+
+it("action/dist calls no API newer than Node 20 (the CLI runs on Node >= 20.18)", async () => {
+  // Globals and methods Node 20 lacks; `z.union(` and the like are zod's own and fine.
+  const newer =
+    /\bPromise\.(withResolvers|try)\b|\b(Object|Map)\.groupBy\b|\bArray\.fromAsync\b|\bprocess\.getBuiltinModule\b|\bimport\.meta\.(dirname|filename)\b|\.(isSubsetOf|isSupersetOf|isDisjointFrom|symmetricDifference)\(|\bRegExp\.escape\b|\bFloat16Array\b|\bError\.isError\b|\bURL\.parse\(|\bIterator\.from\b/g;
+  const dist = join(root, "action/dist");
+  const found: string[] = [];
+  for (const file of (await readdir(dist)).filter((f) => f.endsWith(".js"))) {
+    for (const match of (await readFile(join(dist, file), "utf8")).matchAll(newer)) found.push(`${file}: ${match[0]}`);
+  }
+  expect(found).toEqual([]);
+});

@@ -1,15 +1,64 @@
 import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);
 import {
   GitCli,
+  OPTIONS,
   external_exports,
+  flagSyntax,
+  optionValuesSchema,
+  optionsOn,
   runBisect
-} from "./shared-43GWOLNX.js";
+} from "./shared-7DAFZJXA.js";
 
 // action/src/cli/main.ts
 import { resolve } from "node:path";
 
 // action/src/cli/settings.ts
 import { parseArgs } from "node:util";
+var CLI_OPTIONS = optionsOn("cli");
+var settingsSchema = external_exports.strictObject({
+  dir: external_exports.string().min(1),
+  good: external_exports.array(external_exports.string().min(1)).min(1, { error: "Missing --good <ref>: a commit where the test passes (e.g. --good v1.4)." }),
+  bad: external_exports.string({ error: "Missing --bad <ref>: the commit where the test fails (e.g. --bad main)." }).min(1),
+  command: external_exports.array(external_exports.string()).min(1, { error: "Missing the test command after '--' (e.g. bisect-bot run --good v1.4 --bad main -- npm test)." }),
+  json: external_exports.boolean(),
+  verbose: external_exports.boolean(),
+  // The values of CLI_OPTIONS (a strict object: an option on the "cli" surface missing here fails every parse).
+  ...optionValuesSchema.pick({ firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true }).shape
+});
+var LEADING_FLAGS = [
+  ["-C <dir>", "run in the repository at <dir> (default: current directory)"],
+  ["--good <ref>", "a commit where the test passes (repeatable)"],
+  ["--bad <ref>", "a commit where the test fails"]
+];
+var TRAILING_FLAGS = [
+  ["--json", "print the result document (JSON) on stdout"],
+  ["--verbose", "show the test command's output"],
+  ["-h, --help", "show this help"]
+];
+function optionHelp(definition) {
+  if (definition.kind === "switch") return definition.help;
+  const rule = definition.rule.charAt(0).toUpperCase() + definition.rule.slice(1);
+  return `${definition.help}. ${rule}; default ${String(definition.default)}.`;
+}
+function helpLines(flags) {
+  const width = Math.max(...flags.map(([syntax]) => syntax.length)) + 2;
+  const indent = " ".repeat(2 + width);
+  return flags.map(([syntax, help]) => {
+    const lines = [];
+    let line = "";
+    for (const word of help.split(" ")) {
+      if (line !== "" && indent.length + line.length + 1 + word.length > 100) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = line === "" ? word : `${line} ${word}`;
+      }
+    }
+    lines.push(line);
+    return `  ${syntax.padEnd(width)}${lines.join(`
+${indent}`)}`;
+  }).join("\n");
+}
 var USAGE = `Usage: bisect-bot run --good <ref> [--good <ref>\u2026] --bad <ref> [options] -- <command> [args\u2026]
 
 Finds the first commit where <command> fails, testing commits in temporary git worktrees
@@ -17,46 +66,25 @@ Finds the first commit where <command> fails, testing commits in temporary git w
 0 good, 125 skip (untestable), 1\u2013127 bad, 128+ or killed: infrastructure error (retried once).
 
 Options:
-  -C <dir>                run in the repository at <dir> (default: current directory)
-  --good <ref>            a commit where the test passes (repeatable)
-  --bad <ref>             a commit where the test fails
-  --first-parent          follow only the first parent of merges (a merge is one candidate)
-  --parallel <k>          test k commits at once, in k worktrees (default 1)
-  --flaky                 Bayesian mode for tests that fail at random
-  --confidence <p>        flaky mode: stop at this probability (default 0.99)
-  --verify                test the bad commit before blaming it, so a range with no
-                          regression exits 3 instead of naming the bad commit
-  --step-timeout <secs>   a test running longer is an infrastructure error
-  --json                  print the result document (JSON) on stdout
-  --verbose               show the test command's output
-  -h, --help              show this help
+${helpLines([...LEADING_FLAGS, ...CLI_OPTIONS.map((key) => [flagSyntax(OPTIONS[key]), optionHelp(OPTIONS[key])]), ...TRAILING_FLAGS])}
 
-Exit status: 0 culprit found; 2 ambiguous (only skipped commits remain);
-3 no culprit (no regression in the range, or the failure was a flake); 1 error.
+Exit status: 0 culprit found; 2 ambiguous (only skipped commits remain, or flaky mode ran out of
+tests); 3 no culprit (no regression in the range, or the failure was a flake); 1 error;
+130 interrupted (Ctrl-C; with --json the document still lists the verdicts so far).
 
 Example:
   bisect-bot run --good v1.4 --bad main -- npm test
-  bisect-bot run --good v1.4 --bad main --parallel 4 --flaky -- sh -c 'npm ci && npm test'`;
+  bisect-bot run --good v1.4 --bad main --parallel 4 --flaky -- sh -c 'npm ci && npm test'
+  bisect-bot run --good v1.4 --bad main --step-timeout 10m --json -- make check`;
 var UsageError = class extends Error {
 };
-function numberOption(flag, expected, valid) {
-  const error = (issue) => `Invalid ${flag} '${String(issue.input)}': expected ${expected}.`;
-  return external_exports.string().or(external_exports.number()).refine((v) => v !== "" && valid(Number(v)), { error }).transform(Number);
+function optionValue(key, given) {
+  const definition = OPTIONS[key];
+  if (given === void 0) return definition.default;
+  const parsed = typeof given === "string" ? definition.text.safeParse(given) : definition.value.safeParse(given);
+  if (!parsed.success) throw new UsageError(`Invalid --${definition.name} '${String(given)}': expected ${definition.rule}.`);
+  return parsed.data;
 }
-var settingsSchema = external_exports.object({
-  dir: external_exports.string().min(1),
-  good: external_exports.array(external_exports.string().min(1)).min(1, { error: "Missing --good <ref>: a commit where the test passes (e.g. --good v1.4)." }),
-  bad: external_exports.string({ error: "Missing --bad <ref>: the commit where the test fails (e.g. --bad main)." }).min(1),
-  command: external_exports.array(external_exports.string()).min(1, { error: "Missing the test command after '--' (e.g. bisect-bot run --good v1.4 --bad main -- npm test)." }),
-  firstParent: external_exports.boolean(),
-  parallel: numberOption("--parallel", "a whole number from 1 to 64", (n) => Number.isInteger(n) && n >= 1 && n <= 64),
-  flaky: external_exports.boolean(),
-  verify: external_exports.boolean(),
-  confidence: numberOption("--confidence", "a probability such as 0.99 (between 0.5 and 1)", (n) => n > 0.5 && n < 1),
-  stepTimeoutSeconds: numberOption("--step-timeout", "a number of seconds such as 600", (n) => n > 0).optional(),
-  json: external_exports.boolean(),
-  verbose: external_exports.boolean()
-});
 function parseCli(argv) {
   const split = argv.indexOf("--");
   const before = split < 0 ? [...argv] : argv.slice(0, split);
@@ -75,18 +103,13 @@ function parseCli(argv) {
         C: { type: "string", short: "C" },
         good: { type: "string", multiple: true },
         bad: { type: "string" },
-        "first-parent": { type: "boolean" },
-        parallel: { type: "string" },
-        flaky: { type: "boolean" },
-        verify: { type: "boolean" },
-        confidence: { type: "string" },
-        "step-timeout": { type: "string" },
         json: { type: "boolean" },
-        verbose: { type: "boolean" }
+        verbose: { type: "boolean" },
+        ...Object.fromEntries(CLI_OPTIONS.map((key) => [OPTIONS[key].name, { type: OPTIONS[key].kind === "switch" ? "boolean" : "string" }]))
       }
     }));
   } catch (error) {
-    const original = error.message;
+    const original = error instanceof Error ? error.message : String(error);
     const message = original.split("\n")[0].replace(/\. (To specify a positional argument|This command does not take positional arguments).*$/s, "");
     const hint = split < 0 && /positional/i.test(original) ? " Put the test command after '--'." : "";
     throw new UsageError(`${message.replace(/\.$/, "")}.${hint}`);
@@ -96,24 +119,23 @@ function parseCli(argv) {
     good: values.good ?? [],
     bad: values.bad,
     command,
-    firstParent: values["first-parent"] ?? false,
-    parallel: values.parallel ?? 1,
-    flaky: values.flaky ?? false,
-    verify: values.verify ?? false,
-    confidence: values.confidence ?? 0.99,
-    stepTimeoutSeconds: values["step-timeout"],
     json: values.json ?? false,
-    verbose: values.verbose ?? false
+    verbose: values.verbose ?? false,
+    ...Object.fromEntries(CLI_OPTIONS.map((key) => [key, optionValue(key, values[OPTIONS[key].name])]))
   });
   if (!parsed.success) throw new UsageError(parsed.error.issues[0].message);
-  if (values.confidence !== void 0 && !parsed.data.flaky) {
-    throw new UsageError(`--confidence ${values.confidence} only applies with --flaky: a deterministic bisect is exact.`);
+  const confidence = values[OPTIONS.confidence.name];
+  if (confidence !== void 0 && !parsed.data.flaky) {
+    throw new UsageError(`--${OPTIONS.confidence.name} ${String(confidence)} only applies with --${OPTIONS.flaky.name}: a deterministic bisect is exact.`);
   }
   return parsed.data;
 }
 
 // action/src/cli/main.ts
-var EXIT = { culprit: 0, error: 1, ambiguous: 2, "no-culprit": 3 };
+var EXIT = { culprit: 0, error: 1, ambiguous: 2, "no-culprit": 3, interrupted: 130 };
+function exitStatus(verdict) {
+  return verdict === "searching" ? EXIT.error : EXIT[verdict];
+}
 var short = (sha) => sha.slice(0, 10);
 var seconds = (ms) => `${(ms / 1e3).toFixed(2)}s`;
 async function main(argv, io) {
@@ -137,16 +159,16 @@ async function main(argv, io) {
     const result = await bisect(settings, io);
     if (settings.json) io.stdout(`${JSON.stringify(result, null, 2)}
 `);
-    return result.verdict === "error" ? EXIT.error : EXIT[result.verdict];
+    return exitStatus(result.verdict);
   } catch (error) {
-    io.stderr(`bisect-bot: ${error.message}
+    io.stderr(`bisect-bot: ${error instanceof Error ? error.message : String(error)}
 `);
-    return io.signal?.aborted ? 130 : EXIT.error;
+    return io.signal?.aborted ? EXIT.interrupted : EXIT.error;
   }
 }
 async function bisect(settings, io) {
   const git = await GitCli.open(resolve(settings.dir));
-  const [bad, ...good] = await Promise.all([settings.bad, ...settings.good].map((ref) => git.resolveCommit(ref)));
+  const [bad, good] = await Promise.all([git.resolveCommit(settings.bad), Promise.all(settings.good.map((ref) => git.resolveCommit(ref)))]);
   const log = io.stderr;
   const started = performance.now();
   let tested = 0;
@@ -223,11 +245,17 @@ async function printSummary(result, git, settings, log, elapsedMs) {
       break;
     }
     case "ambiguous": {
-      log("Only skipped commits are left to test. The first bad commit could be any of:\n");
+      const outOfTests = result.reason === "out-of-tests";
+      log(
+        outOfTests ? "The tests ran out before one commit reached the confidence. The likeliest first bad commits:\n" : "Only skipped commits are left to test. The first bad commit could be any of:\n"
+      );
       for (const c of await git.describeMany(result.candidates)) log(`    ${c.sha}  ${c.subject}
 `);
-      log(`${stats} Narrow it down by making those commits testable, or by testing them by hand.
-`);
+      log(
+        outOfTests ? `${stats} Run again with a lower --confidence, or test those commits by hand.
+` : `${stats} Narrow it down by making those commits testable, or by testing them by hand.
+`
+      );
       break;
     }
     case "no-culprit":
@@ -237,6 +265,12 @@ ${stats}
       break;
     case "error":
       log(`bisect-bot: ${result.error}
+${stats}
+`);
+      break;
+    case "interrupted":
+    case "searching":
+      log(`bisect-bot: ${result.error ?? "The bisection stopped before it ended."}
 ${stats}
 `);
       break;

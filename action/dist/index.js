@@ -1,9 +1,14 @@
 import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);
 import {
   GitCli,
+  OPTIONS,
   external_exports,
+  interruptedResult,
+  optionValuesSchema,
+  optionsOn,
+  resultBase,
   runBisect
-} from "./shared-43GWOLNX.js";
+} from "./shared-7DAFZJXA.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -454,20 +459,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 // action/src/action/inputs.ts
-var INPUT_NAMES = [
-  "good",
-  "bad",
-  "command",
-  "job-id",
-  "mode",
-  "commits",
-  "first-parent",
-  "flaky",
-  "parallel",
-  "confidence",
-  "step-timeout",
-  "known"
-];
+var ACTION_OPTIONS = optionsOn("action");
 var refList = external_exports.string().transform((s) => s.split(/[\s,]+/).filter(Boolean));
 var ref = external_exports.string().regex(/^[^-\s][^\s]*$/, { error: "expected a commit sha, tag or branch (no spaces, not starting with '-')" });
 var knownSchema = external_exports.array(
@@ -476,72 +468,80 @@ var knownSchema = external_exports.array(
     verdict: external_exports.enum(["good", "bad", "skip"])
   })
 );
-var fields = {
-  good: refList.pipe(external_exports.array(ref).min(1, { error: "at least one good commit is required" })),
-  bad: ref,
-  command: external_exports.string().min(1, { error: "the test command is required, e.g. 'npm test'" }),
-  "job-id": external_exports.string().max(200).regex(/^[\w.-]*$/, { error: "letters, digits, '.', '_' and '-' only" }),
-  mode: external_exports.enum(["bisect", "probe"], { error: "expected 'bisect' or 'probe'" }),
-  commits: refList.pipe(external_exports.array(ref)),
-  "first-parent": external_exports.stringbool({ error: "expected true or false" }),
-  flaky: external_exports.stringbool({ error: "expected true or false" }),
-  parallel: external_exports.coerce.number({ error: "expected a whole number from 1 to 64" }).int({ error: "expected a whole number from 1 to 64" }).min(1, { error: "expected a whole number from 1 to 64" }).max(64, { error: "expected a whole number from 1 to 64" }),
-  confidence: external_exports.coerce.number({ error: "expected a probability such as 0.99" }).gt(0.5, { error: "expected a probability between 0.5 and 1" }).lt(1, { error: "expected a probability between 0.5 and 1" }),
-  "step-timeout": external_exports.coerce.number({ error: "expected a number of seconds" }).nonnegative({ error: "expected a number of seconds" }),
-  known: external_exports.string().transform((text, ctx) => {
-    if (text.trim() === "" || text.trim() === "null") return [];
-    try {
-      return JSON.parse(text);
-    } catch {
-      ctx.addIssue({ code: "custom", message: 'expected JSON such as [{"sha": "<40 hex>", "verdict": "good"}]' });
-      return external_exports.NEVER;
-    }
-  }).pipe(knownSchema)
-};
-var DEFAULTS = {
-  mode: "bisect",
-  "first-parent": "false",
-  flaky: "false",
-  parallel: "1",
-  confidence: "0.99",
-  "step-timeout": "0",
-  known: "",
-  "job-id": "",
-  commits: ""
-};
-function readInputs(getInput2) {
-  const parsed = {};
-  for (const name of INPUT_NAMES) {
-    const raw = getInput2(name);
-    const value = raw === "" ? DEFAULTS[name] ?? "" : raw;
-    const result = fields[name].safeParse(value);
-    if (!result.success) {
-      const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
-      const expected = result.error.issues[0].message.replace(/^./, (c) => c.toUpperCase());
-      throw new Error(`Invalid input '${name}': '${shown}'. ${expected}.`);
-    }
-    parsed[name] = result.data;
+var OWN_INPUTS = {
+  good: { text: refList.pipe(external_exports.array(ref).min(1, { error: "at least one good commit is required" })), default: "" },
+  bad: { text: ref, default: "" },
+  command: { text: external_exports.string().min(1, { error: "the test command is required, e.g. 'npm test'" }), default: "" },
+  "job-id": { text: external_exports.string().max(200).regex(/^[\w.-]*$/, { error: "letters, digits, '.', '_' and '-' only" }), default: "" },
+  mode: { text: external_exports.enum(["bisect", "probe"], { error: "expected 'bisect' or 'probe'" }), default: "bisect" },
+  commits: { text: refList.pipe(external_exports.array(ref)), default: "" },
+  known: {
+    text: external_exports.string().transform((text, ctx) => {
+      if (text.trim() === "" || text.trim() === "null") return [];
+      try {
+        const parsed = JSON.parse(text);
+        return parsed;
+      } catch {
+        ctx.addIssue({ code: "custom", message: 'expected JSON such as [{"sha": "<40 hex>", "verdict": "good"}]' });
+        return external_exports.NEVER;
+      }
+    }).pipe(knownSchema),
+    default: ""
   }
-  const mode = parsed.mode;
-  const commits = parsed.commits;
-  if (mode === "probe" && commits.length === 0) {
+};
+var INPUT_NAMES = [
+  ...["good", "bad", "command", "job-id", "mode", "commits"],
+  ...ACTION_OPTIONS.map((key) => OPTIONS[key].name),
+  ...["known"]
+];
+var settingsSchema = external_exports.strictObject({
+  good: external_exports.array(external_exports.string()).min(1),
+  bad: external_exports.string(),
+  command: external_exports.string(),
+  jobId: external_exports.string().optional(),
+  mode: external_exports.enum(["bisect", "probe"]),
+  /** Probe mode: the commits to test. */
+  commits: external_exports.array(external_exports.string()),
+  known: knownSchema,
+  // The values of ACTION_OPTIONS (a strict object: an option on the "action" surface missing here fails every read).
+  ...optionValuesSchema.pick({ firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true }).shape
+});
+function invalid(name, value, expected) {
+  const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
+  return new Error(`Invalid input '${name}': '${shown}'. ${expected.charAt(0).toUpperCase()}${expected.slice(1)}.`);
+}
+function readInputs(getInput2) {
+  const own = (name) => {
+    const input = OWN_INPUTS[name];
+    const raw = getInput2(name);
+    const value = raw === "" ? input.default : raw;
+    const result = input.text.safeParse(value);
+    if (!result.success) throw invalid(name, value, result.error.issues[0].message);
+    return result.data;
+  };
+  const option = (key) => {
+    const definition = OPTIONS[key];
+    const raw = getInput2(definition.name);
+    if (raw === "") return definition.default;
+    const result = definition.text.safeParse(raw);
+    if (!result.success) throw invalid(definition.name, raw, `expected ${definition.rule}`);
+    return result.data;
+  };
+  const values = {
+    good: own("good"),
+    bad: own("bad"),
+    command: own("command"),
+    jobId: own("job-id") || void 0,
+    mode: own("mode"),
+    commits: own("commits"),
+    ...Object.fromEntries(ACTION_OPTIONS.map((key) => [key, option(key)])),
+    known: own("known")
+  };
+  const settings = settingsSchema.parse(values);
+  if (settings.mode === "probe" && settings.commits.length === 0) {
     throw new Error("Invalid input 'commits': ''. Probe mode needs the commits to test (shas separated by spaces or commas).");
   }
-  const stepTimeout = parsed["step-timeout"];
-  return {
-    good: parsed.good,
-    bad: parsed.bad,
-    command: parsed.command,
-    ...parsed["job-id"] ? { jobId: parsed["job-id"] } : {},
-    mode,
-    commits,
-    firstParent: parsed["first-parent"],
-    flaky: parsed.flaky,
-    parallel: parsed.parallel,
-    confidence: parsed.confidence,
-    ...stepTimeout > 0 ? { stepTimeoutSeconds: stepTimeout } : {},
-    known: parsed.known
-  };
+  return settings;
 }
 
 // action/src/runner/ensure-history.ts
@@ -586,6 +586,10 @@ function renderSummary(result, commits, links) {
     `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (good) .. ${commitLink(result.range.bad, links)} (bad), ${result.range.size} commit${result.range.size === 1 ? "" : "s"}. Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
     ""
   );
+  const candidateList = (shas) => {
+    for (const sha of shas.slice(0, 50)) lines.push(`- ${commitLink(sha, links)} ${subject(sha)}`);
+    if (shas.length > 50) lines.push(`- \u2026 and ${shas.length - 50} more`);
+  };
   switch (result.verdict) {
     case "culprit": {
       const c = result.culprit;
@@ -597,15 +601,31 @@ function renderSummary(result, commits, links) {
     }
     case "ambiguous":
       lines.push("### The first bad commit could be any of:", "");
-      for (const sha of result.candidates.slice(0, 50)) lines.push(`- ${commitLink(sha, links)} ${subject(sha)}`);
-      if (result.candidates.length > 50) lines.push(`- \u2026 and ${result.candidates.length - 50} more`);
-      lines.push("", "These commits could not be tested (exit 125). Make them testable, or test them by hand.", "");
+      candidateList(result.candidates);
+      lines.push(
+        "",
+        result.reason === "out-of-tests" ? "The tests ran out before one commit reached the confidence: these are the likeliest. Run again with a lower confidence, or test them by hand." : "These commits could not be tested (exit 125). Make them testable, or test them by hand.",
+        ""
+      );
       break;
     case "no-culprit":
       lines.push(`### No culprit`, "", escapeMarkdown(result.error ?? "No commit in the range fails the test."), "");
       break;
     case "error":
       lines.push(`### Bisect failed`, "", escapeMarkdown(result.error ?? "Unknown error."), "");
+      break;
+    case "interrupted":
+      lines.push(
+        `### Bisect interrupted`,
+        "",
+        escapeMarkdown(result.error ?? "The bisection stopped before it ended."),
+        "",
+        `A retry resumes from ${result.tested === 1 ? "the verdict of the 1 test" : `the verdicts of the ${result.tested} tests`} it ran.`,
+        ""
+      );
+      break;
+    case "searching":
+      lines.push(`### Probes tested: the bisection goes on`, "", `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`, "");
       break;
   }
   if (result.probes.length > 0) {
@@ -621,38 +641,38 @@ function renderSummary(result, commits, links) {
 // action/src/action/main.ts
 var short2 = (sha) => sha.slice(0, 10);
 async function run() {
+  const cancel = new AbortController();
+  const onSignal = (signal) => {
+    if (!cancel.signal.aborted) info(`Received ${signal}: stopping the tests and saving the verdicts so far.`);
+    cancel.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     const settings = readInputs((name) => getInput(name));
     const file = join(process.env.RUNNER_TEMP ?? tmpdir(), `bisect-result-${settings.jobId ?? "local"}.json`);
-    const result = await bisect(settings, file);
+    const result = await bisect(settings, file, cancel.signal);
     await writeFile2(file, `${JSON.stringify(result, null, 2)}
 `);
     setOutput("verdict", result.verdict);
     setOutput("culprit", result.culprit?.sha ?? "");
     setOutput("tested", String(result.tested));
     setOutput("result-file", file);
-    if (result.verdict === "error") setFailed(result.error ?? "The bisection failed.");
+    if (result.verdict === "error" || result.verdict === "interrupted") setFailed(result.error ?? "The bisection failed.");
   } catch (error2) {
-    setFailed(`${error2?.message ?? error2}`);
+    setFailed(error2 instanceof Error ? error2.message : String(error2));
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }
 function writeProgress(file, jobId, range, probes) {
-  const interrupted = {
-    schema: 1,
-    ...jobId ? { jobId } : {},
-    verdict: "error",
-    candidates: [],
-    range,
-    probes: [...probes],
-    tested: probes.length,
-    rounds: probes.reduce((m, p) => Math.max(m, p.round), 0),
-    error: `interrupted: the bisect stopped before it ended, after ${probes.length} tests`
-  };
-  writeFileSync(`${file}.partial`, `${JSON.stringify(interrupted, null, 2)}
+  const progress = interruptedResult(resultBase(jobId, range, probes), "stopped");
+  writeFileSync(`${file}.partial`, `${JSON.stringify(progress, null, 2)}
 `);
   renameSync(`${file}.partial`, file);
 }
-async function bisect(settings, resultFile) {
+async function bisect(settings, resultFile, signal) {
   const git = await GitCli.open(process.env.GITHUB_WORKSPACE ?? process.cwd());
   await ensureHistory(git, { good: settings.good, bad: settings.bad }, (line) => info(line));
   const bad = await git.resolveCommit(settings.bad);
@@ -675,7 +695,7 @@ async function bisect(settings, resultFile) {
         try {
           writeProgress(resultFile, settings.jobId, range, done);
         } catch (error2) {
-          warning(`Could not save progress to ${resultFile}: ${error2.message}`);
+          warning(`Could not save progress to ${resultFile}: ${error2 instanceof Error ? error2.message : String(error2)}`);
         }
         startGroup(`${short2(p.sha)} ${p.verdict} (exit ${p.exitCode ?? "\u2013"}, ${(p.durationMs / 1e3).toFixed(1)} s)${event.note ? ` \u2014 ${event.note}` : ""}`);
         for (const chunk of output.get(p.sha) ?? []) process.stdout.write(chunk);
@@ -709,6 +729,7 @@ async function bisect(settings, resultFile) {
     ...settings.jobId ? { jobId: settings.jobId } : {},
     ...settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1e3 } : {},
     ...commits ? { probeOnly: commits } : {},
+    signal,
     onEvent,
     onOutput: (sha, chunk) => output.get(sha)?.push(chunk)
   });

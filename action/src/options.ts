@@ -84,7 +84,12 @@ function switchOption(o: Common) {
   };
 }
 
-function integerOption(o: Common & { min: number; max: number; default: number; placeholder: string }) {
+/** What a value-taking option shows in an example when the user's value cannot be repaired. */
+interface Example {
+  example: string;
+}
+
+function integerOption(o: Common & Example & { min: number; max: number; default: number; placeholder: string }) {
   const rule = `a whole number from ${o.min} to ${o.max}`;
   const value = z.int({ error: `expected ${rule}` }).min(o.min, { error: `expected ${rule}` }).max(o.max, { error: `expected ${rule}` });
   return {
@@ -100,13 +105,13 @@ function integerOption(o: Common & { min: number; max: number; default: number; 
     yaml: value,
     /** The nearest value in range (for a corrected example). */
     repair: (text: string) => {
-      const near = Number(text);
-      return Number.isFinite(near) ? clamp(Math.round(near), o.min, o.max) : o.default;
+      const near = text.trim() === "" ? NaN : Number(text);
+      return clamp(Math.round(Number.isFinite(near) ? near : Number(o.example)), o.min, o.max);
     },
   };
 }
 
-function probabilityOption(o: Common & { above: number; below: number; default: number; placeholder: string }) {
+function probabilityOption(o: Common & Example & { above: number; below: number; default: number; placeholder: string }) {
   const rule = `a probability above ${o.above} and below ${o.below}, such as ${o.default}`;
   const value = z.number({ error: `expected ${rule}` }).gt(o.above, { error: `expected ${rule}` }).lt(o.below, { error: `expected ${rule}` });
   return {
@@ -122,13 +127,14 @@ function probabilityOption(o: Common & { above: number; below: number; default: 
     yaml: value,
     /** `99%` or `99` probably meant 0.99. */
     repair: (text: string) => {
-      const percent = Number(text.endsWith("%") ? text.slice(0, -1) : text) / 100;
-      return value.safeParse(percent).success ? percent : o.default;
+      // Rounded: 99.9 % is 0.999, not 0.9990000000000001.
+      const percent = Math.round(Number(text.endsWith("%") ? text.slice(0, -1) : text) * 10) / 1000;
+      return value.safeParse(percent).success ? percent : Number(o.example);
     },
   };
 }
 
-function durationOption(o: Common & { min: number; max: number; default: number | null; placeholder: string; rule: string }) {
+function durationOption(o: Common & Example & { min: number; max: number; default: number; placeholder: string; rule: string }) {
   const value = z.int({ error: `expected ${o.rule}` }).min(o.min, { error: `expected ${o.rule}` }).max(o.max, { error: `expected ${o.rule}` });
   const fromText = z
     .string()
@@ -149,8 +155,10 @@ function durationOption(o: Common & { min: number; max: number; default: number 
     /** In YAML a duration is text (`30m`) or a number of seconds. */
     yaml: z.union([value, fromText], { error: `expected ${o.rule}` }),
     repair: (text: string) => {
-      const seconds = parseDuration(text.trim());
-      return seconds === null ? (o.default ?? o.max) : clamp(seconds, o.min, o.max);
+      // A duration, else a plain number (`-1` is nearest to 0), else the example.
+      const number = text.trim() === "" ? NaN : Number(text);
+      const seconds = parseDuration(text.trim()) ?? (Number.isFinite(number) ? Math.round(number) : (parseDuration(o.example) ?? o.default));
+      return clamp(seconds, o.min, o.max);
     },
   };
 }
@@ -177,6 +185,7 @@ export const OPTIONS = {
     name: "parallel",
     help: "test k commits at once, each in its own git worktree",
     placeholder: "k",
+    example: "4",
     min: 1,
     max: 64,
     default: 1,
@@ -186,6 +195,7 @@ export const OPTIONS = {
     name: "confidence",
     help: "with flaky, stop when one answer has this probability",
     placeholder: "p",
+    example: "0.99",
     above: 0.5,
     below: 1,
     default: 0.99,
@@ -196,10 +206,11 @@ export const OPTIONS = {
     help: "give up on the whole bisect after this long",
     placeholder: "duration",
     rule: "a duration from 1m to 6h, such as 90s, 30m, 1h30m or 900 (seconds)",
+    example: "30m",
     min: 60,
     max: SIX_HOURS,
-    // The App's BISECT_TIMEOUT_SECONDS.
-    default: null,
+    // The App's default; BISECT_TIMEOUT_SECONDS changes it for an installation.
+    default: 1800,
     surfaces: ["comment", "config"],
   }),
   stepTimeoutSeconds: durationOption({
@@ -207,6 +218,7 @@ export const OPTIONS = {
     help: "a test running longer than this is an infrastructure error (retried once, then skipped)",
     placeholder: "duration",
     rule: "a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit",
+    example: "10m",
     min: 0,
     max: SIX_HOURS,
     // No limit.

@@ -63,6 +63,9 @@ export const REASONS_BY_VERDICT = {
   searching: [],
 } as const satisfies Record<string, readonly Reason[]>;
 
+/** The reasons `verdict` may give: `ReasonFor<"ambiguous">` is `"only-skipped-left" | "out-of-tests"`. */
+export type ReasonFor<V extends keyof typeof REASONS_BY_VERDICT> = (typeof REASONS_BY_VERDICT)[V][number];
+
 /** Whether `reason` may come with `verdict` (a verdict that has reasons needs one). */
 export function reasonFits(verdict: keyof typeof REASONS_BY_VERDICT, reason: Reason | undefined): boolean {
   const allowed: readonly Reason[] = REASONS_BY_VERDICT[verdict];

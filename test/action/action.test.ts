@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resultDocumentSchema, type ResultDocument } from "../../action/src/result-document.js";
-import { buildRepo, type DagCommit, git, gitEnv, removeDir, tempDir } from "../support/dag-repo.js";
+import { buildRepo, git, gitEnv, removeDir, tempDir } from "../support/dag-repo.js";
+import { linearRepo, positionOf } from "../support/linear-repo.js";
 
 const ACTION = fileURLToPath(new URL("../../action/dist/index.js", import.meta.url));
 
@@ -18,6 +19,8 @@ interface ActionRun {
   outputs: Record<string, string>;
   summary: string;
   result?: ResultDocument;
+  /** The result file as the run left it, found where the Action writes it even without outputs. */
+  file?: ResultDocument;
 }
 
 let scratch: string;
@@ -40,8 +43,15 @@ function parseOutputFile(text: string): Record<string, string> {
   return outputs;
 }
 
-/** Runs the bundled Action with the given inputs (names as in action.yml) in `workspace`. */
-async function runAction(workspace: string, inputs: Record<string, string>): Promise<ActionRun> {
+/**
+ * Runs the bundled Action with the given inputs (names as in action.yml) in `workspace`;
+ * `whileRunning` gets its pid and its output so far, to signal it mid-run.
+ */
+async function runAction(
+  workspace: string,
+  inputs: Record<string, string>,
+  options: { whileRunning?: (pid: number, output: () => string) => Promise<void> } = {},
+): Promise<ActionRun> {
   const runnerTemp = await tempDir(join(scratch, "runner-temp"));
   const outputFile = join(runnerTemp, "output");
   const summaryFile = join(runnerTemp, "summary");
@@ -66,29 +76,19 @@ async function runAction(workspace: string, inputs: Record<string, string>): Pro
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
     child.on("error", reject);
     child.on("close", (c) => resolve({ code: c, stdout: out }));
+    if (child.pid && options.whileRunning) options.whileRunning(child.pid, () => out).catch(reject);
   });
   const outputs = parseOutputFile(await readFile(outputFile, "utf8"));
   const summary = await readFile(summaryFile, "utf8");
   const result = outputs["result-file"] ? resultDocumentSchema.parse(JSON.parse(await readFile(outputs["result-file"], "utf8"))) : undefined;
-  return { code, stdout, outputs, summary, ...(result ? { result } : {}) };
-}
-
-/** c0..c{n-1}; from `culprit` on the file `bug` exists (`test ! -e bug` fails); `extra` adds files. */
-async function linearRepo(n: number, culprit: number, extra: (i: number) => Record<string, string> = () => ({})) {
-  const dir = await tempDir(join(scratch, "repo"));
-  const commits: DagCommit[] = Array.from({ length: n }, (_, i) => ({
-    id: `c${i}`,
-    parents: i === 0 ? [] : [`c${i - 1}`],
-    files: { ...(i === culprit ? { bug: "yes\n" } : {}), ...extra(i) },
-  }));
-  const shas = await buildRepo(dir, commits, { tags: { "v1.0": "c0" } });
-  await git(dir, ["checkout", "--quiet", "--force", "main"]);
-  return { dir, shas };
+  const text = await readFile(join(runnerTemp, `bisect-result-${inputs["job-id"] || "local"}.json`), "utf8").catch(() => undefined);
+  const file = text === undefined ? undefined : resultDocumentSchema.parse(JSON.parse(text));
+  return { code, stdout, outputs, summary, ...(result ? { result } : {}), ...(file ? { file } : {}) };
 }
 
 describe("the bisect Action", () => {
   it("finds the culprit: outputs, result file, one log group per probe, a step summary with links", async () => {
-    const { dir, shas } = await linearRepo(64, 37, (i) => ({ subject: `change ${i}` }));
+    const { dir, shas } = await linearRepo(scratch, 64, 37, (i) => ({ subject: `change ${i}` }));
     const run = await runAction(dir, { good: "v1.0", bad: "main", command: "test ! -e bug", "job-id": "job-42" });
     expect(run.code).toBe(0);
     expect(run.outputs.verdict).toBe("culprit");
@@ -104,7 +104,7 @@ describe("the bisect Action", () => {
   });
 
   it("tests k commits at once with parallel: k", async () => {
-    const { dir, shas } = await linearRepo(100, 61);
+    const { dir, shas } = await linearRepo(scratch, 100, 61);
     const run = await runAction(dir, { good: "v1.0", bad: "main", command: "sleep 0.2; test ! -e bug", parallel: "3" });
     expect(run.outputs.culprit).toBe(shas.get("c61"));
     expect(run.result!.rounds).toBeLessThan(run.result!.tested);
@@ -130,7 +130,7 @@ describe("the bisect Action", () => {
   });
 
   it("deepens a shallow clone as far as the range needs, and says so", async () => {
-    const { dir, shas } = await linearRepo(300, 120);
+    const { dir, shas } = await linearRepo(scratch, 300, 120);
     const clone = join(await tempDir(join(scratch, "shallow")), "clone");
     await git(dir, ["tag", "good-sha", shas.get("c10")!]);
     await git(scratch, ["clone", "--quiet", "--depth", "1", `file://${dir}`, clone]);
@@ -143,7 +143,7 @@ describe("the bisect Action", () => {
   });
 
   it("works in a partial (blob-less) clone: checkouts fetch what they need", async () => {
-    const { dir, shas } = await linearRepo(40, 22);
+    const { dir, shas } = await linearRepo(scratch, 40, 22);
     await git(dir, ["config", "uploadpack.allowFilter", "true"]);
     const clone = join(await tempDir(join(scratch, "partial")), "clone");
     await git(scratch, ["clone", "--quiet", "--filter=blob:none", `file://${dir}`, clone]);
@@ -153,7 +153,7 @@ describe("the bisect Action", () => {
   });
 
   it("puts each probe's output inside its own log group", async () => {
-    const { dir } = await linearRepo(20, 9);
+    const { dir } = await linearRepo(scratch, 20, 9);
     const run = await runAction(dir, { good: "v1.0", bad: "main", parallel: "2", command: 'echo "testing $(cat id)"; test ! -e bug' });
     const groups = run.stdout.split("::group::").slice(1).map((g) => g.slice(0, g.indexOf("::endgroup::")));
     expect(groups).toHaveLength(run.result!.probes.length);
@@ -164,7 +164,7 @@ describe("the bisect Action", () => {
   });
 
   it("a commit that exists nowhere is a clear error", async () => {
-    const { dir } = await linearRepo(5, 3);
+    const { dir } = await linearRepo(scratch, 5, 3);
     const missing = "0123456789abcdef0123456789abcdef01234567";
     const run = await runAction(dir, { good: missing, bad: "main", command: "true" });
     expect(run.code).toBe(1);
@@ -172,16 +172,18 @@ describe("the bisect Action", () => {
   });
 
   it("reports the ambiguous set when only skipped commits remain, and still succeeds", async () => {
-    const { dir, shas } = await linearRepo(30, 15, (i): Record<string, string> => (i === 13 ? { skip: "1" } : i === 15 ? { skip: "0" } : {}));
+    const { dir, shas } = await linearRepo(scratch, 30, 15, (i) => (i === 13 ? { skip: "1" } : i === 15 ? { skip: "0" } : {}));
     const run = await runAction(dir, { good: "v1.0", bad: "main", command: "grep -qx 1 skip 2>/dev/null && exit 125; test ! -e bug" });
     expect(run.code).toBe(0);
     expect(run.outputs.verdict).toBe("ambiguous");
+    expect(run.result!.reason).toBe("only-skipped-left");
     expect(new Set(run.result!.candidates)).toEqual(new Set([shas.get("c13"), shas.get("c14"), shas.get("c15")]));
     expect(run.summary).toContain("The first bad commit could be any of:");
+    expect(run.summary).toContain("These commits could not be tested (exit 125).");
   });
 
   it("a step timeout is an infrastructure error: retried once, then skipped, never blamed", async () => {
-    const { dir, shas } = await linearRepo(16, 12, (i): Record<string, string> => (i === 8 ? { hang: "1" } : i === 9 ? { hang: "0" } : {}));
+    const { dir, shas } = await linearRepo(scratch, 16, 12, (i) => (i === 8 ? { hang: "1" } : i === 9 ? { hang: "0" } : {}));
     const run = await runAction(dir, { good: "v1.0", bad: "main", "step-timeout": "1", command: "grep -qx 1 hang 2>/dev/null && sleep 30; test ! -e bug" });
     expect(run.outputs.culprit).toBe(shas.get("c12"));
     const hung = run.result!.probes.filter((p) => p.sha === shas.get("c8"));
@@ -189,11 +191,15 @@ describe("the bisect Action", () => {
     expect(run.stdout).toMatch(/timed out after 1 s/);
   });
 
-  it("probe mode tests exactly the given commits and reports what is left", async () => {
-    const { dir, shas } = await linearRepo(40, 25);
+  it("probe mode tests exactly the given commits and reports what is left, as `searching`", async () => {
+    const { dir, shas } = await linearRepo(scratch, 40, 25);
     const commits = ["c10", "c20", "c30"].map((c) => shas.get(c)!);
     const run = await runAction(dir, { good: "v1.0", bad: "main", mode: "probe", commits: commits.join(","), parallel: "3", command: "test ! -e bug" });
     expect(run.code).toBe(0);
+    expect(run.outputs.verdict).toBe("searching");
+    expect(run.result!.verdict).toBe("searching");
+    expect(run.result!.reason).toBeUndefined();
+    expect(run.summary).toContain("### Probes tested: the bisection goes on");
     expect(run.result!.probes.map((p) => [p.sha, p.verdict]).sort()).toEqual(
       [
         [shas.get("c10"), "good"],
@@ -207,7 +213,7 @@ describe("the bisect Action", () => {
   });
 
   it("resumes from known verdicts instead of starting over", async () => {
-    const { dir, shas } = await linearRepo(64, 37);
+    const { dir, shas } = await linearRepo(scratch, 64, 37);
     const first = await runAction(dir, { good: "v1.0", bad: "main", command: "test ! -e bug" });
     const known = first.result!.probes.slice(0, 3).map((p) => ({ sha: p.sha, verdict: p.verdict }));
     const resumed = await runAction(dir, { good: "v1.0", bad: "main", command: "test ! -e bug", known: JSON.stringify(known) });
@@ -217,22 +223,66 @@ describe("the bisect Action", () => {
   });
 
   it("fails the step when the command cannot run anywhere (exit 127 on the good commit too)", async () => {
-    const { dir } = await linearRepo(10, 5);
+    const { dir } = await linearRepo(scratch, 10, 5);
     const run = await runAction(dir, { good: "v1.0", bad: "main", command: "no-such-test-runner" });
     expect(run.code).toBe(1);
     expect(run.outputs.verdict).toBe("error");
+    expect(run.result!.reason).toBe("command-not-found");
     expect(run.stdout).toMatch(/::error::The command .* exits 127 on the good commit [0-9a-f]{40} too/);
+  });
+
+  /** Waits until `count` probes have ended (one log group each), then a little for the next one to start. */
+  const afterProbes = async (output: () => string, count: number) => {
+    for (let i = 0; i < 150 && (output().match(/::endgroup::/g) ?? []).length < count; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
+  };
+
+  it.each<NodeJS.Signals>(["SIGINT", "SIGTERM"])("a cancelled run (%s) stops the tests and leaves an interrupted result with the verdicts so far", async (signal) => {
+    // c0..c29 pass at once; from c30 on the test hangs: the first probe (about c20) ends, then one hangs.
+    const { dir, shas } = await linearRepo(scratch, 40, 30);
+    const run = await runAction(dir, { good: "v1.0", bad: "main", command: "test -e bug && sleep 30; exit 0", "job-id": "job-9" }, {
+      whileRunning: async (pid, output) => {
+        await afterProbes(output, 1);
+        process.kill(pid, signal);
+      },
+    });
+    expect(run.code).toBe(1);
+    expect(run.outputs.verdict).toBe("interrupted");
+    expect(run.result).toMatchObject({ verdict: "interrupted", reason: "cancelled", jobId: "job-9", range: { size: 39 } });
+    expect(run.result!.probes.length).toBeGreaterThanOrEqual(1);
+    const good = new Set(Array.from({ length: 30 }, (_, i) => shas.get(`c${i}`)));
+    for (const p of run.result!.probes) expect([p.verdict, good.has(p.sha)]).toEqual(["good", true]); // the hung test is not a verdict
+    expect(run.stdout).toContain(`Received ${signal}: stopping the tests and saving the verdicts so far.`);
+    expect(run.stdout).toMatch(/::error::Interrupted after \d+ tests?/);
+    expect(run.summary).toContain("### Bisect interrupted");
+  });
+
+  it("keeps the verdicts so far in the result file while it runs: a run killed outright leaves them as interrupted (stopped)", async () => {
+    const { dir, shas } = await linearRepo(scratch, 40, 30);
+    const run = await runAction(dir, { good: "v1.0", bad: "main", command: "test -e bug && sleep 5; exit 0", "job-id": "job-10" }, {
+      whileRunning: async (pid, output) => {
+        await afterProbes(output, 1);
+        process.kill(pid, "SIGKILL");
+      },
+    });
+    expect(run.outputs.verdict).toBeUndefined();
+    expect(run.file).toMatchObject({ verdict: "interrupted", reason: "stopped", jobId: "job-10", range: { size: 39 } });
+    expect(run.file!.probes.length).toBeGreaterThanOrEqual(1);
+    expect(run.file!.tested).toBe(run.file!.probes.length);
+    for (const p of run.file!.probes) expect(p.verdict).toBe(positionOf(shas, p.sha) < 30 ? "good" : "bad");
   });
 
   it.each([
     [{ parallel: "0" }, "::error::Invalid input 'parallel': '0'. Expected a whole number from 1 to 64."],
+    [{ "step-timeout": "1.5" }, "::error::Invalid input 'step-timeout': '1.5'. Expected a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit."],
+    [{ confidence: "1.5" }, "::error::Invalid input 'confidence': '1.5'. Expected a probability above 0.5 and below 1, such as 0.99."],
     [{ flaky: "perhaps" }, "::error::Invalid input 'flaky': 'perhaps'. Expected true or false."],
     [{ mode: "probe" }, "::error::Invalid input 'commits': ''. Probe mode needs the commits to test"],
     [{ known: "{not json" }, "::error::Invalid input 'known': '{not json'. Expected JSON such as"],
     [{ bad: "--upload-pack=touch /tmp/pwned" }, "::error::Invalid input 'bad': '--upload-pack=touch /tmp/pwned'. Expected a commit sha"],
     [{ good: "v9.9" }, "::error::Unknown ref 'v9.9'"],
   ])("bad input %j fails the step with a message naming it", async (inputs, message) => {
-    const { dir } = await linearRepo(5, 3);
+    const { dir } = await linearRepo(scratch, 5, 3);
     const run = await runAction(dir, { good: "v1.0", bad: "main", command: "true", ...inputs });
     expect(run.code).toBe(1);
     expect(run.stdout).toContain(message);

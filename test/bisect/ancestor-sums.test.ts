@@ -1,44 +1,17 @@
 /**
  * ancestorSums against a brute-force walk: for each member x, the total weight of the members
- * that are ancestors of x (x included). Random seeded histories with chains, forks, two-parent
- * and octopus merges, several roots; member sets are bisect ranges ancestors(bad) −
+ * that are ancestors of x (x included). Random seeded histories with chains, forks, two-parent,
+ * criss-cross and octopus merges, several roots; member sets are bisect ranges ancestors(bad) −
  * ancestors(goods) (convex, as the function requires); weights are random.
  */
 import { describe, expect, it } from "vitest";
 import { CommitGraph, type CommitNode, ancestorSums } from "../../action/src/bisect/index.js";
-import { mulberry32 } from "../support/history.js";
+import { asCommitNodes, type DagShape, randomDag, Rng } from "../support/random-dag.js";
 
-interface Shape {
-  /** Chance that a commit has no parent (a new root). */
-  roots: number;
-  /** Chance that a commit's first parent is not the previous commit (a fork). */
-  forks: number;
-  /** Chance of a two-parent merge. */
-  merges: number;
-  /** Chance of an octopus merge (3 to 7 parents). */
-  octopus: number;
-}
-
-/** A random history, listed in a shuffled order (CommitGraph.from sorts it). */
-function randomHistory(rnd: () => number, n: number, shape: Shape): CommitNode[] {
-  const commits: CommitNode[] = [];
-  const pick = (i: number) => Math.floor(rnd() * i);
-  for (let i = 0; i < n; i++) {
-    const parents = new Set<number>();
-    if (i > 0 && rnd() >= shape.roots) {
-      // Forks mostly branch off recent commits, as real histories do.
-      parents.add(rnd() < shape.forks ? Math.max(0, i - 1 - Math.floor(rnd() * rnd() * i)) : i - 1);
-      const r = rnd();
-      const extra = r < shape.octopus ? 2 + pick(5) : r < shape.octopus + shape.merges ? 1 : 0;
-      for (let e = 0; e < extra; e++) parents.add(pick(i));
-    }
-    commits.push({ sha: `n${i}`, parents: [...parents].map((p) => `n${p}`) });
-  }
-  for (let i = commits.length - 1; i > 0; i--) {
-    const j = pick(i + 1);
-    [commits[i], commits[j]] = [commits[j]!, commits[i]!];
-  }
-  return commits;
+/** A random history (test/support/random-dag.ts), listed in a shuffled order: CommitGraph.from sorts it. */
+function randomHistory(rng: Rng, size: number, shape: Omit<DagShape, "size">): CommitNode[] {
+  const commits = asCommitNodes(randomDag(rng, { size, ...shape }));
+  return rng.sample(commits, commits.length);
 }
 
 /** Ancestors of `from` (themselves included) in `graph`, by a plain walk. */
@@ -107,32 +80,55 @@ function compare(graph: CommitGraph, member: Uint8Array, weight: Float64Array, l
   }
 }
 
-const SHAPES: [string, Shape][] = [
-  ["chains with rare merges", { roots: 0.01, forks: 0.1, merges: 0.05, octopus: 0.005 }],
-  ["many forks and merges", { roots: 0.02, forks: 0.4, merges: 0.3, octopus: 0.05 }],
-  ["octopus-heavy", { roots: 0.02, forks: 0.3, merges: 0.1, octopus: 0.2 }],
-  ["forest", { roots: 0.15, forks: 0.3, merges: 0.15, octopus: 0.03 }],
+/** What a shape's histories must hold, as shares of their commits. */
+interface Mix {
+  merges: number;
+  octopus: number;
+  roots: number;
+}
+
+/** Shapes of history (relative weights of randomDag's growth steps, octopus merges of 3 to 7 parents), each with its seed and what it must hold. */
+const SHAPES: [string, number, Omit<DagShape, "size">, Mix][] = [
+  ["chains with rare merges", 1, { weights: { extend: 85, fork: 8, merge: 4, crissCross: 0.5, octopus: 0.5, root: 1, backMerge: 1 }, octopusParents: [3, 7] }, { merges: 0.04, octopus: 0.002, roots: 0.01 }],
+  ["many forks and merges", 2, { weights: { extend: 30, fork: 28, merge: 22, crissCross: 6, octopus: 5, root: 2, backMerge: 7 }, octopusParents: [3, 7] }, { merges: 0.3, octopus: 0.03, roots: 0.01 }],
+  ["octopus-heavy", 3, { weights: { extend: 20, fork: 40, merge: 2, crissCross: 1, octopus: 35, root: 1, backMerge: 1 }, octopusParents: [3, 7] }, { merges: 0.2, octopus: 0.18, roots: 0.01 }],
+  ["forest", 4, { weights: { extend: 40, fork: 18, merge: 12, crissCross: 3, octopus: 3, root: 15, backMerge: 9 }, octopusParents: [3, 7] }, { merges: 0.2, octopus: 0.02, roots: 0.12 }],
 ];
 
+/** The shares of merges, octopus merges and roots among `histories`' commits. */
+function mixOf(histories: readonly CommitNode[][]): Mix {
+  const all = histories.flat();
+  const share = (test: (parents: number) => boolean) => all.filter((c) => test(c.parents.length)).length / all.length;
+  return { merges: share((p) => p >= 2), octopus: share((p) => p >= 3), roots: share((p) => p === 0) };
+}
+
 describe("ancestorSums matches a brute-force walk", () => {
-  it.each(SHAPES)("%s: 80 seeded histories, random ranges and weights", (_name, shape) => {
-    const rnd = mulberry32(shape.roots * 1e6 + shape.forks * 1e4 + shape.merges * 1e2);
+  it.each(SHAPES)("%s: 80 seeded histories, random ranges and weights", (_name, seed, shape, mix) => {
+    const rng = new Rng(seed);
+    const rnd = () => rng.float();
+    const histories: CommitNode[][] = [];
     for (let trial = 0; trial < 80; trial++) {
       const n = 1 + Math.floor(rnd() * (trial % 10 === 0 ? 600 : 200));
-      const commits = randomHistory(rnd, n, shape);
+      const commits = randomHistory(rng, n, shape);
+      histories.push(commits);
       const firstParent = rnd() < 0.2;
       const graph = CommitGraph.from(commits, { firstParent });
       const { bad, goods, member } = randomRange(rnd, graph);
       const weight = randomWeights(rnd, n, trial % 2 === 0);
       compare(graph, member, weight, `trial ${trial} (n ${n}, bad ${graph.shas[bad]}, goods ${goods.map((g) => graph.shas[g]).join(" ")})`);
     }
+    // The shape is what it says: a generator change must not make these checks vacuous.
+    const actual = mixOf(histories);
+    for (const key of ["merges", "octopus", "roots"] as const) expect(actual[key], key).toBeGreaterThanOrEqual(mix[key]);
+    expect(Math.max(...histories.flat().map((c) => c.parents.length))).toBe(7);
   });
 
   it("large ranges with hundreds of segments (bitsets over many words, reused)", () => {
-    const rnd = mulberry32(77);
+    const rng = new Rng(77);
+    const rnd = () => rng.float();
     for (let trial = 0; trial < 6; trial++) {
       const n = 1500 + Math.floor(rnd() * 1000);
-      const commits = randomHistory(rnd, n, { roots: 0.002, forks: 0.35, merges: 0.25, octopus: 0.03 });
+      const commits = randomHistory(rng, n, { weights: { extend: 40, fork: 30, merge: 25, crissCross: 2, octopus: 3, root: 0.2, backMerge: 5 } });
       const graph = CommitGraph.from(commits);
       // The tip (of the last 20) with the most ancestors, cut low in the history.
       let bad = n - 1;
@@ -149,10 +145,10 @@ describe("ancestorSums matches a brute-force walk", () => {
   });
 
   it("every member (the whole graph) and unit weights give git's weight", () => {
-    const rnd = mulberry32(9);
+    const rng = new Rng(9);
     for (let trial = 0; trial < 40; trial++) {
-      const n = 1 + Math.floor(rnd() * 150);
-      const graph = CommitGraph.from(randomHistory(rnd, n, SHAPES[1]![1]));
+      const n = rng.int(1, 150);
+      const graph = CommitGraph.from(randomHistory(rng, n, SHAPES[1]![2]));
       compare(graph, new Uint8Array(n).fill(1), new Float64Array(n).fill(1), `trial ${trial}`);
     }
   });

@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { Bisection, type BisectStatus, type CommitNode, type TestVerdict } from "../../action/src/bisect/index.js";
 import { linearHistory, mulberry32, oracle, revList } from "../support/history.js";
+import { asCommitNodes, randomDag, Rng } from "../support/random-dag.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -96,22 +97,6 @@ const FEATURE: CommitNode[] = (() => {
   return commits;
 })();
 
-/** A random history of n commits: chains, forks, two-parent and octopus merges, a few roots. */
-function randomHistory(rnd: () => number, n: number): CommitNode[] {
-  const commits: CommitNode[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = rnd();
-    const parents = new Set<number>();
-    if (i > 0 && r > 0.03) {
-      parents.add(rnd() < 0.75 ? i - 1 : Math.floor(rnd() * i));
-      const extra = r > 0.93 ? 2 + Math.floor(rnd() * 3) : r > 0.75 ? 1 : 0;
-      for (let e = 0; e < extra; e++) parents.add(Math.floor(rnd() * i));
-    }
-    commits.push({ sha: `n${i}`, parents: [...parents].map((p) => `n${p}`) });
-  }
-  return commits;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 describe("linear history, N = 1024", () => {
@@ -150,8 +135,8 @@ describe("linear history, N = 1024", () => {
   it("with verifyBad, a bad commit that passes ends as no-culprit, naming it", () => {
     const b = Bisection.create({ commits, bad: `c${N}`, goods: ["c0"], verifyBad: true });
     const run = drive(b, () => "good");
-    expect(run.status.state).toBe("no-culprit");
-    if (run.status.state === "no-culprit") expect(run.status.reason).toMatch(`c${N}`);
+    expect(run.status).toMatchObject({ state: "no-culprit", reason: "bad-commit-passes" });
+    if (run.status.state === "no-culprit") expect(run.status.message).toMatch(`The bad commit c${N} passes the test`);
     expect(run.probes.length).toBeLessThanOrEqual(11);
   });
 
@@ -385,7 +370,7 @@ describe("skips", () => {
       const label = `culprit c${c}, skip ${[...skip].join(" ")}`;
       expect(run.stuck, label).toBe(false);
       if (expected.length === 1) expect(run.status, label).toEqual(culprit(expected[0]!));
-      else expect(run.status, label).toEqual({ state: "ambiguous", candidates: expect.any(Array) });
+      else expect(run.status, label).toEqual({ state: "ambiguous", candidates: expect.any(Array), reason: "only-skipped-left" });
       if (run.status.state === "ambiguous") {
         expect([...run.status.candidates].sort(), label).toEqual([...expected].sort());
       }
@@ -405,15 +390,22 @@ describe("skips", () => {
   });
 
   it("random DAGs: a culprit is only named when certain, and an ambiguous set holds the culprit", () => {
-    const rnd = mulberry32(5);
-    for (let trial = 0; trial < 60; trial++) {
-      const commits = randomHistory(rnd, 6 + Math.floor(rnd() * 40));
+    const rng = new Rng(5);
+    const seen = { trials: 0, merges: 0, octopus: 0, ambiguous: 0, culprits: 0 };
+    // 60 histories whose range holds at least two commits.
+    for (let trial = 0; seen.trials < 60; trial++) {
+      expect(trial).toBeLessThan(120);
+      const commits = asCommitNodes(randomDag(rng, { size: rng.int(6, 45) }));
       const bad = commits.at(-1)!.sha;
-      const good = "n0";
+      const good = "c0";
       const cand = [...revList(commits, bad, [good])];
       if (cand.length < 2) continue;
-      const truth = cand[Math.floor(rnd() * cand.length)]!;
-      const skip = new Set(cand.filter((s) => s !== bad && rnd() < 0.25));
+      seen.trials++;
+      const inRange = commits.filter((c) => cand.includes(c.sha));
+      if (inRange.some((c) => c.parents.length >= 2)) seen.merges++;
+      if (inRange.some((c) => c.parents.length >= 3)) seen.octopus++;
+      const truth = rng.pick(cand);
+      const skip = new Set(cand.filter((s) => s !== bad && rng.chance(0.25)));
       const label = `trial ${trial}: culprit ${truth}, skip ${[...skip].join(" ")}`;
 
       const clean = drive(Bisection.create({ commits, bad, goods: [good] }), oracle(commits, truth));
@@ -422,10 +414,13 @@ describe("skips", () => {
       const run = drive(Bisection.create({ commits, bad, goods: [good] }), oracle(commits, truth, skip));
       expect(run.stuck, label).toBe(false);
       if (run.status.state === "culprit") {
+        seen.culprits++;
         expect(run.status.sha, label).toBe(truth);
       } else {
         expect(run.status.state, label).toBe("ambiguous");
         if (run.status.state === "ambiguous") {
+          seen.ambiguous++;
+          expect(run.status.reason, label).toBe("only-skipped-left");
           expect(run.status.candidates, label).toContain(truth);
           // Everything left is skipped, except the lowest commit known to fail.
           expect(run.status.candidates.filter((s) => !skip.has(s)).length, label).toBeLessThanOrEqual(1);
@@ -433,6 +428,11 @@ describe("skips", () => {
       }
       if (!skip.has(truth)) expect(run.status.state === "culprit" || run.status.state === "ambiguous", label).toBe(true);
     }
+    // Guards against a generator change that would make the checks above vacuous.
+    expect(seen.merges).toBeGreaterThan(40);
+    expect(seen.octopus).toBeGreaterThan(12);
+    expect(seen.ambiguous).toBeGreaterThan(12);
+    expect(seen.culprits).toBeGreaterThan(20);
   });
 
   it("a bad commit whose verification is skipped is not probed again and again", () => {
@@ -455,7 +455,7 @@ describe("contradictory verdicts", () => {
     b.record("c5", "good");
     b.record("c3", "bad");
     const status = b.status();
-    expect(status.state).toBe("error");
+    expect(status).toMatchObject({ state: "error", reason: "contradiction" });
     if (status.state === "error") expect(status.message).toMatch(/--flaky/);
     expect(b.next()).toEqual([]);
   });
@@ -465,7 +465,7 @@ describe("contradictory verdicts", () => {
     b.record("c5", "bad");
     b.record("c7", "good");
     const status = b.status();
-    expect(status.state).toBe("error");
+    expect(status).toMatchObject({ state: "error", reason: "contradiction" });
     if (status.state === "error") expect(status.message).toMatch(/--flaky/);
   });
 });
@@ -513,8 +513,34 @@ describe("flaky mode", () => {
     for (const [, commits, bad, goods] of graphs) {
       const b = Bisection.create({ commits, bad, goods, flaky: true });
       const run = drive(b, () => "good");
-      expect(run.status.state, bad).toBe("no-culprit");
+      expect(run.status, bad).toMatchObject({ state: "no-culprit", reason: "flake", message: expect.stringMatching(/^The failure looks like a flake/) });
       expect(run.probes).toContain(bad);
     }
+  });
+});
+
+describe("why a search ends without a culprit: the reason the result document carries", () => {
+  it("a failing merge base: error, merge-base-fails, naming it", () => {
+    const b = Bisection.create({ commits: FEATURE, bad: "m20", goods: ["z3"] });
+    expect(b.next()).toEqual(["m3"]);
+    b.record("m3", "bad");
+    expect(b.status()).toMatchObject({ state: "error", reason: "merge-base-fails", message: expect.stringMatching(/^The merge base m3 of the bad commit m20/) });
+    expect(b.next()).toEqual([]);
+  });
+
+  it("flaky mode out of tests: ambiguous, out-of-tests, with the likeliest candidates", () => {
+    const b = Bisection.create({ commits: linearHistory(64), bad: "c64", goods: ["c0"], flaky: { maxTests: 3 } });
+    let tests = 0;
+    const run = drive(b, () => (tests++ % 2 === 0 ? "bad" : "good"));
+    expect(run.probes).toHaveLength(3);
+    expect(run.status).toMatchObject({ state: "ambiguous", reason: "out-of-tests" });
+    if (run.status.state === "ambiguous") expect(run.status.candidates.length).toBeGreaterThan(1);
+  });
+
+  it("flaky mode, a verdict impossible under the flake model: error, contradiction", () => {
+    // With no prior on "no culprit" and passes trusted, the bad commit passing leaves no hypothesis.
+    const b = Bisection.create({ commits: linearHistory(8), bad: "c8", goods: ["c0"], flaky: { noCulpritPrior: 0 } });
+    b.record("c8", "good");
+    expect(b.status()).toMatchObject({ state: "error", reason: "contradiction", message: expect.stringMatching(/impossible under the flake model/) });
   });
 });

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resultDocumentSchema, type ResultDocument } from "../../action/src/result-document.js";
 import { buildRepo, type DagCommit, git, gitEnv, removeDir, tempDir } from "../support/dag-repo.js";
+import { linearRepo, positionOf } from "../support/linear-repo.js";
 
 const CLI = fileURLToPath(new URL("../../bin/bisect-bot.js", import.meta.url));
 
@@ -30,13 +31,16 @@ beforeAll(async () => {
 afterAll(() => removeDir(scratch));
 
 /** Runs the CLI with TMPDIR pointing at a directory the test can inspect for leftovers. */
-function cli(cwd: string, args: string[], options: { onSpawn?: (pid: number) => void } = {}): Promise<CliRun> {
+function cli(cwd: string, args: string[], options: { onSpawn?: (pid: number) => void; onStderr?: (text: string) => void } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn("node", [CLI, ...args], { cwd, env: gitEnv({ TMPDIR: tmp }), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      options.onStderr?.(d.toString());
+    });
     child.on("error", reject);
     child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
     if (child.pid) options.onSpawn?.(child.pid);
@@ -45,23 +49,6 @@ function cli(cwd: string, args: string[], options: { onSpawn?: (pid: number) => 
 
 function resultOf(run: CliRun): ResultDocument {
   return resultDocumentSchema.parse(JSON.parse(run.stdout));
-}
-
-/** A linear history c0..c{n-1}; from `culprit` on, the file `bug` exists and `check.sh` fails. */
-async function linearRepo(n: number, culprit: number, extra: (i: number) => Record<string, string | undefined> = () => ({})) {
-  const dir = await tempDir(join(scratch, "repo"));
-  const commits: DagCommit[] = Array.from({ length: n }, (_, i) => ({
-    id: `c${i}`,
-    parents: i === 0 ? [] : [`c${i - 1}`],
-    files: {
-      ...(i === 0 ? { "check.sh": "#!/bin/sh\ntest ! -e bug\n" } : {}),
-      ...(i === culprit ? { bug: "yes\n" } : {}),
-      ...(Object.fromEntries(Object.entries(extra(i)).filter(([, v]) => v !== undefined)) as Record<string, string>),
-    },
-  }));
-  const shas = await buildRepo(dir, commits, { tags: { "v1.0": "c0" } });
-  await git(dir, ["checkout", "--quiet", "--force", "main"]);
-  return { dir, shas };
 }
 
 /** Commits a mainline with a feature branch merged in; the culprit is given by id. */
@@ -87,20 +74,13 @@ async function mergeRepo() {
 /** A test command failing on every descendant of `culprit` (itself included). */
 const failsFrom = (culprit: string) => ["sh", "-c", `if git merge-base --is-ancestor ${culprit} HEAD; then exit 1; fi`];
 
-/** The position of a commit of `linearRepo` (c<i>). */
-function indexOf(shas: Map<string, string>, sha: string): number {
-  const id = [...shas].find(([, s]) => s === sha)?.[0];
-  if (!id) throw new Error(`${sha} is not a commit of the test repository`);
-  return Number(id.slice(1));
-}
-
 async function leftovers(): Promise<string[]> {
   return (await readdir(tmp)).filter((f) => f.startsWith("bisect-bot-"));
 }
 
 describe("bisect-bot run", () => {
   it("names the first bad commit with its subject and author, and exits 0", async () => {
-    const { dir, shas } = await linearRepo(100, 61);
+    const { dir, shas } = await linearRepo(scratch, 100, 61);
     const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--", "sh", "check.sh"]);
     expect(run.stderr).toContain(`First bad commit: ${shas.get("c61")}`);
     expect(run.stderr).toMatch(/\n {4}c61\n {4}Author: A U Thor <author@example.com>/);
@@ -109,17 +89,17 @@ describe("bisect-bot run", () => {
   });
 
   it("prints the result document with --json: culprit, range, probes and at most ceil(log2 N) tests", async () => {
-    const { dir, shas } = await linearRepo(129, 100);
+    const { dir, shas } = await linearRepo(scratch, 129, 100);
     const doc = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "check.sh"]));
     expect(doc.verdict).toBe("culprit");
     expect(doc.culprit).toEqual({ sha: shas.get("c100"), confidence: 1 });
     expect(doc.range).toEqual({ good: [shas.get("c0")], bad: shas.get("c128"), size: 128 });
     expect(doc.tested).toBeLessThanOrEqual(7);
-    for (const p of doc.probes) expect(p.verdict).toBe(indexOf(shas, p.sha) >= 100 ? "bad" : "good");
+    for (const p of doc.probes) expect(p.verdict).toBe(positionOf(shas, p.sha) >= 100 ? "bad" : "good");
   });
 
   it("never moves HEAD, touches the working tree, or leaves worktrees behind", async () => {
-    const { dir } = await linearRepo(40, 20);
+    const { dir } = await linearRepo(scratch, 40, 20);
     await writeFile(join(dir, "check.sh"), "#!/bin/sh\n# my local edit\ntest ! -e bug\n");
     await writeFile(join(dir, "notes.txt"), "untracked\n");
     const before = {
@@ -147,7 +127,7 @@ describe("bisect-bot run", () => {
   });
 
   it("with --parallel k tests k commits at once: fewer rounds than tests, same culprit", async () => {
-    const { dir, shas } = await linearRepo(257, 77);
+    const { dir, shas } = await linearRepo(scratch, 257, 77);
     const doc = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--parallel", "3", "--json", "--", "sh", "-c", "sleep 0.2; sh check.sh"]));
     expect(doc.culprit?.sha).toBe(shas.get("c77"));
     // One worker needs 8 rounds; three need ceil(log4 256) = 4 when they finish together (one spare
@@ -163,42 +143,49 @@ describe("bisect-bot run", () => {
     expect(doc.probes[0]?.sha).toBe(shas.get("m1"));
     expect(doc.culprit?.sha).toBe(shas.get("m2"));
 
-    const fixed = await cli(dir, ["run", "--good", shas.get("f3")!, "--bad", shas.get("m3")!, "--", ...failsFrom(shas.get("base")!)]);
+    const fixed = await cli(dir, ["run", "--good", shas.get("f3")!, "--bad", shas.get("m3")!, "--json", "--", ...failsFrom(shas.get("base")!)]);
     expect(fixed.code).toBe(1);
     expect(fixed.stderr).toMatch(/merge base [0-9a-f]{40}.*fails the test: the bug was fixed between/);
+    expect(resultOf(fixed)).toMatchObject({ verdict: "error", reason: "merge-base-fails" });
   });
 
   it("skips commits whose test exits 125 and reports the ambiguous set with exit 2", async () => {
-    const { dir, shas } = await linearRepo(30, 15, (i) => (i === 13 ? { untestable: "1" } : i === 15 ? { untestable: "0" } : {}));
+    const { dir, shas } = await linearRepo(scratch, 30, 15, (i) => (i === 13 ? { untestable: "1" } : i === 15 ? { untestable: "0" } : {}));
     const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "-c", "grep -qx 1 untestable 2>/dev/null && exit 125; sh check.sh"]);
     const doc = resultOf(run);
     expect(run.code).toBe(2);
     expect(doc.verdict).toBe("ambiguous");
+    expect(doc.reason).toBe("only-skipped-left");
     expect(new Set(doc.candidates)).toEqual(new Set([shas.get("c13"), shas.get("c14"), shas.get("c15")]));
-    expect(run.stderr).toContain("could be any of");
+    expect(run.stderr).toContain("Only skipped commits are left to test. The first bad commit could be any of");
   });
 
   it("with --verify exits 3 when the bad commit passes: the range holds no regression", async () => {
-    const { dir } = await linearRepo(20, 1000);
+    const { dir } = await linearRepo(scratch, 20, 1000);
     const trusting = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "check.sh"]));
     expect(trusting.culprit?.sha).toBe(trusting.range.bad); // as git bisect: the bad commit is trusted
-    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--verify", "--", "sh", "check.sh"]);
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--verify", "--json", "--", "sh", "check.sh"]);
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/No culprit: The bad commit [0-9a-f]{40} passes the test/);
+    expect(resultOf(run)).toMatchObject({ verdict: "no-culprit", reason: "bad-commit-passes", candidates: [] });
   });
 
   it("re-checks exit 127 on the good commit: a missing command everywhere blames nobody", async () => {
-    const { dir } = await linearRepo(20, 10);
-    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--", "no-such-test-command"]);
+    const { dir } = await linearRepo(scratch, 20, 10);
+    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "no-such-test-command"]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/exits 127 on the good commit [0-9a-f]{40} too: it was not found/);
     expect(run.stderr).not.toContain("First bad commit");
+    const doc = resultOf(run);
+    expect(doc).toMatchObject({ verdict: "error", reason: "command-not-found" });
+    expect(doc.probes.map((p) => p.exitCode)).toEqual([127, 127]); // the first probe, then its re-check on the good commit
+    expect(doc.probes[1]!.sha).toBe(doc.range.good[0]);
   });
 
   it("counts exit 127 as bad when the good commit runs the command fine", async () => {
     // From c3 on, the test cannot even start (exit 127), as when a test script is deleted; the
     // first probe (mid-range) hits it, so the good commit is checked before c3 is blamed.
-    const { dir, shas } = await linearRepo(20, 1000, (i) => (i === 3 ? { gone: "1" } : {}));
+    const { dir, shas } = await linearRepo(scratch, 20, 1000, (i) => (i === 3 ? { gone: "1" } : {}));
     const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "-c", "test -e gone && exit 127; exit 0"]);
     const doc = resultOf(run);
     expect(doc.culprit?.sha).toBe(shas.get("c3"));
@@ -206,7 +193,7 @@ describe("bisect-bot run", () => {
   });
 
   it("treats a step timeout and exit 128+ as infrastructure errors: retried once, then skipped, never bad", async () => {
-    const { dir, shas } = await linearRepo(16, 12, (i) => (i === 8 ? { mode: "hang" } : i === 9 ? { mode: "crash" } : i === 10 ? { mode: "fine" } : {}));
+    const { dir, shas } = await linearRepo(scratch, 16, 12, (i) => (i === 8 ? { mode: "hang" } : i === 9 ? { mode: "crash" } : i === 10 ? { mode: "fine" } : {}));
     const run = await cli(dir, [
       "run", "--good", "v1.0", "--bad", "main", "--step-timeout", "1", "--json", "--",
       "sh", "-c", "m=$(cat mode 2>/dev/null); [ \"$m\" = hang ] && sleep 30; [ \"$m\" = crash ] && exit 137; sh check.sh",
@@ -223,7 +210,7 @@ describe("bisect-bot run", () => {
   });
 
   it("finds the culprit of a flaky test with --flaky and reports its confidence", async () => {
-    const { dir, shas } = await linearRepo(64, 40);
+    const { dir, shas } = await linearRepo(scratch, 64, 40);
     const counter = join(scratch, `flaky-counter-${Date.now()}`);
     await writeFile(counter, "0");
     // Every fourth run fails whatever the commit: a deterministic stand-in for a flaky test.
@@ -238,7 +225,7 @@ describe("bisect-bot run", () => {
   });
 
   it("stops on Ctrl-C, kills the test and removes its worktrees", async () => {
-    const { dir } = await linearRepo(40, 20);
+    const { dir } = await linearRepo(scratch, 40, 20);
     let pid = 0;
     const running = cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--parallel", "2", "--", "sh", "-c", "sleep 30"], { onSpawn: (p) => (pid = p) });
     // Wait until both worktrees exist, then interrupt.
@@ -252,12 +239,36 @@ describe("bisect-bot run", () => {
     expect((await git(dir, ["worktree", "list"])).stdout.trim().split("\n")).toHaveLength(1);
     expect(await leftovers()).toEqual([]);
   });
+
+  it("with --json, Ctrl-C prints the interrupted document with the verdicts so far, and exits 130", async () => {
+    // c0..c29 pass at once; from c30 on the test hangs: the first probe (about c20) ends, the next one hangs.
+    const { dir, shas } = await linearRepo(scratch, 40, 30);
+    let pid = 0;
+    let stderr = "";
+    const running = cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "-c", "test -e bug && sleep 30; exit 0"], {
+      onSpawn: (p) => (pid = p),
+      onStderr: (text) => (stderr += text),
+    });
+    for (let i = 0; i < 100 && !/^\s+1\. [0-9a-f]{10}\s+good/m.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300)); // the next probe starts
+    process.kill(pid, "SIGINT");
+    const run = await running;
+    expect(run.code).toBe(130);
+    const doc = resultOf(run);
+    expect(doc).toMatchObject({ verdict: "interrupted", reason: "cancelled", candidates: [] });
+    expect(doc.error).toMatch(/^Interrupted after \d+ tests?/);
+    expect(doc.probes.length).toBeGreaterThanOrEqual(1);
+    // Only finished tests are verdicts: the hung one was stopped, not counted.
+    for (const p of doc.probes) expect([p.verdict, positionOf(shas, p.sha) < 30]).toEqual(["good", true]);
+    expect(run.stderr).toContain("Interrupted");
+    expect(await leftovers()).toEqual([]);
+  });
 });
 
 describe("bisect-bot run: bad input gets one line naming the value, exit 1", () => {
   let dir: string;
   beforeAll(async () => {
-    ({ dir } = await linearRepo(5, 3));
+    ({ dir } = await linearRepo(scratch, 5, 3));
   });
 
   it.each([
@@ -270,6 +281,9 @@ describe("bisect-bot run: bad input gets one line naming the value, exit 1", () 
     [["run", "--good", "v1.0", "--bad", "main", "--parallel", "zero", "--", "true"], /Invalid --parallel 'zero': expected a whole number/],
     [["run", "--good", "v1.0", "--bad", "main", "--step-timeout=-5", "--", "true"], /Invalid --step-timeout '-5'/],
     [["run", "--good", "v1.0", "--bad", "main", "--step-timeout", "-5", "--", "true"], /Option '--step-timeout' argument is ambiguous/],
+    [["run", "--good", "v1.0", "--bad", "main", "--parallel", "65", "--", "true"], /^bisect-bot: Invalid --parallel '65': expected a whole number from 1 to 64\.$/m],
+    [["run", "--good", "v1.0", "--bad", "main", "--step-timeout", "7h", "--", "true"], /Invalid --step-timeout '7h': expected a duration up to 6h, such as 90s, 10m or 600 \(seconds\); 0 for no limit\./],
+    [["run", "--good", "v1.0", "--bad", "main", "--confidence", "0.9", "--", "true"], /--confidence 0\.9 only applies with --flaky/],
     [["bisect", "--good", "v1.0"], /Unknown command 'bisect'/],
   ])("%j", async (args, message) => {
     const run = await cli(dir, args);

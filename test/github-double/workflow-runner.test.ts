@@ -277,7 +277,7 @@ describe("a dispatched bisect run", () => {
     expectValidLifecycle(runId, "failure");
   });
 
-  it("cancel kills the Action and the test command it started; the run concludes cancelled", async () => {
+  it("cancel kills the Action and the test command it started; the run concludes cancelled, leaving what it knew", async () => {
     const pidFile = join(scratch, "cancel.pids");
     const runId = await dispatch(bisectInputs("job-6", { command: `echo $$ >> ${pidFile}; exec sleep 30` }));
     await until(async () => (await readFile(pidFile, "utf8").catch(() => "")).trim() !== "", "the test command to start");
@@ -290,7 +290,8 @@ describe("a dispatched bisect run", () => {
     expect(run.steps?.map((s) => s.conclusion)).toEqual(["success", "cancelled", "success"]);
     const pids = (await readFile(pidFile, "utf8")).trim().split("\n").map(Number);
     expect(pids.filter((pid) => !gone(pid))).toEqual([]);
-    expect(await artifactsOf(runId)).toEqual([]);
+    // The Action heard the cancel: its result says so, with the verdicts it had (none yet).
+    expect(await resultOf(runId, "job-6")).toMatchObject({ verdict: "interrupted", reason: "cancelled", probes: [], tested: 0 });
     expectValidLifecycle(runId, "cancelled");
     await expect(octokit.rest.actions.cancelWorkflowRun({ owner: OWNER, repo: REPO, run_id: runId })).rejects.toMatchObject({ status: 409 });
   });

@@ -9,6 +9,7 @@
 import { access, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Bisection, type BisectStatus } from "../../action/src/bisect/index.js";
+import type { Reason } from "../../action/src/result-document.js";
 import { buildRepo, git, removeDir, tempDir } from "./dag-repo.js";
 import { ancestorsOf, descendantsOf, type Scenario } from "./random-dag.js";
 
@@ -185,7 +186,7 @@ export function runEngine(
       verifyBad: options.verifyBad,
     });
   } catch (e) {
-    return { status: { state: "error", message: String(e) }, tests: 0, probes, failure: `create threw: ${String(e)}` };
+    return { status: { state: "error", reason: "no-verdict", message: String(e) }, tests: 0, probes, failure: `create threw: ${String(e)}` };
   }
   const limit = 2 * input.commits.length + (input.mergeBases?.length ?? 0) + 10;
   try {
@@ -198,7 +199,7 @@ export function runEngine(
     }
     return { status: b.status(), tests: b.tested, probes };
   } catch (e) {
-    return { status: { state: "error", message: String(e) }, tests: b.tested, probes, failure: `threw: ${String(e)}` };
+    return { status: { state: "error", reason: "no-verdict", message: String(e) }, tests: b.tested, probes, failure: `threw: ${String(e)}` };
   }
 }
 
@@ -206,7 +207,8 @@ export function runEngine(
 export type Answer =
   | { kind: "culprit"; id: string }
   | { kind: "ambiguous"; ids: string[] }
-  | { kind: "error"; message: string }
+  /** `reason` as the result document would give it (git's "merge base is bad" is `merge-base-fails`). */
+  | { kind: "error"; reason: Reason; message: string }
   | { kind: "other"; detail: string };
 
 export interface RunOutcome {
@@ -243,7 +245,7 @@ function gitAnswer(outcome: GitBisectOutcome, idOf: (sha: string) => string): An
     case "ambiguous":
       return { kind: "ambiguous", ids: outcome.candidates.map(idOf).sort(byId) };
     case "merge-base-bad":
-      return { kind: "error", message: `merge base ${idOf(outcome.sha)} is bad` };
+      return { kind: "error", reason: "merge-base-fails", message: `merge base ${idOf(outcome.sha)} is bad` };
     case "unknown":
       return { kind: "other", detail: `exit ${outcome.code}: ${outcome.output.slice(-400)}` };
   }
@@ -258,7 +260,7 @@ function ourAnswer(result: EngineResult, idOf: (sha: string) => string): Answer 
     case "ambiguous":
       return { kind: "ambiguous", ids: s.candidates.map(idOf).sort(byId) };
     case "error":
-      return { kind: "error", message: s.message };
+      return { kind: "error", reason: s.reason, message: s.message };
     default:
       return { kind: "other", detail: JSON.stringify(s) };
   }

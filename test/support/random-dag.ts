@@ -1,11 +1,15 @@
 /**
- * Test support: seeded random commit DAGs and bisection scenarios on them.
+ * Test support: the one generator of seeded random commit DAGs, and bisection scenarios on them.
+ * The engine's tests take its DAGs as `CommitNode`s (`asCommitNodes`), the differential tests and
+ * benchmarks build them into real repositories (`buildRepo`).
  *
  * The DAGs have forks, two-parent merges (some with a parent that is an ancestor of the
- * other, as `git merge --no-ff` makes), criss-cross merges, octopus merges (3–5 parents)
- * and the occasional unrelated root. A scenario adds a bad tip, good commits (sometimes
- * not ancestors of bad), a true culprit and a skip set.
+ * other, as `git merge --no-ff` makes), criss-cross merges, octopus merges (3–5 parents by
+ * default) and the occasional unrelated root; a shape's weights make any of them rare or common.
+ * A scenario adds a bad tip, good commits (sometimes not ancestors of bad), a true culprit and
+ * a skip set. Same seed, same DAG.
  */
+import type { CommitNode } from "../../action/src/bisect/index.js";
 import type { DagCommit } from "./dag-repo.js";
 import { mulberry32 } from "./history.js";
 
@@ -53,6 +57,8 @@ export interface DagShape {
   size: number;
   /** Relative weights of the growth steps; missing ones use the defaults. */
   weights?: Partial<Record<DagStep, number>>;
+  /** Fewest and most parents of an octopus merge (default 3 and 5; fewer when fewer branches are open). */
+  octopusParents?: readonly [number, number];
 }
 
 export type DagStep = "extend" | "fork" | "merge" | "crissCross" | "octopus" | "root" | "backMerge";
@@ -125,7 +131,7 @@ export function randomDag(rng: Rng, shape: DagShape): DagCommit[] {
         break;
       }
       case "octopus": {
-        const k = Math.min(heads.length, rng.int(3, 5));
+        const k = Math.min(heads.length, rng.int(...(shape.octopusParents ?? [3, 5])));
         const picked = rng.sample([...heads.keys()], k);
         const merged = add(picked.map((i) => heads[i]!));
         const keep = new Set(picked.slice(1));
@@ -147,6 +153,11 @@ export function randomDag(rng: Rng, shape: DagShape): DagCommit[] {
     }
   }
   return commits;
+}
+
+/** The DAG as the engine takes it: ids as shas. */
+export function asCommitNodes(commits: readonly DagCommit[]): CommitNode[] {
+  return commits.map((c) => ({ sha: c.id, parents: c.parents }));
 }
 
 /** Parent lists by id. */

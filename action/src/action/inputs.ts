@@ -1,47 +1,15 @@
 import { z } from "zod";
-import type { KnownVerdict } from "../runner/bisect-runner.js";
+import { OPTIONS, optionsOn, optionValuesSchema, type OptionKey } from "../options.js";
 
-/** Every input of the Action, read once and checked (action.yml documents them). */
-export interface ActionSettings {
-  good: string[];
-  bad: string;
-  command: string;
-  jobId?: string;
-  mode: "bisect" | "probe";
-  /** Probe mode: the commits to test. */
-  commits: string[];
-  firstParent: boolean;
-  flaky: boolean;
-  parallel: number;
-  confidence: number;
-  stepTimeoutSeconds?: number;
-  known: KnownVerdict[];
-}
+/** The options the Action takes as inputs: every option defined for the "action" surface. */
+const ACTION_OPTIONS = optionsOn("action");
 
-/** The names as action.yml spells them; `core.getInput` maps them to INPUT_<NAME>. */
-export const INPUT_NAMES = [
-  "good",
-  "bad",
-  "command",
-  "job-id",
-  "mode",
-  "commits",
-  "first-parent",
-  "flaky",
-  "parallel",
-  "confidence",
-  "step-timeout",
-  "known",
-] as const;
-export type InputName = (typeof INPUT_NAMES)[number];
-
-const refList = z
-  .string()
-  .transform((s) => s.split(/[\s,]+/).filter(Boolean));
+const refList = z.string().transform((s) => s.split(/[\s,]+/).filter(Boolean));
 
 /** A ref the way a user may write it; never an option for git. */
 const ref = z.string().regex(/^[^-\s][^\s]*$/, { error: "expected a commit sha, tag or branch (no spaces, not starting with '-')" });
 
+/** Verdicts an earlier attempt recorded: tests, not infrastructure errors. */
 const knownSchema = z.array(
   z.strictObject({
     sha: z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, { error: "expected a full commit sha" }),
@@ -49,77 +17,97 @@ const knownSchema = z.array(
   }),
 );
 
-const fields = {
-  good: refList.pipe(z.array(ref).min(1, { error: "at least one good commit is required" })),
-  bad: ref,
-  command: z.string().min(1, { error: "the test command is required, e.g. 'npm test'" }),
-  "job-id": z.string().max(200).regex(/^[\w.-]*$/, { error: "letters, digits, '.', '_' and '-' only" }),
-  mode: z.enum(["bisect", "probe"], { error: "expected 'bisect' or 'probe'" }),
-  commits: refList.pipe(z.array(ref)),
-  "first-parent": z.stringbool({ error: "expected true or false" }),
-  flaky: z.stringbool({ error: "expected true or false" }),
-  parallel: z.coerce.number({ error: "expected a whole number from 1 to 64" }).int({ error: "expected a whole number from 1 to 64" }).min(1, { error: "expected a whole number from 1 to 64" }).max(64, { error: "expected a whole number from 1 to 64" }),
-  confidence: z.coerce.number({ error: "expected a probability such as 0.99" }).gt(0.5, { error: "expected a probability between 0.5 and 1" }).lt(1, { error: "expected a probability between 0.5 and 1" }),
-  "step-timeout": z.coerce.number({ error: "expected a number of seconds" }).nonnegative({ error: "expected a number of seconds" }),
-  known: z.string().transform((text, ctx) => {
-    // The workflow passes toJSON(...) of a missing field: "null".
-    if (text.trim() === "" || text.trim() === "null") return [];
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: "custom", message: "expected JSON such as [{\"sha\": \"<40 hex>\", \"verdict\": \"good\"}]" });
-      return z.NEVER;
-    }
-  }).pipe(knownSchema),
-} satisfies Record<InputName, z.ZodType>;
-
-const DEFAULTS: Partial<Record<InputName, string>> = {
-  mode: "bisect",
-  "first-parent": "false",
-  flaky: "false",
-  parallel: "1",
-  confidence: "0.99",
-  "step-timeout": "0",
-  known: "",
-  "job-id": "",
-  commits: "",
+/** The Action's own inputs (the options' come from options.ts), as read from their text; a missing one reads as its default. */
+const OWN_INPUTS = {
+  good: { text: refList.pipe(z.array(ref).min(1, { error: "at least one good commit is required" })), default: "" },
+  bad: { text: ref, default: "" },
+  command: { text: z.string().min(1, { error: "the test command is required, e.g. 'npm test'" }), default: "" },
+  "job-id": { text: z.string().max(200).regex(/^[\w.-]*$/, { error: "letters, digits, '.', '_' and '-' only" }), default: "" },
+  mode: { text: z.enum(["bisect", "probe"], { error: "expected 'bisect' or 'probe'" }), default: "bisect" },
+  commits: { text: refList.pipe(z.array(ref)), default: "" },
+  known: {
+    text: z
+      .string()
+      .transform((text, ctx) => {
+        // The workflow passes toJSON(...) of a missing field: "null".
+        if (text.trim() === "" || text.trim() === "null") return [];
+        try {
+          const parsed: unknown = JSON.parse(text);
+          return parsed;
+        } catch {
+          ctx.addIssue({ code: "custom", message: "expected JSON such as [{\"sha\": \"<40 hex>\", \"verdict\": \"good\"}]" });
+          return z.NEVER;
+        }
+      })
+      .pipe(knownSchema),
+    default: "",
+  },
 };
+type OwnInput = keyof typeof OWN_INPUTS;
+
+/** The names as action.yml spells them, in its order; `core.getInput` maps them to INPUT_<NAME>. */
+export const INPUT_NAMES: readonly string[] = [
+  ...(["good", "bad", "command", "job-id", "mode", "commits"] satisfies OwnInput[]),
+  ...ACTION_OPTIONS.map((key) => OPTIONS[key].name),
+  ...(["known"] satisfies OwnInput[]),
+];
+
+/** Every input of the Action, read once and checked (action.yml documents them). */
+const settingsSchema = z.strictObject({
+  good: z.array(z.string()).min(1),
+  bad: z.string(),
+  command: z.string(),
+  jobId: z.string().optional(),
+  mode: z.enum(["bisect", "probe"]),
+  /** Probe mode: the commits to test. */
+  commits: z.array(z.string()),
+  known: knownSchema,
+  // The values of ACTION_OPTIONS (a strict object: an option on the "action" surface missing here fails every read).
+  ...optionValuesSchema.pick({ firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true }).shape,
+});
+export type ActionSettings = z.infer<typeof settingsSchema>;
+
+/** `Invalid input 'parallel': '0'. Expected a whole number from 1 to 64.` */
+function invalid(name: string, value: string, expected: string): Error {
+  const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
+  return new Error(`Invalid input '${name}': '${shown}'. ${expected.charAt(0).toUpperCase()}${expected.slice(1)}.`);
+}
 
 /**
  * Reads and checks every input. Throws an Error naming the input, the value and what was
  * expected: `Invalid input 'parallel': '0'. Expected a whole number from 1 to 64.`
  */
-export function readInputs(getInput: (name: InputName) => string): ActionSettings {
-  const parsed: Record<string, unknown> = {};
-  for (const name of INPUT_NAMES) {
+export function readInputs(getInput: (name: string) => string): ActionSettings {
+  const own = (name: OwnInput): unknown => {
+    const input = OWN_INPUTS[name];
     const raw = getInput(name);
-    const value = raw === "" ? (DEFAULTS[name] ?? "") : raw;
-    const result = (fields[name] as z.ZodType).safeParse(value);
-    if (!result.success) {
-      const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
-      const expected = result.error.issues[0]!.message.replace(/^./, (c) => c.toUpperCase());
-      throw new Error(`Invalid input '${name}': '${shown}'. ${expected}.`);
-    }
-    parsed[name] = result.data;
-  }
-  const mode = parsed.mode as ActionSettings["mode"];
-  const commits = parsed.commits as string[];
-  if (mode === "probe" && commits.length === 0) {
+    const value = raw === "" ? input.default : raw;
+    const result = input.text.safeParse(value);
+    if (!result.success) throw invalid(name, value, result.error.issues[0]!.message);
+    return result.data;
+  };
+  const option = (key: OptionKey): unknown => {
+    const definition = OPTIONS[key];
+    const raw = getInput(definition.name);
+    if (raw === "") return definition.default;
+    const result = definition.text.safeParse(raw);
+    if (!result.success) throw invalid(definition.name, raw, `expected ${definition.rule}`);
+    return result.data;
+  };
+
+  const values = {
+    good: own("good"),
+    bad: own("bad"),
+    command: own("command"),
+    jobId: own("job-id") || undefined,
+    mode: own("mode"),
+    commits: own("commits"),
+    ...Object.fromEntries(ACTION_OPTIONS.map((key) => [key, option(key)])),
+    known: own("known"),
+  };
+  const settings = settingsSchema.parse(values);
+  if (settings.mode === "probe" && settings.commits.length === 0) {
     throw new Error("Invalid input 'commits': ''. Probe mode needs the commits to test (shas separated by spaces or commas).");
   }
-  const stepTimeout = parsed["step-timeout"] as number;
-  return {
-    good: parsed.good as string[],
-    bad: parsed.bad as string,
-    command: parsed.command as string,
-    ...(parsed["job-id"] ? { jobId: parsed["job-id"] as string } : {}),
-    mode,
-    commits,
-    firstParent: parsed["first-parent"] as boolean,
-    flaky: parsed.flaky as boolean,
-    parallel: parsed.parallel as number,
-    confidence: parsed.confidence as number,
-    ...(stepTimeout > 0 ? { stepTimeoutSeconds: stepTimeout } : {}),
-    known: parsed.known as KnownVerdict[],
-  };
+  return settings;
 }

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readInputs, type ActionSettings } from "./inputs.js";
 import { runBisect, type RunnerEvent } from "../runner/bisect-runner.js";
+import { interruptedResult, resultBase } from "../runner/run-result.js";
 import { ensureHistory } from "../runner/ensure-history.js";
 import { GitCli, type CommitInfo } from "../runner/git.js";
 import type { Probe, ResultDocument } from "../result-document.js";
@@ -15,47 +16,50 @@ const short = (sha: string) => sha.slice(0, 10);
 /**
  * The Action: bisect `good..bad` (or test the given commits, in probe mode) in the runner's
  * checkout, write the result document, the outputs and the step summary. The step fails only on
- * bad input or an infrastructure error: a culprit is a finding, not a failure.
+ * bad input, an infrastructure error or a cancelled run: a culprit is a finding, not a failure.
+ * When GitHub cancels the run (SIGINT, then SIGTERM), the tests are stopped and the result says
+ * `interrupted` (`cancelled`) with every verdict so far, so a retry resumes from them.
  */
 export async function run(): Promise<void> {
+  const cancel = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!cancel.signal.aborted) core.info(`Received ${signal}: stopping the tests and saving the verdicts so far.`);
+    cancel.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     const settings = readInputs((name) => core.getInput(name));
     const file = join(process.env.RUNNER_TEMP ?? tmpdir(), `bisect-result-${settings.jobId ?? "local"}.json`);
-    const result = await bisect(settings, file);
+    const result = await bisect(settings, file, cancel.signal);
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
     core.setOutput("verdict", result.verdict);
     core.setOutput("culprit", result.culprit?.sha ?? "");
     core.setOutput("tested", String(result.tested));
     core.setOutput("result-file", file);
-    if (result.verdict === "error") core.setFailed(result.error ?? "The bisection failed.");
+    if (result.verdict === "error" || result.verdict === "interrupted") core.setFailed(result.error ?? "The bisection failed.");
   } catch (error) {
-    core.setFailed(`${(error as Error)?.message ?? error}`);
+    core.setFailed(error instanceof Error ? error.message : String(error));
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }
 
 /**
- * While the bisect runs, the result file holds what is known so far, as an `error` result that
- * says it was interrupted: if the run is cancelled or times out, the workflow still uploads it
- * (`if: always()`) and the App's next attempt resumes from these verdicts instead of starting over.
- * Written whole and renamed into place, so the file is never half a document.
+ * While the bisect runs, the result file holds what is known so far, as an `interrupted` result
+ * (reason `stopped`): if the run is cancelled or times out before the Action can say so, the
+ * workflow still uploads it (`if: always()`) and the App's next attempt resumes from these
+ * verdicts instead of starting over. Written whole and renamed into place, so the file is never
+ * half a document.
  */
 function writeProgress(file: string, jobId: string | undefined, range: ResultDocument["range"], probes: readonly Probe[]): void {
-  const interrupted: ResultDocument = {
-    schema: 1,
-    ...(jobId ? { jobId } : {}),
-    verdict: "error",
-    candidates: [],
-    range,
-    probes: [...probes],
-    tested: probes.length,
-    rounds: probes.reduce((m, p) => Math.max(m, p.round), 0),
-    error: `interrupted: the bisect stopped before it ended, after ${probes.length} tests`,
-  };
-  writeFileSync(`${file}.partial`, `${JSON.stringify(interrupted, null, 2)}\n`);
+  const progress = interruptedResult(resultBase(jobId, range, probes), "stopped");
+  writeFileSync(`${file}.partial`, `${JSON.stringify(progress, null, 2)}\n`);
   renameSync(`${file}.partial`, file);
 }
 
-async function bisect(settings: ActionSettings, resultFile: string): Promise<ResultDocument> {
+async function bisect(settings: ActionSettings, resultFile: string, signal: AbortSignal): Promise<ResultDocument> {
   const git = await GitCli.open(process.env.GITHUB_WORKSPACE ?? process.cwd());
   await ensureHistory(git, { good: settings.good, bad: settings.bad }, (line) => core.info(line));
   const bad = await git.resolveCommit(settings.bad);
@@ -82,7 +86,7 @@ async function bisect(settings: ActionSettings, resultFile: string): Promise<Res
         try {
           writeProgress(resultFile, settings.jobId, range, done);
         } catch (error) {
-          core.warning(`Could not save progress to ${resultFile}: ${(error as Error).message}`);
+          core.warning(`Could not save progress to ${resultFile}: ${error instanceof Error ? error.message : String(error)}`);
         }
         core.startGroup(`${short(p.sha)} ${p.verdict} (exit ${p.exitCode ?? "–"}, ${(p.durationMs / 1000).toFixed(1)} s)${event.note ? ` — ${event.note}` : ""}`);
         for (const chunk of output.get(p.sha) ?? []) process.stdout.write(chunk);
@@ -117,6 +121,7 @@ async function bisect(settings: ActionSettings, resultFile: string): Promise<Res
     ...(settings.jobId ? { jobId: settings.jobId } : {}),
     ...(settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1000 } : {}),
     ...(commits ? { probeOnly: commits } : {}),
+    signal,
     onEvent,
     onOutput: (sha, chunk) => output.get(sha)?.push(chunk),
   });

@@ -24,8 +24,9 @@ function commitLink(sha: string, links: Links): string {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /**
- * The step summary: the range, the verdict (culprit with author and link, the ambiguous set, or
- * why there is none), the confidence, and a table of every probe.
+ * The step summary: the range, the verdict (culprit with author and link, the ambiguous set, why
+ * there is none, or where an interrupted or probe-mode run stands), the confidence, and a table
+ * of every probe.
  */
 export function renderSummary(result: ResultDocument, commits: ReadonlyMap<string, CommitInfo>, links: Links): string {
   const subject = (sha: string) => escapeMarkdown(commits.get(sha)?.subject ?? "");
@@ -35,6 +36,10 @@ export function renderSummary(result: ResultDocument, commits: ReadonlyMap<strin
       `${result.range.size} commit${result.range.size === 1 ? "" : "s"}. Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
     "",
   );
+  const candidateList = (shas: readonly string[]) => {
+    for (const sha of shas.slice(0, 50)) lines.push(`- ${commitLink(sha, links)} ${subject(sha)}`);
+    if (shas.length > 50) lines.push(`- … and ${shas.length - 50} more`);
+  };
   switch (result.verdict) {
     case "culprit": {
       const c = result.culprit!;
@@ -46,15 +51,33 @@ export function renderSummary(result: ResultDocument, commits: ReadonlyMap<strin
     }
     case "ambiguous":
       lines.push("### The first bad commit could be any of:", "");
-      for (const sha of result.candidates.slice(0, 50)) lines.push(`- ${commitLink(sha, links)} ${subject(sha)}`);
-      if (result.candidates.length > 50) lines.push(`- … and ${result.candidates.length - 50} more`);
-      lines.push("", "These commits could not be tested (exit 125). Make them testable, or test them by hand.", "");
+      candidateList(result.candidates);
+      lines.push(
+        "",
+        result.reason === "out-of-tests"
+          ? "The tests ran out before one commit reached the confidence: these are the likeliest. Run again with a lower confidence, or test them by hand."
+          : "These commits could not be tested (exit 125). Make them testable, or test them by hand.",
+        "",
+      );
       break;
     case "no-culprit":
       lines.push(`### No culprit`, "", escapeMarkdown(result.error ?? "No commit in the range fails the test."), "");
       break;
     case "error":
       lines.push(`### Bisect failed`, "", escapeMarkdown(result.error ?? "Unknown error."), "");
+      break;
+    case "interrupted":
+      lines.push(
+        `### Bisect interrupted`,
+        "",
+        escapeMarkdown(result.error ?? "The bisection stopped before it ended."),
+        "",
+        `A retry resumes from ${result.tested === 1 ? "the verdict of the 1 test" : `the verdicts of the ${result.tested} tests`} it ran.`,
+        "",
+      );
+      break;
+    case "searching":
+      lines.push(`### Probes tested: the bisection goes on`, "", `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`, "");
       break;
   }
   if (result.probes.length > 0) {

@@ -1,7 +1,7 @@
 import { DeterministicSearch } from "./deterministic-search.js";
 import { defaultFlakyOptions, type FlakyOptions, FlakySearch } from "./flaky-search.js";
 import { computeRange, type BisectRange, type RangeInput } from "./range.js";
-import type { Search, TestVerdict } from "./search.js";
+import type { Search, SearchOutcome, TestVerdict } from "./search.js";
 
 export interface BisectOptions {
   /** Follow only the first parent of merges: a merge is one candidate (git bisect --first-parent). */
@@ -18,12 +18,16 @@ export interface BisectOptions {
   verifyBad?: boolean;
 }
 
+/**
+ * Where a bisection stands. An end without a culprit carries a machine-readable `reason` (the
+ * result document's) and, but for ambiguous, a `message` for people.
+ */
 export type BisectStatus =
   | { state: "searching"; candidates: number; estimatedTests: number }
   | { state: "culprit"; sha: string; confidence: number }
-  | { state: "ambiguous"; candidates: string[] }
-  | { state: "no-culprit"; reason: string }
-  | { state: "error"; message: string };
+  | { state: "ambiguous"; candidates: string[]; reason: Extract<SearchOutcome, { kind: "ambiguous" }>["reason"] }
+  | { state: "no-culprit"; reason: Extract<SearchOutcome, { kind: "no-culprit" }>["reason"]; message: string }
+  | { state: "error"; reason: Extract<SearchOutcome, { kind: "error" }>["reason"]; message: string };
 
 interface MergeBaseCheck {
   done: boolean;
@@ -126,7 +130,7 @@ export class Bisection {
 
   /** Where the bisection stands, given the probes still running. */
   status(pending: readonly string[] = []): BisectStatus {
-    if (this.checkError) return { state: "error", message: this.checkError };
+    if (this.checkError) return { state: "error", reason: "merge-base-fails", message: this.checkError };
     const graph = this.range.graph;
     const pendingIndices = pending.map((s) => graph.indexOf(s)).filter((i): i is number => i !== undefined);
     const unchecked = [...this.checks.values()].some((c) => !c.done);
@@ -140,11 +144,11 @@ export class Bisection {
       case "culprit":
         return { state: "culprit", sha: graph.shas[outcome.index]!, confidence: outcome.confidence };
       case "ambiguous":
-        return { state: "ambiguous", candidates: outcome.indices.map((i) => graph.shas[i]!) };
+        return { state: "ambiguous", candidates: outcome.indices.map((i) => graph.shas[i]!), reason: outcome.reason };
       case "no-culprit":
-        return { state: "no-culprit", reason: outcome.reason };
+        return { state: "no-culprit", reason: outcome.reason, message: outcome.message };
       case "error":
-        return { state: "error", message: outcome.message };
+        return { state: "error", reason: outcome.reason, message: outcome.message };
     }
   }
 

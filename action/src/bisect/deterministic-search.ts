@@ -46,7 +46,8 @@ export class DeterministicSearch implements Search {
       if (index === this.bad && !wasTested) {
         this.end = {
           kind: "no-culprit",
-          reason:
+          reason: "bad-commit-passes",
+          message:
             `The bad commit ${sha} passes the test, so no commit in the range fails it. ` +
             "The failure may be flaky (try --flaky) or depend on something outside the repository.",
         };
@@ -134,7 +135,7 @@ export class DeterministicSearch implements Search {
     for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return undefined;
     if (pending.some((p) => this.isInformative(p))) return undefined;
     if (this.outsideProbe(new Set(pending)) !== undefined) return undefined;
-    return { kind: "ambiguous", indices: this.candidates() };
+    return { kind: "ambiguous", indices: this.candidates(), reason: "only-skipped-left" };
   }
 
   candidates(): number[] {
@@ -170,6 +171,7 @@ export class DeterministicSearch implements Search {
   private contradiction(what: string): SearchOutcome {
     return {
       kind: "error",
+      reason: "contradiction",
       message: `The verdicts contradict each other: ${what}. The test is flaky or depends on something outside the commit; rerun with --flaky.`,
     };
   }

@@ -111,6 +111,7 @@ export class FlakySearch implements Search {
     if (!(total > 0)) {
       this.end = {
         kind: "error",
+        reason: "contradiction",
         message: `The verdict on ${this.graph.shas[index]} is impossible under the flake model (a pass was trusted, then contradicted).`,
       };
       return;
@@ -169,7 +170,8 @@ export class FlakySearch implements Search {
       if (best === this.n) {
         return {
           kind: "no-culprit",
-          reason:
+          reason: "flake",
+          message:
             `The failure looks like a flake: with a false-failure rate of about ${this.flakeRate().toFixed(2)}, ` +
             `the tests say no commit in the range broke it (confidence ${m[best]!.toFixed(3)}).`,
         };
@@ -178,7 +180,7 @@ export class FlakySearch implements Search {
     }
     const stuck = this.tests >= this.options.maxTests || this.bestProbe(new Set(pending)) === undefined;
     if (!stuck || pending.length > 0) return undefined;
-    return { kind: "ambiguous", indices: this.likeliest(m) };
+    return { kind: "ambiguous", indices: this.likeliest(m), reason: "out-of-tests" };
   }
 
   /** Live candidates and a rough count of tests left (entropy to shed over the current best gain). */

@@ -1,12 +1,14 @@
+import type { ReasonFor } from "../result-document.js";
+
 /** What a test run says about one commit (exit 0, 1–127 except 125, and 125). */
 export type TestVerdict = "good" | "bad" | "skip";
 
-/** How a search ended. Indices are positions in the range graph. */
+/** How a search ended: `reason` for the code that decides, `message` for people. Indices are positions in the range graph. */
 export type SearchOutcome =
   | { kind: "culprit"; index: number; confidence: number }
-  | { kind: "ambiguous"; indices: number[] }
-  | { kind: "no-culprit"; reason: string }
-  | { kind: "error"; message: string };
+  | { kind: "ambiguous"; indices: number[]; reason: ReasonFor<"ambiguous"> }
+  | { kind: "no-culprit"; reason: ReasonFor<"no-culprit">; message: string }
+  | { kind: "error"; reason: ReasonFor<"error">; message: string };
 
 /** A strategy over the range graph: deterministic (git's rule) or flaky (Bayesian). */
 export interface Search {

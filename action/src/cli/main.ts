@@ -2,10 +2,15 @@ import { resolve } from "node:path";
 import { runBisect, type RunnerEvent } from "../runner/bisect-runner.js";
 import { parseCli, USAGE, UsageError, type CliSettings } from "./settings.js";
 import { GitCli } from "../runner/git.js";
-import type { ResultDocument } from "../result-document.js";
+import type { ResultDocument, Verdict } from "../result-document.js";
 
-/** Exit statuses of `bisect-bot run` (DESIGN.md). */
-export const EXIT = { culprit: 0, error: 1, ambiguous: 2, "no-culprit": 3 } as const;
+/** Exit statuses of `bisect-bot run` (DESIGN.md); 130 is the shell's for Ctrl-C. */
+export const EXIT = { culprit: 0, error: 1, ambiguous: 2, "no-culprit": 3, interrupted: 130 } satisfies Record<Exclude<Verdict, "searching">, number>;
+
+/** The exit status of a result: the CLI has no probe mode, so `searching` would be a bug (an error). */
+function exitStatus(verdict: Verdict): number {
+  return verdict === "searching" ? EXIT.error : EXIT[verdict];
+}
 
 interface Io {
   stdout: (text: string) => void;
@@ -39,16 +44,16 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   try {
     const result = await bisect(settings, io);
     if (settings.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
-    return result.verdict === "error" ? EXIT.error : EXIT[result.verdict];
+    return exitStatus(result.verdict);
   } catch (error) {
-    io.stderr(`bisect-bot: ${(error as Error).message}\n`);
-    return io.signal?.aborted ? 130 : EXIT.error;
+    io.stderr(`bisect-bot: ${error instanceof Error ? error.message : String(error)}\n`);
+    return io.signal?.aborted ? EXIT.interrupted : EXIT.error;
   }
 }
 
 async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
   const git = await GitCli.open(resolve(settings.dir));
-  const [bad, ...good] = (await Promise.all([settings.bad, ...settings.good].map((ref) => git.resolveCommit(ref)))) as [string, ...string[]];
+  const [bad, good] = await Promise.all([git.resolveCommit(settings.bad), Promise.all(settings.good.map((ref) => git.resolveCommit(ref)))]);
 
   const log = io.stderr;
   const started = performance.now();
@@ -106,6 +111,7 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
   return result;
 }
 
+/** The outcome for people, on stderr: the culprit with its author, the candidates left, or what went wrong. */
 async function printSummary(result: ResultDocument, git: GitCli, settings: CliSettings, log: (t: string) => void, elapsedMs: number) {
   const stats = `Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"} (${result.range.size} commits in range), ${seconds(elapsedMs)}.`;
   log("\n");
@@ -118,9 +124,18 @@ async function printSummary(result: ResultDocument, git: GitCli, settings: CliSe
       break;
     }
     case "ambiguous": {
-      log("Only skipped commits are left to test. The first bad commit could be any of:\n");
+      const outOfTests = result.reason === "out-of-tests";
+      log(
+        outOfTests
+          ? "The tests ran out before one commit reached the confidence. The likeliest first bad commits:\n"
+          : "Only skipped commits are left to test. The first bad commit could be any of:\n",
+      );
       for (const c of await git.describeMany(result.candidates)) log(`    ${c.sha}  ${c.subject}\n`);
-      log(`${stats} Narrow it down by making those commits testable, or by testing them by hand.\n`);
+      log(
+        outOfTests
+          ? `${stats} Run again with a lower --confidence, or test those commits by hand.\n`
+          : `${stats} Narrow it down by making those commits testable, or by testing them by hand.\n`,
+      );
       break;
     }
     case "no-culprit":
@@ -128,6 +143,10 @@ async function printSummary(result: ResultDocument, git: GitCli, settings: CliSe
       break;
     case "error":
       log(`bisect-bot: ${result.error}\n${stats}\n`);
+      break;
+    case "interrupted":
+    case "searching":
+      log(`bisect-bot: ${result.error ?? "The bisection stopped before it ended."}\n${stats}\n`);
       break;
   }
 }

@@ -1,20 +1,62 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { flagSyntax, OPTIONS, optionsOn, optionValuesSchema, type OptionDefinition, type OptionKey } from "../options.js";
+
+/** The options `bisect-bot run` takes: every option defined for the "cli" surface. */
+const CLI_OPTIONS = optionsOn("cli");
 
 /** Everything `bisect-bot run` was asked to do, parsed once from argv. */
-export interface CliSettings {
-  dir: string;
-  good: string[];
-  bad: string;
-  command: string[];
-  firstParent: boolean;
-  parallel: number;
-  flaky: boolean;
-  verify: boolean;
-  confidence: number;
-  stepTimeoutSeconds?: number | undefined;
-  json: boolean;
-  verbose: boolean;
+const settingsSchema = z.strictObject({
+  dir: z.string().min(1),
+  good: z.array(z.string().min(1)).min(1, { error: "Missing --good <ref>: a commit where the test passes (e.g. --good v1.4)." }),
+  bad: z.string({ error: "Missing --bad <ref>: the commit where the test fails (e.g. --bad main)." }).min(1),
+  command: z.array(z.string()).min(1, { error: "Missing the test command after '--' (e.g. bisect-bot run --good v1.4 --bad main -- npm test)." }),
+  json: z.boolean(),
+  verbose: z.boolean(),
+  // The values of CLI_OPTIONS (a strict object: an option on the "cli" surface missing here fails every parse).
+  ...optionValuesSchema.pick({ firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true }).shape,
+});
+export type CliSettings = z.infer<typeof settingsSchema>;
+
+/** The CLI's own flags, around the options: [syntax, help]. */
+const LEADING_FLAGS: readonly [string, string][] = [
+  ["-C <dir>", "run in the repository at <dir> (default: current directory)"],
+  ["--good <ref>", "a commit where the test passes (repeatable)"],
+  ["--bad <ref>", "a commit where the test fails"],
+];
+const TRAILING_FLAGS: readonly [string, string][] = [
+  ["--json", "print the result document (JSON) on stdout"],
+  ["--verbose", "show the test command's output"],
+  ["-h, --help", "show this help"],
+];
+
+/** An option's help, with its range and default when it takes a value. */
+function optionHelp(definition: OptionDefinition): string {
+  if (definition.kind === "switch") return definition.help;
+  const rule = definition.rule.charAt(0).toUpperCase() + definition.rule.slice(1);
+  return `${definition.help}. ${rule}; default ${String(definition.default)}.`;
+}
+
+/** `  <syntax>  <help>`, the help wrapped at 100 columns under itself. */
+function helpLines(flags: readonly [string, string][]): string {
+  const width = Math.max(...flags.map(([syntax]) => syntax.length)) + 2;
+  const indent = " ".repeat(2 + width);
+  return flags
+    .map(([syntax, help]) => {
+      const lines: string[] = [];
+      let line = "";
+      for (const word of help.split(" ")) {
+        if (line !== "" && indent.length + line.length + 1 + word.length > 100) {
+          lines.push(line);
+          line = word;
+        } else {
+          line = line === "" ? word : `${line} ${word}`;
+        }
+      }
+      lines.push(line);
+      return `  ${syntax.padEnd(width)}${lines.join(`\n${indent}`)}`;
+    })
+    .join("\n");
 }
 
 export const USAGE = `Usage: bisect-bot run --good <ref> [--good <ref>…] --bad <ref> [options] -- <command> [args…]
@@ -24,54 +66,31 @@ Finds the first commit where <command> fails, testing commits in temporary git w
 0 good, 125 skip (untestable), 1–127 bad, 128+ or killed: infrastructure error (retried once).
 
 Options:
-  -C <dir>                run in the repository at <dir> (default: current directory)
-  --good <ref>            a commit where the test passes (repeatable)
-  --bad <ref>             a commit where the test fails
-  --first-parent          follow only the first parent of merges (a merge is one candidate)
-  --parallel <k>          test k commits at once, in k worktrees (default 1)
-  --flaky                 Bayesian mode for tests that fail at random
-  --confidence <p>        flaky mode: stop at this probability (default 0.99)
-  --verify                test the bad commit before blaming it, so a range with no
-                          regression exits 3 instead of naming the bad commit
-  --step-timeout <secs>   a test running longer is an infrastructure error
-  --json                  print the result document (JSON) on stdout
-  --verbose               show the test command's output
-  -h, --help              show this help
+${helpLines([...LEADING_FLAGS, ...CLI_OPTIONS.map((key): [string, string] => [flagSyntax(OPTIONS[key]), optionHelp(OPTIONS[key])]), ...TRAILING_FLAGS])}
 
-Exit status: 0 culprit found; 2 ambiguous (only skipped commits remain);
-3 no culprit (no regression in the range, or the failure was a flake); 1 error.
+Exit status: 0 culprit found; 2 ambiguous (only skipped commits remain, or flaky mode ran out of
+tests); 3 no culprit (no regression in the range, or the failure was a flake); 1 error;
+130 interrupted (Ctrl-C; with --json the document still lists the verdicts so far).
 
 Example:
   bisect-bot run --good v1.4 --bad main -- npm test
-  bisect-bot run --good v1.4 --bad main --parallel 4 --flaky -- sh -c 'npm ci && npm test'`;
+  bisect-bot run --good v1.4 --bad main --parallel 4 --flaky -- sh -c 'npm ci && npm test'
+  bisect-bot run --good v1.4 --bad main --step-timeout 10m --json -- make check`;
 
 /** A usage error: printed as one line (plus a hint), exit status 1. */
 export class UsageError extends Error {}
 
-/** A numeric option; every failure names the flag, the value and what was expected. */
-function numberOption(flag: string, expected: string, valid: (n: number) => boolean) {
-  const error = (issue: { input?: unknown }) => `Invalid ${flag} '${String(issue.input)}': expected ${expected}.`;
-  return z
-    .string()
-    .or(z.number())
-    .refine((v) => v !== "" && valid(Number(v)), { error })
-    .transform(Number);
+/**
+ * An option's value from its flag (a string, or true for a switch), read with the option's own
+ * schema; its default when the flag is absent.
+ */
+function optionValue(key: OptionKey, given: unknown): unknown {
+  const definition = OPTIONS[key];
+  if (given === undefined) return definition.default;
+  const parsed = typeof given === "string" ? definition.text.safeParse(given) : definition.value.safeParse(given);
+  if (!parsed.success) throw new UsageError(`Invalid --${definition.name} '${String(given)}': expected ${definition.rule}.`);
+  return parsed.data;
 }
-
-const settingsSchema = z.object({
-  dir: z.string().min(1),
-  good: z.array(z.string().min(1)).min(1, { error: "Missing --good <ref>: a commit where the test passes (e.g. --good v1.4)." }),
-  bad: z.string({ error: "Missing --bad <ref>: the commit where the test fails (e.g. --bad main)." }).min(1),
-  command: z.array(z.string()).min(1, { error: "Missing the test command after '--' (e.g. bisect-bot run --good v1.4 --bad main -- npm test)." }),
-  firstParent: z.boolean(),
-  parallel: numberOption("--parallel", "a whole number from 1 to 64", (n) => Number.isInteger(n) && n >= 1 && n <= 64),
-  flaky: z.boolean(),
-  verify: z.boolean(),
-  confidence: numberOption("--confidence", "a probability such as 0.99 (between 0.5 and 1)", (n) => n > 0.5 && n < 1),
-  stepTimeoutSeconds: numberOption("--step-timeout", "a number of seconds such as 600", (n) => n > 0).optional(),
-  json: z.boolean(),
-  verbose: z.boolean(),
-});
 
 /**
  * Parses `bisect-bot` arguments. Returns "help" for -h/--help, else the settings of `run`.
@@ -86,7 +105,7 @@ export function parseCli(argv: readonly string[]): CliSettings | "help" {
     throw new UsageError(`Unknown command '${before[0]}': expected 'run' (bisect-bot run --good <ref> --bad <ref> -- <command>).`);
   }
 
-  let values: Record<string, string | boolean | string[] | undefined>;
+  let values: ReturnType<typeof parseArgs>["values"];
   try {
     ({ values } = parseArgs({
       args: before.slice(1),
@@ -96,19 +115,14 @@ export function parseCli(argv: readonly string[]): CliSettings | "help" {
         C: { type: "string", short: "C" },
         good: { type: "string", multiple: true },
         bad: { type: "string" },
-        "first-parent": { type: "boolean" },
-        parallel: { type: "string" },
-        flaky: { type: "boolean" },
-        verify: { type: "boolean" },
-        confidence: { type: "string" },
-        "step-timeout": { type: "string" },
         json: { type: "boolean" },
         verbose: { type: "boolean" },
+        ...Object.fromEntries(CLI_OPTIONS.map((key) => [OPTIONS[key].name, { type: OPTIONS[key].kind === "switch" ? "boolean" : "string" }])),
       },
     }));
   } catch (error) {
     // node's messages run over several lines; the first one names the option and the value.
-    const original = (error as Error).message;
+    const original = error instanceof Error ? error.message : String(error);
     const message = original.split("\n")[0]!.replace(/\. (To specify a positional argument|This command does not take positional arguments).*$/s, "");
     const hint = split < 0 && /positional/i.test(original) ? " Put the test command after '--'." : "";
     throw new UsageError(`${message.replace(/\.$/, "")}.${hint}`);
@@ -119,18 +133,14 @@ export function parseCli(argv: readonly string[]): CliSettings | "help" {
     good: values.good ?? [],
     bad: values.bad,
     command,
-    firstParent: values["first-parent"] ?? false,
-    parallel: values.parallel ?? 1,
-    flaky: values.flaky ?? false,
-    verify: values.verify ?? false,
-    confidence: values.confidence ?? 0.99,
-    stepTimeoutSeconds: values["step-timeout"],
     json: values.json ?? false,
     verbose: values.verbose ?? false,
+    ...Object.fromEntries(CLI_OPTIONS.map((key) => [key, optionValue(key, values[OPTIONS[key].name])])),
   });
   if (!parsed.success) throw new UsageError(parsed.error.issues[0]!.message);
-  if (values.confidence !== undefined && !parsed.data.flaky) {
-    throw new UsageError(`--confidence ${values.confidence} only applies with --flaky: a deterministic bisect is exact.`);
+  const confidence = values[OPTIONS.confidence.name];
+  if (confidence !== undefined && !parsed.data.flaky) {
+    throw new UsageError(`--${OPTIONS.confidence.name} ${String(confidence)} only applies with --${OPTIONS.flaky.name}: a deterministic bisect is exact.`);
   }
   return parsed.data;
 }

@@ -1,7 +1,11 @@
 import { Bisection, type BisectStatus, type TestVerdict } from "../bisect/index.js";
-import type { GitRepository } from "./git.js";
 import type { Probe, ResultDocument } from "../result-document.js";
+import { CommandCheck } from "./command-check.js";
+import type { GitRepository } from "./git.js";
+import { InfrastructureRetry } from "./infrastructure-retry.js";
+import { BisectPlan, ProbeListPlan, type ProbePlan } from "./probe-plan.js";
 import { runTest, type TestRun } from "./run-test.js";
+import { endedResult, interruptedResult, resultBase, type RunFailure } from "./run-result.js";
 import { WorktreePool } from "./worktree-pool.js";
 
 /** A verdict already known for a commit (an earlier attempt's), so it is not tested again. */
@@ -40,54 +44,22 @@ export interface RunnerSettings {
    * result's probes carry their verdicts and its verdict says where the bisection stands.
    */
   probeOnly?: readonly string[];
-  /** Aborts the bisection (Ctrl-C): running tests are killed, worktrees removed. */
+  /**
+   * Stops the bisection (Ctrl-C, a cancelled run): running tests are killed, worktrees removed,
+   * and the result is `interrupted` (reason `cancelled`) with the probes so far.
+   */
   signal?: AbortSignal;
 }
 
+/** Why a probe runs: chosen by the bisection, a merge base git checks first, the re-check of exit 126/127, a retry. */
+export type ProbePurpose = "bisect" | "merge-base" | "good-check" | "retry";
+
 export type RunnerEvent =
   | { type: "start"; rangeSize: number; estimatedTests: number; mergeBases: readonly string[] }
-  | { type: "probe-start"; sha: string; worker: number; round: number; purpose: "bisect" | "merge-base" | "good-check" | "retry" }
+  | { type: "probe-start"; sha: string; worker: number; round: number; purpose: ProbePurpose }
   | { type: "probe-end"; sha: string; worker: number; probe: Probe; note?: string; status: BisectStatus }
   | { type: "probe-stopped"; sha: string; worker: number }
   | { type: "warning"; message: string };
-
-interface Running {
-  sha: string;
-  round: number;
-  purpose: "bisect" | "merge-base" | "good-check" | "retry";
-  abort: AbortController;
-  done: Promise<Finished>;
-  /** When the test command started (after the checkout), for batching verdicts. */
-  startedAt?: number;
-}
-
-interface Finished {
-  running: Running;
-  run: TestRun;
-  worker: number;
-}
-
-const keyOf = (r: Running) => (r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/**
- * Verdicts that arrive together are planned together. Probes that started about when this one did
- * will likely finish about as long after: wait for those (at most a fifth of its duration, and
- * 250 ms), so the next probes are not chosen on half the news and then stopped.
- */
-async function awaitCompanions(first: Finished, running: ReadonlyMap<string, Running>, finished: readonly Finished[]) {
-  const duration = first.run.durationMs;
-  const deadline = performance.now() + Math.min(250, duration / 5);
-  const done = new Set(finished.map((f) => f.running));
-  const companions = [...running.values()].filter(
-    (r) => !done.has(r) && r.startedAt !== undefined && r.startedAt + duration <= deadline,
-  );
-  if (companions.length === 0) return;
-  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
-}
-
-/** Exit 126/127: the command was not executable or not found (`git bisect run` re-checks these). */
-const notRunnable = (exitCode: number | null) => exitCode === 126 || exitCode === 127;
 
 /**
  * Bisects `good..bad` by running the command in worktrees, `parallel` at a time, asking the engine
@@ -103,8 +75,7 @@ export async function runBisect(settings: RunnerSettings): Promise<ResultDocumen
     }
   };
   const parallel = Math.max(1, settings.parallel ?? 1);
-  const git = settings.git;
-  const pool = new WorktreePool(git, parallel, settings.worktreeDir);
+  const pool = new WorktreePool(settings.git, parallel, settings.worktreeDir);
   pool.warm(settings.bad); // check out the worktrees while the history is read
   try {
     return await bisectInPool(settings, pool, parallel, emit);
@@ -130,8 +101,6 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
     verifyBad: settings.verifyBad ?? false,
     ...(settings.confidence !== undefined ? { confidence: settings.confidence } : {}),
   });
-
-  const probes: Probe[] = [];
   for (const k of settings.known ?? []) {
     if (bisection.knows(k.sha)) bisection.record(k.sha, k.verdict);
   }
@@ -143,156 +112,228 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
     mergeBases: bisection.mergeBases,
   });
 
-  const running = new Map<string, Running>();
-  const finished: Finished[] = [];
-  let wake: (() => void) | undefined;
-  const retried = new Set<string>();
-  const retryQueue: string[] = [];
-  let held: { finished: Finished; probe: Probe } | undefined; // a 126/127 waiting for the good-check
-  let goodChecked = false;
-  let latestRound = 0;
-  let fatal: string | undefined;
-  let warningsSeen = 0;
-  const probeQueue = settings.probeOnly ? [...new Set(settings.probeOnly)] : undefined;
+  const plan = settings.probeOnly ? new ProbeListPlan(settings.probeOnly) : new BisectPlan(bisection);
+  const scheduler = new Scheduler(settings, bisection, plan, pool, parallel, emit);
+  const failure = await scheduler.run();
+  const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize }, scheduler.probes);
+  if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
+  return endedResult(base, bisection.status(), failure, plan.partial ? { candidates: () => bisection.candidates() } : undefined);
+}
 
-  const start = (sha: string, purpose: Running["purpose"]) => {
-    const abort = new AbortController();
-    const entry: Running = { sha, round: latestRound + 1, purpose, abort, done: undefined as never };
-    entry.done = (async () => {
-      const worktree = await pool.acquire(sha);
-      emit({ type: "probe-start", sha, worker: worktree.id, round: entry.round, purpose });
-      entry.startedAt = performance.now();
-      try {
-        const run = await runTest({
-          argv: settings.command,
-          cwd: worktree.path,
-          ...(settings.stepTimeoutMs ? { timeoutMs: settings.stepTimeoutMs } : {}),
-          signal: abort.signal,
-          ...(settings.onOutput ? { output: (chunk: Buffer) => settings.onOutput!(sha, chunk) } : {}),
-        });
-        return { running: entry, run, worker: worktree.id };
-      } finally {
-        pool.release(worktree);
-      }
-    })();
-    entry.done.then(
-      (f) => {
-        finished.push(f);
-        wake?.();
-      },
-      (error: Error) => {
-        fatal ??= `Could not run a probe of ${sha}: ${error.message}`;
-        finished.push({ running: entry, run: { verdict: "error", exitCode: null, durationMs: 0, stopped: true }, worker: -1 });
-        wake?.();
-      },
-    );
-    running.set(keyOf(entry), entry);
-  };
-  const onAbort = () => running.forEach((r) => r.abort.abort());
-  settings.signal?.addEventListener("abort", onAbort);
-  const pendingShas = () => [...running.values()].filter((r) => r.purpose !== "good-check").map((r) => r.sha);
-  const toProbe = (f: Finished): Probe => ({
-    sha: f.running.sha,
-    verdict: f.run.verdict,
-    exitCode: f.run.exitCode,
-    durationMs: f.run.durationMs,
-    round: f.running.round,
-  });
+/** One test in flight. */
+interface Running {
+  sha: string;
+  round: number;
+  purpose: ProbePurpose;
+  abort: AbortController;
+  /** Rejects when the test could not be run at all (no worktree). */
+  done: Promise<Finished>;
+  /** When the test command started (after the checkout), for batching verdicts. */
+  startedAt?: number;
+}
 
-  /** Applies one finished run: records its verdict, retries an infrastructure error once, or holds a first 126/127 for the good-check. */
-  const apply = (f: Finished): void => {
-    const { running: done, run, worker } = f;
-    if (run.stopped) {
-      if (worker >= 0) emit({ type: "probe-stopped", sha: done.sha, worker });
-      return;
-    }
-    const probe = toProbe(f);
-    probes.push(probe);
-    latestRound = Math.max(latestRound, done.round);
+interface Finished {
+  running: Running;
+  run: TestRun;
+  /** The worktree's id; -1 when the test could not be run at all. */
+  worker: number;
+}
 
-    if (done.purpose === "good-check") {
-      emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: bisection.status() });
-      const first = held!;
-      held = undefined;
-      if (notRunnable(run.exitCode)) {
-        fatal =
-          `The command '${settings.command.join(" ")}' exits ${run.exitCode} on the good commit ${done.sha} too: ` +
-          `it was ${run.exitCode === 127 ? "not found" : "not executable"}, so no commit can be blamed. ` +
-          "Check the command and that it is installed (each probe runs in a fresh worktree of the commit).";
-        return;
-      }
-      record(first.finished, first.probe, "bad", first.finished.run.note);
-      return;
-    }
+/** A first exit 126/127, waiting for the command to be re-checked on a good commit. */
+interface Held {
+  finished: Finished;
+  probe: Probe;
+}
 
-    if (run.verdict === "error") {
-      if (!retried.has(done.sha)) {
-        retried.add(done.sha);
-        retryQueue.push(done.sha);
-        emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${run.note ?? "infrastructure error"}; retrying once`, status: bisection.status() });
-        return;
-      }
-      record(f, probe, "skip", `${run.note ?? "infrastructure error"} twice; treated as skip`);
-      return;
-    }
-    if (run.verdict === "bad" && notRunnable(run.exitCode) && !goodChecked) {
-      // As git >= 2.36: a first 126/127 is re-checked on a good commit before anything is blamed.
-      goodChecked = true;
-      held = { finished: f, probe };
-      start(settings.good[0]!, "good-check");
-      return;
-    }
-    goodChecked ||= run.verdict === "good";
-    record(f, probe, run.verdict, run.note);
-  };
+/** The re-check of a 126/127 runs on a good commit, which may also be probed: it has its own key. */
+const keyOf = (r: Running) => (r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-  const record = (f: Finished, probe: Probe, verdict: TestVerdict, note: string | undefined) => {
-    if (bisection.knows(f.running.sha)) bisection.record(f.running.sha, verdict);
-    for (const w of bisection.warnings.slice(warningsSeen)) emit({ type: "warning", message: w });
-    warningsSeen = bisection.warnings.length;
-    emit({ type: "probe-end", sha: f.running.sha, worker: f.worker, probe, ...(note ? { note } : {}), status: bisection.status(pendingShas()) });
-  };
+/**
+ * The scheduling loop: keeps every worktree busy with the probes the plan asks for (retries
+ * first), applies verdicts as they arrive (in batches, see `awaitCompanions`), and stops tests
+ * whose verdict no longer matters. The policies live in their own units: `InfrastructureRetry`,
+ * `CommandCheck` (exit 126/127) and the `ProbePlan` (bisect or probe mode).
+ */
+class Scheduler {
+  /** Every verdict, in the order they arrived (stopped tests are not probes). */
+  readonly probes: Probe[] = [];
+  private readonly running = new Map<string, Running>();
+  private readonly finished: Finished[] = [];
+  /** Resolves the loop's wait when a test finishes. */
+  private wake: (() => void) | undefined;
+  /** The latest round whose verdict is known: a probe started now is planned in the next. */
+  private latestRound = 0;
+  private failure: RunFailure | undefined;
+  private warningsSeen = 0;
+  private readonly retry = new InfrastructureRetry();
+  private readonly commandCheck: CommandCheck<Held>;
 
-  try {
-    while (!settings.signal?.aborted && !fatal) {
-      if (probeQueue) {
-        // Probe mode: exactly the given commits, however the verdicts come out.
-        if (!held && probeQueue.length === 0 && retryQueue.length === 0 && running.size === 0) break;
-      } else if (!held && bisection.status(pendingShas()).state !== "searching") {
-        break;
-      }
-      if (!held) {
-        while (running.size < parallel && retryQueue.length > 0) start(retryQueue.shift()!, "retry");
-        const free = parallel - running.size;
-        const chosen = probeQueue ? probeQueue.splice(0, free) : bisection.next(free, [...running.values()].map((r) => r.sha));
-        for (const sha of chosen) start(sha, bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
-      }
-      if (running.size === 0) {
-        fatal = "The engine has no probe to run but has not reached a verdict (this is a bug).";
-        break;
-      }
-
-      if (finished.length === 0) await new Promise<void>((r) => (wake = r));
-      wake = undefined;
-      await awaitCompanions(finished[0]!, running, finished);
-      for (const f of finished.splice(0)) {
-        running.delete(keyOf(f.running));
-        apply(f);
-      }
-      // Stop probes whose verdict no longer matters.
-      for (const r of running.values()) {
-        if (!probeQueue && r.purpose !== "good-check" && !bisection.isInformative(r.sha)) r.abort.abort();
-      }
-    }
-  } finally {
-    settings.signal?.removeEventListener("abort", onAbort);
-    running.forEach((r) => r.abort.abort());
-    await Promise.allSettled([...running.values()].map((r) => r.done));
+  constructor(
+    private readonly settings: RunnerSettings,
+    private readonly bisection: Bisection,
+    private readonly plan: ProbePlan,
+    private readonly pool: WorktreePool,
+    private readonly parallel: number,
+    private readonly emit: (e: RunnerEvent) => void,
+  ) {
+    this.commandCheck = new CommandCheck(settings.command, settings.good[0]!);
   }
 
-  if (settings.signal?.aborted) throw new Error("Interrupted: the bisection was stopped and its worktrees removed.");
-  const status = bisection.status();
-  return toResultDocument(settings, bisection, status, probes, fatal);
+  /** Runs until the plan is over, a failure ends it, or the signal stops it. Returns the failure, if any. */
+  async run(): Promise<RunFailure | undefined> {
+    const signal = this.settings.signal;
+    const stopAll = () => this.running.forEach((r) => r.abort.abort());
+    signal?.addEventListener("abort", stopAll);
+    try {
+      while (!signal?.aborted && !this.failure) {
+        if (!this.commandCheck.holding && this.plan.isOver(this.pendingShas(), this.retry.hasWaiting)) break;
+        if (!this.commandCheck.holding) this.fillWorktrees();
+        if (this.running.size === 0) {
+          this.failure = { reason: "no-verdict", message: "The engine has no probe to run but has not reached a verdict (this is a bug)." };
+          break;
+        }
+        if (this.finished.length === 0) await new Promise<void>((r) => (this.wake = r));
+        this.wake = undefined;
+        await awaitCompanions(this.finished[0]!, this.running, this.finished);
+        for (const f of this.finished.splice(0)) {
+          this.running.delete(keyOf(f.running));
+          this.apply(f);
+        }
+        // Stop probes whose verdict no longer matters.
+        for (const r of this.running.values()) {
+          if (r.purpose !== "good-check" && this.plan.mayStop(r.sha)) r.abort.abort();
+        }
+      }
+    } finally {
+      signal?.removeEventListener("abort", stopAll);
+      stopAll();
+      await Promise.allSettled([...this.running.values()].map((r) => r.done));
+    }
+    return this.failure;
+  }
+
+  /** Starts waiting retries, then what the plan asks for, until every worktree is busy. */
+  private fillWorktrees(): void {
+    while (this.running.size < this.parallel) {
+      const sha = this.retry.take();
+      if (sha === undefined) break;
+      this.start(sha, "retry");
+    }
+    const chosen = this.plan.next(this.parallel - this.running.size, [...this.running.values()].map((r) => r.sha));
+    for (const sha of chosen) this.start(sha, this.bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
+  }
+
+  /** Probes still running that the bisection counts (the 126/127 re-check is not one of them). */
+  private pendingShas(): string[] {
+    return [...this.running.values()].filter((r) => r.purpose !== "good-check").map((r) => r.sha);
+  }
+
+  private start(sha: string, purpose: ProbePurpose): void {
+    const abort = new AbortController();
+    const running: Running = {
+      sha,
+      round: this.latestRound + 1,
+      purpose,
+      abort,
+      done: this.test(sha, () => running).then((tested) => ({ running, ...tested })),
+    };
+    running.done.then(
+      (f) => {
+        this.finished.push(f);
+        this.wake?.();
+      },
+      (error: Error) => {
+        this.failure ??= { reason: "probe-failed", message: `Could not run a probe of ${sha}: ${error.message}` };
+        this.finished.push({ running, run: { verdict: "error", exitCode: null, durationMs: 0, stopped: true }, worker: -1 });
+        this.wake?.();
+      },
+    );
+    this.running.set(keyOf(running), running);
+  }
+
+  /** Tests `sha` in a free worktree; rejects when no worktree could be had. */
+  private async test(sha: string, entry: () => Running): Promise<{ run: TestRun; worker: number }> {
+    const worktree = await this.pool.acquire(sha);
+    const running = entry();
+    this.emit({ type: "probe-start", sha, worker: worktree.id, round: running.round, purpose: running.purpose });
+    running.startedAt = performance.now();
+    try {
+      const { command, stepTimeoutMs, onOutput } = this.settings;
+      const run = await runTest({
+        argv: command,
+        cwd: worktree.path,
+        ...(stepTimeoutMs ? { timeoutMs: stepTimeoutMs } : {}),
+        signal: running.abort.signal,
+        ...(onOutput ? { output: (chunk: Buffer) => onOutput(sha, chunk) } : {}),
+      });
+      return { run, worker: worktree.id };
+    } finally {
+      this.pool.release(worktree);
+    }
+  }
+
+  /**
+   * Applies one finished test: an infrastructure error is retried once (then skipped), a first
+   * exit 126/127 waits for the command's re-check on a good commit, any other verdict is recorded.
+   */
+  private apply(f: Finished): void {
+    const { running: done, run, worker } = f;
+    if (run.stopped) {
+      if (worker >= 0) this.emit({ type: "probe-stopped", sha: done.sha, worker });
+      return;
+    }
+    const probe: Probe = { sha: done.sha, verdict: run.verdict, exitCode: run.exitCode, durationMs: run.durationMs, round: done.round };
+    this.probes.push(probe);
+    this.latestRound = Math.max(this.latestRound, done.round);
+
+    if (done.purpose === "good-check") {
+      this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: this.bisection.status() });
+      const outcome = this.commandCheck.conclude(run);
+      if ("failure" in outcome) this.failure = outcome.failure;
+      else this.record(outcome.held.finished, outcome.held.probe, "bad", outcome.held.finished.run.note);
+      return;
+    }
+    if (run.verdict === "error") {
+      const note = run.note ?? "infrastructure error";
+      if (this.retry.onError(done.sha) === "retry") {
+        this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${note}; retrying once`, status: this.bisection.status() });
+      } else {
+        this.record(f, probe, "skip", `${note} twice; treated as skip`);
+      }
+      return;
+    }
+    if (this.commandCheck.consider(run, { finished: f, probe }) === "hold") {
+      this.start(this.commandCheck.goodCommit, "good-check");
+      return;
+    }
+    this.record(f, probe, run.verdict, run.note);
+  }
+
+  /** Gives the engine a verdict and reports it, with any warning it raised. */
+  private record(f: Finished, probe: Probe, verdict: TestVerdict, note: string | undefined): void {
+    const sha = f.running.sha;
+    if (this.bisection.knows(sha)) this.bisection.record(sha, verdict);
+    for (const message of this.bisection.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
+    this.warningsSeen = this.bisection.warnings.length;
+    this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...(note ? { note } : {}), status: this.bisection.status(this.pendingShas()) });
+  }
+}
+
+/**
+ * Verdicts that arrive together are planned together. Probes that started about when this one did
+ * will likely finish about as long after: wait for those (at most a fifth of its duration, and
+ * 250 ms), so the next probes are not chosen on half the news and then stopped.
+ */
+async function awaitCompanions(first: Finished, running: ReadonlyMap<string, Running>, finished: readonly Finished[]) {
+  const duration = first.run.durationMs;
+  const deadline = performance.now() + Math.min(250, duration / 5);
+  const done = new Set(finished.map((f) => f.running));
+  const companions = [...running.values()].filter(
+    (r) => !done.has(r) && r.startedAt !== undefined && r.startedAt + duration <= deadline,
+  );
+  if (companions.length === 0) return;
+  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
 }
 
 /** Why `bad --not goods` is empty: a good is the bad commit, or a descendant of it. */
@@ -318,36 +359,4 @@ async function findMergeBases(git: GitRepository, bad: string, good: readonly st
   const ancestry = await Promise.all(good.map((g) => git.isAncestor(g, bad)));
   if (ancestry.every(Boolean)) return [];
   return (await git.mergeBases(bad, good)).filter((m) => !good.includes(m));
-}
-
-function toResultDocument(
-  settings: RunnerSettings,
-  bisection: Bisection,
-  status: BisectStatus,
-  probes: Probe[],
-  fatal: string | undefined,
-): ResultDocument {
-  const base = {
-    schema: 1 as const,
-    ...(settings.jobId !== undefined ? { jobId: settings.jobId } : {}),
-    range: { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize },
-    probes,
-    tested: probes.length,
-    rounds: probes.reduce((m, p) => Math.max(m, p.round), 0),
-  };
-  if (fatal) return { ...base, verdict: "error", candidates: [], error: fatal };
-  switch (status.state) {
-    case "culprit":
-      return { ...base, verdict: "culprit", culprit: { sha: status.sha, confidence: status.confidence }, candidates: [status.sha] };
-    case "ambiguous":
-      return { ...base, verdict: "ambiguous", candidates: status.candidates };
-    case "no-culprit":
-      return { ...base, verdict: "no-culprit", candidates: [], error: status.reason };
-    case "error":
-      return { ...base, verdict: "error", candidates: [], error: status.message };
-    case "searching":
-      // Probe mode ends before the bisection does: the commits that can still hold the culprit.
-      if (settings.probeOnly) return { ...base, verdict: "ambiguous", candidates: bisection.candidates() };
-      return { ...base, verdict: "error", candidates: [], error: "The bisection stopped before reaching a verdict." };
-  }
 }

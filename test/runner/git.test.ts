@@ -2,8 +2,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GitCli } from "../action/src/runner/git.js";
-import { buildRepo, git, removeDir, tempDir } from "./support/dag-repo.js";
+import { GitCli } from "../../action/src/runner/git.js";
+import { buildRepo, git, removeDir, tempDir } from "../support/dag-repo.js";
 
 let dir: string;
 let shas: Map<string, string>;

@@ -5,6 +5,39 @@ var __export = (target, all) => {
     __defProp(target, name, { get: all[name], enumerable: true });
 };
 
+// action/src/runner/run-result.ts
+function resultBase(jobId, range, probes) {
+  return {
+    schema: 1,
+    ...jobId !== void 0 ? { jobId } : {},
+    range,
+    probes: [...probes],
+    tested: probes.length,
+    rounds: probes.reduce((m, p) => Math.max(m, p.round), 0)
+  };
+}
+function interruptedResult(base, reason) {
+  const tests = `${base.tested} test${base.tested === 1 ? "" : "s"}`;
+  const error62 = reason === "cancelled" ? `Interrupted after ${tests}: the bisection was stopped before it ended and its worktrees removed.` : `The bisection stopped before it ended, after ${tests}.`;
+  return { ...base, verdict: "interrupted", reason, candidates: [], error: error62 };
+}
+function endedResult(base, status, failure2, partial2) {
+  if (failure2) return { ...base, verdict: "error", reason: failure2.reason, candidates: [], error: failure2.message };
+  switch (status.state) {
+    case "culprit":
+      return { ...base, verdict: "culprit", culprit: { sha: status.sha, confidence: status.confidence }, candidates: [status.sha] };
+    case "ambiguous":
+      return { ...base, verdict: "ambiguous", reason: status.reason, candidates: status.candidates };
+    case "no-culprit":
+      return { ...base, verdict: "no-culprit", reason: status.reason, candidates: [], error: status.message };
+    case "error":
+      return { ...base, verdict: "error", reason: status.reason, candidates: [], error: status.message };
+    case "searching":
+      if (partial2) return { ...base, verdict: "searching", candidates: partial2.candidates() };
+      return { ...base, verdict: "error", reason: "no-verdict", candidates: [], error: "The bisection stopped before reaching a verdict." };
+  }
+}
+
 // action/src/bisect/ancestor-sums.ts
 function ancestorSums(graph, member, weight) {
   const n = graph.size;
@@ -205,7 +238,8 @@ var DeterministicSearch = class {
       if (index === this.bad && !wasTested) {
         this.end = {
           kind: "no-culprit",
-          reason: `The bad commit ${sha} passes the test, so no commit in the range fails it. The failure may be flaky (try --flaky) or depend on something outside the repository.`
+          reason: "bad-commit-passes",
+          message: `The bad commit ${sha} passes the test, so no commit in the range fails it. The failure may be flaky (try --flaky) or depend on something outside the repository.`
         };
         return;
       }
@@ -286,7 +320,7 @@ var DeterministicSearch = class {
     for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return void 0;
     if (pending.some((p) => this.isInformative(p))) return void 0;
     if (this.outsideProbe(new Set(pending)) !== void 0) return void 0;
-    return { kind: "ambiguous", indices: this.candidates() };
+    return { kind: "ambiguous", indices: this.candidates(), reason: "only-skipped-left" };
   }
   candidates() {
     const indices = [];
@@ -316,6 +350,7 @@ var DeterministicSearch = class {
   contradiction(what) {
     return {
       kind: "error",
+      reason: "contradiction",
       message: `The verdicts contradict each other: ${what}. The test is flaky or depends on something outside the commit; rerun with --flaky.`
     };
   }
@@ -396,6 +431,7 @@ var FlakySearch = class {
     if (!(total > 0)) {
       this.end = {
         kind: "error",
+        reason: "contradiction",
         message: `The verdict on ${this.graph.shas[index]} is impossible under the flake model (a pass was trusted, then contradicted).`
       };
       return;
@@ -450,14 +486,15 @@ var FlakySearch = class {
       if (best === this.n) {
         return {
           kind: "no-culprit",
-          reason: `The failure looks like a flake: with a false-failure rate of about ${this.flakeRate().toFixed(2)}, the tests say no commit in the range broke it (confidence ${m[best].toFixed(3)}).`
+          reason: "flake",
+          message: `The failure looks like a flake: with a false-failure rate of about ${this.flakeRate().toFixed(2)}, the tests say no commit in the range broke it (confidence ${m[best].toFixed(3)}).`
         };
       }
       return { kind: "culprit", index: best, confidence: m[best] };
     }
     const stuck = this.tests >= this.options.maxTests || this.bestProbe(new Set(pending)) === void 0;
     if (!stuck || pending.length > 0) return void 0;
-    return { kind: "ambiguous", indices: this.likeliest(m) };
+    return { kind: "ambiguous", indices: this.likeliest(m), reason: "out-of-tests" };
   }
   /** Live candidates and a rough count of tests left (entropy to shed over the current best gain). */
   candidates() {
@@ -831,7 +868,7 @@ var Bisection = class _Bisection {
   }
   /** Where the bisection stands, given the probes still running. */
   status(pending = []) {
-    if (this.checkError) return { state: "error", message: this.checkError };
+    if (this.checkError) return { state: "error", reason: "merge-base-fails", message: this.checkError };
     const graph = this.range.graph;
     const pendingIndices = pending.map((s) => graph.indexOf(s)).filter((i) => i !== void 0);
     const unchecked = [...this.checks.values()].some((c) => !c.done);
@@ -845,11 +882,11 @@ var Bisection = class _Bisection {
       case "culprit":
         return { state: "culprit", sha: graph.shas[outcome.index], confidence: outcome.confidence };
       case "ambiguous":
-        return { state: "ambiguous", candidates: outcome.indices.map((i) => graph.shas[i]) };
+        return { state: "ambiguous", candidates: outcome.indices.map((i) => graph.shas[i]), reason: outcome.reason };
       case "no-culprit":
-        return { state: "no-culprit", reason: outcome.reason };
+        return { state: "no-culprit", reason: outcome.reason, message: outcome.message };
       case "error":
-        return { state: "error", message: outcome.message };
+        return { state: "error", reason: outcome.reason, message: outcome.message };
     }
   }
   /** Whether a verdict on `sha` could still change the answer; a running probe that is not can be stopped. */
@@ -876,6 +913,110 @@ var Bisection = class _Bisection {
       check2.done = true;
       this.checkError = `The merge base ${sha} of the bad commit ${this.bad} and the good commit(s) ${this.goods.join(", ")} fails the test: the bug was fixed between ${sha} and the good commit(s), not broken between good and bad. To find where it broke, use a good commit that is an ancestor of ${this.bad}.`;
     }
+  }
+};
+
+// action/src/runner/command-check.ts
+function notRunnable(exitCode) {
+  return exitCode === 126 || exitCode === 127;
+}
+var CommandCheck = class {
+  constructor(command, goodCommit) {
+    this.command = command;
+    this.goodCommit = goodCommit;
+  }
+  command;
+  goodCommit;
+  /** Whether the command is known to run, or its re-check has been started. */
+  settled = false;
+  /** The verdict waiting for the re-check. */
+  held;
+  /**
+   * A test's verdict (infrastructure errors are not verdicts): `hold` when `item` must wait for a
+   * re-check on the good commit, which the caller starts; else `record` it now.
+   */
+  consider(run, item) {
+    if (run.verdict === "bad" && notRunnable(run.exitCode) && !this.settled) {
+      this.settled = true;
+      this.held = item;
+      return "hold";
+    }
+    this.settled ||= run.verdict === "good";
+    return "record";
+  }
+  /** Whether a verdict waits for the re-check: nothing new is started meanwhile. */
+  get holding() {
+    return this.held !== void 0;
+  }
+  /** The re-check's run: the held verdict, to record as bad, or why nothing can be blamed. */
+  conclude(run) {
+    const held = this.held;
+    if (held === void 0) throw new Error("No verdict is waiting for a re-check of the command.");
+    this.held = void 0;
+    if (!notRunnable(run.exitCode)) return { held };
+    return {
+      failure: {
+        reason: run.exitCode === 127 ? "command-not-found" : "command-not-executable",
+        message: `The command '${this.command.join(" ")}' exits ${run.exitCode} on the good commit ${this.goodCommit} too: it was ${run.exitCode === 127 ? "not found" : "not executable"}, so no commit can be blamed. Check the command and that it is installed (each probe runs in a fresh worktree of the commit).`
+      }
+    };
+  }
+};
+
+// action/src/runner/infrastructure-retry.ts
+var InfrastructureRetry = class {
+  /** Commits that have had their one retry. */
+  retried = /* @__PURE__ */ new Set();
+  /** Retries waiting for a free worktree, oldest first. */
+  waiting = [];
+  /** After an infrastructure error on `sha`: `retry` the first time (it waits in line), `skip` after that. */
+  onError(sha) {
+    if (this.retried.has(sha)) return "skip";
+    this.retried.add(sha);
+    this.waiting.push(sha);
+    return "retry";
+  }
+  /** Whether a retry is waiting to start. */
+  get hasWaiting() {
+    return this.waiting.length > 0;
+  }
+  /** The oldest waiting retry, now started; undefined when none waits. */
+  take() {
+    return this.waiting.shift();
+  }
+};
+
+// action/src/runner/probe-plan.ts
+var BisectPlan = class {
+  constructor(bisection) {
+    this.bisection = bisection;
+  }
+  bisection;
+  partial = false;
+  isOver(pending) {
+    return this.bisection.status(pending).state !== "searching";
+  }
+  next(count, running) {
+    return this.bisection.next(count, running);
+  }
+  mayStop(sha) {
+    return !this.bisection.isInformative(sha);
+  }
+};
+var ProbeListPlan = class {
+  partial = true;
+  queue;
+  constructor(commits) {
+    this.queue = [...new Set(commits)];
+  }
+  isOver(pending, retriesWaiting) {
+    return this.queue.length === 0 && !retriesWaiting && pending.length === 0;
+  }
+  next(count) {
+    return this.queue.splice(0, Math.max(0, count));
+  }
+  mayStop() {
+    return false;
   }
 };
 
@@ -1013,19 +1154,6 @@ var WorktreePool = class {
 };
 
 // action/src/runner/bisect-runner.ts
-var keyOf = (r) => r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha;
-var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function awaitCompanions(first, running, finished) {
-  const duration3 = first.run.durationMs;
-  const deadline = performance.now() + Math.min(250, duration3 / 5);
-  const done = new Set(finished.map((f) => f.running));
-  const companions = [...running.values()].filter(
-    (r) => !done.has(r) && r.startedAt !== void 0 && r.startedAt + duration3 <= deadline
-  );
-  if (companions.length === 0) return;
-  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
-}
-var notRunnable = (exitCode) => exitCode === 126 || exitCode === 127;
 async function runBisect(settings) {
   const emit = (event) => {
     try {
@@ -1034,8 +1162,7 @@ async function runBisect(settings) {
     }
   };
   const parallel = Math.max(1, settings.parallel ?? 1);
-  const git2 = settings.git;
-  const pool = new WorktreePool(git2, parallel, settings.worktreeDir);
+  const pool = new WorktreePool(settings.git, parallel, settings.worktreeDir);
   pool.warm(settings.bad);
   try {
     return await bisectInPool(settings, pool, parallel, emit);
@@ -1060,7 +1187,6 @@ async function bisectInPool(settings, pool, parallel, emit) {
     verifyBad: settings.verifyBad ?? false,
     ...settings.confidence !== void 0 ? { confidence: settings.confidence } : {}
   });
-  const probes = [];
   for (const k of settings.known ?? []) {
     if (bisection.knows(k.sha)) bisection.record(k.sha, k.verdict);
   }
@@ -1071,141 +1197,183 @@ async function bisectInPool(settings, pool, parallel, emit) {
     estimatedTests: initial.state === "searching" ? initial.estimatedTests : 0,
     mergeBases: bisection.mergeBases
   });
-  const running = /* @__PURE__ */ new Map();
-  const finished = [];
-  let wake;
-  const retried = /* @__PURE__ */ new Set();
-  const retryQueue = [];
-  let held;
-  let goodChecked = false;
-  let latestRound = 0;
-  let fatal;
-  let warningsSeen = 0;
-  const probeQueue = settings.probeOnly ? [...new Set(settings.probeOnly)] : void 0;
-  const start = (sha, purpose) => {
-    const abort = new AbortController();
-    const entry = { sha, round: latestRound + 1, purpose, abort, done: void 0 };
-    entry.done = (async () => {
-      const worktree = await pool.acquire(sha);
-      emit({ type: "probe-start", sha, worker: worktree.id, round: entry.round, purpose });
-      entry.startedAt = performance.now();
-      try {
-        const run = await runTest({
-          argv: settings.command,
-          cwd: worktree.path,
-          ...settings.stepTimeoutMs ? { timeoutMs: settings.stepTimeoutMs } : {},
-          signal: abort.signal,
-          ...settings.onOutput ? { output: (chunk) => settings.onOutput(sha, chunk) } : {}
-        });
-        return { running: entry, run, worker: worktree.id };
-      } finally {
-        pool.release(worktree);
+  const plan = settings.probeOnly ? new ProbeListPlan(settings.probeOnly) : new BisectPlan(bisection);
+  const scheduler = new Scheduler(settings, bisection, plan, pool, parallel, emit);
+  const failure2 = await scheduler.run();
+  const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize }, scheduler.probes);
+  if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
+  return endedResult(base, bisection.status(), failure2, plan.partial ? { candidates: () => bisection.candidates() } : void 0);
+}
+var keyOf = (r) => r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha;
+var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+var Scheduler = class {
+  constructor(settings, bisection, plan, pool, parallel, emit) {
+    this.settings = settings;
+    this.bisection = bisection;
+    this.plan = plan;
+    this.pool = pool;
+    this.parallel = parallel;
+    this.emit = emit;
+    this.commandCheck = new CommandCheck(settings.command, settings.good[0]);
+  }
+  settings;
+  bisection;
+  plan;
+  pool;
+  parallel;
+  emit;
+  /** Every verdict, in the order they arrived (stopped tests are not probes). */
+  probes = [];
+  running = /* @__PURE__ */ new Map();
+  finished = [];
+  /** Resolves the loop's wait when a test finishes. */
+  wake;
+  /** The latest round whose verdict is known: a probe started now is planned in the next. */
+  latestRound = 0;
+  failure;
+  warningsSeen = 0;
+  retry = new InfrastructureRetry();
+  commandCheck;
+  /** Runs until the plan is over, a failure ends it, or the signal stops it. Returns the failure, if any. */
+  async run() {
+    const signal = this.settings.signal;
+    const stopAll = () => this.running.forEach((r) => r.abort.abort());
+    signal?.addEventListener("abort", stopAll);
+    try {
+      while (!signal?.aborted && !this.failure) {
+        if (!this.commandCheck.holding && this.plan.isOver(this.pendingShas(), this.retry.hasWaiting)) break;
+        if (!this.commandCheck.holding) this.fillWorktrees();
+        if (this.running.size === 0) {
+          this.failure = { reason: "no-verdict", message: "The engine has no probe to run but has not reached a verdict (this is a bug)." };
+          break;
+        }
+        if (this.finished.length === 0) await new Promise((r) => this.wake = r);
+        this.wake = void 0;
+        await awaitCompanions(this.finished[0], this.running, this.finished);
+        for (const f of this.finished.splice(0)) {
+          this.running.delete(keyOf(f.running));
+          this.apply(f);
+        }
+        for (const r of this.running.values()) {
+          if (r.purpose !== "good-check" && this.plan.mayStop(r.sha)) r.abort.abort();
+        }
       }
-    })();
-    entry.done.then(
+    } finally {
+      signal?.removeEventListener("abort", stopAll);
+      stopAll();
+      await Promise.allSettled([...this.running.values()].map((r) => r.done));
+    }
+    return this.failure;
+  }
+  /** Starts waiting retries, then what the plan asks for, until every worktree is busy. */
+  fillWorktrees() {
+    while (this.running.size < this.parallel) {
+      const sha = this.retry.take();
+      if (sha === void 0) break;
+      this.start(sha, "retry");
+    }
+    const chosen = this.plan.next(this.parallel - this.running.size, [...this.running.values()].map((r) => r.sha));
+    for (const sha of chosen) this.start(sha, this.bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
+  }
+  /** Probes still running that the bisection counts (the 126/127 re-check is not one of them). */
+  pendingShas() {
+    return [...this.running.values()].filter((r) => r.purpose !== "good-check").map((r) => r.sha);
+  }
+  start(sha, purpose) {
+    const abort = new AbortController();
+    const running = {
+      sha,
+      round: this.latestRound + 1,
+      purpose,
+      abort,
+      done: this.test(sha, () => running).then((tested) => ({ running, ...tested }))
+    };
+    running.done.then(
       (f) => {
-        finished.push(f);
-        wake?.();
+        this.finished.push(f);
+        this.wake?.();
       },
       (error62) => {
-        fatal ??= `Could not run a probe of ${sha}: ${error62.message}`;
-        finished.push({ running: entry, run: { verdict: "error", exitCode: null, durationMs: 0, stopped: true }, worker: -1 });
-        wake?.();
+        this.failure ??= { reason: "probe-failed", message: `Could not run a probe of ${sha}: ${error62.message}` };
+        this.finished.push({ running, run: { verdict: "error", exitCode: null, durationMs: 0, stopped: true }, worker: -1 });
+        this.wake?.();
       }
     );
-    running.set(keyOf(entry), entry);
-  };
-  const onAbort = () => running.forEach((r) => r.abort.abort());
-  settings.signal?.addEventListener("abort", onAbort);
-  const pendingShas = () => [...running.values()].filter((r) => r.purpose !== "good-check").map((r) => r.sha);
-  const toProbe = (f) => ({
-    sha: f.running.sha,
-    verdict: f.run.verdict,
-    exitCode: f.run.exitCode,
-    durationMs: f.run.durationMs,
-    round: f.running.round
-  });
-  const apply = (f) => {
+    this.running.set(keyOf(running), running);
+  }
+  /** Tests `sha` in a free worktree; rejects when no worktree could be had. */
+  async test(sha, entry) {
+    const worktree = await this.pool.acquire(sha);
+    const running = entry();
+    this.emit({ type: "probe-start", sha, worker: worktree.id, round: running.round, purpose: running.purpose });
+    running.startedAt = performance.now();
+    try {
+      const { command, stepTimeoutMs, onOutput } = this.settings;
+      const run = await runTest({
+        argv: command,
+        cwd: worktree.path,
+        ...stepTimeoutMs ? { timeoutMs: stepTimeoutMs } : {},
+        signal: running.abort.signal,
+        ...onOutput ? { output: (chunk) => onOutput(sha, chunk) } : {}
+      });
+      return { run, worker: worktree.id };
+    } finally {
+      this.pool.release(worktree);
+    }
+  }
+  /**
+   * Applies one finished test: an infrastructure error is retried once (then skipped), a first
+   * exit 126/127 waits for the command's re-check on a good commit, any other verdict is recorded.
+   */
+  apply(f) {
     const { running: done, run, worker } = f;
     if (run.stopped) {
-      if (worker >= 0) emit({ type: "probe-stopped", sha: done.sha, worker });
+      if (worker >= 0) this.emit({ type: "probe-stopped", sha: done.sha, worker });
       return;
     }
-    const probe = toProbe(f);
-    probes.push(probe);
-    latestRound = Math.max(latestRound, done.round);
+    const probe = { sha: done.sha, verdict: run.verdict, exitCode: run.exitCode, durationMs: run.durationMs, round: done.round };
+    this.probes.push(probe);
+    this.latestRound = Math.max(this.latestRound, done.round);
     if (done.purpose === "good-check") {
-      emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: bisection.status() });
-      const first = held;
-      held = void 0;
-      if (notRunnable(run.exitCode)) {
-        fatal = `The command '${settings.command.join(" ")}' exits ${run.exitCode} on the good commit ${done.sha} too: it was ${run.exitCode === 127 ? "not found" : "not executable"}, so no commit can be blamed. Check the command and that it is installed (each probe runs in a fresh worktree of the commit).`;
-        return;
-      }
-      record2(first.finished, first.probe, "bad", first.finished.run.note);
+      this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: this.bisection.status() });
+      const outcome = this.commandCheck.conclude(run);
+      if ("failure" in outcome) this.failure = outcome.failure;
+      else this.record(outcome.held.finished, outcome.held.probe, "bad", outcome.held.finished.run.note);
       return;
     }
     if (run.verdict === "error") {
-      if (!retried.has(done.sha)) {
-        retried.add(done.sha);
-        retryQueue.push(done.sha);
-        emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${run.note ?? "infrastructure error"}; retrying once`, status: bisection.status() });
-        return;
+      const note = run.note ?? "infrastructure error";
+      if (this.retry.onError(done.sha) === "retry") {
+        this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${note}; retrying once`, status: this.bisection.status() });
+      } else {
+        this.record(f, probe, "skip", `${note} twice; treated as skip`);
       }
-      record2(f, probe, "skip", `${run.note ?? "infrastructure error"} twice; treated as skip`);
       return;
     }
-    if (run.verdict === "bad" && notRunnable(run.exitCode) && !goodChecked) {
-      goodChecked = true;
-      held = { finished: f, probe };
-      start(settings.good[0], "good-check");
+    if (this.commandCheck.consider(run, { finished: f, probe }) === "hold") {
+      this.start(this.commandCheck.goodCommit, "good-check");
       return;
     }
-    goodChecked ||= run.verdict === "good";
-    record2(f, probe, run.verdict, run.note);
-  };
-  const record2 = (f, probe, verdict, note) => {
-    if (bisection.knows(f.running.sha)) bisection.record(f.running.sha, verdict);
-    for (const w of bisection.warnings.slice(warningsSeen)) emit({ type: "warning", message: w });
-    warningsSeen = bisection.warnings.length;
-    emit({ type: "probe-end", sha: f.running.sha, worker: f.worker, probe, ...note ? { note } : {}, status: bisection.status(pendingShas()) });
-  };
-  try {
-    while (!settings.signal?.aborted && !fatal) {
-      if (probeQueue) {
-        if (!held && probeQueue.length === 0 && retryQueue.length === 0 && running.size === 0) break;
-      } else if (!held && bisection.status(pendingShas()).state !== "searching") {
-        break;
-      }
-      if (!held) {
-        while (running.size < parallel && retryQueue.length > 0) start(retryQueue.shift(), "retry");
-        const free = parallel - running.size;
-        const chosen = probeQueue ? probeQueue.splice(0, free) : bisection.next(free, [...running.values()].map((r) => r.sha));
-        for (const sha of chosen) start(sha, bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
-      }
-      if (running.size === 0) {
-        fatal = "The engine has no probe to run but has not reached a verdict (this is a bug).";
-        break;
-      }
-      if (finished.length === 0) await new Promise((r) => wake = r);
-      wake = void 0;
-      await awaitCompanions(finished[0], running, finished);
-      for (const f of finished.splice(0)) {
-        running.delete(keyOf(f.running));
-        apply(f);
-      }
-      for (const r of running.values()) {
-        if (!probeQueue && r.purpose !== "good-check" && !bisection.isInformative(r.sha)) r.abort.abort();
-      }
-    }
-  } finally {
-    settings.signal?.removeEventListener("abort", onAbort);
-    running.forEach((r) => r.abort.abort());
-    await Promise.allSettled([...running.values()].map((r) => r.done));
+    this.record(f, probe, run.verdict, run.note);
   }
-  if (settings.signal?.aborted) throw new Error("Interrupted: the bisection was stopped and its worktrees removed.");
-  const status = bisection.status();
-  return toResultDocument(settings, bisection, status, probes, fatal);
+  /** Gives the engine a verdict and reports it, with any warning it raised. */
+  record(f, probe, verdict, note) {
+    const sha = f.running.sha;
+    if (this.bisection.knows(sha)) this.bisection.record(sha, verdict);
+    for (const message of this.bisection.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
+    this.warningsSeen = this.bisection.warnings.length;
+    this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...note ? { note } : {}, status: this.bisection.status(this.pendingShas()) });
+  }
+};
+async function awaitCompanions(first, running, finished) {
+  const duration3 = first.run.durationMs;
+  const deadline = performance.now() + Math.min(250, duration3 / 5);
+  const done = new Set(finished.map((f) => f.running));
+  const companions = [...running.values()].filter(
+    (r) => !done.has(r) && r.startedAt !== void 0 && r.startedAt + duration3 <= deadline
+  );
+  if (companions.length === 0) return;
+  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
 }
 async function explainEmptyRange(settings) {
   const names = settings.refNames ?? { good: settings.good, bad: settings.bad };
@@ -1224,30 +1392,6 @@ async function findMergeBases(git2, bad, good) {
   const ancestry = await Promise.all(good.map((g) => git2.isAncestor(g, bad)));
   if (ancestry.every(Boolean)) return [];
   return (await git2.mergeBases(bad, good)).filter((m) => !good.includes(m));
-}
-function toResultDocument(settings, bisection, status, probes, fatal) {
-  const base = {
-    schema: 1,
-    ...settings.jobId !== void 0 ? { jobId: settings.jobId } : {},
-    range: { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize },
-    probes,
-    tested: probes.length,
-    rounds: probes.reduce((m, p) => Math.max(m, p.round), 0)
-  };
-  if (fatal) return { ...base, verdict: "error", candidates: [], error: fatal };
-  switch (status.state) {
-    case "culprit":
-      return { ...base, verdict: "culprit", culprit: { sha: status.sha, confidence: status.confidence }, candidates: [status.sha] };
-    case "ambiguous":
-      return { ...base, verdict: "ambiguous", candidates: status.candidates };
-    case "no-culprit":
-      return { ...base, verdict: "no-culprit", candidates: [], error: status.reason };
-    case "error":
-      return { ...base, verdict: "error", candidates: [], error: status.message };
-    case "searching":
-      if (settings.probeOnly) return { ...base, verdict: "ambiguous", candidates: bisection.candidates() };
-      return { ...base, verdict: "error", candidates: [], error: "The bisection stopped before reaching a verdict." };
-  }
 }
 
 // node_modules/@actions/exec/lib/exec.js
@@ -21824,8 +21968,198 @@ function date4(params) {
   return _coercedDate(ZodDate, params);
 }
 
+// action/src/options.ts
+var UNITS = [
+  ["h", 3600],
+  ["m", 60],
+  ["s", 1]
+];
+function parseDuration(text) {
+  if (text.length === 0 || text.length > 32) return null;
+  let total = 0;
+  let nextUnit = 0;
+  let i = 0;
+  while (i < text.length) {
+    const start = i;
+    while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+    if (i === start) return null;
+    const amount = Number(text.slice(start, i));
+    if (i === text.length) return start === 0 ? amount : null;
+    const unit = UNITS.findIndex(([name]) => name === text[i]);
+    if (unit < nextUnit) return null;
+    total += amount * UNITS[unit][1];
+    nextUnit = unit + 1;
+    i++;
+  }
+  return total;
+}
+function isDecimal(text) {
+  return text.length <= 24 && /^(?:\d+\.?\d*|\.\d+)$/.test(text);
+}
+var clamp = (value, min, max) => Math.min(max, Math.max(min, value));
+function switchOption(o) {
+  const value = external_exports.boolean();
+  return {
+    ...o,
+    kind: "switch",
+    rule: "true or false",
+    default: false,
+    value,
+    /** As an Action input: `true`/`false` (and zod's other spellings: yes/no, on/off, 1/0). */
+    text: external_exports.stringbool({ error: "expected true or false" }),
+    yaml: value,
+    /** Switches have no value to repair. */
+    repair: (_text) => true
+  };
+}
+function integerOption(o) {
+  const rule = `a whole number from ${o.min} to ${o.max}`;
+  const value = external_exports.int({ error: `expected ${rule}` }).min(o.min, { error: `expected ${rule}` }).max(o.max, { error: `expected ${rule}` });
+  return {
+    ...o,
+    kind: "integer",
+    rule,
+    value,
+    text: external_exports.string().regex(/^\d{1,9}$/, { error: `expected ${rule}` }).transform(Number).pipe(value),
+    yaml: value,
+    /** The nearest value in range (for a corrected example). */
+    repair: (text) => {
+      const near = text.trim() === "" ? NaN : Number(text);
+      return clamp(Math.round(Number.isFinite(near) ? near : Number(o.example)), o.min, o.max);
+    }
+  };
+}
+function probabilityOption(o) {
+  const rule = `a probability above ${o.above} and below ${o.below}, such as ${o.default}`;
+  const value = external_exports.number({ error: `expected ${rule}` }).gt(o.above, { error: `expected ${rule}` }).lt(o.below, { error: `expected ${rule}` });
+  return {
+    ...o,
+    kind: "probability",
+    rule,
+    value,
+    text: external_exports.string().refine(isDecimal, { error: `expected ${rule}` }).transform(Number).pipe(value),
+    yaml: value,
+    /** `99%` or `99` probably meant 0.99. */
+    repair: (text) => {
+      const percent = Math.round(Number(text.endsWith("%") ? text.slice(0, -1) : text) * 10) / 1e3;
+      return value.safeParse(percent).success ? percent : Number(o.example);
+    }
+  };
+}
+function durationOption(o) {
+  const value = external_exports.int({ error: `expected ${o.rule}` }).min(o.min, { error: `expected ${o.rule}` }).max(o.max, { error: `expected ${o.rule}` });
+  const fromText = external_exports.string().transform((text, ctx) => {
+    const seconds = parseDuration(text.trim());
+    if (seconds === null) {
+      ctx.addIssue({ code: "custom", message: `expected ${o.rule}` });
+      return external_exports.NEVER;
+    }
+    return seconds;
+  }).pipe(value);
+  return {
+    ...o,
+    kind: "duration",
+    value,
+    text: fromText,
+    /** In YAML a duration is text (`30m`) or a number of seconds. */
+    yaml: external_exports.union([value, fromText], { error: `expected ${o.rule}` }),
+    repair: (text) => {
+      const number4 = text.trim() === "" ? NaN : Number(text);
+      const seconds = parseDuration(text.trim()) ?? (Number.isFinite(number4) ? Math.round(number4) : parseDuration(o.example) ?? o.default);
+      return clamp(seconds, o.min, o.max);
+    }
+  };
+}
+var SIX_HOURS = 6 * 3600;
+var OPTIONS = {
+  firstParent: switchOption({
+    name: "first-parent",
+    help: "follow only the first parent of merges: a merged branch counts as its merge commit",
+    surfaces: ["cli", "action", "comment", "config"]
+  }),
+  flaky: switchOption({
+    name: "flaky",
+    help: "for tests that fail at random: repeats tests, weighs every verdict, and may conclude the failure was a flake",
+    surfaces: ["cli", "action", "comment", "config"]
+  }),
+  parallel: integerOption({
+    name: "parallel",
+    help: "test k commits at once, each in its own git worktree",
+    placeholder: "k",
+    example: "4",
+    min: 1,
+    max: 64,
+    default: 1,
+    surfaces: ["cli", "action", "comment", "config"]
+  }),
+  confidence: probabilityOption({
+    name: "confidence",
+    help: "with flaky, stop when one answer has this probability",
+    placeholder: "p",
+    example: "0.99",
+    above: 0.5,
+    below: 1,
+    default: 0.99,
+    surfaces: ["cli", "action", "comment", "config"]
+  }),
+  timeoutSeconds: durationOption({
+    name: "timeout",
+    help: "give up on the whole bisect after this long",
+    placeholder: "duration",
+    rule: "a duration from 1m to 6h, such as 90s, 30m, 1h30m or 900 (seconds)",
+    example: "30m",
+    min: 60,
+    max: SIX_HOURS,
+    // The App's default; BISECT_TIMEOUT_SECONDS changes it for an installation.
+    default: 1800,
+    surfaces: ["comment", "config"]
+  }),
+  stepTimeoutSeconds: durationOption({
+    name: "step-timeout",
+    help: "a test running longer than this is an infrastructure error (retried once, then skipped)",
+    placeholder: "duration",
+    rule: "a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit",
+    example: "10m",
+    min: 0,
+    max: SIX_HOURS,
+    // No limit.
+    default: 0,
+    surfaces: ["cli", "action", "comment", "config"]
+  }),
+  verify: switchOption({
+    name: "verify",
+    help: "test the bad commit before blaming it, so a range with no regression ends as no culprit",
+    surfaces: ["cli"]
+  })
+};
+var optionValuesSchema = external_exports.object({
+  firstParent: OPTIONS.firstParent.value,
+  flaky: OPTIONS.flaky.value,
+  parallel: OPTIONS.parallel.value,
+  confidence: OPTIONS.confidence.value,
+  timeoutSeconds: OPTIONS.timeoutSeconds.value,
+  stepTimeoutSeconds: OPTIONS.stepTimeoutSeconds.value,
+  verify: OPTIONS.verify.value
+});
+var OPTION_KEYS = Object.keys(OPTIONS).filter(isOptionKey);
+function isOptionKey(key) {
+  return Object.hasOwn(OPTIONS, key);
+}
+function optionsOn(surface) {
+  return OPTION_KEYS.filter((key) => OPTIONS[key].surfaces.includes(surface));
+}
+function flagSyntax(definition) {
+  return definition.kind === "switch" ? `--${definition.name}` : `--${definition.name} <${definition.placeholder}>`;
+}
+
 export {
+  resultBase,
+  interruptedResult,
   runBisect,
   external_exports,
+  OPTIONS,
+  optionValuesSchema,
+  optionsOn,
+  flagSyntax,
   GitCli
 };

@@ -1,0 +1,127 @@
+/**
+ * The runner on real repositories: every way a run can end, with the result document's verdict
+ * and machine-readable reason (what the App decides on), and a run stopped by its signal.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resultDocumentSchema, type ResultDocument } from "../../action/src/result-document.js";
+import { runBisect, type RunnerEvent, type RunnerSettings } from "../../action/src/runner/bisect-runner.js";
+import { GitCli } from "../../action/src/runner/git.js";
+import { git, removeDir, tempDir } from "../support/dag-repo.js";
+import { linearRepo, positionOf } from "../support/linear-repo.js";
+
+let scratch: string;
+beforeAll(async () => {
+  scratch = await tempDir("runner-test");
+});
+afterAll(() => removeDir(scratch));
+
+/** Bisects v1.0..main of `dir` with `command`; the document must satisfy the schema the App parses with. */
+async function bisect(dir: string, command: string[], settings: Partial<RunnerSettings> = {}): Promise<ResultDocument> {
+  const repo = await GitCli.open(dir);
+  const doc = await runBisect({
+    git: repo,
+    good: [await repo.resolveCommit("v1.0")],
+    bad: await repo.resolveCommit("main"),
+    command,
+    worktreeDir: scratch,
+    ...settings,
+  });
+  return resultDocumentSchema.parse(doc);
+}
+
+const sh = (script: string) => ["sh", "-c", script];
+
+describe("runBisect: how a run ends, and why", () => {
+  it("a culprit carries no reason", async () => {
+    const { dir, shas } = await linearRepo(scratch, 20, 7);
+    const doc = await bisect(dir, ["sh", "check.sh"]);
+    expect(doc).toMatchObject({ verdict: "culprit", culprit: { sha: shas.get("c7"), confidence: 1 }, candidates: [shas.get("c7")] });
+    expect(doc.reason).toBeUndefined();
+    expect(doc.error).toBeUndefined();
+  });
+
+  it("only skipped commits left: ambiguous, only-skipped-left", async () => {
+    const { dir, shas } = await linearRepo(scratch, 12, 6, (i) => (i === 5 ? { untestable: "1" } : i === 7 ? { untestable: "0" } : {}));
+    const doc = await bisect(dir, sh("grep -qx 1 untestable 2>/dev/null && exit 125; sh check.sh"));
+    expect(doc).toMatchObject({ verdict: "ambiguous", reason: "only-skipped-left" });
+    expect(new Set(doc.candidates)).toEqual(new Set([shas.get("c5"), shas.get("c6"), shas.get("c7")]));
+  });
+
+  it("with verifyBad, a bad commit that passes: no-culprit, bad-commit-passes, the sentence in error", async () => {
+    const { dir, shas } = await linearRepo(scratch, 12, 1000);
+    const doc = await bisect(dir, ["sh", "check.sh"], { verifyBad: true });
+    expect(doc).toMatchObject({ verdict: "no-culprit", reason: "bad-commit-passes", candidates: [] });
+    expect(doc.error).toContain(`The bad commit ${shas.get("c11")} passes the test`);
+  });
+
+  it("flaky mode, every commit passes: no-culprit, flake", async () => {
+    const { dir } = await linearRepo(scratch, 12, 1000);
+    const doc = await bisect(dir, ["true"], { flaky: true });
+    expect(doc).toMatchObject({ verdict: "no-culprit", reason: "flake" });
+    expect(doc.error).toMatch(/looks like a flake/);
+  });
+
+  it("verdicts that contradict each other: error, contradiction", async () => {
+    const { dir, shas } = await linearRepo(scratch, 12, 6);
+    // An earlier attempt saw c3 fail and c8 pass: no first bad commit fits both.
+    const known = [
+      { sha: shas.get("c3")!, verdict: "bad" as const },
+      { sha: shas.get("c8")!, verdict: "good" as const },
+    ];
+    const doc = await bisect(dir, ["sh", "check.sh"], { known });
+    expect(doc).toMatchObject({ verdict: "error", reason: "contradiction", probes: [] });
+    expect(doc.error).toMatch(/The verdicts contradict each other.*--flaky/);
+  });
+
+  it("a command that cannot be executed anywhere (exit 126 on the good commit too): error, command-not-executable", async () => {
+    const { dir, shas } = await linearRepo(scratch, 12, 6);
+    // check.sh is committed without the executable bit.
+    const doc = await bisect(dir, ["./check.sh"]);
+    expect(doc).toMatchObject({ verdict: "error", reason: "command-not-executable" });
+    expect(doc.probes.map((p) => p.exitCode)).toEqual([126, 126]);
+    expect(doc.probes[1]!.sha).toBe(shas.get("c0"));
+    expect(doc.error).toMatch(/exits 126 on the good commit [0-9a-f]{40} too: it was not executable/);
+  });
+
+  it("a probe that cannot run at all (no worktree): error, probe-failed, naming the commit", async () => {
+    const { dir } = await linearRepo(scratch, 12, 6);
+    const real = await GitCli.open(dir);
+    const git = new Proxy(real, {
+      get: (target, key, receiver) => (key === "checkoutWorktree" ? () => Promise.reject(new Error("disk full")) : Reflect.get(target, key, receiver)),
+    });
+    const doc = resultDocumentSchema.parse(
+      await runBisect({ git, good: [await real.resolveCommit("v1.0")], bad: await real.resolveCommit("main"), command: ["true"], worktreeDir: scratch }),
+    );
+    expect(doc).toMatchObject({ verdict: "error", reason: "probe-failed", probes: [] });
+    expect(doc.error).toMatch(/^Could not run a probe of [0-9a-f]{40}: disk full$/);
+  });
+
+  it("probe mode ends as searching, with the commits that can still hold the culprit", async () => {
+    const { dir, shas } = await linearRepo(scratch, 30, 17);
+    const doc = await bisect(dir, ["sh", "check.sh"], { probeOnly: ["c10", "c20"].map((id) => shas.get(id)!), parallel: 2 });
+    expect(doc.verdict).toBe("searching");
+    expect(doc.reason).toBeUndefined();
+    expect(doc.probes.map((p) => p.verdict).sort()).toEqual(["bad", "good"]);
+    expect(new Set(doc.candidates)).toEqual(new Set(Array.from({ length: 10 }, (_, i) => shas.get(`c${11 + i}`))));
+  });
+
+  it("stopped by its signal: interrupted, cancelled, with the verdicts so far and no worktree left", async () => {
+    // c0..c29 pass at once; from c30 on the test hangs: stop the run once a hanging test has started.
+    const { dir, shas } = await linearRepo(scratch, 40, 30);
+    const abort = new AbortController();
+    const ended: string[] = [];
+    const onEvent = (event: RunnerEvent) => {
+      if (event.type === "probe-end") ended.push(event.sha);
+      if (event.type === "probe-start" && positionOf(shas, event.sha) >= 30) setTimeout(() => abort.abort(), 200);
+    };
+    const started = performance.now();
+    const doc = await bisect(dir, sh("test -e bug && sleep 30; exit 0"), { signal: abort.signal, onEvent });
+    expect(performance.now() - started).toBeLessThan(15_000); // the hanging test was killed, not waited for
+    expect(doc).toMatchObject({ verdict: "interrupted", reason: "cancelled", candidates: [], range: { size: 39 } });
+    expect(doc.probes.length).toBeGreaterThanOrEqual(1);
+    expect(doc.probes.map((p) => p.sha)).toEqual(ended);
+    for (const p of doc.probes) expect([p.verdict, positionOf(shas, p.sha) < 30]).toEqual(["good", true]);
+    expect(doc.error).toMatch(/^Interrupted after \d+ tests?: the bisection was stopped before it ended/);
+    expect((await git(dir, ["worktree", "list"])).stdout.trim().split("\n")).toHaveLength(1);
+  });
+});
