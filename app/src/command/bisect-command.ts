@@ -1,56 +1,59 @@
-/** What a `/bisect` comment asks for, as types and as zod schemas for when it is stored and read back. */
+/**
+ * What a `/bisect` comment asks for: zod schemas (a parsed command is checked with them, and read
+ * back with them when stored) and the types they infer. The options' ranges are the options
+ * table's (action/src/options.ts).
+ */
 import { z } from "zod";
-import { MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS } from "./duration.js";
+import { optionsOn, optionValuesSchema, type OptionKey } from "../../../action/src/options.js";
 import { isValidRefExpression } from "./ref-expression.js";
 import { MAX_COMMAND_LENGTH } from "./test-command.js";
 
-export const MAX_PARALLEL = 16;
 /** Each good ref is resolved with its own API call: a few are useful, hundreds are not. */
 export const MAX_GOOD_REFS = 8;
 
-export interface BisectOptions {
-  firstParent?: boolean;
-  flaky?: boolean;
-  parallel?: number;
-  timeoutSeconds?: number;
-  confidence?: number;
+/**
+ * The options table's options that a comment can give (its `comment` surface). Spelled out because
+ * the table's surfaces are not known to the type checker; COMMENT_OPTION_KEYS and a test hold it
+ * to optionsOn("comment").
+ */
+const COMMENT_OPTIONS = {
+  firstParent: true,
+  flaky: true,
+  parallel: true,
+  confidence: true,
+  timeoutSeconds: true,
+  stepTimeoutSeconds: true,
+} as const satisfies Partial<Record<OptionKey, true>>;
+export type CommentOptionKey = keyof typeof COMMENT_OPTIONS;
+
+function isCommentOptionKey(key: OptionKey): key is CommentOptionKey {
+  return Object.hasOwn(COMMENT_OPTIONS, key);
 }
 
-export type BisectCommand =
-  | { kind: "bisect"; range: { goods: string[]; bad: string } | null; options: BisectOptions; command: string | null }
-  | { kind: "status" }
-  | { kind: "cancel" }
-  | { kind: "retry" }
-  | { kind: "help" };
+/** The comment's options, in the table's order. */
+export const COMMENT_OPTION_KEYS: readonly CommentOptionKey[] = optionsOn("comment").filter(isCommentOptionKey);
 
-export const parallelSchema = z.int().min(1).max(MAX_PARALLEL);
-export const timeoutSecondsSchema = z.int().min(MIN_TIMEOUT_SECONDS).max(MAX_TIMEOUT_SECONDS);
-export const confidenceSchema = z.number().gt(0.5).lt(1);
-
-/** Options as the flags give them: only what was written is present. */
+/** Options as the flags give them: only what was written is present, each within the table's range. */
 export const bisectOptionsSchema = z
-  .strictObject({
-    firstParent: z.boolean().optional(),
-    flaky: z.boolean().optional(),
-    parallel: parallelSchema.optional(),
-    timeoutSeconds: timeoutSecondsSchema.optional(),
-    confidence: confidenceSchema.optional(),
-  })
+  .strictObject(optionValuesSchema.pick(COMMENT_OPTIONS).partial().shape)
   .refine((o) => o.confidence === undefined || o.flaky === true, {
-    message: "confidence applies only with flaky",
+    error: "confidence applies only with flaky",
     path: ["confidence"],
   });
+export type BisectOptions = z.infer<typeof bisectOptionsSchema>;
 
-const refSchema = z.string().refine(isValidRefExpression, "not a valid ref");
+const refSchema = z.string().refine(isValidRefExpression, { error: "not a valid ref" });
 
-export const bisectCommandSchema: z.ZodType<BisectCommand> = z.discriminatedUnion("kind", [
+export const bisectCommandSchema = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("bisect"),
+    /** Null: the pull request's base..head. */
     range: z
       .strictObject({ goods: z.array(refSchema).min(1).max(MAX_GOOD_REFS), bad: refSchema })
-      .refine((r) => !r.goods.includes(r.bad), "the bad ref is also a good one")
+      .refine((r) => !r.goods.includes(r.bad), { error: "the bad ref is also a good one" })
       .nullable(),
     options: bisectOptionsSchema,
+    /** Null: the repository's default command. */
     command: z.string().min(1).max(MAX_COMMAND_LENGTH).nullable(),
   }),
   z.strictObject({ kind: z.literal("status") }),
@@ -58,3 +61,4 @@ export const bisectCommandSchema: z.ZodType<BisectCommand> = z.discriminatedUnio
   z.strictObject({ kind: z.literal("retry") }),
   z.strictObject({ kind: z.literal("help") }),
 ]);
+export type BisectCommand = z.infer<typeof bisectCommandSchema>;

@@ -1,6 +1,6 @@
 /** Writing a command back as a comment line (and code block), the way parseComment reads it. */
-import type { BisectCommand } from "./bisect-command.js";
-import { formatDuration } from "./duration.js";
+import { formatDuration, OPTIONS, type OptionDefinition } from "../../../action/src/options.js";
+import { COMMENT_OPTION_KEYS, type BisectCommand, type BisectOptions } from "./bisect-command.js";
 
 /** A fence that no line of `text` can close: one backtick longer than its longest run (at least 3). */
 function fenceFor(text: string): string {
@@ -13,6 +13,23 @@ function fenceFor(text: string): string {
   return "`".repeat(Math.max(3, longest + 1));
 }
 
+/** An option's value as its flag takes it: `1h30m` for durations, the number otherwise. */
+export function formatOptionValue(definition: OptionDefinition, value: number): string {
+  return definition.kind === "duration" ? formatDuration(value) : String(value);
+}
+
+/** The flags that give `options`, in the options table's order: `--flaky --parallel 4`. */
+export function formatOptions(options: BisectOptions): string[] {
+  const words: string[] = [];
+  for (const key of COMMENT_OPTION_KEYS) {
+    const definition: OptionDefinition = OPTIONS[key];
+    const value = options[key];
+    if (value === undefined || value === false) continue;
+    words.push(typeof value === "boolean" ? `--${definition.name}` : `--${definition.name} ${formatOptionValue(definition, value)}`);
+  }
+  return words;
+}
+
 /**
  * The comment that asks for `command`: one line, plus a fenced code block when the test command
  * spans several lines or starts or ends with whitespace.
@@ -23,12 +40,7 @@ export function formatBisectCommand(command: BisectCommand): string {
   if (command.kind !== "bisect") return `/bisect ${command.kind}`;
   const words = ["/bisect"];
   if (command.range) words.push(`${command.range.goods.join(",")}..${command.range.bad}`);
-  const o = command.options;
-  if (o.firstParent) words.push("--first-parent");
-  if (o.flaky) words.push("--flaky");
-  if (o.parallel !== undefined) words.push(`--parallel ${o.parallel}`);
-  if (o.timeoutSeconds !== undefined) words.push(`--timeout ${formatDuration(o.timeoutSeconds)}`);
-  if (o.confidence !== undefined) words.push(`--confidence ${o.confidence}`);
+  words.push(...formatOptions(command.options));
   const test = command.command;
   if (test === null) return words.join(" ");
   if (!test.includes("\n") && test.trim() === test) return `${words.join(" ")} -- ${test}`;

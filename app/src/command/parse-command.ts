@@ -2,26 +2,21 @@
  * The `/bisect` comment grammar: finds the command in a comment and reads it into a
  * BisectCommand, or into an error that says what is wrong and shows a corrected command.
  *
- *   /bisect <good>[,<good>…]..<bad> [--first-parent] [--flaky] [--parallel <k>]
- *           [--timeout <duration>] [--confidence <p>] [-- <test command>]
+ *   /bisect <good>[,<good>…]..<bad> [options] [-- <test command>]
  *   /bisect [options] [-- <test command>]        (a pull request: its base..head)
  *   /bisect status | cancel | retry | help
  *
+ * The options are the options table's on the `comment` surface (action/src/options.ts): each
+ * flag's value is read, checked, described and repaired by its definition there.
+ *
  * The test command may instead be a fenced code block right below the `/bisect` line.
  */
-import {
-  bisectOptionsSchema,
-  confidenceSchema,
-  MAX_GOOD_REFS,
-  parallelSchema,
-  type BisectCommand,
-  type BisectOptions,
-} from "./bisect-command.js";
+import { flagSyntax, OPTIONS, type OptionDefinition } from "../../../action/src/options.js";
+import { codeSpan, truncate } from "../messages/markdown.js";
+import { bisectOptionsSchema, COMMENT_OPTION_KEYS, MAX_GOOD_REFS, type BisectCommand, type BisectOptions, type CommentOptionKey } from "./bisect-command.js";
 import { closestMatch } from "./closest-match.js";
-import { parseTimeout, TIMEOUT_RULE, MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS } from "./duration.js";
-import { formatBisectCommand } from "./format-command.js";
+import { formatBisectCommand, formatOptionValue } from "./format-command.js";
 import { isSpace, locateCommand, type CommandLocation } from "./locate-command.js";
-import { inlineCode, truncate } from "./markdown-text.js";
 import { isValidRefExpression, refProblem, repairRef } from "./ref-expression.js";
 import { testCommandProblem } from "./test-command.js";
 
@@ -65,99 +60,33 @@ function isLookalikeSeparator(word: string): boolean {
 
 // ─── Flags ───────────────────────────────────────────────────────────────────
 
-type Reading = { ok: true; value: number } | { ok: false; repaired: number };
+/** Values quoted in a message are cut to this many characters. */
+const SHOWN = 80;
 
-interface SwitchFlag {
-  kind: "switch";
-  set: (options: BisectOptions) => void;
+/** A value the user wrote, quoted so that nothing in it is Markdown. */
+function quote(text: string): string {
+  return codeSpan(text, SHOWN);
 }
 
-interface ValueFlag {
-  kind: "value";
-  /** "a whole number from 1 to 16": completes "`--parallel` must be …". */
-  rule: string;
-  /** The value examples use when the user's cannot be repaired. */
-  fallback: string;
-  read: (text: string) => Reading;
-  set: (options: BisectOptions, value: number) => void;
-}
+/** The comment's flags by the name written after `--`: `first-parent` → `firstParent`. */
+const FLAGS = new Map<string, CommentOptionKey>(COMMENT_OPTION_KEYS.map((key) => [OPTIONS[key].name, key]));
+const FLAG_NAMES = [...FLAGS.keys()];
 
-function isDigits(text: string): boolean {
-  if (text.length === 0) return false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
+/** "`--first-parent`, `--flaky`, … and `--step-timeout <duration>`". */
+function listFlags(): string {
+  const flags = COMMENT_OPTION_KEYS.map((key) => `\`${flagSyntax(OPTIONS[key])}\``);
+  return flags.length === 1 ? flags[0]! : `${flags.slice(0, -1).join(", ")} and ${flags.at(-1)!}`;
 }
+const FLAG_LIST = listFlags();
 
-/** `0.99`, `.99`, `1`: digits with at most one decimal point, no sign or exponent. */
-function isDecimal(text: string): boolean {
-  if (text.length === 0 || text.length > 24) return false;
-  let digits = 0;
-  let points = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) digits++;
-    else if (c === 46) points++;
-    else return false;
-  }
-  return digits > 0 && points <= 1;
+/** An option that takes a value (every kind but a switch). */
+type ValueOption = Exclude<OptionDefinition, { kind: "switch" }>;
+
+/** What a flag's value `text` stands for, or (not ok) its definition's repair of it, for the example. */
+function readValue(definition: ValueOption, text: string): { ok: boolean; value: number } {
+  const read = definition.text.safeParse(text);
+  return read.success ? { ok: true, value: read.data } : { ok: false, value: definition.repair(text) };
 }
-
-function clamp(value: number, min: number, max: number): number {
-  return Math.min(max, Math.max(min, value));
-}
-
-function readParallel(text: string): Reading {
-  const value = isDigits(text) && text.length <= 6 ? Number(text) : NaN;
-  if (parallelSchema.safeParse(value).success) return { ok: true, value };
-  const near = Number(text);
-  return { ok: false, repaired: Number.isFinite(near) ? clamp(Math.round(near), 1, 16) : 4 };
-}
-
-function readTimeout(text: string): Reading {
-  const result = parseTimeout(text);
-  if (result.ok) return { ok: true, value: result.seconds };
-  if (result.problem === "range") return { ok: false, repaired: clamp(result.seconds, MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS) };
-  return { ok: false, repaired: 1800 };
-}
-
-function readConfidence(text: string): Reading {
-  const value = isDecimal(text) ? Number(text) : NaN;
-  if (confidenceSchema.safeParse(value).success) return { ok: true, value };
-  // `99%` or `99` probably meant 0.99.
-  const percent = Number(text.endsWith("%") ? text.slice(0, -1) : text) / 100;
-  return { ok: false, repaired: confidenceSchema.safeParse(percent).success ? percent : 0.99 };
-}
-
-const FLAGS: Record<string, SwitchFlag | ValueFlag> = {
-  "first-parent": { kind: "switch", set: (o) => (o.firstParent = true) },
-  flaky: { kind: "switch", set: (o) => (o.flaky = true) },
-  parallel: {
-    kind: "value",
-    rule: "a whole number from 1 to 16",
-    fallback: "4",
-    read: readParallel,
-    set: (o, v) => (o.parallel = v),
-  },
-  timeout: {
-    kind: "value",
-    rule: TIMEOUT_RULE,
-    fallback: "30m",
-    read: readTimeout,
-    set: (o, v) => (o.timeoutSeconds = v),
-  },
-  confidence: {
-    kind: "value",
-    rule: "a probability above 0.5 and below 1, such as `0.99`",
-    fallback: "0.99",
-    read: readConfidence,
-    set: (o, v) => (o.confidence = v),
-  },
-};
-const FLAG_NAMES = Object.keys(FLAGS);
-const FLAG_LIST = "`--first-parent`, `--flaky`, `--parallel <k>`, `--timeout <duration>` and `--confidence <p>` (with `--flaky`)";
 
 // ─── Parsing one line ────────────────────────────────────────────────────────
 
@@ -185,8 +114,8 @@ function tokenize(text: string): Token[] {
  */
 interface Draft {
   errors: string[];
-  options: BisectOptions;
-  seenFlags: Set<string>;
+  /** Each option given so far (a refused value already repaired), by key. */
+  options: Map<CommentOptionKey, number | boolean>;
   rangeText: string | null;
   range: { goods: string[]; bad: string } | null;
   /** An example that replaces the whole command (e.g. `/bisect status` for `/bisect stauts`). */
@@ -211,7 +140,7 @@ function readOption(d: Draft, word: string, next: string | undefined): boolean {
     let i = 0;
     while (i < word.length && (word[i] === "-" || LOOKALIKE_DASHES.includes(word[i]!))) i++;
     text = `--${word.slice(i)}`;
-    addError(d, `${inlineCode(word)} starts with a dash (\`${word[0]}\`) where an option has two hyphens; write ${inlineCode(text)}.`);
+    addError(d, `${quote(word)} starts with a dash (\`${word[0]}\`) where an option has two hyphens; write ${quote(text)}.`);
   }
   const eq = text.indexOf("=");
   const written = eq === -1 ? text : text.slice(0, eq);
@@ -219,46 +148,46 @@ function readOption(d: Draft, word: string, next: string | undefined): boolean {
   let dashes = 0;
   while (written[dashes] === "-") dashes++;
   let name = written.slice(dashes);
-  let flag = dashes === 2 && Object.hasOwn(FLAGS, name) ? FLAGS[name] : undefined;
-  if (!flag) {
+  let key = dashes === 2 ? FLAGS.get(name) : undefined;
+  if (key === undefined) {
     if (name === "help" || name === "h") {
-      addError(d, `${inlineCode(written)} is not an option; for help, comment \`/bisect help\`.`);
+      addError(d, `${quote(written)} is not an option; for help, comment \`/bisect help\`.`);
       d.exampleOverride ??= "/bisect help";
       return false;
     }
     const guess = closestMatch(name.toLowerCase().replaceAll("_", "-"), FLAG_NAMES);
     if (!guess) {
-      addError(d, `Unknown option ${inlineCode(written)}. The options are ${FLAG_LIST}; the test command goes after \`--\`.`);
+      addError(d, `Unknown option ${quote(written)}. The options are ${FLAG_LIST}; the test command goes after \`--\`.`);
       // `--jobs 4`: the number belongs to the unknown option, not to the range.
       const consumes = inlineValue === undefined && canBeValue(next) && /^[0-9]/.test(next);
       return consumes;
     }
-    addError(d, `Unknown option ${inlineCode(written)}; did you mean \`--${guess}\`?`);
+    addError(d, `Unknown option ${quote(written)}; did you mean \`--${guess}\`?`);
     name = guess;
-    flag = FLAGS[guess]!;
+    key = FLAGS.get(guess)!;
   }
+  const definition: OptionDefinition = OPTIONS[key];
   const display = `--${name}`;
-  if (d.seenFlags.has(name)) {
+  if (d.options.has(key)) {
     addError(d, `\`${display}\` is given twice; give it once.`);
-    return flag.kind === "value" && inlineValue === undefined && canBeValue(next);
+    return definition.kind !== "switch" && inlineValue === undefined && canBeValue(next);
   }
-  d.seenFlags.add(name);
-  if (flag.kind === "switch") {
-    if (inlineValue !== undefined) addError(d, `\`${display}\` takes no value, got ${inlineCode(text)}; write \`${display}\` alone.`);
-    flag.set(d.options);
+  if (definition.kind === "switch") {
+    if (inlineValue !== undefined) addError(d, `\`${display}\` takes no value, got ${quote(text)}; write \`${display}\` alone.`);
+    d.options.set(key, true);
     return false;
   }
   const consumed = inlineValue === undefined && canBeValue(next);
   const value = consumed ? next : inlineValue;
   if (value === undefined || value === "") {
-    addError(d, `\`${display}\` needs a value: ${flag.rule}, as in \`${display} ${flag.fallback}\`.`);
-    const fallback = flag.read(flag.fallback);
-    flag.set(d.options, fallback.ok ? fallback.value : fallback.repaired);
+    const example = readValue(definition, "").value;
+    addError(d, `\`${display}\` needs a value: ${definition.rule}, as in \`${display} ${formatOptionValue(definition, example)}\`.`);
+    d.options.set(key, example);
     return consumed;
   }
-  const reading = flag.read(value);
-  if (!reading.ok) addError(d, `\`${display}\` must be ${flag.rule}, got ${inlineCode(value)}.`);
-  flag.set(d.options, reading.ok ? reading.value : reading.repaired);
+  const reading = readValue(definition, value);
+  if (!reading.ok) addError(d, `\`${display}\` must be ${definition.rule}, got ${quote(value)}.`);
+  d.options.set(key, reading.value);
   return consumed;
 }
 
@@ -272,20 +201,20 @@ function placeholder(candidates: string[], avoid: readonly string[]): string {
 function refError(d: Draft, ref: string): string | null {
   const problem = refProblem(ref);
   if (problem === null) return ref;
-  addError(d, `${inlineCode(ref)} is not a valid ref: ${problem}.`);
+  addError(d, `${quote(ref)} is not a valid ref: ${problem}.`);
   return repairRef(ref);
 }
 
 function readRange(d: Draft, word: string): void {
   if (d.rangeText !== null) {
-    addError(d, `Give one range; got ${inlineCode(d.rangeText)} and ${inlineCode(word)}. Several good refs go before \`..\`, separated by commas: \`v1.3,v1.4..main\`.`);
+    addError(d, `Give one range; got ${quote(d.rangeText)} and ${quote(word)}. Several good refs go before \`..\`, separated by commas: \`v1.3,v1.4..main\`.`);
     return;
   }
   d.rangeText = word;
   let text = word;
   if (text.includes("...")) {
     text = text.replace(/\.{3,}/g, "..");
-    addError(d, `${inlineCode(word)} has three dots; a bisect range has two: ${inlineCode(text)} (good..bad).`);
+    addError(d, `${quote(word)} has three dots; a bisect range has two: ${quote(text)} (good..bad).`);
   }
   const at = text.indexOf("..");
   const goodsText = text.slice(0, at);
@@ -294,12 +223,12 @@ function readRange(d: Draft, word: string): void {
   const goods: string[] = [];
   const seen = new Set<string>();
   if (goodsText === "") {
-    addError(d, `${inlineCode(word)} has no good ref before \`..\`; name a commit where the test passes, as in ${inlineCode(`v1.4${text}`)}.`);
+    addError(d, `${quote(word)} has no good ref before \`..\`; name a commit where the test passes, as in ${quote(`v1.4${text}`)}.`);
   } else {
     let reportedEmpty = false;
     for (const good of goodsText.split(",")) {
       if (good === "") {
-        if (!reportedEmpty) addError(d, `${inlineCode(goodsText)} has an empty good ref; separate good refs with single commas, as in \`v1.3,v1.4..main\`.`);
+        if (!reportedEmpty) addError(d, `${quote(goodsText)} has an empty good ref; separate good refs with single commas, as in \`v1.3,v1.4..main\`.`);
         reportedEmpty = true;
         continue;
       }
@@ -313,9 +242,9 @@ function readRange(d: Draft, word: string): void {
 
   let bad: string | null = null;
   if (badText === "") {
-    addError(d, `${inlineCode(word)} has no bad ref after \`..\`; name a commit where the test fails, as in ${inlineCode(`${text}main`)}.`);
+    addError(d, `${quote(word)} has no bad ref after \`..\`; name a commit where the test fails, as in ${quote(`${text}main`)}.`);
   } else if (badText.includes(",")) {
-    addError(d, `${inlineCode(badText)} names several bad refs; a range has one bad ref, after \`..\` (several good refs go before it: \`v1.3,v1.4..main\`).`);
+    addError(d, `${quote(badText)} names several bad refs; a range has one bad ref, after \`..\` (several good refs go before it: \`v1.3,v1.4..main\`).`);
     const first = badText.split(",").find((b) => b !== "");
     bad = first === undefined ? null : refProblem(first) === null ? first : repairRef(first);
   } else {
@@ -323,11 +252,11 @@ function readRange(d: Draft, word: string): void {
   }
 
   if (goods.length > MAX_GOOD_REFS) {
-    addError(d, `${inlineCode(goodsText)} names ${goods.length} good refs; give at most ${MAX_GOOD_REFS}.`);
+    addError(d, `${quote(goodsText)} names ${goods.length} good refs; give at most ${MAX_GOOD_REFS}.`);
     goods.length = MAX_GOOD_REFS;
   }
   if (bad !== null && goods.includes(bad)) {
-    addError(d, `${inlineCode(bad)} is both a good ref and the bad one; the bad ref is where the test fails.`);
+    addError(d, `${quote(bad)} is both a good ref and the bad one; the bad ref is where the test fails.`);
     goods.splice(goods.indexOf(bad), 1);
   }
   bad ??= placeholder(BAD_PLACEHOLDERS, goods);
@@ -357,7 +286,7 @@ function readWord(d: Draft, words: Token[], index: number, hasSeparator: boolean
   if (index === 0 && /^[A-Za-z]+$/.test(word)) {
     const guess = closestMatch(word.toLowerCase(), SUBCOMMANDS);
     if (guess) {
-      addError(d, `Unknown command ${inlineCode(word)}; did you mean \`/bisect ${guess}\`?`);
+      addError(d, `Unknown command ${quote(word)}; did you mean \`/bisect ${guess}\`?`);
       d.exampleOverride ??= `/bisect ${guess}`;
       return "next";
     }
@@ -367,24 +296,24 @@ function readWord(d: Draft, words: Token[], index: number, hasSeparator: boolean
   const endsAt = (w: string | undefined): boolean => w === undefined || w.startsWith("-");
   if (d.rangeText === null && endsAt(next) && isValidRefExpression(word)) {
     const good = word === "main" ? "v1.4" : word;
-    addError(d, `${inlineCode(word)} is a single ref; a bisect needs a range from a good ref to a bad one, as in ${inlineCode(`${good}..main`)}.`);
+    addError(d, `${quote(word)} is a single ref; a bisect needs a range from a good ref to a bad one, as in ${quote(`${good}..main`)}.`);
     d.rangeText = word;
     d.range = { goods: [good], bad: "main" };
     return "next";
   }
   if (d.rangeText === null && next !== undefined && endsAt(afterNext) && next !== word && looksLikeRef(word) && looksLikeRef(next)) {
     const range = `${word}..${next}`;
-    addError(d, `${inlineCode(`${word} ${next}`)} is not a range; write ${inlineCode(range)} (good..bad).`);
+    addError(d, `${quote(`${word} ${next}`)} is not a range; write ${quote(range)} (good..bad).`);
     d.rangeText = range;
     d.range = { goods: [word], bad: next };
     return "skip";
   }
   if (!hasSeparator) {
     d.strayCommand = rest.slice(words[index]!.start).trim();
-    addError(d, `Unexpected ${inlineCode(word)}; if the test command starts there, put \`--\` before it.`);
+    addError(d, `Unexpected ${quote(word)}; if the test command starts there, put \`--\` before it.`);
     return "stop";
   }
-  addError(d, `Unexpected ${inlineCode(word)}; before \`--\` come the range (\`v1.4..main\`) and options such as \`--flaky\`.`);
+  addError(d, `Unexpected ${quote(word)}; before \`--\` come the range (\`v1.4..main\`) and options such as \`--flaky\`.`);
   return "next";
 }
 
@@ -409,22 +338,21 @@ function parseLine(location: CommandLocation, checkExample: boolean): ParseResul
     return {
       ok: false,
       line,
-      message: `\`/bisect ${first}\` takes nothing after it; remove ${inlineCode(extra)}.`,
+      message: `\`/bisect ${first}\` takes nothing after it; remove ${quote(extra)}.`,
       example: `/bisect ${first}`,
     };
   }
 
   const d: Draft = {
     errors: [],
-    options: {},
-    seenFlags: new Set(),
+    options: new Map(),
     rangeText: null,
     range: null,
     exampleOverride: null,
     strayCommand: null,
   };
   if (separator !== -1 && tokens[separator]!.text !== "--") {
-    addError(d, `${inlineCode(tokens[separator]!.text)} is a dash where \`--\` (two hyphens) should come before the test command.`);
+    addError(d, `${quote(tokens[separator]!.text)} is a dash where \`--\` (two hyphens) should come before the test command.`);
   }
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!.text;
@@ -471,23 +399,25 @@ function parseLine(location: CommandLocation, checkExample: boolean): ParseResul
     }
   }
 
-  if (d.options.confidence !== undefined && !d.options.flaky) {
+  if (d.options.has("confidence") && d.options.get("flaky") !== true) {
     addError(d, "`--confidence` applies only to a flaky test; add `--flaky`.");
-    d.options.flaky = true;
+    d.options.set("flaky", true);
   }
-  // Every value was checked on the way in; this guards the shape handed to the rest of the app.
-  const checked = bisectOptionsSchema.safeParse(d.options);
+  // Every value was checked (or repaired) on the way in; this gives them their types, and guards
+  // the shape handed to the rest of the app.
+  const checked = bisectOptionsSchema.safeParse(Object.fromEntries(d.options));
   if (!checked.success) addError(d, `These options do not fit together: ${checked.error.issues.map((i) => i.message).join("; ")}.`);
+  const options: BisectOptions = checked.success ? checked.data : {};
 
   if (d.errors.length === 0) {
-    return { ok: true, command: { kind: "bisect", range: d.range, options: d.options, command }, line };
+    return { ok: true, command: { kind: "bisect", range: d.range, options, command }, line };
   }
   let message = d.errors.slice(0, MAX_ERRORS_SHOWN).join(" ");
   const more = d.errors.length - MAX_ERRORS_SHOWN;
   if (more > 0) message += more === 1 ? " One more problem is fixed in the example." : " More problems are fixed in the example.";
   let example =
     d.exampleOverride ??
-    formatBisectCommand({ kind: "bisect", range: d.range, options: d.options, command: exampleCommandFrom(exampleCommand) });
+    formatBisectCommand({ kind: "bisect", range: d.range, options, command: exampleCommandFrom(exampleCommand) });
   if (example === "/bisect") example = DEFAULT_EXAMPLE;
   if (checkExample && !parseInternal(example, false)?.ok) example = DEFAULT_EXAMPLE;
   return { ok: false, line, message, example };

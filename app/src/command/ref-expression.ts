@@ -2,7 +2,10 @@
  * Which revisions a comment may name: a ref or commit as `git check-ref-format` accepts it, with
  * `~N` / `^N` suffixes, minus every character a shell or a Markdown reply would treat specially.
  */
-import { codePoint, inlineCode } from "./markdown-text.js";
+import { codePoint, codeSpan } from "../messages/markdown.js";
+
+/** Values quoted in a message are cut to this many characters. */
+const SHOWN = 80;
 
 export const MAX_REF_LENGTH = 200;
 
@@ -19,12 +22,12 @@ function characterProblem(ref: string, i: number): string | null {
   if (c > 0x7e) {
     const surrogate = c >= 0xd800 && c <= 0xdfff;
     const ch = surrogate ? (ref.codePointAt(i) ?? c) : c;
-    const shown = surrogate && ch === c ? codePoint(c) : `${inlineCode(String.fromCodePoint(ch))} (${codePoint(ch)})`;
+    const shown = surrogate && ch === c ? codePoint(c) : `${codeSpan(String.fromCodePoint(ch), SHOWN)} (${codePoint(ch)})`;
     return `the non-ASCII character ${shown} is not allowed`;
   }
   const ch = ref[i]!;
   if (ch === ",") return "`,` separates several good refs (`v1.3,v1.4..main`) and cannot be part of one";
-  if (GIT_FORBIDDEN.includes(ch) || EXTRA_FORBIDDEN.includes(ch)) return `${inlineCode(ch)} is not allowed`;
+  if (GIT_FORBIDDEN.includes(ch) || EXTRA_FORBIDDEN.includes(ch)) return `${codeSpan(ch, SHOWN)} is not allowed`;
   return null;
 }
 
@@ -47,8 +50,8 @@ function nameProblem(name: string): string | null {
   if (name.includes("//")) return "it contains `//`";
   if (name.includes("@{")) return "it contains `@{`";
   for (const part of name.split("/")) {
-    if (part.startsWith(".")) return `the part ${inlineCode(part)} starts with \`.\``;
-    if (part.endsWith(".lock")) return `the part ${inlineCode(part)} ends with \`.lock\``;
+    if (part.startsWith(".")) return `the part ${codeSpan(part, SHOWN)} starts with \`.\``;
+    if (part.endsWith(".lock")) return `the part ${codeSpan(part, SHOWN)} ends with \`.lock\``;
   }
   return null;
 }
@@ -69,7 +72,7 @@ export function refProblem(ref: string): string | null {
   for (let i = split; i < ref.length; i++) {
     const ch = ref[i]!;
     if (ch !== "~" && ch !== "^" && (ch < "0" || ch > "9")) {
-      return `only a number may follow \`~\` or \`^\` (as in \`main~3\` or \`HEAD^2\`), not ${inlineCode(ch)}`;
+      return `only a number may follow \`~\` or \`^\` (as in \`main~3\` or \`HEAD^2\`), not ${codeSpan(ch, SHOWN)}`;
     }
   }
   return nameProblem(ref.slice(0, split));

@@ -2,7 +2,7 @@
  * The test command a user gives (in a comment or in `.github/bisect.yml`). It is arbitrary shell
  * by design and travels only as a workflow input, so only what cannot travel is refused.
  */
-import { codePoint } from "./markdown-text.js";
+import { codePoint } from "../messages/markdown.js";
 
 export const MAX_COMMAND_LENGTH = 16384;
 

@@ -4,44 +4,75 @@
  */
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from "yaml";
 import { z } from "zod";
+import { configKey, OPTIONS, optionsOn, optionValuesSchema, type OptionDefinition, type OptionKey } from "../../../action/src/options.js";
 import { closestMatch } from "../command/closest-match.js";
-import { parseTimeout, TIMEOUT_RULE } from "../command/duration.js";
-import { inlineCode } from "../command/markdown-text.js";
 import { testCommandProblem } from "../command/test-command.js";
+import { codeSpan } from "../messages/markdown.js";
 
-export interface RepoConfig {
-  /** The test command when a comment gives none; null: the comment must give one. */
-  command: string | null;
-  /** The workflow file in `.github/workflows/` that runs the bisect. */
-  workflow: string;
-  parallel: number;
-  timeoutSeconds: number | null;
-  flaky: boolean;
-  firstParent: boolean;
-  /** Larger ranges are refused before anything runs. */
-  maxCommits: number;
-  /** Run before each test in each checkout (`npm ci`); when it fails, the commit is untestable. */
-  setup: string | null;
+/**
+ * The options table's options that `.github/bisect.yml` can set (its `config` surface). Spelled out
+ * because the table's surfaces are not known to the type checker; CONFIG_OPTION_KEYS and a test
+ * hold it to optionsOn("config").
+ */
+const CONFIG_OPTIONS = {
+  firstParent: true,
+  flaky: true,
+  parallel: true,
+  confidence: true,
+  timeoutSeconds: true,
+  stepTimeoutSeconds: true,
+} as const satisfies Partial<Record<OptionKey, true>>;
+type ConfigOptionKey = keyof typeof CONFIG_OPTIONS;
+
+function isConfigOptionKey(key: OptionKey): key is ConfigOptionKey {
+  return Object.hasOwn(CONFIG_OPTIONS, key);
 }
 
-export const DEFAULT_REPO_CONFIG: RepoConfig = Object.freeze({
-  command: null,
-  workflow: "bisect.yml",
-  parallel: 1,
-  timeoutSeconds: null,
-  flaky: false,
-  firstParent: false,
-  maxCommits: 20000,
-  setup: null,
+/** The options the file can set, in the table's order. */
+export const CONFIG_OPTION_KEYS: readonly ConfigOptionKey[] = optionsOn("config").filter(isConfigOptionKey);
+
+const MAX_COMMITS = 1_000_000;
+
+/** A repository's settings: the options (the table's ranges) and the settings only the file has. */
+export const repoConfigSchema = z.strictObject({
+  ...optionValuesSchema.pick(CONFIG_OPTIONS).shape,
+  /** Null: the App's BISECT_TIMEOUT_SECONDS. */
+  timeoutSeconds: OPTIONS.timeoutSeconds.value.nullable(),
+  /** The test command when a comment gives none; null: the comment must give one. */
+  command: z.string().nullable(),
+  /** The workflow file in `.github/workflows/` that runs the bisect. */
+  workflow: z.string(),
+  /** Run before each test in each checkout (`npm ci`); when it fails, the commit is untestable. */
+  setup: z.string().nullable(),
+  /** Larger ranges are refused before anything runs. */
+  maxCommits: z.int().min(1).max(MAX_COMMITS),
 });
+export type RepoConfig = z.infer<typeof repoConfigSchema>;
+
+/** What a repository without the file gets: the options' defaults, and the file-only settings'. */
+export const DEFAULT_REPO_CONFIG: RepoConfig = Object.freeze(
+  repoConfigSchema.parse({
+    ...Object.fromEntries(CONFIG_OPTION_KEYS.map((key) => [key, OPTIONS[key].default])),
+    // The App's BISECT_TIMEOUT_SECONDS, unless the file says otherwise.
+    timeoutSeconds: null,
+    command: null,
+    workflow: "bisect.yml",
+    setup: null,
+    maxCommits: 20000,
+  }),
+);
 
 export type RepoConfigResult = { ok: true; config: RepoConfig } | { ok: false; message: string; line: number | null };
 
 const FILE = "`.github/bisect.yml`";
 const WORKFLOW_FILE = /^[A-Za-z0-9._-]+\.ya?ml$/;
 const MAX_WORKFLOW_NAME = 255;
+/** Values quoted in a message are cut to this many characters. */
+const SHOWN = 80;
 
 type Check = { ok: true } | { ok: false; message: string };
+/** The settings read so far, by RepoConfig field; repoConfigSchema types them at the end. */
+type Fields = Record<string, unknown>;
 
 /** How one key is read: the rule a message states, and how a YAML scalar becomes a setting. */
 interface KeySpec {
@@ -49,103 +80,95 @@ interface KeySpec {
   rule: string;
   /** A null value (`timeout:` with nothing after it) leaves the default; else it is an error. */
   nullable: boolean;
-  /** Checks `value` and writes it into `config`, or says what is wrong beyond the rule. */
-  apply: (value: unknown, config: RepoConfig) => Check | "rule";
+  /** Checks `value` and writes it into `fields`, or says what is wrong beyond the rule. */
+  apply: (value: unknown, fields: Fields) => Check | "rule";
 }
 
-const integerIn = (min: number, max: number) => z.number().int().min(min).max(max);
-const parallelSchema = integerIn(1, 16);
-const maxCommitsSchema = integerIn(1, 1_000_000);
-
 /** A test or setup command: text, not blank, short enough, no control characters. */
-function applyCommand(key: string, set: (config: RepoConfig, value: string) => void): KeySpec["apply"] {
-  return (value, config) => {
+function applyCommand(key: string, field: "command" | "setup"): KeySpec["apply"] {
+  return (value, fields) => {
     if (typeof value !== "string") return "rule";
     const text = value.trim();
     if (text === "") return { ok: false, message: `\`${key}\` is empty; write a command, or remove the line to have none.` };
     const problem = testCommandProblem(text);
     if (problem !== null) return { ok: false, message: `\`${key}\` ${problem}.` };
-    set(config, text);
+    fields[field] = text;
     return { ok: true };
   };
 }
 
-const KEYS: Record<string, KeySpec> = {
-  command: {
-    rule: "the test command as text, such as `command: npm test`",
-    nullable: true,
-    apply: applyCommand("command", (c, v) => (c.command = v)),
-  },
-  workflow: {
-    rule: "the file name of a workflow in `.github/workflows/`, such as `bisect.yml`",
-    nullable: false,
-    apply: (value, config) => {
-      if (typeof value !== "string") return "rule";
-      if (value.length <= MAX_WORKFLOW_NAME && WORKFLOW_FILE.test(value)) {
-        config.workflow = value;
+/**
+ * An option's key: read with the option's `yaml` schema, stated with its `rule`. An option whose
+ * default is the App's (null here: `timeout`) may be left empty.
+ */
+function optionKey(key: ConfigOptionKey): [string, KeySpec] {
+  const definition: OptionDefinition = OPTIONS[key];
+  const spec: KeySpec = {
+    rule: definition.rule,
+    nullable: DEFAULT_REPO_CONFIG[key] === null,
+    apply: (value, fields) => {
+      const read = definition.yaml.safeParse(value);
+      if (!read.success) return "rule";
+      fields[key] = read.data;
+      return { ok: true };
+    },
+  };
+  return [configKey(definition), spec];
+}
+
+/** The file's keys: the settings only it has, then the options in the table's order. */
+const KEYS = new Map<string, KeySpec>([
+  [
+    "command",
+    {
+      rule: "the test command as text, such as `command: npm test`",
+      nullable: true,
+      apply: applyCommand("command", "command"),
+    },
+  ],
+  [
+    "setup",
+    {
+      rule: "a command as text, run before each test, such as `setup: npm ci`",
+      nullable: true,
+      apply: applyCommand("setup", "setup"),
+    },
+  ],
+  [
+    "workflow",
+    {
+      rule: "the file name of a workflow in `.github/workflows/`, such as `bisect.yml`",
+      nullable: false,
+      apply: (value, fields) => {
+        if (typeof value !== "string") return "rule";
+        if (value.length <= MAX_WORKFLOW_NAME && WORKFLOW_FILE.test(value)) {
+          fields.workflow = value;
+          return { ok: true };
+        }
+        const base = value.slice(value.lastIndexOf("/") + 1);
+        if (base !== value && base.length <= MAX_WORKFLOW_NAME && WORKFLOW_FILE.test(base)) {
+          return { ok: false, message: `\`workflow\` is a file name in \`.github/workflows/\`, not a path: write \`workflow: ${base}\`, got ${codeSpan(value, SHOWN)}.` };
+        }
+        return "rule";
+      },
+    },
+  ],
+  [
+    "max_commits",
+    {
+      rule: `a whole number from 1 to ${MAX_COMMITS}`,
+      nullable: false,
+      apply: (value, fields) => {
+        const read = repoConfigSchema.shape.maxCommits.safeParse(value);
+        if (!read.success) return "rule";
+        fields.maxCommits = read.data;
         return { ok: true };
-      }
-      const base = value.slice(value.lastIndexOf("/") + 1);
-      if (base !== value && base.length <= MAX_WORKFLOW_NAME && WORKFLOW_FILE.test(base)) {
-        return { ok: false, message: `\`workflow\` is a file name in \`.github/workflows/\`, not a path: write \`workflow: ${base}\`, got ${inlineCode(value)}.` };
-      }
-      return "rule";
+      },
     },
-  },
-  parallel: {
-    rule: "a whole number from 1 to 16",
-    nullable: false,
-    apply: (value, config) => {
-      if (!parallelSchema.safeParse(value).success) return "rule";
-      config.parallel = value as number;
-      return { ok: true };
-    },
-  },
-  timeout: {
-    rule: TIMEOUT_RULE,
-    nullable: true,
-    apply: (value, config) => {
-      if (typeof value !== "string" && typeof value !== "number") return "rule";
-      const result = parseTimeout(value);
-      if (!result.ok) return "rule";
-      config.timeoutSeconds = result.seconds;
-      return { ok: true };
-    },
-  },
-  flaky: {
-    rule: "`true` or `false`",
-    nullable: false,
-    apply: (value, config) => {
-      if (typeof value !== "boolean") return "rule";
-      config.flaky = value;
-      return { ok: true };
-    },
-  },
-  first_parent: {
-    rule: "`true` or `false`",
-    nullable: false,
-    apply: (value, config) => {
-      if (typeof value !== "boolean") return "rule";
-      config.firstParent = value;
-      return { ok: true };
-    },
-  },
-  max_commits: {
-    rule: "a whole number from 1 to 1000000",
-    nullable: false,
-    apply: (value, config) => {
-      if (!maxCommitsSchema.safeParse(value).success) return "rule";
-      config.maxCommits = value as number;
-      return { ok: true };
-    },
-  },
-  setup: {
-    rule: "a command as text, run before each test, such as `setup: npm ci`",
-    nullable: true,
-    apply: applyCommand("setup", (c, v) => (c.setup = v)),
-  },
-};
-const KEY_NAMES = Object.keys(KEYS);
+  ],
+  ...CONFIG_OPTION_KEYS.map(optionKey),
+]);
+const KEY_NAMES = [...KEYS.keys()];
 const KEY_LIST = KEY_NAMES.map((k) => `\`${k}\``).join(", ");
 
 /** Names people reach for that edit distance would not find. */
@@ -156,7 +179,8 @@ const KEY_ALIASES: Record<string, string> = {
   script: "command",
   timeout_seconds: "timeout",
   timeout_minutes: "timeout",
-  step_timeout: "timeout",
+  step_timeout_seconds: "step_timeout",
+  test_timeout: "step_timeout",
   jobs: "parallel",
   workers: "parallel",
   install: "setup",
@@ -174,7 +198,7 @@ function normalizeKey(key: string): string {
 
 function suggestKey(key: string): string | null {
   const normalized = normalizeKey(key);
-  if (Object.hasOwn(KEYS, normalized)) return normalized;
+  if (KEYS.has(normalized)) return normalized;
   if (Object.hasOwn(KEY_ALIASES, normalized)) return KEY_ALIASES[normalized]!;
   return closestMatch(normalized, KEY_NAMES);
 }
@@ -184,7 +208,7 @@ function describe(value: unknown): string {
   if (value === null || value === undefined) return "nothing";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
-  return inlineCode(String(value), 60);
+  return codeSpan(String(value), 60);
 }
 
 function fail(line: number | null, message: string): RepoConfigResult {
@@ -206,8 +230,7 @@ function valueOf(node: unknown, doc: Document): unknown {
  *   // { ok: true, config: { ...DEFAULT_REPO_CONFIG, parallel: 4, command: "npm test" } }
  */
 export function parseRepoConfig(text: string | null): RepoConfigResult {
-  const config: RepoConfig = { ...DEFAULT_REPO_CONFIG };
-  if (text === null) return { ok: true, config };
+  if (text === null) return { ok: true, config: { ...DEFAULT_REPO_CONFIG } };
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number): number => Math.max(1, lineCounter.linePos(offset).line);
@@ -228,19 +251,20 @@ export function parseRepoConfig(text: string | null): RepoConfigResult {
       // The error's range may cover only the key's first character: read the key up to its colon.
       const end = text.slice(error.pos[0], error.pos[0] + 1100).search(/[:\n]/);
       const key = text.slice(error.pos[0], end === -1 ? error.pos[1] : error.pos[0] + end).trim();
-      return fail(line, `${key === "" ? "a key" : inlineCode(key)} appears twice; keep one.`);
+      return fail(line, `${key === "" ? "a key" : codeSpan(key, SHOWN)} appears twice; keep one.`);
     }
     const reason = error.message.split("\n")[0]!.replace(/\.?$/, "");
     return fail(line, `this is not valid YAML (${reason}). Check the indentation and quotes on that line.`);
   }
 
   const contents = doc.contents as Node | null;
-  if (contents === null || (isScalar(contents) && contents.value === null)) return { ok: true, config };
+  if (contents === null || (isScalar(contents) && contents.value === null)) return { ok: true, config: { ...DEFAULT_REPO_CONFIG } };
   if (!isMap(contents)) {
     const shape = isSeq(contents) ? "a list" : `the value ${describe(valueOf(contents, doc))}`;
     return fail(1, `the file must be a mapping of keys to values, such as \`parallel: 4\`; it holds ${shape}.`);
   }
 
+  const fields: Fields = {};
   for (const pair of contents.items as Pair<unknown, unknown>[]) {
     const keyNode = pair.key as Node | null;
     const keyLine = keyNode?.range ? lineOf(keyNode.range[0]) : 1;
@@ -248,12 +272,12 @@ export function parseRepoConfig(text: string | null): RepoConfigResult {
       return fail(keyLine, `keys are plain names such as \`parallel\`. The keys are ${KEY_LIST}.`);
     }
     const key = String(keyNode.value);
-    if (!Object.hasOwn(KEYS, key)) {
+    const spec = KEYS.get(key);
+    if (spec === undefined) {
       const guess = suggestKey(key);
       const hint = guess ? `did you mean \`${guess}\`?` : `the keys are ${KEY_LIST}.`;
-      return fail(keyLine, `unknown key ${inlineCode(key)}; ${hint}`);
+      return fail(keyLine, `unknown key ${codeSpan(key, SHOWN)}; ${hint}`);
     }
-    const spec = KEYS[key]!;
     const valueNode = pair.value as Node | null;
     const value = valueOf(valueNode, doc);
     // An empty value has no place of its own: point at its key.
@@ -262,9 +286,12 @@ export function parseRepoConfig(text: string | null): RepoConfigResult {
       if (spec.nullable) continue;
       return fail(line, `\`${key}\` has no value; it must be ${spec.rule}. Remove the line to use the default.`);
     }
-    const check = spec.apply(value, config);
+    const check = spec.apply(value, fields);
     if (check === "rule") return fail(line, `\`${key}\` must be ${spec.rule}, got ${describe(value)}.`);
     if (!check.ok) return fail(line, check.message);
   }
-  return { ok: true, config };
+  const config = repoConfigSchema.safeParse({ ...DEFAULT_REPO_CONFIG, ...fields });
+  // Every key checked its value already: this gives the settings their types.
+  if (!config.success) return fail(null, `the settings do not fit together: ${config.error.issues.map((i) => i.message).join("; ")}.`);
+  return { ok: true, config: config.data };
 }

@@ -1,5 +1,7 @@
+import { flagSyntax, OPTIONS } from "../../../action/src/options.js";
+import { COMMENT_OPTION_KEYS } from "../command/bisect-command.js";
 import type { JobRow } from "../store/store.js";
-import { codeBlock, codeSpan, shortSha, truncate } from "./markdown.js";
+import { codeBlock, codeSpan, escapeUrl, link, shortSha, table } from "./markdown.js";
 
 /**
  * The replies a comment can get instead of a job. Every user-supplied value is quoted with
@@ -8,22 +10,38 @@ import { codeBlock, codeSpan, shortSha, truncate } from "./markdown.js";
 
 export const EXAMPLE = "/bisect v1.4..main -- npm test";
 
+/** Every option a comment can give, from the options table: its flag, what it does, its values. */
+function optionsTable(): string {
+  return table(
+    ["option", "what it does", "values"],
+    COMMENT_OPTION_KEYS.map((key) => {
+      const definition = OPTIONS[key];
+      return [codeSpan(flagSyntax(definition)), definition.help, definition.kind === "switch" ? "" : definition.rule];
+    }),
+  );
+}
+
 export function helpReply(): string {
   return [
     "**Bisect Bot** finds the commit that broke something by bisecting on GitHub Actions.",
     "",
-    "| command | what it does |",
-    "| --- | --- |",
-    "| `/bisect <good>..<bad> -- <command>` | find the first commit between `good` (passes) and `bad` (fails) where `command` fails |",
-    "| `/bisect <good1>,<good2>..<bad>` | several good commits |",
-    "| `/bisect` (on a pull request) | bisect the pull request's base..head |",
-    "| `/bisect status` | where the latest bisect of this thread is |",
-    "| `/bisect cancel` | stop it |",
-    "| `/bisect retry` | run it again |",
+    table(
+      ["command", "what it does"],
+      [
+        ["`/bisect <good>..<bad> -- <command>`", "find the first commit between `good` (passes) and `bad` (fails) where `command` fails"],
+        ["`/bisect <good1>,<good2>..<bad>`", "several good commits"],
+        ["`/bisect` (on a pull request)", "bisect the pull request's base..head"],
+        ["`/bisect status`", "where the latest bisect of this thread is"],
+        ["`/bisect cancel`", "stop it"],
+        ["`/bisect retry`", "run it again"],
+      ],
+    ),
     "",
-    "Options: `--first-parent` (follow merges' first parents only), `--flaky` (tests that sometimes fail: repeat and weigh the evidence), `--parallel <k>` (test k commits at once on the runner), `--timeout 30m` (give up after this long).",
+    "Options go before `--`, as in `/bisect v1.4..main --flaky --timeout 30m -- npm test`:",
     "",
-    "Refs are anything git accepts: tags, branches, SHAs, `main~20`. The command may also follow in a fenced code block on the next lines; without one, the repository's default `command` from `.github/bisect.yml` is used. Exit 0 means good, 125 untestable (skipped), 1–127 bad.",
+    optionsTable(),
+    "",
+    "Refs are anything git accepts: tags, branches, SHAs, `main~20`. The command may also follow in a fenced code block on the next lines; without one, the repository's default `command` from `.github/bisect.yml` is used, and the options' defaults can be set there too. Exit 0 means good, 125 untestable (skipped), 1–127 bad.",
     "",
     "Only people with write access to the repository can start, cancel or retry a bisect.",
   ].join("\n");
@@ -37,7 +55,7 @@ export function refusalReply(login: string, role: string): string {
 }
 
 export function parseErrorReply(line: string, message: string, example: string): string {
-  return [`I could not read this command:`, "", codeBlock(truncate(line, 200)), "", message, "", "For example:", "", codeBlock(example), "", "`/bisect help` lists every option."].join(
+  return [`I could not read this command:`, "", codeBlock(line, "", 200), "", message, "", "For example:", "", codeBlock(example), "", "`/bisect help` lists every option."].join(
     "\n",
   );
 }
@@ -101,7 +119,7 @@ export function tooManyGoodsReply(count: number, max: number): string {
 }
 
 export function transientReply(what: string): string {
-  return `GitHub did not answer while I checked this command (${codeSpan(truncate(what, 200))}), so nothing was started. Please comment the command again in a minute.`;
+  return `GitHub did not answer while I checked this command (${codeSpan(what, 200)}), so nothing was started. Please comment the command again in a minute.`;
 }
 
 export function noJobReply(): string {
@@ -123,9 +141,9 @@ export function statusReply(job: JobRow, position: number | null): string {
   const lines = [`Bisect #${job.id} (${codeSpan(`${job.good_refs.join(",")}..${job.bad_ref}`)}) is **${STATE_WORDS[job.state]}**.`];
   if (position !== null) lines.push(`Place in this repository's queue: ${position}.`);
   lines.push(`Attempt ${job.attempts} of ${job.max_attempts}.`);
-  if (job.run_url) lines.push(`Workflow run: ${job.run_url}`);
+  if (job.run_url !== null && escapeUrl(job.run_url) !== null) lines.push(`${link("Workflow run", job.run_url)}.`);
   if (job.verdict === "culprit" && job.culprit_sha) lines.push(`Culprit: ${codeSpan(job.culprit_sha)}.`);
-  if (job.error) lines.push(`Reason: ${codeSpan(truncate(job.error, 300))}`);
+  if (job.error) lines.push(`Reason: ${codeSpan(job.error, 300)}`);
   return lines.join("\n");
 }
 
@@ -146,6 +164,11 @@ export function retryReply(job: JobRow): string {
 
 /** The status comment of a job someone cancelled. */
 export function cancelledStatus(job: JobRow, login: string): string {
-  const run = job.run_url ? ` Its [workflow run](${job.run_url}) is cancelled too.` : "";
+  const run = job.run_url ? ` Its ${link("workflow run", job.run_url)} is cancelled too.` : "";
   return `### ⏹️ Bisect #${job.id} was cancelled\n\nCancelled by ${codeSpan(login)}.${run} \`/bisect retry\` starts it again, resuming with the verdicts it has.`;
+}
+
+/** The status comment of a job whose workflow could not be started (GitHub refused the dispatch, or it kept failing). */
+export function couldNotStartStatus(job: JobRow, reason: string): string {
+  return [`### ❌ Bisect #${job.id} could not start`, "", codeSpan(reason), "", "Fix the cause and comment `/bisect retry`."].join("\n");
 }

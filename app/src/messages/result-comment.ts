@@ -1,16 +1,16 @@
-import type { ResultDocument } from "../../../action/src/result-document.js";
+import type { Reason, ResultDocument } from "../../../action/src/result-document.js";
 import type { JobOptions } from "../job-options.js";
 import type { JobRow } from "../store/store.js";
-import { escapeMarkdown, escapeUrl, printableText } from "./escape.js";
-import { codeBlock, codeSpan, shortSha, truncate } from "./markdown.js";
+import { codeBlock, codeSpan, escapeMarkdown, escapeUrl, link, shortSha, table } from "./markdown.js";
 
 /**
  * The answer: the status comment edited into the result of the bisect. Short at the top (the
  * verdict in the heading, the facts in a small table, one-line warnings), detail collapsed (every
  * test). Everything that came from the run or from commits is hostile: prose goes through
  * escapeMarkdown, the user's refs and command through codeSpan/codeBlock, links only to URLs that
- * escapeUrl accepts and to shas that are full hex. The only HTML is our own `<details>`,
- * `<summary>` and `<sub>`.
+ * escapeUrl accepts and to shas that are full hex, tables through `table`. The only HTML is our
+ * own `<details>`, `<summary>` and `<sub>`. What to say is decided on the result's verdict and
+ * `reason`, never on the wording of its `error`.
  */
 
 /** The culprit as GitHub knows it (GraphQL), for verdict `culprit`. Text fields are hostile. */
@@ -83,12 +83,7 @@ function repositoryBase(url: string): string | null {
 function commitRef(sha: string, repository: string | null): string {
   if (!SHA.test(sha)) return escapeMarkdown(sha, 20);
   const span = codeSpan(shortSha(sha));
-  return repository === null ? span : `[${span}](${repository}/commit/${sha})`;
-}
-
-/** A code span that can stand in a table cell (GFM splits cells on `|`, even inside code spans). */
-function cellCode(text: string): string {
-  return codeSpan(text).replace(/\|/g, "\\|");
+  return repository === null ? span : link(span, `${repository}/commit/${sha}`);
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {
@@ -126,14 +121,13 @@ function utcMinute(iso: string | null): string | null {
 
 /** `` `v1.4` (`1a2b3c4`), `v1.3` (…)..`main` (`5d6e7f8`) `` with linked shas. */
 function rangeText(job: JobRow, repository: string | null): string {
-  const goods = job.good_refs.map((ref, i) => `${cellCode(truncate(ref, 80))} (${commitRef(job.good_shas[i] ?? "", repository)})`).join(", ");
-  return `${goods}..${cellCode(truncate(job.bad_ref, 80))} (${commitRef(job.bad_sha, repository)})`;
+  const goods = job.good_refs.map((ref, i) => `${codeSpan(ref, 80)} (${commitRef(job.good_shas[i] ?? "", repository)})`).join(", ");
+  return `${goods}..${codeSpan(job.bad_ref, 80)} (${commitRef(job.bad_sha, repository)})`;
 }
 
 /** `[Workflow run](url)`, or null when there is no usable URL. */
 function runLink(url: string | null): string | null {
-  const safe = url === null ? null : escapeUrl(url);
-  return safe === null ? null : `[Workflow run](${safe})`;
+  return url === null || escapeUrl(url) === null ? null : link("Workflow run", url);
 }
 
 function modeText(options: JobOptions): string {
@@ -153,9 +147,12 @@ function inlineCommand(command: string): string | null {
   return command.includes("\n") || command.length > 120 ? null : command;
 }
 
-function table(rows: Array<[string, string | null]>): string[] {
-  const kept = rows.filter((row): row is [string, string] => row[1] !== null);
-  return ["| | |", "| --- | --- |", ...kept.map(([label, value]) => `| ${label} | ${value} |`)];
+/** The facts table: a label and a value a row, rows without a value left out. */
+function facts(rows: Array<[string, string | null]>): string {
+  return table(
+    ["", ""],
+    rows.filter((row): row is [string, string] => row[1] !== null),
+  );
 }
 
 /** The collapsed table of every test (at most MAX_PROBE_ROWS rows), or a line when none ran. */
@@ -164,16 +161,23 @@ function probesSection(probes: readonly Probe[], repository: string | null, runU
   const rows = probes.slice(0, MAX_PROBE_ROWS).map((p) => {
     const round = Number.isSafeInteger(p.round) ? String(p.round) : "–";
     const exit = p.exitCode === null ? "–" : Number.isSafeInteger(p.exitCode) ? String(p.exitCode) : "–";
-    return `| ${round} | ${commitRef(p.sha, repository)} | ${VERDICT[p.verdict] ?? "?"} | ${exit} | ${humanDuration(p.durationMs)} |`;
+    return [round, commitRef(p.sha, repository), VERDICT[p.verdict] ?? "?", exit, humanDuration(p.durationMs)];
   });
   const more = probes.length - MAX_PROBE_ROWS;
   const where = runUrl !== null && escapeUrl(runUrl) !== null ? " (the workflow run's summary lists them all)" : "";
   return [
     `<details><summary>Tests (${probes.length.toLocaleString("en-US")})</summary>`,
     "",
-    "| Round | Commit | Verdict | Exit code | Duration |",
-    "| ---: | --- | --- | ---: | ---: |",
-    ...rows,
+    table(
+      [
+        { title: "Round", align: "right" },
+        "Commit",
+        "Verdict",
+        { title: "Exit code", align: "right" },
+        { title: "Duration", align: "right" },
+      ],
+      rows,
+    ),
     ...(more > 0 ? ["", `… ${more.toLocaleString("en-US")} more${where}.`] : []),
     "",
     "</details>",
@@ -181,7 +185,7 @@ function probesSection(probes: readonly Probe[], repository: string | null, runU
 }
 
 function commandSection(job: JobRow): string[] {
-  return ["Test command:", "", codeBlock(truncate(job.command, 2000), "sh")];
+  return ["Test command:", "", codeBlock(job.command, "sh", 2000)];
 }
 
 function footer(job: JobRow, next: string): string {
@@ -239,8 +243,7 @@ function authorText(details: CulpritDetails): string | null {
 function pullRequestText(pr: CulpritDetails["pullRequest"]): string | null {
   if (pr === null || !Number.isSafeInteger(pr.number) || pr.number <= 0) return null;
   const label = `#${pr.number}${pr.title.trim() === "" ? "" : ` ${escapeMarkdown(pr.title, 150)}`}`;
-  const url = escapeUrl(pr.url);
-  return url === null ? label : `[${label}](${url})`;
+  return link(label, pr.url);
 }
 
 /** One-line warnings that the named commit may not be the real cause. */
@@ -287,14 +290,14 @@ function culpritBody(view: ResultView, repository: string | null): string[] {
   ]
     .filter(Boolean)
     .join(" · ");
-  const target = options.confidence ?? 0.99;
+  const target = options.confidence;
 
   const subject = details === null || details.subject.trim() === "" ? null : `**${escapeMarkdown(details.subject, 200)}**`;
   return [
     `### 🎯 Bisect #${job.id}: ${commitRef(sha, repository)} is the first bad commit`,
     "",
     ...(subject === null ? [] : [subject, ""]),
-    ...table([
+    facts([
       ["Author", details === null ? null : authorText(details)],
       ["Pull request", details === null ? null : pullRequestText(details.pullRequest)],
       ["Range", rangeCell(job, options, result.range.size, repository)],
@@ -308,25 +311,45 @@ function culpritBody(view: ResultView, repository: string | null): string[] {
   ];
 }
 
+/** Ambiguous: why the candidates could not be told apart, and how to narrow them down. */
+function ambiguousAdvice(view: ResultView): { why: string; how: string[] } {
+  const { options, result } = view;
+  if (result.reason === "out-of-tests") {
+    return {
+      why: `The flaky test's verdicts ran out before one of these commits reached the target confidence of ${percent(options.confidence)}:`,
+      how: [
+        "- **Make the failure more frequent**: a test that fails more often (repeat the flaky case inside the command, fix a random seed) tells commits apart in fewer runs.",
+        options.confidence > 0.9 ? "- **Lower the target**: `--confidence 0.9` stops sooner, at a greater risk of naming the wrong commit." : null,
+        "- **Narrow the range**: a later good commit or an earlier bad one leaves fewer candidates to tell apart.",
+      ].filter((line): line is string => line !== null),
+    };
+  }
+  // only-skipped-left
+  const skipped = result.probes.filter((p) => p.verdict === "skip").length;
+  return {
+    why: "Some commits could not be tested, so the first bad commit cannot be told apart among these:",
+    how: [
+      `- **Make them testable.** Exit 125 means *skip*: the test, or the repository's \`setup\`, could not run there${skipped > 0 ? ` (${plural(skipped, "test")} skipped)` : ""}. If a build fix landed later, apply it in the command, or skip only what truly cannot be tested.`,
+      options.firstParent ? null : "- **Re-run with `--first-parent`**: merges are then tested as a whole, so a branch that does not build in the middle no longer matters; the answer is the merge that brought the change in.",
+      "- **Narrow the range**: a later good commit or an earlier bad one leaves fewer untestable commits in between.",
+    ].filter((line): line is string => line !== null),
+  };
+}
+
 function ambiguousBody(view: ResultView, repository: string | null): string[] {
   const { job, options, result } = view;
   const candidates = result.candidates;
   const listed = candidates.slice(0, MAX_CANDIDATES).map((sha) => commitRef(sha, repository));
   const more = candidates.length - listed.length;
-  const skipped = result.probes.filter((p) => p.verdict === "skip").length;
-  const how = [
-    `- **Make them testable.** Exit 125 means *skip*: the test, or the repository's \`setup\`, could not run there${skipped > 0 ? ` (${plural(skipped, "test")} skipped)` : ""}. If a build fix landed later, apply it in the command, or skip only what truly cannot be tested.`,
-    options.firstParent ? null : "- **Re-run with `--first-parent`**: merges are then tested as a whole, so a branch that does not build in the middle no longer matters; the answer is the merge that brought the change in.",
-    "- **Narrow the range**: a later good commit or an earlier bad one leaves fewer untestable commits in between.",
-  ].filter((line): line is string => line !== null);
+  const { why, how } = ambiguousAdvice(view);
   return [
     `### 🤷 Bisect #${job.id}: the first bad commit is one of ${plural(candidates.length, "commit")}`,
     "",
-    `Some commits could not be tested, so the first bad commit cannot be told apart among these:`,
+    why,
     "",
     `${listed.join(", ")}${more > 0 ? `, and ${more.toLocaleString("en-US")} more` : ""}`,
     "",
-    ...table([
+    facts([
       ["Range", rangeCell(job, options, result.range.size, repository)],
       ["Tests", testsText(view)],
       ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
@@ -339,29 +362,44 @@ function ambiguousBody(view: ResultView, repository: string | null): string[] {
   ];
 }
 
-function noCulpritBody(view: ResultView, repository: string | null): string[] {
-  const { job, options, result } = view;
+/** No culprit: the first paragraph, from the reason and what the tests saw. */
+function noCulpritSummary(view: ResultView, repository: string | null): string {
+  const { job, result } = view;
   const bad = runsOf(result.probes, result.range.bad);
-  const badRef = `${codeSpan(truncate(job.bad_ref, 80))} (${commitRef(result.range.bad, repository)})`;
+  const badRef = `${codeSpan(job.bad_ref, 80)} (${commitRef(result.range.bad, repository)})`;
   const passed = result.probes.filter((p) => p.verdict === "good").length;
   const failed = result.probes.filter((p) => p.verdict === "bad").length;
+  const counts = `${passed} of ${plural(result.tested, "test")} passed${failed > 0 ? ` and ${failed} failed` : ""}`;
+  if (result.reason === "flake") {
+    return `Weighing every run, no commit in this range is likely to have broken the test: the failures look like flakes. ${counts}.`;
+  }
   const evidence =
     bad.good > 0
       ? `The bad commit ${badRef} passed the test (${bad.good} of ${plural(bad.good + bad.bad, "run")}), so nothing in this range fails it reliably.`
-      : `${passed} of ${plural(result.tested, "test")} passed${failed > 0 ? ` and ${failed} failed` : ""}: not enough to blame any commit.`;
+      : result.reason === "bad-commit-passes"
+        ? `The bad commit ${badRef} passed the test, so nothing in this range fails it reliably.`
+        : `${counts}: not enough to blame any commit.`;
+  return `The range holds no regression, or the failure was a flake. ${evidence}`;
+}
+
+function noCulpritBody(view: ResultView, repository: string | null): string[] {
+  const { job, options, result } = view;
   const note = result.error !== undefined && result.error.trim() !== "" ? [`> ${escapeMarkdown(result.error, 500)}`, ""] : [];
   const next = [
     options.flaky ? null : "- If the test fails only sometimes, re-run with `--flaky`: it repeats tests and weighs the evidence.",
-    `- Check the bad ref: ${codeSpan(truncate(job.bad_ref, 80))} was ${commitRef(job.bad_sha, repository)} when you asked; if the failure showed on another commit (a newer push, a pull request's merge commit), bisect up to that one.`,
+    result.reason === "flake" && options.confidence < 0.999
+      ? "- If you are sure a commit broke it, re-run with a higher target, such as `--confidence 0.999`: it tests longer before it concludes."
+      : null,
+    `- Check the bad ref: ${codeSpan(job.bad_ref, 80)} was ${commitRef(job.bad_sha, repository)} when you asked; if the failure showed on another commit (a newer push, a pull request's merge commit), bisect up to that one.`,
     "- Check that the command fails on the runner the way it failed for you: each test runs in a fresh checkout, without your local environment, services or secrets.",
   ].filter((line): line is string => line !== null);
   return [
-    `### 🟢 Bisect #${job.id}: no commit in this range fails the test`,
+    `### 🟢 Bisect #${job.id}: no commit in this range ${result.reason === "flake" ? "broke" : "fails"} the test`,
     "",
-    `The range holds no regression, or the failure was a flake. ${evidence}`,
+    noCulpritSummary(view, repository),
     "",
     ...note,
-    ...table([
+    facts([
       ["Range", rangeCell(job, options, result.range.size, repository)],
       ["Tests", testsText(view)],
       ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
@@ -374,14 +412,26 @@ function noCulpritBody(view: ResultView, repository: string | null): string[] {
   ];
 }
 
-function errorHint(error: string, options: JobOptions): string {
-  if (/contradict|flak|impossible under the flake model/i.test(error) && !options.flaky) {
-    return "The verdicts contradict each other, so the test is flaky or depends on something outside the commit. Re-run with `--flaky`, which repeats tests and weighs the evidence.";
+/** What an error means and what to do next, by its reason. */
+function errorHint(reason: Reason | undefined, options: JobOptions): string {
+  switch (reason) {
+    case "contradiction":
+      return options.flaky
+        ? "The verdicts contradict each other even for a flaky test, so the test depends on something outside the commit (the time, the network, files left by an earlier run). Make it depend on the commit alone, then comment the command again."
+        : "The verdicts contradict each other, so the test is flaky or depends on something outside the commit. Re-run with `--flaky`, which repeats tests and weighs the evidence.";
+    case "command-not-found":
+      return "The command was not found (exit 127), at the good commit too. Check that it is installed on the runner (each test runs in a fresh checkout of the commit; the repository's `setup` in `.github/bisect.yml` runs first), then comment the command again.";
+    case "command-not-executable":
+      return "The command could not be executed (exit 126), at the good commit too. Check that the file is committed as executable (`chmod +x`) and that its `#!` line names an interpreter the runner has, then comment the command again.";
+    case "merge-base-fails":
+      return "The good commit is not an ancestor of the bad one, and a commit both grew from (their merge base) fails the test too: the failure is older than the good commit's branch, which fixed it. To find the commit that broke it, bisect from a good commit that is an ancestor of the bad one.";
+    case "probe-failed":
+      return "A test could not be run at all (a worktree could not be made, or the runner failed): that is not your test's verdict. `/bisect retry` runs it again, resuming with the verdicts it has.";
+    case "no-verdict":
+      return "The search ended without a verdict: a bug in Bisect Bot, not a problem with your test. `/bisect retry` runs it again; if it stops the same way, please report it with a link to this comment.";
+    default:
+      return "The test or the range stopped the bisection, not GitHub: the same command would stop the same way. Fix the command or the range, then comment it again.";
   }
-  if (/\b12[67]\b|not found|not executable/i.test(error)) {
-    return "The command could not run at the good commit either. Check that it is installed on the runner (each test runs in a fresh checkout of the commit; the repository's `setup` in `.github/bisect.yml` runs first), then comment the command again.";
-  }
-  return "The test or the range stopped the bisection, not GitHub: the same command would stop the same way. Fix the command or the range, then comment it again.";
 }
 
 function errorBody(view: ResultView, repository: string | null): string[] {
@@ -392,11 +442,11 @@ function errorBody(view: ResultView, repository: string | null): string[] {
     "",
     "The run could not reach a verdict:",
     "",
-    codeBlock(truncate(printableText(error), 3000), "text"),
+    codeBlock(error, "text", 3000),
     "",
-    errorHint(error, options),
+    errorHint(result.reason, options),
     "",
-    ...table([
+    facts([
       ["Range", rangeCell(job, options, result.range.size, repository)],
       ["Tests", testsText(view)],
       ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
@@ -405,22 +455,59 @@ function errorBody(view: ResultView, repository: string | null): string[] {
   ];
 }
 
+/**
+ * A run that has not ended: interrupted (stopped before the end) or searching (a round of probe
+ * mode). The worker handles both without this comment; this is what it would say.
+ */
+function unfinishedBody(view: ResultView, repository: string | null): string[] {
+  const { job, options, result } = view;
+  const heading =
+    result.verdict === "searching"
+      ? `### 🔎 Bisect #${job.id} is still searching`
+      : `### ⏹️ Bisect #${job.id} ${result.reason === "cancelled" ? "was cancelled" : "stopped"} before it ended`;
+  return [
+    heading,
+    "",
+    "The tests that finished are kept: `/bisect retry` resumes with their verdicts.",
+    "",
+    facts([
+      ["Range", rangeCell(job, options, result.range.size, repository)],
+      ["Tests", testsText(view)],
+      ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
+    ]),
+    "",
+  ];
+}
+
+function verdictBody(view: ResultView, repository: string | null): string[] {
+  const verdict = view.result.verdict;
+  switch (verdict) {
+    case "culprit":
+      return culpritBody(view, repository);
+    case "ambiguous":
+      return ambiguousBody(view, repository);
+    case "no-culprit":
+      return noCulpritBody(view, repository);
+    case "error":
+      return errorBody(view, repository);
+    case "interrupted":
+    case "searching":
+      return unfinishedBody(view, repository);
+    default: {
+      const unknown: never = verdict;
+      throw new Error(`no comment for the verdict ${String(unknown)}`);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public
 
 /** The finished bisect: culprit, ambiguous set, no culprit, or the run's own error. */
 export function resultComment(view: ResultView): string {
   const repository = repositoryBase(view.repositoryUrl);
-  const body =
-    view.result.verdict === "culprit"
-      ? culpritBody(view, repository)
-      : view.result.verdict === "ambiguous"
-        ? ambiguousBody(view, repository)
-        : view.result.verdict === "no-culprit"
-          ? noCulpritBody(view, repository)
-          : errorBody(view, repository);
   return [
-    ...body,
+    ...verdictBody(view, repository),
     ...probesSection(view.result.probes, repository, view.runUrl),
     "",
     ...commandSection(view.job),
@@ -458,7 +545,7 @@ export function failureComment(view: FailureView): string {
     "",
     `Reason: ${reason}`,
     "",
-    ...table([
+    facts([
       ["Range", rangeCell(job, options, options.commits, repository)],
       ["Tested so far", plural(view.tested, "test")],
       ["Run", runText(view.runUrl, 1, job.max_attempts)],

@@ -1,0 +1,66 @@
+/**
+ * The status comment a job keeps up to date (app/src/messages/status-comment.ts), rendered as
+ * GitHub would: the user's refs (a pull request's branch name too) and command stay inside their
+ * code spans and table cells, and nothing in them mentions, links or injects HTML.
+ */
+import { describe, expect, it } from "vitest";
+import { statusComment, type StatusPhase } from "../../../app/src/messages/status-comment.js";
+import { job, options, RUN_URL } from "./fixtures.js";
+import { githubCells, render, renderedRows, textOf } from "./render-markdown.js";
+
+const QUEUED: StatusPhase = { phase: "queued", position: 2, active: 4 };
+const DISPATCHED: StatusPhase = { phase: "dispatched", runUrl: RUN_URL };
+
+describe("status comment", () => {
+  it("keeps the table's two columns for a branch named feat|x, and shows the name as it is", () => {
+    const out = statusComment(job({ good_refs: ["main"], bad_ref: "feat|x", state: "queued" }), options({ pullRequest: 7 }), QUEUED);
+    const lines = out.split("\n").filter((line) => line.startsWith("|"));
+    expect(lines).toHaveLength(6);
+    for (const line of lines) expect(githubCells(line), line).toBe(2);
+    const rows = renderedRows(render(out));
+    expect(rows.map((row) => row.length)).toEqual([2, 2, 2, 2, 2]);
+    expect(rows[2]![0]).toBe("Bad");
+    expect(textOf(rows[2]![1]!)).toBe("feat|x (f2a19dc)");
+  });
+
+  it("keeps refs with several pipes and backslashes in their cells", () => {
+    for (const ref of ["a||b", "|x|", "x\\|y", "`a|b`"]) {
+      const out = statusComment(job({ good_refs: [ref, "v1"], bad_ref: ref }), options(), QUEUED);
+      const rows = renderedRows(render(out));
+      expect(rows.map((row) => row.length), ref).toEqual([2, 2, 2, 2, 2]);
+      expect(textOf(rows[2]![1]!).replace(/\u200b/g, ""), ref).toBe(`${ref} (f2a19dc)`);
+    }
+  });
+
+  it("shows hostile refs, requester and command without a mention, link or HTML", () => {
+    const hostile = "@org/team <img src=x onerror=alert(1)> [x](javascript:alert(1)) #1";
+    const out = statusComment(
+      job({ good_refs: [hostile], bad_ref: hostile, requester: "@org/team", command: `echo '\`\`\`'\n</details><img src=x>\n${hostile}` }),
+      options({ flaky: true, parallel: 4 }),
+      DISPATCHED,
+    );
+    const html = render(out);
+    expect(html).not.toMatch(/<img/);
+    expect([...html.matchAll(/<a href="([^"]*)"/g)].map((m) => m[1])).toEqual([RUN_URL]);
+    // What is left outside code, where GitHub would make mentions and links: none of the text.
+    const prose = html.replace(/<code[^>]*>[\s\S]*?<\/code>/g, "");
+    expect(prose).not.toContain("@");
+    expect(prose).not.toContain("javascript:");
+    expect(prose).not.toContain("#1");
+    expect(html).toContain(`<pre><code class="language-sh">echo '\`\`\`'\n&lt;/details&gt;&lt;img src=x&gt;\n`);
+  });
+
+  it("links the run only when its URL is one we link to", () => {
+    expect(statusComment(job(), options(), DISPATCHED)).toContain(`[Workflow run](${RUN_URL}) dispatched`);
+    const out = statusComment(job(), options(), { phase: "dispatched", runUrl: "javascript:alert(1)" });
+    expect(out).toContain("🏃 Workflow run dispatched");
+    expect(out).not.toContain("javascript:");
+  });
+
+  it("says how the search runs, the time limit and the limit per test", () => {
+    const out = statusComment(job(), options({ flaky: true, firstParent: true, parallel: 4, timeoutSeconds: 3600, stepTimeoutSeconds: 600 }), QUEUED);
+    expect(out).toContain("| Range | 1,234 commits · flaky-aware, first parent only, 4 commits at a time |");
+    expect(out).toContain("· time limit 60 min · 10m per test |");
+    expect(statusComment(job(), options(), QUEUED)).not.toContain("per test");
+  });
+});
