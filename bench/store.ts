@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { migrate } from "../app/src/store/migrate.js";
 import { pgClient } from "../app/src/store/sql-client.js";
 import { startPostgres } from "../test/support/postgres.js";
-import { drainWithProcesses, seedJobs } from "../test/store/claim-worker.js";
+import { drainWithProcesses, seedJobs } from "../test/app/store/claim-worker.js";
 import { table, type Row } from "./engine.js";
 
 /** 10,000 jobs in 30 s. */

@@ -1,25 +1,23 @@
 import { z } from "zod";
-import { optionValuesSchema } from "../../action/src/options.js";
+import { optionValuesSchema, SURFACES } from "../../action/src/options.js";
 
 /**
  * What a job needs besides its refs and command, fixed when the comment arrives (stored in the
  * job's `options` column as JSON and parsed back with this schema): the bisect options (their
  * ranges are the options table's), and what the App found out about the repository.
  */
-export const jobOptionsSchema = optionValuesSchema
-  .pick({ firstParent: true, flaky: true, parallel: true, confidence: true, timeoutSeconds: true, stepTimeoutSeconds: true })
-  .extend({
-    /** The workflow file in `.github/workflows` of the default branch. */
-    workflow: z.string(),
-    /** The branch the workflow is dispatched on (its file is read from there). */
-    defaultBranch: z.string(),
-    /** Commits in the range, as the compare API counted them (an upper bound with several goods). */
-    commits: z.number().int().nonnegative(),
-    /** Run before the test in each checkout; its failure makes the commit untestable (skip). */
-    setup: z.string().nullable(),
-    /** The pull request whose base..head this bisects, when the command gave no range. */
-    pullRequest: z.number().int().nullable(),
-  });
+export const jobOptionsSchema = optionValuesSchema.pick(SURFACES.comment).extend({
+  /** The workflow file in `.github/workflows` of the default branch. */
+  workflow: z.string(),
+  /** The branch the workflow is dispatched on (its file is read from there). */
+  defaultBranch: z.string(),
+  /** Commits in the range, as the compare API counted them (an upper bound with several goods). */
+  commits: z.number().int().nonnegative(),
+  /** Run before the test in each checkout; its failure makes the commit untestable (skip). */
+  setup: z.string().nullable(),
+  /** The pull request whose base..head this bisects, when the command gave no range. */
+  pullRequest: z.number().int().nullable(),
+});
 export type JobOptions = z.infer<typeof jobOptionsSchema>;
 
 /** Tests one bisect needs, about: ⌈log₂ N⌉, and the rounds with k runners testing at once. */

@@ -138,7 +138,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 
 /** A handle on a server someone else started and stops (the global setup's). */
 export function attachPostgres(port: number, version: string): PostgresServer {
-  return serverHandle(port, version, async () => undefined);
+  return serverHandle(port, version, () => Promise.resolve());
 }
 
 let fileServer: Promise<PostgresServer> | undefined;
@@ -177,10 +177,32 @@ export interface TestDatabase {
 }
 
 /**
- * A fresh database: PGlite in memory, or a new database on the test server (`testPostgres()`).
- * Migrated with the project's migrations unless `migrated: false`.
+ * What a Supabase project has before any migration: its API roles, and default privileges that
+ * grant every table, sequence and function the migrating role creates in public to all three
+ * (Supabase's `alter default privileges for role postgres in schema public grant all …`).
  */
-export async function openTestDatabase(backend: Backend, options: { migrated?: boolean; poolSize?: number } = {}): Promise<TestDatabase> {
+export const SUPABASE_DEFAULT_PRIVILEGES = `
+  do $$
+  begin
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'anon') then create role anon nologin; end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'authenticated') then create role authenticated nologin; end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'service_role') then create role service_role nologin bypassrls; end if;
+  end
+  $$;
+  grant usage on schema public to anon, authenticated, service_role;
+  alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+  alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+  alter default privileges in schema public grant all on functions to anon, authenticated, service_role;`;
+
+/**
+ * A fresh database: PGlite in memory, or a new database on the test server (`testPostgres()`).
+ * Migrated with the project's migrations unless `migrated: false`; with `supabaseDefaults`, it
+ * first gets Supabase's default privileges (SUPABASE_DEFAULT_PRIVILEGES), as a project has them.
+ */
+export async function openTestDatabase(
+  backend: Backend,
+  options: { migrated?: boolean; poolSize?: number; supabaseDefaults?: boolean } = {},
+): Promise<TestDatabase> {
   let client: SqlClient;
   let url: string | undefined;
   if (backend === "pglite") {
@@ -191,6 +213,7 @@ export async function openTestDatabase(backend: Backend, options: { migrated?: b
     client = pgClient(url, { max: options.poolSize ?? 10 });
   }
   try {
+    if (options.supabaseDefaults) await client.exec(SUPABASE_DEFAULT_PRIVILEGES);
     if (options.migrated ?? true) await migrate(client);
   } catch (error) {
     await client.close();
@@ -227,9 +250,8 @@ function usePgliteTemplate(): Promise<void> {
     const file = inject("bisectPgliteTemplate");
     if (!file) return;
     const blob = new Blob([await readFile(file)]);
-    const original = PGlite.create as (...args: unknown[]) => unknown;
-    PGlite.create = ((...args: unknown[]) =>
-      original.apply(PGlite, args.every((a) => a === undefined) ? [{ loadDataDir: blob }] : args)) as typeof PGlite.create;
+    const original = PGlite.create.bind(PGlite) as (...args: unknown[]) => unknown;
+    PGlite.create = ((...args: unknown[]) => original(...(args.every((a) => a === undefined) ? [{ loadDataDir: blob }] : args))) as typeof PGlite.create;
   })();
   return templateInstalled;
 }
@@ -357,15 +379,24 @@ interface RunningServer {
 function spawnServer(asRoot: boolean, bin: string, dir: string, port: number, maxConnections: number): RunningServer {
   const argv = [
     join(bin, "postgres"),
-    "-D", join(dir, "data"),
-    "-p", String(port),
-    "-k", dir,
-    "-c", "listen_addresses=127.0.0.1",
-    "-c", `max_connections=${maxConnections}`,
-    "-c", "fsync=off",
-    "-c", "synchronous_commit=off",
-    "-c", "full_page_writes=off",
-    "-c", "shared_buffers=64MB",
+    "-D",
+    join(dir, "data"),
+    "-p",
+    String(port),
+    "-k",
+    dir,
+    "-c",
+    "listen_addresses=127.0.0.1",
+    "-c",
+    `max_connections=${maxConnections}`,
+    "-c",
+    "fsync=off",
+    "-c",
+    "synchronous_commit=off",
+    "-c",
+    "full_page_writes=off",
+    "-c",
+    "shared_buffers=64MB",
   ];
   const [file, args] = command(asRoot, ["/bin/sh", "-c", WATCHDOG, "postgres-watchdog", dir, ...argv]);
   const child = spawn(file, args, { stdio: ["pipe", "ignore", "pipe"] });

@@ -150,18 +150,25 @@ export async function startPostgrestDouble(options: PostgrestDoubleOptions): Pro
                 details: `Searched for the function public.${fn} with parameters ${[...given].sort().join(", ") || "(none)"}, but no matches were found in the schema cache.`,
                 hint: null,
               }
-            : { code: "PGRST203", message: `Could not choose the best candidate function between several overloads of public.${fn}`, details: null, hint: null };
+            : {
+                code: "PGRST203",
+                message: `Could not choose the best candidate function between several overloads of public.${fn}`,
+                details: null,
+                hint: null,
+              };
         return { status: fits.length === 0 ? 404 : 300, json: JSON.stringify(error) };
       }
       const f = fits[0]!;
       const passed = f.args.filter((a) => given.includes(a.name));
-      const record = passed.length > 0 ? `json_to_record($1::json) as _args(${passed.map((a) => `${quote(a.name)} ${a.type}`).join(", ")})` : "(select $1::json) as _args";
+      const record =
+        passed.length > 0 ? `json_to_record($1::json) as _args(${passed.map((a) => `${quote(a.name)} ${a.type}`).join(", ")})` : "(select $1::json) as _args";
       const invocation = `public.${quote(fn)}(${passed.map((a) => `${quote(a.name)} => _args.${quote(a.name)}`).join(", ")})`;
       let sql: string;
       if (f.void) sql = `select ${invocation}, null::text as body from ${record}`;
       else if (f.rows && f.retset) sql = `select coalesce(json_agg(_result), '[]')::text as body from ${record} cross join lateral ${invocation} as _result`;
       else if (f.rows) sql = `select to_json(_result)::text as body from ${record} cross join lateral ${invocation} as _result`;
-      else if (f.retset) sql = `select coalesce(json_agg(_result._value), '[]')::text as body from ${record} cross join lateral ${invocation} as _result(_value)`;
+      else if (f.retset)
+        sql = `select coalesce(json_agg(_result._value), '[]')::text as body from ${record} cross join lateral ${invocation} as _result(_value)`;
       else sql = `select to_json(${invocation})::text as body from ${record}`;
 
       await client.query(`begin; set local role ${role}; select set_config('request.jwt.claims', '{"role":"${role}"}', true)`);
@@ -202,11 +209,29 @@ export async function startPostgrestDouble(options: PostgrestDoubleOptions): Pro
     const role = roleFor(req);
     if (typeof role !== "string") return answer(401, JSON.stringify(role));
     if (!fn || req.method !== "POST") {
-      return answer(404, JSON.stringify({ code: "PGRST125", message: `Invalid path specified in request URL (the double answers only POST /rest/v1/rpc/<fn>)`, details: null, hint: null }), role);
+      return answer(
+        404,
+        JSON.stringify({
+          code: "PGRST125",
+          message: `Invalid path specified in request URL (the double answers only POST /rest/v1/rpc/<fn>)`,
+          details: null,
+          hint: null,
+        }),
+        role,
+      );
     }
     const profile = req.headers["content-profile"];
     if (profile !== undefined && profile !== "public") {
-      return answer(406, JSON.stringify({ code: "PGRST106", message: "Invalid schema: " + String(profile), details: null, hint: "Only the following schemas are exposed: public" }), role);
+      return answer(
+        406,
+        JSON.stringify({
+          code: "PGRST106",
+          message: "Invalid schema: " + String(profile),
+          details: null,
+          hint: "Only the following schemas are exposed: public",
+        }),
+        role,
+      );
     }
     let body: unknown;
     try {
@@ -216,7 +241,11 @@ export async function startPostgrestDouble(options: PostgrestDoubleOptions): Pro
       return answer(400, JSON.stringify({ code: "PGRST102", message: "Empty or invalid json", details: (error as Error).message, hint: null }), role);
     }
     if (body === null || typeof body !== "object" || Array.isArray(body)) {
-      return answer(400, JSON.stringify({ code: "PGRST102", message: "The request body must be a JSON object of named arguments", details: null, hint: null }), role);
+      return answer(
+        400,
+        JSON.stringify({ code: "PGRST102", message: "The request body must be a JSON object of named arguments", details: null, hint: null }),
+        role,
+      );
     }
     const { status, json } = await call(fn, body as Record<string, unknown>, role);
     answer(status, json, role);

@@ -2,6 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { SqlClient } from "./sql-client.js";
+import { errorMessage } from "../../../action/src/error-message.js";
 
 /** supabase/migrations: the only source of the schema. */
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../../supabase/migrations/", import.meta.url));
@@ -35,7 +36,7 @@ export async function migrate(client: SqlClient, dir = MIGRATIONS_DIR): Promise<
           await session.exec(`begin;\n${sql}\n;insert into public.schema_migrations (version) values ('${version}');\ncommit;`);
         } catch (error) {
           await session.exec("rollback").catch(() => undefined);
-          throw new Error(`Migration ${file} failed: ${(error as Error).message}`, { cause: error });
+          throw new Error(`Migration ${file} failed: ${errorMessage(error)}`, { cause: error });
         }
         applied.push(version);
       }

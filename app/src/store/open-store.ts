@@ -3,14 +3,13 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { migrate } from "./migrate.js";
 import { pgClient, pgliteClient, type SqlClient } from "./sql-client.js";
-import { SqlStore } from "./sql-store.js";
-import type { Store } from "./store.js";
+import { sqlTransport } from "./sql-transport.js";
+import { Store } from "./store.js";
+import { errorMessage } from "../../../action/src/error-message.js";
 
 /** Which database the app uses, from its environment. */
 export type StoreConfig =
-  | { kind: "postgres"; databaseUrl: string }
-  | { kind: "supabase"; url: string; secretKey: string }
-  | { kind: "pglite"; dataDir: string };
+  { kind: "postgres"; databaseUrl: string } | { kind: "supabase"; url: string; secretKey: string } | { kind: "pglite"; dataDir: string };
 
 /** An empty variable (`DATABASE_URL=` in a .env file) counts as unset. */
 const optional = z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), z.string().trim().optional());
@@ -108,7 +107,7 @@ async function connect(client: SqlClient, where: string): Promise<void> {
     await client.query("select 1");
   } catch (error) {
     await client.close().catch(() => undefined);
-    throw new Error(`Cannot reach the database at ${where}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`Cannot reach the database at ${where}: ${errorMessage(error)}`, { cause: error });
   }
 }
 
@@ -119,7 +118,7 @@ async function migrated(client: SqlClient): Promise<Store> {
     await client.close().catch(() => undefined);
     throw error;
   }
-  return new SqlStore(client);
+  return new Store(sqlTransport(client));
 }
 
 /**
@@ -142,17 +141,20 @@ export async function openStore(env: Record<string, string | undefined> = proces
     }
     case "supabase": {
       // Loaded only when configured: supabase-js is large, and the other stores never need it.
-      const { SupabaseStore } = await import("./supabase-store.js");
-      return new SupabaseStore(config.url, config.secretKey);
+      const { postgrestTransport } = await import("./postgrest-transport.js");
+      return new Store(postgrestTransport(config.url, config.secretKey));
     }
     case "pglite": {
       const dir = join(resolve(config.dataDir), "pglite");
       try {
         await mkdir(dir, { recursive: true });
       } catch (error) {
-        throw new Error(`Cannot create the database directory ${dir} (DATA_DIR '${config.dataDir}'): ${(error as Error).message}. Set DATA_DIR to a writable directory.`, {
-          cause: error,
-        });
+        throw new Error(
+          `Cannot create the database directory ${dir} (DATA_DIR '${config.dataDir}'): ${errorMessage(error)}. Set DATA_DIR to a writable directory.`,
+          {
+            cause: error,
+          },
+        );
       }
       return migrated(await pgliteClient(dir));
     }

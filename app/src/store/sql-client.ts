@@ -18,8 +18,8 @@ export function pgClient(connectionString: string, options: { max?: number } = {
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on("error", () => undefined);
   const on = (target: pg.Pool | pg.PoolClient): Omit<SqlClient, "withSession" | "close"> => ({
-    async query(sql, params) {
-      const result = await target.query(sql, params as unknown[] | undefined);
+    async query<T extends Record<string, unknown>>(sql: string, params: readonly unknown[] = []) {
+      const result = await target.query<T>(sql, [...params]);
       return { rows: result.rows };
     },
     async exec(sql) {
@@ -31,7 +31,7 @@ export function pgClient(connectionString: string, options: { max?: number } = {
     async withSession(fn) {
       const connection = await pool.connect();
       try {
-        return await fn({ ...on(connection), withSession: (inner) => inner(client), close: async () => undefined });
+        return await fn({ ...on(connection), withSession: (inner) => inner(client), close: () => Promise.resolve() });
       } finally {
         connection.release();
       }
@@ -46,9 +46,9 @@ export async function pgliteClient(dataDir?: string): Promise<SqlClient> {
   const db = await PGlite.create(dataDir);
   let sessions: Promise<unknown> = Promise.resolve();
   const client: SqlClient = {
-    async query(sql, params) {
-      const result = await db.query(sql, params as unknown[] | undefined);
-      return { rows: result.rows as never[] };
+    async query<T extends Record<string, unknown>>(sql: string, params: readonly unknown[] = []) {
+      const result = await db.query<T>(sql, [...params]);
+      return { rows: result.rows };
     },
     async exec(sql) {
       await db.exec(sql);

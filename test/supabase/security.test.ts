@@ -1,14 +1,20 @@
 /**
- * What the API roles can reach, on PGlite and on a real PostgreSQL server: Supabase exposes the
- * `public` schema to `anon` and `authenticated` through PostgREST, so as either role every table,
- * view, sequence and function must be refused. Tables, views and functions are enumerated from
- * the catalogs, so whatever a new migration adds is covered without touching this file.
+ * What the API roles can reach, on PGlite and on a real PostgreSQL server, each given Supabase's
+ * default privileges before the migrations run (as a Supabase project has them): Supabase
+ * exposes the `public` schema to `anon` and `authenticated` through PostgREST, so as either role
+ * every table, view, sequence (identity ones too) and function must be refused. Objects are
+ * enumerated from the catalogs, so whatever a new migration adds is covered without touching
+ * this file; and what a later migration would create is checked to be closed by default.
  * Also the spirit of Supabase's splinter lints: 0013 rls_disabled_in_public, 0011
  * function_search_path_mutable, 0010 security_definer_view, 0028/0029 security definer functions
  * executable by the API roles.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FUNCTIONS, sqlName } from "../../app/src/store/functions.js";
 import type { SqlClient } from "../../app/src/store/sql-client.js";
+import { sqlTransport } from "../../app/src/store/sql-transport.js";
+import { Store } from "../../app/src/store/store.js";
+import { newJob } from "../support/jobs.js";
 import { BACKENDS, openTestDatabase, stopTestPostgres, type TestDatabase } from "../support/postgres.js";
 
 const API_ROLES = ["anon", "authenticated"] as const;
@@ -142,7 +148,7 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
   let rels: Relation[];
   let funcs: Func[];
   beforeAll(async () => {
-    db = await openTestDatabase(backend);
+    db = await openTestDatabase(backend, { supabaseDefaults: true });
     c = db.client;
     rels = await relations(c);
     funcs = await functions(c);
@@ -152,14 +158,26 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
   it("finds the schema's objects (the enumeration itself works)", () => {
     const names = rels.map((r) => r.name);
     expect(names).toEqual(
-      expect.arrayContaining(["bisect_jobs", "bisect_attempts", "bisect_probes", "bisect_claim_audit", "schema_migrations", "bisect_queue", "bisect_repository_stats"]),
+      expect.arrayContaining([
+        "bisect_jobs",
+        "bisect_attempts",
+        "bisect_probes",
+        "bisect_tasks",
+        "bisect_claim_audit",
+        "schema_migrations",
+        "bisect_queue",
+        "bisect_repository_stats",
+      ]),
     );
-    expect(rels.some((r) => r.kind === "sequence")).toBe(true);
+    // The fencing-token sequence and the identity columns' own sequences.
+    const sequences = rels.filter((r) => r.kind === "sequence").map((r) => r.name);
+    expect(sequences).toEqual(expect.arrayContaining(["bisect_lease_token_seq", "bisect_jobs_id_seq", "bisect_tasks_id_seq", "bisect_claim_audit_id_seq"]));
     const signatures = funcs.map((f) => f.signature);
-    for (const fn of ["bisect_create_job", "bisect_claim_jobs", "bisect_extend_lease", "bisect_release_job", "bisect_record_dispatch", "bisect_check_later",
-      "bisect_record_running", "bisect_record_result", "bisect_fail_attempt", "bisect_time_out_job", "bisect_cancel_job", "bisect_recover_expired_leases",
-      "bisect_active_counts"]) {
-      expect(signatures.some((s) => s.startsWith(`${fn}(`))).toBe(true);
+    for (const fn of [...Object.keys(FUNCTIONS).map(sqlName), "bisect_backoff", "bisect_held_job", "bisect_lease_job"]) {
+      expect(
+        signatures.some((s) => s.startsWith(`${fn}(`)),
+        fn,
+      ).toBe(true);
     }
   });
 
@@ -204,6 +222,29 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
     expect(await tablesWithoutRls(c)).toEqual([]);
   });
 
+  it("keeps closed what a later migration creates: tables, their identity sequences, sequences and views", async () => {
+    await c.withSession(async (s) => {
+      await s.exec("begin");
+      try {
+        // As a later migration would, with no grants or revokes of its own.
+        await s.exec(`
+          create table public.zz_later (id bigint generated always as identity primary key, note text);
+          alter table public.zz_later enable row level security;
+          create sequence public.zz_later_seq;
+          create view public.zz_later_view with (security_invoker = true) as select id from public.zz_later;`);
+        const later = ["zz_later", "zz_later_id_seq", "zz_later_seq", "zz_later_view"];
+        for (const role of API_ROLES)
+          expect(
+            (await privilegesOf(s, role)).filter((o) => o.startsWith("zz_")),
+            role,
+          ).toEqual([]);
+        expect((await privilegesOf(s, "service_role")).filter((o) => o.startsWith("zz_"))).toEqual(later);
+      } finally {
+        await s.exec("rollback");
+      }
+    });
+  });
+
   describe.each(API_ROLES)("as %s", (role) => {
     it("holds no privilege on any table, view, sequence, column or function in public", async () => {
       expect(await privilegesOf(c, role)).toEqual([]);
@@ -224,7 +265,9 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
           for (const [verb, sql] of Object.entries(statements)) {
             const error = await errorOf(s, sql);
             // Views that cannot be written refuse writes before the privilege check; refused is refused.
-            const refused = error?.code === INSUFFICIENT_PRIVILEGE || (rel.kind === "view" && verb !== "select" && /cannot (insert into|update|delete from) view/.test(error?.message ?? ""));
+            const refused =
+              error?.code === INSUFFICIENT_PRIVILEGE ||
+              (rel.kind === "view" && verb !== "select" && /cannot (insert into|update|delete from) view/.test(error?.message ?? ""));
             if (!refused) got.push(`${verb} ${rel.name}: ${error ? `${error.code} ${error.message}` : "allowed"}`);
           }
         }
@@ -237,7 +280,11 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
       const allowed = await asRole(c, role, async (s) => {
         const got: string[] = [];
         for (const seq of rels.filter((r) => r.kind === "sequence")) {
-          for (const sql of [`select nextval('public."${seq.name}"')`, `select last_value from public."${seq.name}"`, `select setval('public."${seq.name}"', 1000)`]) {
+          for (const sql of [
+            `select nextval('public."${seq.name}"')`,
+            `select last_value from public."${seq.name}"`,
+            `select setval('public."${seq.name}"', 1000)`,
+          ]) {
             const error = await errorOf(s, sql);
             if (error?.code !== INSUFFICIENT_PRIVILEGE) got.push(`${sql}: ${error ? `${error.code} ${error.message}` : "allowed"}`);
           }
@@ -263,7 +310,11 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
     });
 
     it("left no rows behind (every write was refused)", async () => {
-      expect(Number((await c.query<{ n: string }>("select count(*)::text as n from public.bisect_jobs")).rows[0]!.n)).toBe(0);
+      for (const table of ["bisect_jobs", "bisect_attempts", "bisect_probes", "bisect_tasks", "bisect_claim_audit"]) {
+        expect(Number((await c.query<{ n: string }>(`select count(*)::text as n from public.${table}`)).rows[0]!.n), table).toBe(0);
+      }
+      // No refused nextval or setval moved the fencing tokens.
+      expect((await c.query<{ called: boolean }>("select is_called as called from public.bisect_lease_token_seq")).rows[0]!.called).toBe(false);
     });
   });
 
@@ -275,28 +326,92 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
 
   it("lets service_role (the server's secret key) run the whole lifecycle and read the views", async () => {
     const run = await asRole(c, "service_role", async (s) => {
-      const sha = (ch: string) => ch.repeat(40);
-      const created = await s.query<{ id: number }>(
-        `select job_id::int as id from public.bisect_create_job('svc-1', 'octo-org/widgets', 1, 2, 3, 4, 'octocat', array['v1'], 'main', array[$1], $2, 'npm test', '{}'::jsonb, 3)`,
-        [sha("a"), sha("f")],
-      );
-      const id = created.rows[0]!.id;
-      const claimed = await s.query<{ token: string }>("select lease_token::text as token from public.bisect_claim_jobs('svc-worker', 1, 30, 4)");
-      const token = claimed.rows[0]!.token;
-      await s.query("select public.bisect_record_dispatch($1, $2, 99, 'https://example.test/run/99', 0)", [id, token]);
-      const again = await s.query<{ token: string }>("select lease_token::text as token from public.bisect_claim_jobs('svc-worker', 1, 30, 4)");
-      const done = await s.query<{ ok: boolean }>(
-        `select public.bisect_record_result($1, $2, 'culprit', $3, 1, 1, 1, null, $4::text::jsonb) as ok`,
-        [id, again.rows[0]!.token, sha("c"), JSON.stringify([{ sha: sha("c"), verdict: "bad", exitCode: 1, durationMs: 5, round: 1 }])],
-      );
-      const stats = await s.query<{ succeeded: string }>("select succeeded::text as succeeded from public.bisect_repository_stats");
-      const queue = await s.query("select * from public.bisect_queue");
-      const counts = await s.query("select * from public.bisect_active_counts()");
-      const cancelled = await s.query<{ cancelled: boolean }>("select cancelled from public.bisect_cancel_job($1, 'x')", [id]);
-      const recovered = await s.query<{ n: number }>("select public.bisect_recover_expired_leases() as n");
-      return { ok: done.rows[0]!.ok, succeeded: stats.rows[0]!.succeeded, queue: queue.rows.length, counts: counts.rows.length, cancelled: cancelled.rows[0]!.cancelled, recovered: recovered.rows[0]!.n };
+      // The Store on this session: every call below runs as service_role (never closed: it is the test's connection).
+      const store = new Store(sqlTransport(s));
+      const input = newJob({ repositoryId: 1 });
+      const { job_id: id } = await store.call("createJob", input);
+      const waiting = (await store.call("createJob", newJob({ repositoryId: 1 }))).job_id;
+      const [claimed] = await store.call("claimJobs", { worker: "svc-worker", limit: 10, leaseSeconds: 30, maxActive: 1 });
+      await store.call("recordDispatchIntent", { jobId: id, token: claimed!.token });
+      await store.call("setStatusComment", { jobId: id, token: claimed!.token, commentId: 5 });
+      await store.call("extendLease", { token: claimed!.token, leaseSeconds: 60 });
+      await store.call("recordDispatch", { jobId: id, token: claimed!.token, runId: 99, runUrl: "https://example.test/run/99", checkAfterSeconds: 0 });
+      await store.call("noteRunEvent", { runId: 99, jobId: null, status: "in_progress", conclusion: null });
+      const [again] = await store.call("claimJobs", { worker: "svc-worker", limit: 10, leaseSeconds: 30, maxActive: 1 });
+      await store.call("checkLater", { jobId: id, token: again!.token, seconds: 0 });
+      const [check] = await store.call("claimJobs", { worker: "svc-worker", limit: 10, leaseSeconds: 30, maxActive: 1 });
+      const probes = [{ sha: "c".repeat(40), verdict: "bad", exitCode: 1, durationMs: 5, round: 1 }] as const;
+      const done = await store.call("recordResult", {
+        jobId: id,
+        token: check!.token,
+        verdict: "culprit",
+        reason: null,
+        culpritSha: "c".repeat(40),
+        confidence: 1,
+        tested: 1,
+        rounds: 1,
+        error: null,
+        probes: [...probes],
+      });
+      // The waiting job's announce task, its give-up, the give-up reply, and a retry of the finished job.
+      const [announce] = await store.call("claimTasks", { worker: "svc-worker", limit: 10, leaseSeconds: 30 });
+      const gaveUp = await store.call("failTask", {
+        taskId: announce!.id,
+        token: announce!.token,
+        error: "x",
+        permanent: true,
+        retryAfterSeconds: 0,
+        giveUpReply: { body: "x", reaction: null, cancelRunId: null },
+      });
+      const [reply] = await store.call("claimTasks", { worker: "svc-worker", limit: 10, leaseSeconds: 30 });
+      await store.call("releaseLease", { token: reply!.token });
+      const [replyAgain] = await store.call("claimTasks", { worker: "svc-worker", limit: 10, leaseSeconds: 30 });
+      await store.call("finishTask", { taskId: replyAgain!.id, token: replyAgain!.token, outcome: "posted" });
+      const reads = {
+        probes: (await store.call("jobProbes", { jobId: id })).length,
+        runs: (await store.call("attemptRuns", { jobId: id })).length,
+        latestIsWaiting: (await store.call("latestJob", { repositoryId: 1, issueNumber: 42 }))?.id === waiting,
+        position: await store.call("queuePosition", { jobId: waiting }),
+        handled: await store.call("commentHandled", { repositoryId: 1, commentId: input.commentId }),
+        counts: (await store.call("activeCounts", {})).length,
+        stats: (await store.call("stats", { worker: "svc-worker" })).completed,
+      };
+      const retried = await store.call("retryJob", { jobId: id, extraAttempts: 1 });
+      const cancelled = await store.call("cancelJob", { jobId: waiting, by: "svc" });
+      await store.call("failAttempt", { jobId: id, token: 0, error: "x", retryAfterSeconds: 0, probes: [] });
+      await store.call("timeOutJob", { jobId: id, token: 0, error: "x", tested: 0 });
+      const task = await store.call("enqueueTask", {
+        kind: "command",
+        deliveryId: "svc",
+        repository: "o/r",
+        repositoryId: 1,
+        installationId: 1,
+        issueNumber: 1,
+        commentId: 77,
+        payload: { body: "/bisect", requester: "octocat", isPullRequest: false },
+      });
+      const views = {
+        succeeded: (await s.query<{ succeeded: string }>("select succeeded::text as succeeded from public.bisect_repository_stats")).rows[0]?.succeeded,
+        queue: (await s.query("select * from public.bisect_queue")).rows.length,
+      };
+      return { done, gaveUp, ...reads, retried, cancelled, created: task.created, ...views };
     });
-    expect(run).toEqual({ ok: true, succeeded: "1", queue: 0, counts: 0, cancelled: false, recovered: 0 });
-    await c.exec("truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_claim_audit");
+    expect(run).toEqual({
+      done: true,
+      gaveUp: "failed",
+      probes: 1,
+      runs: 1,
+      latestIsWaiting: true,
+      position: 1,
+      handled: true,
+      counts: 1,
+      stats: 1,
+      retried: true,
+      cancelled: { cancelled: true, run_id: null },
+      created: true,
+      succeeded: "0",
+      queue: 1,
+    });
+    await c.exec("truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_claim_audit, public.bisect_tasks");
   });
 });

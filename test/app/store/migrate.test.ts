@@ -7,9 +7,9 @@ import { copyFile, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MIGRATIONS_DIR, migrate } from "../../app/src/store/migrate.js";
-import { pgClient, type SqlClient } from "../../app/src/store/sql-client.js";
-import { BACKENDS, openTestDatabase, startPostgres, stopTestPostgres, type TestDatabase } from "../support/postgres.js";
+import { MIGRATIONS_DIR, migrate } from "../../../app/src/store/migrate.js";
+import { pgClient, type SqlClient } from "../../../app/src/store/sql-client.js";
+import { BACKENDS, openTestDatabase, startPostgres, stopTestPostgres, type TestDatabase } from "../../support/postgres.js";
 
 const MIGRATION_FILE = /^\d{14}_[\w-]+\.sql$/;
 
@@ -122,8 +122,12 @@ describe("migrate on a fresh PostgreSQL database", () => {
     await writeFile(join(dir, "20000101000000_first.sql"), "create table public.first (id integer);\nselect pg_catalog.nonexistent_function();");
     await copyFile(join(MIGRATIONS_DIR, (await migrationFiles())[0]!), join(dir, (await migrationFiles())[0]!));
     try {
-      await expect(migrate(db.client, dir)).rejects.toThrow(/Migration 20000101000000_first\.sql failed: function pg_catalog\.nonexistent_function\(\) does not exist/);
-      const { rows } = await db.client.query<{ name: string }>("select relname as name from pg_catalog.pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'");
+      await expect(migrate(db.client, dir)).rejects.toThrow(
+        /Migration 20000101000000_first\.sql failed: function pg_catalog\.nonexistent_function\(\) does not exist/,
+      );
+      const { rows } = await db.client.query<{ name: string }>(
+        "select relname as name from pg_catalog.pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'",
+      );
       expect(rows.map((r) => r.name)).toEqual(["schema_migrations"]);
       expect(await appliedVersions(db.client)).toEqual([]);
     } finally {

@@ -1,6 +1,6 @@
 /**
  * A worker process for the store's multi-process tests and bench (not a test file itself):
- * `node --import tsx test/store/claim-worker.ts '<json options>'`.
+ * `node --import tsx test/app/store/claim-worker.ts '<json options>'`.
  *
  * - `drain`: runs `workers` concurrent workers in this process, each looping
  *   claim(1..maxLimit) → recordDispatch (a queued job) or recordResult (a dispatched one) until no
@@ -15,10 +15,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { pgClient, type SqlClient } from "../../app/src/store/sql-client.js";
-import { SqlStore } from "../../app/src/store/sql-store.js";
-import type { Store } from "../../app/src/store/store.js";
-import { SupabaseStore } from "../../app/src/store/supabase-store.js";
+import { postgrestTransport } from "../../../app/src/store/postgrest-transport.js";
+import { pgClient, type SqlClient } from "../../../app/src/store/sql-client.js";
+import { sqlTransport } from "../../../app/src/store/sql-transport.js";
+import { Store } from "../../../app/src/store/store.js";
+import { jobOptions } from "../../support/jobs.js";
 
 const storeOptions = z.discriminatedUnion("store", [
   z.object({ store: z.literal("postgres"), databaseUrl: z.string() }),
@@ -58,7 +59,9 @@ export interface DrainReport {
 const RESULT_PROBE = { sha: "0".repeat(40), verdict: "bad" as const, exitCode: 1, durationMs: 1, round: 1 };
 
 function storeFor(options: z.infer<typeof storeOptions>, poolSize: number): Store {
-  return options.store === "postgres" ? new SqlStore(pgClient(options.databaseUrl, { max: poolSize })) : new SupabaseStore(options.supabaseUrl, options.secretKey);
+  return new Store(
+    options.store === "postgres" ? sqlTransport(pgClient(options.databaseUrl, { max: poolSize })) : postgrestTransport(options.supabaseUrl, options.secretKey),
+  );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -70,23 +73,41 @@ async function drain(store: Store, o: Extract<z.infer<typeof workerOptionsSchema
     for (;;) {
       const limit = 1 + Math.floor(Math.random() * o.maxLimit);
       const started = performance.now();
-      const claimed = await store.claimJobs(w, limit, o.leaseSeconds, o.maxActive);
+      const claimed = await store.call("claimJobs", { worker: w, limit, leaseSeconds: o.leaseSeconds, maxActive: o.maxActive });
       report.claimLatencies.push(performance.now() - started);
       if (claimed.length === 0) {
         // Nothing due: done when nothing is queued or active anywhere, else another worker is
         // between two steps of a job.
-        const counts = await store.activeCounts();
+        const counts = await store.call("activeCounts", {});
         if (counts.every((c) => c.active === 0 && c.queued === 0)) return;
         await sleep(Math.min(50, 2 ** idle++));
         continue;
       }
       idle = 0;
-      for (const { job, token } of claimed) {
+      for (const job of claimed) {
+        const { token } = job;
         report.claims.push([job.id, token, job.state, w]);
         const ok =
           job.state === "dispatching"
-            ? await store.recordDispatch(job.id, token, job.id * 10 + job.attempts, `https://github.com/${job.repository}/actions/runs/${job.id}`, 0)
-            : await store.recordResult(job.id, token, { verdict: "culprit", culpritSha: RESULT_PROBE.sha, confidence: 1, tested: 1, rounds: 1, error: null, probes: [RESULT_PROBE] });
+            ? await store.call("recordDispatch", {
+                jobId: job.id,
+                token,
+                runId: job.id * 10 + job.attempts,
+                runUrl: `https://github.com/${job.repository}/actions/runs/${job.id}`,
+                checkAfterSeconds: 0,
+              })
+            : await store.call("recordResult", {
+                jobId: job.id,
+                token,
+                verdict: "culprit",
+                reason: null,
+                culpritSha: RESULT_PROBE.sha,
+                confidence: 1,
+                tested: 1,
+                rounds: 1,
+                error: null,
+                probes: [RESULT_PROBE],
+              });
         if (!ok) report.fencedFalse++;
       }
     }
@@ -105,9 +126,9 @@ async function main() {
         await writeFile(options.resultFile, JSON.stringify(await drain(store, options)));
         break;
       case "hold": {
-        const [claimed] = await store.claimJobs(options.name, 1, options.leaseSeconds, 1_000_000);
+        const [claimed] = await store.call("claimJobs", { worker: options.name, limit: 1, leaseSeconds: options.leaseSeconds, maxActive: 1_000_000 });
         if (!claimed) throw new Error("hold: no job to claim");
-        process.stdout.write(`${JSON.stringify({ jobId: claimed.job.id, token: claimed.token, state: claimed.job.state })}\n`);
+        process.stdout.write(`${JSON.stringify({ jobId: claimed.id, token: claimed.token, state: claimed.state })}\n`);
         // Hold it (never extend, never finish) until killed.
         await new Promise(() => setInterval(() => undefined, 60_000));
         break;
@@ -124,7 +145,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
 // For the tests and the bench that start these processes.
 
 const SCRIPT = fileURLToPath(import.meta.url);
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
 /** Starts a worker process (through tsx, from the project root). */
 export function spawnWorker(options: WorkerOptions, stdout: "pipe" | "ignore" = "ignore") {
@@ -133,15 +154,17 @@ export function spawnWorker(options: WorkerOptions, stdout: "pipe" | "ignore" = 
 
 /**
  * Creates `count` queued jobs spread over `repositories` repositories, through bisect_create_job
- * (one statement, so seeding stays out of the measured time).
+ * (one statement, so seeding stays out of the measured time), with the options the App stores.
  */
 export async function seedJobs(client: SqlClient, count: number, repositories: number, maxAttempts = 3): Promise<void> {
   await client.query(
     `select count(c.job_id) from generate_series(1, $1::integer) g
      cross join lateral public.bisect_create_job(
-       'delivery-' || g, 'octo-org/repo-' || (g % $2::integer), 1000000000 + (g % $2::integer), 1, g, 5000000000 + g, 'octocat',
-       array['v1.0'], 'main', array[repeat('a', 40)], repeat('b', 40), 'npm test', '{}'::jsonb, $3::integer) c`,
-    [count, repositories, maxAttempts],
+       p_delivery_id => 'delivery-' || g, p_repository => 'octo-org/repo-' || (g % $2::integer), p_repository_id => 1000000000 + (g % $2::integer),
+       p_installation_id => 1, p_issue_number => g, p_comment_id => 5000000000 + g, p_requester => 'octocat',
+       p_good_refs => array['v1.0'], p_bad_ref => 'main', p_good_shas => array[repeat('a', 40)], p_bad_sha => repeat('b', 40),
+       p_command => 'npm test', p_options => $4::jsonb, p_max_attempts => $3::integer) c`,
+    [count, repositories, maxAttempts, JSON.stringify(jobOptions())],
   );
 }
 
@@ -163,11 +186,22 @@ export async function drainWithProcesses(
       files.map(
         (resultFile, p) =>
           new Promise<void>((resolve, reject) => {
-            const child = spawnWorker({ ...store, mode: "drain", name: `p${p}`, workers: o.workers, maxLimit: o.maxLimit, leaseSeconds: o.leaseSeconds, maxActive: o.maxActive, resultFile });
+            const child = spawnWorker({
+              ...store,
+              mode: "drain",
+              name: `p${p}`,
+              workers: o.workers,
+              maxLimit: o.maxLimit,
+              leaseSeconds: o.leaseSeconds,
+              maxActive: o.maxActive,
+              resultFile,
+            });
             let stderr = "";
             child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
             child.on("error", reject);
-            child.on("exit", (code, signal) => (code === 0 ? resolve() : reject(new Error(`drain process p${p} ended with ${signal ?? `exit ${code}`}:\n${stderr.slice(-3000)}`))));
+            child.on("exit", (code, signal) =>
+              code === 0 ? resolve() : reject(new Error(`drain process p${p} ended with ${signal ?? `exit ${code}`}:\n${stderr.slice(-3000)}`)),
+            );
           }),
       ),
     );

@@ -4,16 +4,16 @@
  * append-only claim audit and the workers' own records must show every job claimed exactly once
  * per step, by one worker, and none lost.
  *
- * 10,000 jobs (over 200 repositories) through the SQL store, as issue 4 asks (about 25 s on
- * 2 cores; BISECT_CONCURRENCY_JOBS sets another size). A smaller drain goes through supabase-js
- * and the PostgREST double
- * (test/support/postgrest-double.ts: no PostgREST binary is available here).
+ * 10,000 jobs (over 200 repositories) through the Store over the SQL transport, as issue 4 asks
+ * (BISECT_CONCURRENCY_JOBS sets another size). A smaller drain goes through the PostgREST
+ * transport (supabase-js and the PostgREST double, test/support/postgrest-double.ts: no
+ * PostgREST binary is available here).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrate } from "../../app/src/store/migrate.js";
-import { pgClient, type SqlClient } from "../../app/src/store/sql-client.js";
-import { stopTestPostgres, testPostgres } from "../support/postgres.js";
-import { startPostgrestDouble, type PostgrestDouble } from "../support/postgrest-double.js";
+import { migrate } from "../../../app/src/store/migrate.js";
+import { pgClient, type SqlClient } from "../../../app/src/store/sql-client.js";
+import { stopTestPostgres, testPostgres } from "../../support/postgres.js";
+import { startPostgrestDouble, type PostgrestDouble } from "../../support/postgrest-double.js";
 import { drainWithProcesses, seedJobs, type DrainRun } from "./claim-worker.js";
 
 const PROCESSES = 4;
@@ -66,7 +66,9 @@ function describeDrain(label: string, jobs: number, through: "postgres" | "supab
         { from_state: "dispatched", n: jobs },
         { from_state: "queued", n: jobs },
       ]);
-      expect(await rows("select job_id, attempt from public.bisect_claim_audit where from_state = 'queued' group by job_id, attempt having count(*) > 1")).toEqual([]);
+      expect(
+        await rows("select job_id, attempt from public.bisect_claim_audit where from_state = 'queued' group by job_id, attempt having count(*) > 1"),
+      ).toEqual([]);
       expect(await rows("select lease_token from public.bisect_claim_audit group by lease_token having count(*) > 1")).toEqual([]);
       // Per job: one claim from the queue, then one later claim (a newer token) for the check.
       const [ordered] = await rows<{ n: number }>(
@@ -85,17 +87,21 @@ function describeDrain(label: string, jobs: number, through: "postgres" | "supab
       const byToken = new Map(claims.map(([jobId, token, , worker]) => [token, { jobId, worker }]));
       // No token reached two workers (or one worker twice).
       expect(byToken.size).toBe(claims.length);
-      const audit = await rows<{ job_id: string; lease_token: string; worker: string }>("select job_id::text, lease_token::text, worker from public.bisect_claim_audit");
+      const audit = await rows<{ job_id: string; lease_token: string; worker: string }>(
+        "select job_id::text, lease_token::text, worker from public.bisect_claim_audit",
+      );
       expect(audit).toHaveLength(claims.length);
       for (const a of audit) expect(byToken.get(Number(a.lease_token))).toEqual({ jobId: Number(a.job_id), worker: a.worker });
       // Every fenced call a holder made (dispatch, result) was accepted: had a second worker
       // claimed the job meanwhile, the token would have changed and the call answered false.
       expect(run.reports.reduce((n, r) => n + r.fencedFalse, 0)).toBe(0);
       const calls = run.reports.reduce((n, r) => n + r.claimLatencies.length, 0);
-      console.log(`${label}: ${jobs} jobs (${2 * jobs} claims in ${calls} calls) drained in ${run.seconds.toFixed(1)} s, ${((2 * jobs) / run.seconds).toFixed(0)} claims/s`);
+      console.log(
+        `${label}: ${jobs} jobs (${2 * jobs} claims in ${calls} calls) drained in ${run.seconds.toFixed(1)} s, ${((2 * jobs) / run.seconds).toFixed(0)} claims/s`,
+      );
     });
   });
 }
 
-describeDrain("SQL store on PostgreSQL", Number(process.env.BISECT_CONCURRENCY_JOBS ?? 10_000), "postgres");
+describeDrain("the Store over SQL on PostgreSQL", Number(process.env.BISECT_CONCURRENCY_JOBS ?? 10_000), "postgres");
 describeDrain("supabase-js through the PostgREST double", 500, "supabase");

@@ -1,0 +1,193 @@
+/**
+ * Every SQL function the App calls, declared once: its name (`claimJobs` is
+ * `public.bisect_claim_jobs`), its named arguments (`leaseSeconds` is `p_lease_seconds`) with
+ * their PostgreSQL types, and its result with the zod schema that reads it. The transports and
+ * the Store are derived from this table; a test checks it against the functions the migrations
+ * create (names, argument names and types, rows or a value).
+ */
+import { z } from "zod";
+import { probeSchema, reasonSchema } from "../../../action/src/result-document.js";
+import { jobOptionsSchema } from "../job-options.js";
+import {
+  bigintColumn,
+  claimedJobSchema,
+  claimedTaskSchema,
+  commandPayloadSchema,
+  jobRowSchema,
+  jobStateSchema,
+  jobVerdictSchema,
+  replyPayloadSchema,
+  statsRowSchema,
+  storedProbeSchema,
+  taskRowSchema,
+} from "./rows.js";
+
+/** The PostgreSQL types of arguments, kept on their schemas (the SQL transport casts to them). */
+const PG_TYPES = ["text", "integer", "bigint", "boolean", "double precision", "text[]", "jsonb"] as const;
+export type PgType = (typeof PG_TYPES)[number];
+
+const typed = <S extends z.ZodType>(pg: PgType, schema: S): S => schema.meta({ pg });
+
+/** Reads an argument's PostgreSQL type back; every declared argument has one. */
+export function pgTypeOf(schema: z.ZodType): PgType {
+  const pg = schema.meta()?.pg;
+  const found = PG_TYPES.find((t) => t === pg);
+  if (found === undefined) throw new Error(`A store function argument has no PostgreSQL type (got ${String(pg)})`);
+  return found;
+}
+
+const text = () => typed("text", z.string());
+const maybeText = () => typed("text", z.string().nullable());
+const integer = () => typed("integer", z.int());
+const bigint = () => typed("bigint", z.int());
+const maybeBigint = () => typed("bigint", z.int().nullable());
+const textArray = () => typed("text[]", z.array(z.string()));
+const jsonb = <S extends z.ZodType>(schema: S) => typed("jsonb", schema);
+
+/** How a function answers: rows (set-returning and table functions), or one value. */
+export type Returns = "rows" | "value";
+
+function declare<A extends z.ZodRawShape, R extends z.ZodType>(args: A, returns: Returns, result: R) {
+  return { args: z.strictObject(args), returns, result };
+}
+const rows = <A extends z.ZodRawShape, S extends z.ZodType>(args: A, row: S) => declare(args, "rows", z.array(row));
+/** Exactly one row. */
+const row = <A extends z.ZodRawShape, S extends z.ZodType>(args: A, one: S) =>
+  declare(
+    args,
+    "rows",
+    z.tuple([one]).transform(([first]) => first),
+  );
+/** One row, or none (undefined). */
+const maybeRow = <A extends z.ZodRawShape, S extends z.ZodType>(args: A, one: S) =>
+  declare(
+    args,
+    "rows",
+    z.union([z.tuple([]), z.tuple([one])]).transform(([first]) => first),
+  );
+const value = <A extends z.ZodRawShape, S extends z.ZodType>(args: A, result: S) => declare(args, "value", result);
+
+const job = { jobId: bigint() };
+const held = { jobId: bigint(), token: bigint() };
+const probes = jsonb(z.array(probeSchema));
+
+export const FUNCTIONS = {
+  // ── Job lifecycle (supabase/migrations/…0100_job_lifecycle.sql) ─────────────────────────────
+  /** Inserts the job, or finds the one this delivery or comment already made. */
+  createJob: row(
+    {
+      deliveryId: text(),
+      repository: text(),
+      repositoryId: bigint(),
+      installationId: maybeBigint(),
+      issueNumber: integer(),
+      commentId: bigint(),
+      requester: text(),
+      goodRefs: textArray(),
+      badRef: text(),
+      goodShas: textArray(),
+      badSha: text(),
+      command: text(),
+      options: jsonb(jobOptionsSchema),
+      maxAttempts: integer(),
+    },
+    z.object({ job_id: bigintColumn, created: z.boolean() }),
+  ),
+  /** Leases up to `limit` due jobs (at most `maxActive` active per repository; a job that must wait gets an announce task). */
+  claimJobs: rows({ worker: text(), limit: integer(), leaseSeconds: integer(), maxActive: integer() }, claimedJobSchema),
+  /** About to dispatch: from here on this attempt's run may exist, and a successor looks for it first. */
+  recordDispatchIntent: value(held, z.boolean()),
+  setStatusComment: value({ ...held, commentId: bigint() }, z.boolean()),
+  recordDispatch: value({ ...held, runId: bigint(), runUrl: text(), checkAfterSeconds: integer() }, z.boolean()),
+  /** The run is still going: look again after `seconds`, and give up the lease meanwhile. */
+  checkLater: value({ ...held, seconds: integer() }, z.boolean()),
+  /** A workflow_run / workflow_job event: running, or completed (due at once). Answers how many jobs it concerned. */
+  noteRunEvent: value({ runId: bigint(), jobId: maybeBigint(), status: text(), conclusion: maybeText() }, z.int()),
+  recordResult: value(
+    {
+      ...held,
+      verdict: typed("text", jobVerdictSchema),
+      reason: typed("text", reasonSchema.nullable()),
+      culpritSha: maybeText(),
+      confidence: typed("double precision", z.number().nullable()),
+      tested: integer(),
+      rounds: integer(),
+      error: maybeText(),
+      probes,
+    },
+    z.boolean(),
+  ),
+  /** An infrastructure failure: queued again after the backoff, or failed after the last attempt. Answers the new state (null without the lease). */
+  failAttempt: value({ ...held, error: text(), retryAfterSeconds: integer(), probes }, jobStateSchema.nullable()),
+  timeOutJob: value({ ...held, error: text(), tested: integer() }, z.boolean()),
+  /** `/bisect cancel`: answers whether it was cancelled now, and the run to stop. */
+  cancelJob: row({ ...job, by: text() }, z.object({ cancelled: z.boolean(), run_id: bigintColumn.nullable() })),
+  /** `/bisect retry` of a job that ended: a new attempt (resuming, unless it had succeeded). */
+  retryJob: value({ ...job, extraAttempts: integer() }, z.boolean()),
+
+  // ── Task queue and leases (…0200_task_queue.sql) ────────────────────────────────────────────
+  /** Queues a task, or finds the one of this kind for this comment. */
+  enqueueTask: row(
+    {
+      kind: typed("text", z.enum(["command", "reply"])),
+      deliveryId: maybeText(),
+      repository: text(),
+      repositoryId: bigint(),
+      installationId: maybeBigint(),
+      issueNumber: integer(),
+      commentId: bigint(),
+      payload: jsonb(z.union([commandPayloadSchema, replyPayloadSchema])),
+    },
+    z.object({ task_id: bigintColumn, created: z.boolean() }),
+  ),
+  claimTasks: rows({ worker: text(), limit: integer(), leaseSeconds: integer() }, claimedTaskSchema),
+  finishTask: value({ taskId: bigint(), token: bigint(), outcome: text() }, z.boolean()),
+  /** Retried after the backoff, or given up (permanent, or the last attempt) with an optional last reply. Answers the new state. */
+  failTask: value(
+    {
+      taskId: bigint(),
+      token: bigint(),
+      error: text(),
+      permanent: typed("boolean", z.boolean()),
+      retryAfterSeconds: integer(),
+      giveUpReply: jsonb(replyPayloadSchema.nullable()),
+    },
+    taskRowSchema.options[0].shape.state.nullable(),
+  ),
+  /** Keeps a lease (of a job, a task, or both) alive while GitHub calls run. */
+  extendLease: value({ token: bigint(), leaseSeconds: integer() }, z.boolean()),
+  /** Graceful shutdown: gives back what the token holds; not an attempt. */
+  releaseLease: value({ token: bigint() }, z.boolean()),
+
+  // ── Reads (…0300_reads_and_views.sql) ───────────────────────────────────────────────────────
+  getJob: maybeRow(job, jobRowSchema),
+  /** The latest job started from an issue or pull request. */
+  latestJob: maybeRow({ repositoryId: bigint(), issueNumber: integer() }, jobRowSchema),
+  /** Probes recorded for a job, every attempt, oldest first. */
+  jobProbes: rows(job, storedProbeSchema),
+  /** Runs the job's attempts recorded. */
+  attemptRuns: rows(job, z.object({ attempt: z.int(), run_id: bigintColumn })),
+  /** 1 for the next queued job of its repository; null when the job is not queued. */
+  queuePosition: value(job, z.int().nullable()),
+  /** Whether this comment already made a job or a reply (a command handled twice makes nothing new). */
+  commentHandled: value({ repositoryId: bigint(), commentId: bigint() }, z.boolean()),
+  activeCounts: rows({}, z.object({ repository_id: bigintColumn, repository: z.string(), active: bigintColumn, queued: bigintColumn })),
+  stats: row({ worker: text() }, statsRowSchema),
+};
+
+export type StoreFunction = keyof typeof FUNCTIONS;
+export type Declaration = (typeof FUNCTIONS)[StoreFunction];
+
+/** `claimJobs` → `bisect_claim_jobs`. */
+export function sqlName(fn: string): string {
+  return `bisect_${snake(fn)}`;
+}
+
+/** `leaseSeconds` → `p_lease_seconds`. */
+export function sqlArgument(name: string): string {
+  return `p_${snake(name)}`;
+}
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
