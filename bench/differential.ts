@@ -84,8 +84,8 @@ function meanAmbiguousSize(runs: RunOutcome[]): number {
 function problem(r: CaseResult, run: "noSkips" | "withSkips", what: string): string {
   const { git, ours } = r[run];
   return (
-    `seed ${r.seed} ${run}: ${what}\n  git ${JSON.stringify(git.answer)} after [${git.probes}]\n` +
-    `  ours ${JSON.stringify(ours.answer)} after [${ours.probes}]\n  ` +
+    `seed ${r.seed} ${run}: ${what}\n  git ${JSON.stringify(git.answer)} after [${git.probes.join(",")}]\n` +
+    `  ours ${JSON.stringify(ours.answer)} after [${ours.probes.join(",")}]\n  ` +
     describeScenario(r.scenario, run === "noSkips" ? [] : r.scenario.skips).replace(/\n/g, "\n  ")
   );
 }

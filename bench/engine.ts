@@ -72,8 +72,7 @@ export function flakyCell(f: number, origin: "culprit" | "flake", trials: number
   for (let t = 0; t < trials; t++) {
     const culprit = origin === "flake" ? Infinity : 1 + Math.floor(random() * n);
     const verdict = (sha: string): TestVerdict => (at(sha) >= culprit || random() < f ? "bad" : "good");
-    const right = (s: ReturnType<Bisection["status"]>) =>
-      origin === "flake" ? s.state === "no-culprit" : s.state === "culprit" && s.sha === `c${culprit}`;
+    const right = (s: ReturnType<Bisection["status"]>) => (origin === "flake" ? s.state === "no-culprit" : s.state === "culprit" && s.sha === `c${culprit}`);
 
     const b = Bisection.create({ commits, bad: `c${n}`, goods: ["c0"], flaky: true });
     let tests = 0;

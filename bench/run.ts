@@ -18,7 +18,15 @@ section("Differential against git bisect run (random DAGs)", formatDifferential(
 const wall = await runWallTime(5);
 section(
   "Wall time: 2,000 commits with merges, 0.5 s test (5 culprits each)",
-  table(wall.map((r) => ({ tool: r.tool, "mean wall time (s)": r.meanSeconds.toFixed(2), "tests (completed)": r.meanTests.toFixed(1), rounds: r.meanRounds.toFixed(1), "speed vs git bisect run": `${r.speedup.toFixed(2)}×` }))),
+  table(
+    wall.map((r) => ({
+      tool: r.tool,
+      "mean wall time (s)": r.meanSeconds.toFixed(2),
+      "tests (completed)": r.meanTests.toFixed(1),
+      rounds: r.meanRounds.toFixed(1),
+      "speed vs git bisect run": `${r.speedup.toFixed(2)}×`,
+    })),
+  ),
 );
 section("The Action against the CLI (same repository and range)", table(await runActionOverhead(5)));
 section("Job store: draining 10,000 jobs on local PostgreSQL", table(await runStoreBench()));

@@ -84,7 +84,10 @@ export async function runWallTime(runs = 5, seed = 7): Promise<WallTimeRow[]> {
       if (!run.stdout.includes(`${culprit} is the first bad commit`)) throw new Error(`git bisect missed ${culprit}`);
       await git(dir, ["bisect", "reset"]);
 
-      for (const [key, parallel] of [["one", 1], ["four", 4]] as const) {
+      for (const [key, parallel] of [
+        ["one", 1],
+        ["four", 4],
+      ] as const) {
         const out = await timed("node", [CLI, "run", "--good", good, "--bad", bad, "--parallel", String(parallel), "--json", "--", "sh", "-c", test], dir);
         const doc = JSON.parse(out.stdout) as { culprit?: { sha: string }; tested: number; rounds: number };
         if (doc.culprit?.sha !== culprit) throw new Error(`bisect-bot --parallel ${parallel} missed ${culprit}:\n${out.stderr}`);
@@ -109,5 +112,6 @@ export async function runWallTime(runs = 5, seed = 7): Promise<WallTimeRow[]> {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const rows = await runWallTime(Number(process.argv[2] ?? 5));
   console.log("| tool | mean wall time (s) | tests | rounds | vs git bisect run |\n|---|---|---|---|---|");
-  for (const r of rows) console.log(`| ${r.tool} | ${r.meanSeconds.toFixed(2)} | ${r.meanTests.toFixed(1)} | ${r.meanRounds.toFixed(1)} | ${r.speedup.toFixed(2)}× |`);
+  for (const r of rows)
+    console.log(`| ${r.tool} | ${r.meanSeconds.toFixed(2)} | ${r.meanTests.toFixed(1)} | ${r.meanRounds.toFixed(1)} | ${r.speedup.toFixed(2)}× |`);
 }

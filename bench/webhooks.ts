@@ -107,7 +107,9 @@ function track(child: ChildProcess): ChildProcess {
 
 /** Starts `app/src/main.ts` (what `npm start` runs) and waits for its "listening" line. */
 function startInstance(name: string, env: Record<string, string>): Promise<Instance> {
-  const child = track(spawn(process.execPath, ["--import", "tsx", ENTRY], { cwd: ROOT, env: { PATH: process.env.PATH!, ...env }, stdio: ["ignore", "pipe", "pipe"] }));
+  const child = track(
+    spawn(process.execPath, ["--import", "tsx", ENTRY], { cwd: ROOT, env: { PATH: process.env.PATH!, ...env }, stdio: ["ignore", "pipe", "pipe"] }),
+  );
   let output = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${output}`)), 60_000);
@@ -172,7 +174,10 @@ const CLOCK_TICKS = 100;
 function cpuOf(pid: number | "self"): { own: number; children: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+    const fields = stat
+      .slice(stat.lastIndexOf(")") + 2)
+      .split(" ")
+      .map(Number);
     // After the comm: state is field 3, utime 14, stime 15, cutime 16, cstime 17 (1-based).
     return { own: (fields[11]! + fields[12]!) / CLOCK_TICKS, children: (fields[13]! + fields[14]!) / CLOCK_TICKS };
   } catch {
@@ -219,9 +224,18 @@ function machineBusy(): number {
 }
 
 /** CPU seconds so far by part: each instance, PostgreSQL, this process (the GitHub double and its git children). */
-function cpuSnapshot(instances: Instance[], postmaster: number | undefined): { at: number; instances: number[]; postgres: number; bench: number; machine: number } {
+function cpuSnapshot(
+  instances: Instance[],
+  postmaster: number | undefined,
+): { at: number; instances: number[]; postgres: number; bench: number; machine: number } {
   const self = cpuOf("self");
-  return { at: performance.now(), instances: instances.map((i) => cpuOf(i.child.pid!).own), postgres: postgresCpu(postmaster), bench: self.own + self.children, machine: machineBusy() };
+  return {
+    at: performance.now(),
+    instances: instances.map((i) => cpuOf(i.child.pid!).own),
+    postgres: postgresCpu(postmaster),
+    bench: self.own + self.children,
+    machine: machineBusy(),
+  };
 }
 
 async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
@@ -259,7 +273,16 @@ async function bisectApiCalls(double: GitHubDouble, repo: AppRepo, instances: In
   const from = double.requests.length;
   const started = performance.now();
   double.addComment(FULL, issueNumber, { body: COMMAND, user: "maintainer", id: commentId });
-  const payload = issueCommentPayload({ owner: OWNER, repo: REPO, repositoryId: REPOSITORY_ID, installationId: INSTALLATION_ID, issueNumber, login: "maintainer", commentId, body: COMMAND });
+  const payload = issueCommentPayload({
+    owner: OWNER,
+    repo: REPO,
+    repositoryId: REPOSITORY_ID,
+    installationId: INSTALLATION_ID,
+    issueNumber,
+    login: "maintainer",
+    commentId,
+    body: COMMAND,
+  });
   const hook = await deliver(`${instances[0]!.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", payload });
   if (hook.status !== 200) throw new Error(`the /bisect webhook answered ${hook.status}: ${hook.body}`);
 
@@ -356,8 +379,8 @@ interface Totals {
 async function totals(admin: SqlClient): Promise<Totals> {
   const { rows } = await admin.query<{ handled: number; pending: number; dispatched: number; waiting: number }>(
     `select
-       (select count(*)::int from public.bisect_commands where state <> 'pending') as handled,
-       (select count(*)::int from public.bisect_commands where state = 'pending') as pending,
+       (select count(*)::int from public.bisect_tasks where kind = 'command' and state <> 'pending') as handled,
+       (select count(*)::int from public.bisect_tasks where kind = 'command' and state = 'pending') as pending,
        (select count(*)::int from public.bisect_jobs where state not in ('queued', 'dispatching')) as dispatched,
        (select count(*)::int from public.bisect_jobs where state in ('queued', 'dispatching')) as waiting`,
   );
@@ -409,33 +432,57 @@ async function loadPhase(
   rate: number,
   firstCommentId: number,
   issueNumber: number,
-  context: { double: GitHubDouble; instances: Instance[]; admin: SqlClient; rss: ReturnType<typeof rssSampler>; service: ReturnType<typeof serviceTimes>; postmaster: number | undefined },
+  context: {
+    double: GitHubDouble;
+    instances: Instance[];
+    admin: SqlClient;
+    rss: ReturnType<typeof rssSampler>;
+    service: ReturnType<typeof serviceTimes>;
+    postmaster: number | undefined;
+  },
 ): Promise<PhaseResult> {
   const { double, instances, admin, rss, service, postmaster } = context;
   const total = Math.round(rate * PHASE_SECONDS);
   const lastCommentId = firstCommentId + total - 1;
   // The comments exist on GitHub before their webhooks arrive.
   for (let id = firstCommentId; id <= lastCommentId; id++) double.addComment(FULL, issueNumber, { body: COMMAND, user: "maintainer", id });
-  const template = issueCommentPayload({ owner: OWNER, repo: REPO, repositoryId: REPOSITORY_ID, installationId: INSTALLATION_ID, issueNumber, login: "maintainer", commentId: firstCommentId, body: COMMAND });
+  const template = issueCommentPayload({
+    owner: OWNER,
+    repo: REPO,
+    repositoryId: REPOSITORY_ID,
+    installationId: INSTALLATION_ID,
+    issueNumber,
+    login: "maintainer",
+    commentId: firstCommentId,
+    body: COMMAND,
+  });
   const dispatchesBefore = double.dispatches.length;
 
   const before = await totals(admin);
   const cpuBefore = cpuSnapshot(instances, postmaster);
   const windowStart = Date.now();
   rss.reset();
-  const load = await runLoad({ targets: instances.map((i) => `${i.url}/api/github/webhooks`), secret: WEBHOOK_SECRET, rate, seconds: PHASE_SECONDS, template, firstCommentId, timeoutMs: 30_000 });
+  const load = await runLoad({
+    targets: instances.map((i) => `${i.url}/api/github/webhooks`),
+    secret: WEBHOOK_SECRET,
+    rate,
+    seconds: PHASE_SECONDS,
+    template,
+    firstCommentId,
+    timeoutMs: 30_000,
+  });
   const loadEnded = Date.now();
 
   const range = [REPOSITORY_ID, firstCommentId, lastCommentId];
   const counts = async () => {
     const { rows } = await admin.query<{ commands: number; pending: number; failed: number; jobs: number; dispatched: number; replies: number }>(
       `select
-         (select count(*)::int from public.bisect_commands where repository_id = $1 and comment_id between $2 and $3) as commands,
-         (select count(*)::int from public.bisect_commands where repository_id = $1 and comment_id between $2 and $3 and state = 'pending') as pending,
-         (select count(*)::int from public.bisect_commands where repository_id = $1 and comment_id between $2 and $3 and state = 'failed') as failed,
+         (select count(*)::int from public.bisect_tasks where kind = 'command' and repository_id = $1 and comment_id between $2 and $3) as commands,
+         (select count(*)::int from public.bisect_tasks where kind = 'command' and repository_id = $1 and comment_id between $2 and $3 and state = 'pending') as pending,
+         (select count(*)::int from public.bisect_tasks where kind = 'command' and repository_id = $1 and comment_id between $2 and $3 and state = 'failed') as failed,
          (select count(*)::int from public.bisect_jobs where repository_id = $1 and comment_id between $2 and $3) as jobs,
          (select count(*)::int from public.bisect_jobs where repository_id = $1 and comment_id between $2 and $3 and state not in ('queued', 'dispatching')) as dispatched,
-         (select count(*)::int from public.bisect_replies where repository_id = $1 and comment_id between $2 and $3) as replies`,
+         (select count(*)::int from public.bisect_tasks where kind = 'reply' and repository_id = $1 and comment_id between $2 and $3) as replies`,
       range,
     );
     return rows[0]!;
@@ -465,11 +512,11 @@ async function loadPhase(
     range,
   );
   const { rows: dupCommands } = await admin.query<{ n: number }>(
-    "select count(*)::int as n from (select 1 from public.bisect_commands where repository_id = $1 and comment_id between $2 and $3 group by repository_id, comment_id having count(*) > 1) d",
+    "select count(*)::int as n from (select 1 from public.bisect_tasks where kind = 'command' and repository_id = $1 and comment_id between $2 and $3 group by repository_id, comment_id having count(*) > 1) d",
     range,
   );
   const { rows: wait } = await admin.query<{ p50: number | null }>(
-    "select (percentile_cont(0.5) within group (order by extract(epoch from handled_at - created_at)))::float8 as p50 from public.bisect_commands where repository_id = $1 and comment_id between $2 and $3 and handled_at is not null",
+    "select (percentile_cont(0.5) within group (order by extract(epoch from finished_at - created_at)))::float8 as p50 from public.bisect_tasks where kind = 'command' and repository_id = $1 and comment_id between $2 and $3 and finished_at is not null",
     range,
   );
   const byJob = new Map<string, number>();
@@ -511,7 +558,8 @@ async function loadPhase(
       load: percent(load.cpuSeconds),
       // Everything else the machine did meanwhile (other work on a shared machine skews the numbers).
       others: percent(
-        cpuAfter.machine - cpuBefore.machine -
+        cpuAfter.machine -
+          cpuBefore.machine -
           cpuAfter.instances.reduce((n, c, i) => n + c - cpuBefore.instances[i]!, 0) -
           (cpuAfter.postgres - cpuBefore.postgres) -
           (cpuAfter.bench - cpuBefore.bench),
@@ -549,7 +597,7 @@ async function main(): Promise<void> {
     });
   }
   const rss = rssSampler(instances);
-  cleanups.push(async () => rss.stop());
+  cleanups.push(() => Promise.resolve(rss.stop()));
   const idleRss = rss.now();
   const postmaster = postmasterPid(server.port);
 
@@ -566,7 +614,13 @@ async function main(): Promise<void> {
 
   const section = (title: string, body: string) => console.log(`### ${title}\n\n${body}\n`);
   const names = instances.map((i) => i.name.replace("instance ", ""));
-  console.log(`Entry: \`${ENTRY}\` (${OCTOKIT === "probot" ? "Probot's Octokit, throttling on, as `npm start`" : "Probot's Octokit without throttling"}); env ${Object.entries(INSTANCE_ENV).map(([k, v]) => `${k}=${v}`).join(" ")}.\n`);
+  console.log(
+    `Entry: \`${ENTRY}\` (${OCTOKIT === "probot" ? "Probot's Octokit, throttling on, as `npm start`" : "Probot's Octokit without throttling"}); env ${Object.entries(
+      INSTANCE_ENV,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")}.\n`,
+  );
   section(
     `Webhook acknowledgement: open-loop \`issue_comment\` load, ${PHASE_SECONDS} s per rate, alternating between 2 instances`,
     table(
@@ -640,7 +694,10 @@ async function main(): Promise<void> {
   }
   section("The GitHub double's answers to the workers, by route", table(routeRows));
   console.log(`Idle RSS before the bench: ${instances.map((instance, i) => `${instance.name} ${mib(idleRss[i]!)} MiB`).join(", ")}.\n`);
-  section(`GitHub API calls for one bisect, comment to answer, on idle instances (token exchanges and the artifact's storage download aside; ${api.seconds.toFixed(1)} s end to end)`, table(api.rows));
+  section(
+    `GitHub API calls for one bisect, comment to answer, on idle instances (token exchanges and the artifact's storage download aside; ${api.seconds.toFixed(1)} s end to end)`,
+    table(api.rows),
+  );
 
   const goalPhase = phases.find((p) => p.rate === GOAL_RATE);
   const goalLatency = goalPhase ? percentile(goalPhase.latencies, 0.99) : Number.NaN;

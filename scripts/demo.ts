@@ -46,7 +46,11 @@ const SECRET = randomUUID();
 
 const repo = await makeRegressionRepo({ culpritIn });
 say(`Repository ${FULL}: ${repo.rangeSize} commits in v1.0..main, with merges; the test is \`sh test.sh\`.`);
-const keys = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
+const keys = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: "spki", format: "pem" },
+  privateKeyEncoding: { type: "pkcs8", format: "pem" },
+});
 const double = await startGitHubDouble({ appId: APP_ID, appPublicKey: keys.publicKey, appSlug: "bisect-bot" });
 double.addRepository({ owner: OWNER, name: REPO, id: 424242, path: repo.dir, defaultBranch: "main", installationId: INSTALLATION_ID });
 double.setPermission(FULL, "maintainer", "write");
@@ -75,7 +79,16 @@ const flags = `${values.flaky ? " --flaky" : ""}${values.parallel !== "1" ? ` --
 const body = `It worked in 1.0. Let's find out what broke it:\n\n/bisect v1.0..main${flags} -- ${command}`;
 const commentId = double.addComment(FULL, 1, { body, user: "maintainer" });
 show("@maintainer commented on issue #1", body);
-const payload = issueCommentPayload({ owner: OWNER, repo: REPO, repositoryId: 424242, installationId: INSTALLATION_ID, issueNumber: 1, login: "maintainer", commentId, body });
+const payload = issueCommentPayload({
+  owner: OWNER,
+  repo: REPO,
+  repositoryId: 424242,
+  installationId: INSTALLATION_ID,
+  issueNumber: 1,
+  login: "maintainer",
+  commentId,
+  body,
+});
 const answer = await deliver(`${server.url}/api/github/webhooks`, SECRET, { event: "issue_comment", payload });
 say(`Webhook answered ${answer.status}.`);
 
@@ -88,13 +101,16 @@ try {
     const mine = double.comments(FULL, 1).filter((c) => c.user.endsWith("[bot]"));
     const versions = mine.flatMap((c) => [...c.history, c.body].filter((v, i, all) => all.indexOf(v) === i));
     for (; shown < versions.length; shown++) show(shown === 0 ? "bisect-bot[bot] commented" : "bisect-bot[bot] edited its comment", versions[shown]!);
-    jobId ??= (await server.store.latestJob(424242, 1))?.id;
-    const job = jobId === undefined ? undefined : await server.store.getJob(jobId);
+    jobId ??= (await server.store.call("latestJob", { repositoryId: 424242, issueNumber: 1 }))?.id;
+    const job = jobId === undefined ? undefined : await server.store.call("getJob", { jobId });
     if (job && terminal.has(job.state)) {
       // The result is recorded, then the comment edited: let the worker finish that.
       await double.runner.idle();
       await server.app.worker!.idle();
-      const last = double.comments(FULL, 1).filter((c) => c.user.endsWith("[bot]")).flatMap((c) => [...c.history, c.body]);
+      const last = double
+        .comments(FULL, 1)
+        .filter((c) => c.user.endsWith("[bot]"))
+        .flatMap((c) => [...c.history, c.body]);
       if (last.length > shown && last.at(-1) !== versions.at(-1)) show("bisect-bot[bot] edited its comment", last.at(-1)!);
       const row = {
         id: job.id,

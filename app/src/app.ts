@@ -16,7 +16,7 @@ export interface BisectAppOptions {
 }
 
 /**
- * The Probot app: the `issue_comment` handler (keep /bisect comments in the inbox), the
+ * The Probot app: the `issue_comment` handler (queue /bisect comments as command tasks), the
  * operators' HTTP routes, and the worker loop that does every GitHub side effect after a claim.
  *
  * @example

@@ -4,6 +4,7 @@
  * stop claiming, release leases, finish in-flight GitHub calls within 10 s.
  */
 import { startServer } from "./server.js";
+import { errorMessage } from "../../action/src/error-message.js";
 
 try {
   const server = await startServer(process.env);
@@ -21,6 +22,6 @@ try {
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
 } catch (error) {
-  console.error(`Bisect Bot could not start: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`Bisect Bot could not start: ${errorMessage(error)}`);
   process.exit(1);
 }

@@ -1,6 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { createProbot, type Probot, type ProbotOctokit } from "probot";
 import { z } from "zod";
 import { BisectApp } from "./app.js";
@@ -111,6 +110,7 @@ function webhookHandler(probot: Probot, secret: string, path: string, stopping: 
       return true;
     }
     try {
+      // eslint-disable-next-line @typescript-eslint/consistent-type-assertions -- Probot types each payload by its event name, which a signed body of unknown shape cannot meet; the handlers parse it with their schemas
       await probot.receive({ id, name, payload } as Parameters<Probot["receive"]>[0]);
       json(res, 200, { ok: true });
     } catch (error) {
@@ -126,11 +126,16 @@ function webhookHandler(probot: Probot, secret: string, path: string, stopping: 
  * PRIVATE_KEY / PRIVATE_KEY_PATH, WEBHOOK_SECRET, WEBHOOK_PATH, LOG_LEVEL, GHE_HOST,
  * GHE_PROTOCOL), starts the worker loop and listens on HOST:PORT.
  */
-export async function startServer(env: Record<string, string | undefined> = process.env, overrides: { store?: Store; startWorker?: boolean; Octokit?: typeof ProbotOctokit } = {}): Promise<RunningServer> {
+export async function startServer(
+  env: Record<string, string | undefined> = process.env,
+  overrides: { store?: Store; startWorker?: boolean; Octokit?: typeof ProbotOctokit } = {},
+): Promise<RunningServer> {
   const parsed = serverEnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== "")));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new Error(issue.message.startsWith("set ") || issue.message.includes(String(issue.path[0])) ? issue.message : `${String(issue.path[0])}: ${issue.message}`);
+    throw new Error(
+      issue.message.startsWith("set ") || issue.message.includes(String(issue.path[0])) ? issue.message : `${String(issue.path[0])}: ${issue.message}`,
+    );
   }
   const serverEnv = parsed.data;
   if (!serverEnv.PRIVATE_KEY && !serverEnv.PRIVATE_KEY_PATH) {
@@ -146,7 +151,7 @@ export async function startServer(env: Record<string, string | undefined> = proc
   await probot.load(app.appFn, { cwd: process.cwd(), addHandler: (h: Handler) => handlers.push(h) });
   handlers.push(webhookHandler(probot, serverEnv.WEBHOOK_SECRET, serverEnv.WEBHOOK_PATH, () => stopping));
 
-  const server: Server = createServer(async (req, res) => {
+  const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       for (const handler of handlers) if (await handler(req, res)) return;
       json(res, 404, { error: "Not found." });
@@ -154,12 +159,17 @@ export async function startServer(env: Record<string, string | undefined> = proc
       probot.log.error({ err: error }, "request failed");
       if (!res.headersSent) json(res, 500, { error: "Internal error." });
     }
-  });
+  };
+  // Node does not wait for a request listener: respond answers every request itself, 500 on an error.
+  const server: Server = createServer((req, res) => void respond(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(Number(serverEnv.PORT), serverEnv.HOST, () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
+  const address = server.address();
+  // Listening on HOST:PORT gives a TCP address; a pipe name (a string) or null would be a bug here.
+  if (address === null || typeof address === "string") throw new Error(`The server listens on ${String(address)}, not on a TCP port.`);
+  const port = address.port;
   const host = serverEnv.HOST.includes(":") ? `[${serverEnv.HOST}]` : serverEnv.HOST;
   let closing: Promise<void> | undefined;
   return {

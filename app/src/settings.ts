@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { z } from "zod";
+import { OPTIONS } from "../../action/src/options.js";
 
 const positiveInt = (fallback: number, max: number) =>
   z
@@ -18,8 +19,8 @@ const positiveInt = (fallback: number, max: number) =>
 export const settingsSchema = z.object({
   /** Active bisects per repository; more wait in the queue. */
   MAX_CONCURRENT_JOBS: positiveInt(4, 256),
-  /** A run's budget, unless the command gives `--timeout`. */
-  BISECT_TIMEOUT_SECONDS: positiveInt(1800, 6 * 3600),
+  /** A run's budget, unless the command or the repository gives `timeout` (the option's range: 1m–6h; `30m` or seconds). */
+  BISECT_TIMEOUT_SECONDS: OPTIONS.timeoutSeconds.text.optional().transform((v) => v ?? OPTIONS.timeoutSeconds.default),
   /** Dispatches per job before an infrastructure failure fails it. */
   MAX_ATTEMPTS: positiveInt(3, 20),
   /** How often the worker loop looks for due work. */
@@ -35,13 +36,12 @@ export type Settings = z.infer<typeof settingsSchema>;
 
 /** Reads the settings; a bad value throws an error naming the variable, the value and the fix. */
 export function readSettings(env: Record<string, string | undefined> = process.env): Settings {
-  const keys = Object.keys(settingsSchema.shape) as (keyof Settings)[];
-  const picked = Object.fromEntries(keys.map((k) => [k, env[k] === "" ? undefined : env[k]]));
+  const picked = Object.fromEntries(Object.keys(settingsSchema.shape).map((k) => [k, env[k] === "" ? undefined : env[k]]));
   const parsed = settingsSchema.safeParse(picked);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = String(issue.path[0]);
-    throw new Error(`Invalid ${key}='${env[key]}': ${issue.message}. Unset it for the default, or give a whole number within range.`);
+    throw new Error(`Invalid ${key}='${env[key]}': ${issue.message}. Unset it for the default, or give a value within range.`);
   }
   return parsed.data;
 }

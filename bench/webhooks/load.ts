@@ -51,7 +51,10 @@ function run(request: LoadRequest): Promise<LoadResult> {
   // Every body built and signed before the clock starts.
   const deliveries = Array.from({ length: total }, (_, i) => {
     const commentId = request.firstCommentId + i;
-    const payload = { ...request.template, comment: { ...(request.template.comment as object), id: commentId, html_url: `${baseUrl}#issuecomment-${commentId}` } };
+    const payload = {
+      ...request.template,
+      comment: { ...(request.template.comment as object), id: commentId, html_url: `${baseUrl}#issuecomment-${commentId}` },
+    };
     const body = Buffer.from(JSON.stringify(payload));
     const target = new URL(request.targets[i % request.targets.length]!);
     return {
@@ -73,7 +76,18 @@ function run(request: LoadRequest): Promise<LoadResult> {
   process.send!({ ready: true });
 
   return new Promise((resolve) => {
-    const result: LoadResult = { sent: 0, ok: 0, failures: {}, latencies: [], firstSendMs: 0, lastSendMs: 0, lastSendEpochMs: 0, maxScheduleLagMs: 0, commentIds: [], cpuSeconds: 0 };
+    const result: LoadResult = {
+      sent: 0,
+      ok: 0,
+      failures: {},
+      latencies: [],
+      firstSendMs: 0,
+      lastSendMs: 0,
+      lastSendEpochMs: 0,
+      maxScheduleLagMs: 0,
+      commentIds: [],
+      cpuSeconds: 0,
+    };
     const fail = (why: string) => (result.failures[why] = (result.failures[why] ?? 0) + 1);
     let ended = 0;
     const interval = 1000 / request.rate;
@@ -108,7 +122,15 @@ function run(request: LoadRequest): Promise<LoadResult> {
         finish();
       };
       const req = http.request(
-        { host: d.target.hostname, port: d.target.port, path: d.target.pathname, method: "POST", headers: d.headers, agent: d.agent, timeout: request.timeoutMs },
+        {
+          host: d.target.hostname,
+          port: d.target.port,
+          path: d.target.pathname,
+          method: "POST",
+          headers: d.headers,
+          agent: d.agent,
+          timeout: request.timeoutMs,
+        },
         (res) => {
           res.on("data", () => undefined);
           res.on("end", () => end({ status: res.statusCode ?? 0 }));

@@ -19,11 +19,12 @@ const UnthrottledOctokit = ProbotOctokit.defaults((options: Record<string, unkno
 try {
   const server = await startServer(process.env, { Octokit: UnthrottledOctokit });
   console.log(`Bisect Bot listening on ${server.url} (worker ${server.workerId})`);
-  const shutdown = () =>
+  const shutdown = () => {
     server.close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
+  };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
 } catch (error) {

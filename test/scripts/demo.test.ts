@@ -12,8 +12,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
 it("npm run demo finds the planted culprit from a /bisect comment and shows the answer and the job", async () => {
   const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
-    execFile(process.execPath, ["--import", "tsx", "scripts/demo.ts", "--parallel", "2"], { cwd: ROOT, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve({ stdout }),
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "scripts/demo.ts", "--parallel", "2"],
+      { cwd: ROOT, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve({ stdout })),
     );
   });
   expect(stdout).toContain("/bisect v1.0..main --parallel 2 -- sh test.sh");

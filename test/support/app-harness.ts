@@ -6,9 +6,9 @@
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { ProbotOctokit } from "probot";
 import { startServer, type RunningServer } from "../../app/src/server.js";
-import { SqlStore } from "../../app/src/store/sql-store.js";
-import { processCommand } from "../../app/src/worker/process-command.js";
-import type { Store } from "../../app/src/store/store.js";
+import { sqlTransport } from "../../app/src/store/sql-transport.js";
+import { Store } from "../../app/src/store/store.js";
+import { runTask } from "../../app/src/worker/run-task.js";
 import { makeAppRepo, type AppRepo, type AppRepoOptions } from "./app-repo.js";
 import { removeDir } from "./dag-repo.js";
 import { startGitHubDouble, type GitHubDouble } from "./github-double/index.js";
@@ -25,7 +25,11 @@ export const INSTALLATION_ID = 7_000_000_55;
 /** One RSA key per test process: generating it takes a moment. */
 let keys: { privateKey: string; publicKey: string } | undefined;
 export function appKeys(): { privateKey: string; publicKey: string } {
-  keys ??= generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
+  keys ??= generateKeyPairSync("rsa", {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: "spki", format: "pem" },
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+  });
   return keys;
 }
 
@@ -51,7 +55,7 @@ export interface Harness {
   comment(body: string, options?: Partial<CommentEventOptions> & { deliveryId?: string }): Promise<{ status: number; body: string; id: string }>;
   /** Runs the worker loop until it finds nothing more to do. */
   settle(): Promise<void>;
-  /** Turns received commands into jobs or replies, and does nothing else (no posting, no dispatch). */
+  /** Turns received commands into jobs or replies, and does nothing else (no posting, no dispatch, no announcing). */
   accept(): Promise<void>;
   /** Comments of the App on an issue (newest version of each). */
   appComments(issueNumber?: number): { id: number; body: string }[];
@@ -91,7 +95,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   double.addRepository({ owner: OWNER, name: REPO, id: REPOSITORY_ID, path: repo.dir, defaultBranch: "main", installationId: INSTALLATION_ID });
   double.setPermission(`${OWNER}/${REPO}`, "maintainer", "write");
   const db = await openTestDatabase(options.backend ?? "pglite");
-  const store = new SqlStore(db.client);
+  const store = new Store(sqlTransport(db.client));
   const env = appEnv(double, options.env);
   const server = await startServer(env, { store, startWorker: false, ...(options.octokit === "probot" ? {} : { Octokit: FastRetryOctokit }) });
   const worker = () => server.app.worker!;
@@ -131,8 +135,17 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       throw new Error("the worker loop did not settle in 50 passes");
     },
     accept: async () => {
-      const deps = { store, settings: server.settings, workerId: server.workerId, octokitFor: (id: number) => server.app.probot!.auth(id), log: server.app.probot!.log };
-      for (const command of await store.claimCommands(server.workerId, 100, 60)) await processCommand(command, deps);
+      const deps = {
+        store,
+        settings: server.settings,
+        workerId: server.workerId,
+        octokitFor: (id: number) => server.app.probot!.auth(id),
+        log: server.app.probot!.log,
+      };
+      for (const task of await store.call("claimTasks", { worker: server.workerId, limit: 100, leaseSeconds: 60 })) {
+        if (task.kind === "command") await runTask(task, deps);
+        else await store.call("releaseLease", { token: task.token });
+      }
     },
     appComments: (issueNumber = 42) => double.comments(`${OWNER}/${REPO}`, issueNumber).filter((c) => c.user.endsWith("[bot]")),
     close: async () => {

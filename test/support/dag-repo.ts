@@ -64,25 +64,16 @@ export interface GitResult {
  * Runs `git <args>` in `cwd` (no shell). Rejects on a non-zero exit unless
  * `allowFailure` is set, in which case the exit code is returned.
  */
-export function git(
-  cwd: string,
-  args: string[],
-  options: { allowFailure?: boolean; env?: Record<string, string>; input?: string } = {},
-): Promise<GitResult> {
+export function git(cwd: string, args: string[], options: { allowFailure?: boolean; env?: Record<string, string>; input?: string } = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      "git",
-      args,
-      { cwd, env: gitEnv(options.env), maxBuffer: 256 * 1024 * 1024, encoding: "utf8" },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-        if (code !== 0 && !options.allowFailure) {
-          reject(new Error(`git ${args.join(" ")} failed (${code}) in ${cwd}:\n${stderr}${stdout}`));
-          return;
-        }
-        resolve({ stdout, stderr, code });
-      },
-    );
+    const child = execFile("git", args, { cwd, env: gitEnv(options.env), maxBuffer: 256 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+      if (code !== 0 && !options.allowFailure) {
+        reject(new Error(`git ${args.join(" ")} failed (${code}) in ${cwd}:\n${stderr}${stdout}`));
+        return;
+      }
+      resolve({ stdout, stderr, code });
+    });
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
@@ -201,11 +192,7 @@ function runFastImport(dir: string, stream: string, marksFile: string): Promise<
  *
  * Returns id -> full sha.
  */
-export async function buildRepo(
-  dir: string,
-  commits: DagCommit[],
-  options: BuildRepoOptions = {},
-): Promise<Map<string, string>> {
+export async function buildRepo(dir: string, commits: DagCommit[], options: BuildRepoOptions = {}): Promise<Map<string, string>> {
   const stream = fastImportStream(commits, options);
   await git(dir, ["init", "--quiet", `--initial-branch=${HEAD_BRANCH}`]);
   // Same as four `git config` calls, without four processes.

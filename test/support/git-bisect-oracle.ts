@@ -343,7 +343,7 @@ export function withBadMergeBase(scenario: Scenario, mergeBases: readonly string
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
 export async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let nextIndex = 0;
   const worker = async (): Promise<void> => {
     while (nextIndex < items.length) {

@@ -147,7 +147,7 @@ export function randomDag(rng: Rng, shape: DagShape): DagCommit[] {
         // Merge an older commit into a head; it may already be an ancestor (a --no-ff style merge).
         const h = Math.floor(rng.float() * heads.length);
         const other = recent();
-        heads[h] = other === heads[h] ? add([heads[h]!]) : add([heads[h]!, other]);
+        heads[h] = other === heads[h] ? add([heads[h]]) : add([heads[h]!, other]);
         break;
       }
     }
@@ -283,10 +283,7 @@ export function randomScenario(seed: number, options: ScenarioOptions = {}): Sce
 }
 
 /** The oracle's verdict: skip if skipped, else bad iff `id` descends from the culprit. */
-export function oracleVerdict(
-  scenario: Pick<Scenario, "commits" | "culprit">,
-  skips: ReadonlySet<string>,
-): (id: string) => "good" | "bad" | "skip" {
+export function oracleVerdict(scenario: Pick<Scenario, "commits" | "culprit">, skips: ReadonlySet<string>): (id: string) => "good" | "bad" | "skip" {
   const bad = descendantsOf(scenario.commits, [scenario.culprit]);
   return (id) => (skips.has(id) ? "skip" : bad.has(id) ? "bad" : "good");
 }

@@ -40,7 +40,13 @@ export async function makeRegressionRepo(options: RegressionRepoOptions = {}): P
   const mainline = options.mainline ?? 240;
   const culpritIn = options.culpritIn ?? "branch";
   const workflow = await readFile(path.join(ROOT, ".github/workflows/bisect.yml"), "utf8");
-  const commits: DagCommit[] = [{ id: "Initial import", parents: [], files: { ".github/workflows/bisect.yml": workflow, "calc.sh": GOOD_CALC, "test.sh": TEST_SCRIPT, "README.md": "calc\n" } }];
+  const commits: DagCommit[] = [
+    {
+      id: "Initial import",
+      parents: [],
+      files: { ".github/workflows/bisect.yml": workflow, "calc.sh": GOOD_CALC, "test.sh": TEST_SCRIPT, "README.md": "calc\n" },
+    },
+  ];
   let tip = "Initial import";
   const culpritMainline = Math.round(mainline * 0.62);
   // The feature branch that carries the regression: the one forked about 60 % of the way.

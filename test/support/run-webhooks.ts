@@ -7,13 +7,17 @@
  * `in_progress` carry no conclusion even when built after the run completed, so tests can deliver
  * them late or out of order (GitHub does not order deliveries).
  */
+import { z } from "zod";
 import { nodeId, workflowJobJson, type LinkBases } from "./github-double/objects.js";
 import type { WorkflowRunRecord } from "./github-double/state.js";
-import { assertWebhookPayload, example } from "./webhooks.js";
+import { assertWebhookPayload, example, isJsonObject, objectAt } from "./webhooks.js";
 
 // Payloads are loosely typed JSON; they are checked against GitHub's schema before they leave.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Payload = Record<string, any>;
+type Payload = Record<string, unknown>;
+
+/** What an example's repository and sender say about whose they are. */
+const exampleRepositorySchema = z.object({ full_name: z.string(), owner: z.object({ login: z.string() }) });
+const exampleSenderSchema = z.object({ login: z.string() });
 
 export interface RunRepository {
   id: number;
@@ -54,8 +58,13 @@ function rebase(value: unknown, from: { fullName?: string; login: string }, to: 
       .replace(/^git@github\.com:/, `git@${host.replace(/:\d+$/, "")}:`);
   }
   if (Array.isArray(value)) return value.map((v) => rebase(v, from, to));
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rebase(v, from, to)]));
+  if (isJsonObject(value)) return rebaseObject(value, from, to);
   return value;
+}
+
+/** `rebase` of an object: a copy with every value rebased. */
+function rebaseObject(value: Payload, from: { fullName?: string; login: string }, to: LinkBases & { login: string }): Payload {
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rebase(v, from, to)]));
 }
 
 /** The example with our repository, installation and sender (the run's actor, the app's bot). */
@@ -68,8 +77,8 @@ function adapt(
   links: LinkBases,
 ): { payload: Payload; fix: (repo: Payload) => void } {
   const source = example(event, action);
-  const exampleRepo = source.repository as { full_name: string; owner: { login: string } };
-  const payload = rebase(source, { fullName: exampleRepo.full_name, login: exampleRepo.owner.login }, { ...links, login: repository.owner }) as Payload;
+  const exampleRepo = exampleRepositorySchema.parse(source.repository);
+  const payload = rebaseObject(source, { fullName: exampleRepo.full_name, login: exampleRepo.owner.login }, { ...links, login: repository.owner });
   delete payload.organization; // the owner may be a user; the field is optional
   delete payload.enterprise;
   const fix = (repo: Payload) => {
@@ -79,18 +88,19 @@ function adapt(
     repo.full_name = links.fullName;
     repo.html_url = `${links.web}/${links.fullName}`;
     repo.url = `${links.api}/repos/${links.fullName}`;
-    if (repo.owner) {
-      repo.owner.login = repository.owner;
-      repo.owner.html_url = `${links.web}/${repository.owner}`;
-      repo.owner.url = `${links.api}/users/${repository.owner}`;
+    const owner = repo.owner;
+    if (isJsonObject(owner)) {
+      owner.login = repository.owner;
+      owner.html_url = `${links.web}/${repository.owner}`;
+      owner.url = `${links.api}/users/${repository.owner}`;
     }
   };
-  fix(payload.repository);
-  payload.installation = { ...payload.installation, id: installationId, node_id: nodeId("Installation", installationId) };
+  fix(objectAt(payload, "repository"));
+  payload.installation = { ...objectAt(payload, "installation"), id: installationId, node_id: nodeId("Installation", installationId) };
   const bot = run.actor.endsWith("[bot]");
-  const sender = source.sender as { login: string };
+  const sender = objectAt(source, "sender");
   payload.sender = {
-    ...(rebase(sender, { login: sender.login }, { ...links, login: run.actor }) as Payload),
+    ...rebaseObject(sender, { login: exampleSenderSchema.parse(sender).login }, { ...links, login: run.actor }),
     login: run.actor,
     type: bot ? "Bot" : "User",
     html_url: bot ? `${links.web}/apps/${run.actor.replace(/\[bot\]$/, "")}` : `${links.web}/${run.actor}`,
@@ -121,7 +131,7 @@ export function workflowRunPayload(
   const api = `${links.api}/repos/${links.fullName}`;
   const runUrl = `${api}/actions/runs/${run.id}`;
   const { status, conclusion } = moment(run, action, options);
-  const wr = payload.workflow_run as Payload;
+  const wr = objectAt(payload, "workflow_run");
   Object.assign(wr, {
     id: run.id,
     name: run.name,
@@ -152,14 +162,14 @@ export function workflowRunPayload(
     rerun_url: `${runUrl}/rerun`,
     previous_attempt_url: run.runAttempt > 1 ? `${runUrl}/attempts/${run.runAttempt - 1}` : null,
     workflow_url: `${api}/actions/workflows/${run.workflowId}`,
-    head_commit: { ...wr.head_commit, id: run.headSha },
-    actor: { ...payload.sender },
-    triggering_actor: { ...payload.sender },
+    head_commit: { ...objectAt(wr, "head_commit"), id: run.headSha },
+    actor: { ...objectAt(payload, "sender") },
+    triggering_actor: { ...objectAt(payload, "sender") },
   });
   delete wr.referenced_workflows;
-  fix(wr.repository);
-  fix(wr.head_repository);
-  Object.assign(payload.workflow as Payload, {
+  fix(objectAt(wr, "repository"));
+  fix(objectAt(wr, "head_repository"));
+  Object.assign(objectAt(payload, "workflow"), {
     id: run.workflowId,
     node_id: nodeId("Workflow", run.workflowId),
     name: run.name,

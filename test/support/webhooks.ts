@@ -54,6 +54,18 @@ export function assertWebhookPayload(schemaName: string, payload: unknown): void
   }
 }
 
+/** A JSON object (not an array, not null): what an example holds under most of its keys. */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The object `parent` holds under `key`, to change or copy; throws when there is none. */
+export function objectAt(parent: Record<string, unknown>, key: string): Record<string, unknown> {
+  const value = parent[key];
+  if (!isJsonObject(value)) throw new Error(`the payload has no object under '${key}'`);
+  return value;
+}
+
 /** GitHub's first example of `event`.`action` that is valid against GitHub's own schema (some are stale). */
 export function example(event: string, action: string): Record<string, unknown> {
   const group = loadExamples().find((g) => g.name === event);
@@ -84,23 +96,38 @@ export interface CommentEventOptions {
 /** An `issue_comment` payload from GitHub's example, for our repository, issue, user and text. */
 export function issueCommentPayload(o: CommentEventOptions): Record<string, unknown> {
   const action = o.action ?? "created";
-  const payload = example("issue_comment", action) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const user = { ...payload.comment.user, login: o.login, type: o.userType ?? "User" };
-  payload.comment = { ...payload.comment, id: o.commentId, body: o.body, user, html_url: `https://github.com/${o.owner}/${o.repo}/issues/${o.issueNumber}#issuecomment-${o.commentId}` };
-  payload.issue = { ...payload.issue, number: o.issueNumber };
+  const payload = example("issue_comment", action);
+  const comment = objectAt(payload, "comment");
+  const user = { ...objectAt(comment, "user"), login: o.login, type: o.userType ?? "User" };
+  payload.comment = {
+    ...comment,
+    id: o.commentId,
+    body: o.body,
+    user,
+    html_url: `https://github.com/${o.owner}/${o.repo}/issues/${o.issueNumber}#issuecomment-${o.commentId}`,
+  };
+  const issue: Record<string, unknown> = { ...objectAt(payload, "issue"), number: o.issueNumber };
+  payload.issue = issue;
   if (o.pullRequest) {
-    payload.issue.pull_request = {
+    issue.pull_request = {
       url: `https://api.github.com/repos/${o.owner}/${o.repo}/pulls/${o.issueNumber}`,
       html_url: `https://github.com/${o.owner}/${o.repo}/pull/${o.issueNumber}`,
       diff_url: `https://github.com/${o.owner}/${o.repo}/pull/${o.issueNumber}.diff`,
       patch_url: `https://github.com/${o.owner}/${o.repo}/pull/${o.issueNumber}.patch`,
     };
   } else {
-    delete payload.issue.pull_request;
+    delete issue.pull_request;
   }
-  payload.repository = { ...payload.repository, id: o.repositoryId, name: o.repo, full_name: `${o.owner}/${o.repo}`, owner: { ...payload.repository.owner, login: o.owner } };
-  payload.sender = { ...payload.sender, login: o.login, type: o.userType ?? "User" };
-  payload.installation = { ...payload.installation, id: o.installationId };
+  const repository = objectAt(payload, "repository");
+  payload.repository = {
+    ...repository,
+    id: o.repositoryId,
+    name: o.repo,
+    full_name: `${o.owner}/${o.repo}`,
+    owner: { ...objectAt(repository, "owner"), login: o.owner },
+  };
+  payload.sender = { ...objectAt(payload, "sender"), login: o.login, type: o.userType ?? "User" };
+  payload.installation = { ...objectAt(payload, "installation"), id: o.installationId };
   assertWebhookPayload(`webhook-issue-comment-${action}`, payload);
   return payload;
 }

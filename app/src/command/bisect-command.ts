@@ -4,38 +4,21 @@
  * table's (action/src/options.ts).
  */
 import { z } from "zod";
-import { optionsOn, optionValuesSchema, type OptionKey } from "../../../action/src/options.js";
+import { optionsOn, optionValuesSchema, SURFACES, type OptionKeyOn } from "../../../action/src/options.js";
 import { isValidRefExpression } from "./ref-expression.js";
 import { MAX_COMMAND_LENGTH } from "./test-command.js";
 
 /** Each good ref is resolved with its own API call: a few are useful, hundreds are not. */
 export const MAX_GOOD_REFS = 8;
 
-/**
- * The options table's options that a comment can give (its `comment` surface). Spelled out because
- * the table's surfaces are not known to the type checker; COMMENT_OPTION_KEYS and a test hold it
- * to optionsOn("comment").
- */
-const COMMENT_OPTIONS = {
-  firstParent: true,
-  flaky: true,
-  parallel: true,
-  confidence: true,
-  timeoutSeconds: true,
-  stepTimeoutSeconds: true,
-} as const satisfies Partial<Record<OptionKey, true>>;
-export type CommentOptionKey = keyof typeof COMMENT_OPTIONS;
-
-function isCommentOptionKey(key: OptionKey): key is CommentOptionKey {
-  return Object.hasOwn(COMMENT_OPTIONS, key);
-}
+export type CommentOptionKey = OptionKeyOn<"comment">;
 
 /** The comment's options, in the table's order. */
-export const COMMENT_OPTION_KEYS: readonly CommentOptionKey[] = optionsOn("comment").filter(isCommentOptionKey);
+export const COMMENT_OPTION_KEYS: readonly CommentOptionKey[] = optionsOn("comment");
 
 /** Options as the flags give them: only what was written is present, each within the table's range. */
 export const bisectOptionsSchema = z
-  .strictObject(optionValuesSchema.pick(COMMENT_OPTIONS).partial().shape)
+  .strictObject(optionValuesSchema.pick(SURFACES.comment).partial().shape)
   .refine((o) => o.confidence === undefined || o.flaky === true, {
     error: "confidence applies only with flaky",
     path: ["confidence"],

@@ -24,9 +24,7 @@ export type { BisectCommand, BisectOptions } from "./bisect-command.js";
 export { isValidRefExpression } from "./ref-expression.js";
 export { MAX_COMMAND_LENGTH } from "./test-command.js";
 
-export type ParseResult =
-  | { ok: true; command: BisectCommand; line: string }
-  | { ok: false; line: string; message: string; example: string };
+export type ParseResult = { ok: true; command: BisectCommand; line: string } | { ok: false; line: string; message: string; example: string };
 
 /** The example shown when nothing the user wrote can be kept. */
 export const DEFAULT_EXAMPLE = "/bisect v1.4..main -- npm test";
@@ -42,7 +40,7 @@ const SUBCOMMANDS = ["status", "cancel", "retry", "help"] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 function isSubcommand(word: string): word is Subcommand {
-  return (SUBCOMMANDS as readonly string[]).includes(word);
+  return SUBCOMMANDS.some((subcommand) => subcommand === word);
 }
 
 /** Hyphens and dashes that editors and phones put in place of `-` (en dash, em dash, minus…). */
@@ -415,9 +413,7 @@ function parseLine(location: CommandLocation, checkExample: boolean): ParseResul
   let message = d.errors.slice(0, MAX_ERRORS_SHOWN).join(" ");
   const more = d.errors.length - MAX_ERRORS_SHOWN;
   if (more > 0) message += more === 1 ? " One more problem is fixed in the example." : " More problems are fixed in the example.";
-  let example =
-    d.exampleOverride ??
-    formatBisectCommand({ kind: "bisect", range: d.range, options, command: exampleCommandFrom(exampleCommand) });
+  let example = d.exampleOverride ?? formatBisectCommand({ kind: "bisect", range: d.range, options, command: exampleCommandFrom(exampleCommand) });
   if (example === "/bisect") example = DEFAULT_EXAMPLE;
   if (checkExample && !parseInternal(example, false)?.ok) example = DEFAULT_EXAMPLE;
   return { ok: false, line, message, example };

@@ -2,40 +2,23 @@
  * A repository's `.github/bisect.yml`: its defaults for `/bisect` commands. Every error names
  * the line, the key and the value, and says what to write instead.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
 import { z } from "zod";
-import { configKey, OPTIONS, optionsOn, optionValuesSchema, type OptionDefinition, type OptionKey } from "../../../action/src/options.js";
+import { configKey, OPTIONS, optionsOn, optionValuesSchema, SURFACES, type OptionDefinition, type OptionKeyOn } from "../../../action/src/options.js";
 import { closestMatch } from "../command/closest-match.js";
 import { testCommandProblem } from "../command/test-command.js";
 import { codeSpan } from "../messages/markdown.js";
 
-/**
- * The options table's options that `.github/bisect.yml` can set (its `config` surface). Spelled out
- * because the table's surfaces are not known to the type checker; CONFIG_OPTION_KEYS and a test
- * hold it to optionsOn("config").
- */
-const CONFIG_OPTIONS = {
-  firstParent: true,
-  flaky: true,
-  parallel: true,
-  confidence: true,
-  timeoutSeconds: true,
-  stepTimeoutSeconds: true,
-} as const satisfies Partial<Record<OptionKey, true>>;
-type ConfigOptionKey = keyof typeof CONFIG_OPTIONS;
-
-function isConfigOptionKey(key: OptionKey): key is ConfigOptionKey {
-  return Object.hasOwn(CONFIG_OPTIONS, key);
-}
+type ConfigOptionKey = OptionKeyOn<"config">;
 
 /** The options the file can set, in the table's order. */
-export const CONFIG_OPTION_KEYS: readonly ConfigOptionKey[] = optionsOn("config").filter(isConfigOptionKey);
+export const CONFIG_OPTION_KEYS: readonly ConfigOptionKey[] = optionsOn("config");
 
 const MAX_COMMITS = 1_000_000;
 
 /** A repository's settings: the options (the table's ranges) and the settings only the file has. */
 export const repoConfigSchema = z.strictObject({
-  ...optionValuesSchema.pick(CONFIG_OPTIONS).shape,
+  ...optionValuesSchema.pick(SURFACES.config).shape,
   /** Null: the App's BISECT_TIMEOUT_SECONDS. */
   timeoutSeconds: OPTIONS.timeoutSeconds.value.nullable(),
   /** The test command when a comment gives none; null: the comment must give one. */
@@ -147,7 +130,10 @@ const KEYS = new Map<string, KeySpec>([
         }
         const base = value.slice(value.lastIndexOf("/") + 1);
         if (base !== value && base.length <= MAX_WORKFLOW_NAME && WORKFLOW_FILE.test(base)) {
-          return { ok: false, message: `\`workflow\` is a file name in \`.github/workflows/\`, not a path: write \`workflow: ${base}\`, got ${codeSpan(value, SHOWN)}.` };
+          return {
+            ok: false,
+            message: `\`workflow\` is a file name in \`.github/workflows/\`, not a path: write \`workflow: ${base}\`, got ${codeSpan(value, SHOWN)}.`,
+          };
         }
         return "rule";
       },
@@ -203,11 +189,16 @@ function suggestKey(key: string): string | null {
   return closestMatch(normalized, KEY_NAMES);
 }
 
+/** A YAML scalar's value that is written as it is: not null, not a date or other object. */
+function isPlainScalarValue(value: unknown): value is string | number | boolean | bigint {
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean" || typeof value === "bigint";
+}
+
 /** How a message shows a value the user wrote. */
 function describe(value: unknown): string {
   if (value === null || value === undefined) return "nothing";
   if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "a mapping";
+  if (!isPlainScalarValue(value)) return "a mapping";
   return codeSpan(String(value), 60);
 }
 
@@ -257,7 +248,7 @@ export function parseRepoConfig(text: string | null): RepoConfigResult {
     return fail(line, `this is not valid YAML (${reason}). Check the indentation and quotes on that line.`);
   }
 
-  const contents = doc.contents as Node | null;
+  const contents = doc.contents;
   if (contents === null || (isScalar(contents) && contents.value === null)) return { ok: true, config: { ...DEFAULT_REPO_CONFIG } };
   if (!isMap(contents)) {
     const shape = isSeq(contents) ? "a list" : `the value ${describe(valueOf(contents, doc))}`;
@@ -265,10 +256,10 @@ export function parseRepoConfig(text: string | null): RepoConfigResult {
   }
 
   const fields: Fields = {};
-  for (const pair of contents.items as Pair<unknown, unknown>[]) {
-    const keyNode = pair.key as Node | null;
+  for (const pair of contents.items) {
+    const keyNode = pair.key;
     const keyLine = keyNode?.range ? lineOf(keyNode.range[0]) : 1;
-    if (!isScalar(keyNode) || keyNode.value === null || typeof keyNode.value === "object") {
+    if (!isScalar(keyNode) || !isPlainScalarValue(keyNode.value)) {
       return fail(keyLine, `keys are plain names such as \`parallel\`. The keys are ${KEY_LIST}.`);
     }
     const key = String(keyNode.value);
@@ -278,7 +269,7 @@ export function parseRepoConfig(text: string | null): RepoConfigResult {
       const hint = guess ? `did you mean \`${guess}\`?` : `the keys are ${KEY_LIST}.`;
       return fail(keyLine, `unknown key ${codeSpan(key, SHOWN)}; ${hint}`);
     }
-    const valueNode = pair.value as Node | null;
+    const valueNode = pair.value;
     const value = valueOf(valueNode, doc);
     // An empty value has no place of its own: point at its key.
     const line = value !== null && valueNode?.range ? lineOf(valueNode.range[0]) : keyLine;

@@ -27,8 +27,14 @@ const responseSchema = z.object({
           messageHeadline: z.string().optional(),
           committedDate: z.string().optional(),
           parents: z.object({ totalCount: z.number().int() }).optional(),
-          author: z.object({ name: z.string().nullable(), user: z.object({ login: z.string() }).nullable() }).nullable().optional(),
-          associatedPullRequests: z.object({ nodes: z.array(z.object({ number: z.number().int(), title: z.string(), url: z.string() }).nullable()).nullable() }).nullable().optional(),
+          author: z
+            .object({ name: z.string().nullable(), user: z.object({ login: z.string() }).nullable() })
+            .nullable()
+            .optional(),
+          associatedPullRequests: z
+            .object({ nodes: z.array(z.object({ number: z.number().int(), title: z.string(), url: z.string() }).nullable()).nullable() })
+            .nullable()
+            .optional(),
         })
         .nullable(),
     })

@@ -70,7 +70,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function dispatchWorkflow(
   octokit: Octokit,
   where: RepoRef,
-  args: { workflow: string; ref: string; inputs: WorkflowInputs; jobId: number; notBefore: Date; earlierRuns: readonly number[]; findDelaysMs?: readonly number[] },
+  args: {
+    workflow: string;
+    ref: string;
+    inputs: WorkflowInputs;
+    jobId: number;
+    notBefore: Date;
+    earlierRuns: readonly number[];
+    findDelaysMs?: readonly number[];
+  },
 ): Promise<DispatchedRun> {
   const route = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches" as const;
   const base = { owner: where.owner, repo: where.repo, workflow_id: args.workflow, ref: args.ref, inputs: { ...args.inputs } };
@@ -89,7 +97,9 @@ export async function dispatchWorkflow(
     const run = await findRun(octokit, where, args.workflow, args.jobId, args.notBefore, args.earlierRuns);
     if (run) return run;
   }
-  throw new RunNotFoundError(`The workflow ${args.workflow} was dispatched, but no run named "bisect ${args.jobId}" appeared. Does its run-name still contain the job id?`);
+  throw new RunNotFoundError(
+    `The workflow ${args.workflow} was dispatched, but no run named "bisect ${args.jobId}" appeared. Does its run-name still contain the job id?`,
+  );
 }
 
 export class RunNotFoundError extends Error {}

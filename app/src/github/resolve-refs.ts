@@ -29,8 +29,14 @@ const responseSchema = z.object({
           target: z
             .object({
               oid: z.string(),
-              config: z.object({ object: z.object({ text: z.string().nullable().optional(), isTruncated: z.boolean().optional() }).nullable() }).nullable().optional(),
-              workflows: z.object({ object: z.object({ entries: z.array(z.object({ name: z.string() })).optional() }).nullable() }).nullable().optional(),
+              config: z
+                .object({ object: z.object({ text: z.string().nullable().optional(), isTruncated: z.boolean().optional() }).nullable() })
+                .nullable()
+                .optional(),
+              workflows: z
+                .object({ object: z.object({ entries: z.array(z.object({ name: z.string() })).optional() }).nullable() })
+                .nullable()
+                .optional(),
             })
             .nullable(),
         })

@@ -1,3 +1,4 @@
+import { isAnyArrayBuffer } from "node:util/types";
 import { z } from "zod";
 import { resultDocumentSchema, type ResultDocument } from "../../../action/src/result-document.js";
 import type { Octokit, RepoRef } from "./octokit.js";
@@ -29,9 +30,11 @@ export function artifactName(jobId: number): string {
 async function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
   const declared = Number(response.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > maxBytes) throw new ArtifactProblem(`the artifact download is ${declared} bytes; the limit is ${maxBytes}`);
+  if (response.body === null) throw new ArtifactProblem("the artifact download has no body");
+  const body: AsyncIterable<Uint8Array> = response.body;
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body) {
     total += chunk.length;
     if (total > maxBytes) throw new ArtifactProblem(`the artifact download passed ${maxBytes} bytes; it was cut off`);
     chunks.push(Buffer.from(chunk));
@@ -51,8 +54,10 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
   const artifact = artifactsSchema.parse(data).artifacts.find((a) => a.name === name);
   if (!artifact) throw new ArtifactProblem(`the run left no artifact ${name} (the bisect step did not finish)`);
   if (artifact.expired) throw new ArtifactProblem(`the artifact ${name} has expired`);
-  if (artifact.workflow_run?.id !== undefined && artifact.workflow_run.id !== runId) throw new ArtifactProblem(`the artifact ${name} belongs to run ${artifact.workflow_run.id}, not ${runId}`);
-  if (artifact.size_in_bytes > MAX_ARTIFACT_BYTES) throw new ArtifactProblem(`the artifact ${name} is ${artifact.size_in_bytes} bytes; the limit is ${MAX_ARTIFACT_BYTES}`);
+  if (artifact.workflow_run?.id !== undefined && artifact.workflow_run.id !== runId)
+    throw new ArtifactProblem(`the artifact ${name} belongs to run ${artifact.workflow_run.id}, not ${runId}`);
+  if (artifact.size_in_bytes > MAX_ARTIFACT_BYTES)
+    throw new ArtifactProblem(`the artifact ${name} is ${artifact.size_in_bytes} bytes; the limit is ${MAX_ARTIFACT_BYTES}`);
 
   // GitHub answers with a redirect to a short-lived storage URL: follow it ourselves, capped.
   const redirect = await octokit.request("GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", {
@@ -61,14 +66,17 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
     archive_format: "zip",
     request: { redirect: "manual" },
   });
-  const location = (redirect.headers as Record<string, string | undefined>).location;
+  const location = redirect.headers.location;
   let zip: Buffer;
   if (location) {
     const response = await fetch(location, { redirect: "follow" });
     if (!response.ok) throw new ArtifactProblem(`downloading the artifact failed with HTTP ${response.status}`);
     zip = await readCapped(response, MAX_ARTIFACT_BYTES);
   } else {
-    zip = Buffer.from(redirect.data as ArrayBuffer);
+    // Octokit reads a body that is neither JSON nor text (the zip) as an ArrayBuffer.
+    const data: unknown = redirect.data;
+    if (!isAnyArrayBuffer(data)) throw new ArtifactProblem("the artifact download is not a zip archive");
+    zip = Buffer.from(data);
     if (zip.length > MAX_ARTIFACT_BYTES) throw new ArtifactProblem(`the artifact download passed ${MAX_ARTIFACT_BYTES} bytes`);
   }
 
@@ -90,8 +98,14 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
   // Counts are stored in 32-bit columns: a run (its test code can write this file) must not be
   // able to make the result unstorable and the job loop on it.
   const INT32 = 2_147_483_647;
-  const numbers = [parsed.data.tested, parsed.data.rounds, parsed.data.range.size, ...parsed.data.probes.flatMap((p) => [p.durationMs, p.round, Math.abs(p.exitCode ?? 0)])];
+  const numbers = [
+    parsed.data.tested,
+    parsed.data.rounds,
+    parsed.data.range.size,
+    ...parsed.data.probes.flatMap((p) => [p.durationMs, p.round, Math.abs(p.exitCode ?? 0)]),
+  ];
   if (numbers.some((n) => n > INT32)) throw new ArtifactProblem(`${name}.json holds a number too large to be a count or a duration`);
-  if (parsed.data.jobId !== String(jobId)) throw new ArtifactProblem(`${name}.json is the result of job ${JSON.stringify(parsed.data.jobId ?? null).slice(0, 40)}, not ${jobId}`);
+  if (parsed.data.jobId !== String(jobId))
+    throw new ArtifactProblem(`${name}.json is the result of job ${JSON.stringify(parsed.data.jobId ?? null).slice(0, 40)}, not ${jobId}`);
   return parsed.data;
 }

@@ -1,4 +1,5 @@
 import { inflateRawSync } from "node:zlib";
+import { errorMessage } from "../../../action/src/error-message.js";
 
 /**
  * Reads one file out of a zip archive held in memory, treating the archive as hostile: nothing is
@@ -57,12 +58,19 @@ export function readZipEntry(zip: Buffer, wanted: string, maxBytes: number): Buf
         // maxOutputLength stops a zip bomb at the cap, whatever the header declared.
         content = inflateRawSync(data, { maxOutputLength: maxBytes + 1 });
       } catch (error) {
-        throw new ZipError(`${wanted} does not inflate: ${(error as Error).message}`);
+        throw new ZipError(`${wanted} does not inflate: ${errorMessage(error)}`);
       }
     } else throw new ZipError(`${wanted} uses compression method ${method}; only stored and deflate are read`);
     if (content.length > maxBytes) throw new ZipError(`${wanted} holds more than ${maxBytes} bytes`);
     if (content.length !== size) throw new ZipError(`${wanted} declares ${size} bytes but holds ${content.length}`);
     return content;
   }
-  throw new ZipError(`the archive holds no ${wanted} (it holds ${names.slice(0, 5).map((n) => JSON.stringify(n.slice(0, 60))).join(", ") || "nothing"})`);
+  throw new ZipError(
+    `the archive holds no ${wanted} (it holds ${
+      names
+        .slice(0, 5)
+        .map((n) => JSON.stringify(n.slice(0, 60)))
+        .join(", ") || "nothing"
+    })`,
+  );
 }

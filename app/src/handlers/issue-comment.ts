@@ -25,13 +25,13 @@ export const issueCommentEventSchema = z.object({
 });
 export type IssueCommentEvent = z.infer<typeof issueCommentEventSchema>;
 
-export type ReceiveOutcome = { kind: "ignored"; reason: string } | { kind: "received"; commandId: number; created: boolean };
+export type ReceiveOutcome = { kind: "ignored"; reason: string } | { kind: "received"; taskId: number; created: boolean };
 
 /** GitHub comments hold at most 65,536 characters; anything longer is not one. */
 const MAX_BODY = 65_536;
 
 /**
- * The webhook's whole job: keep /bisect comments (new ones, by people, not bots) in the inbox and
+ * The webhook's whole job: queue /bisect comments (new ones, by people, not bots) as command tasks and
  * answer. One insert, idempotent on the delivery id and the comment; who asked and what the refs
  * mean are checked by a worker right after, before anything is spent.
  */
@@ -41,16 +41,15 @@ export async function receiveIssueComment(deliveryId: string, event: IssueCommen
   if (event.sender.type === "Bot" || event.comment.user?.type === "Bot") return { kind: "ignored", reason: "comment by a bot" };
   const body = (event.comment.body ?? "").slice(0, MAX_BODY);
   if (parseComment(body) === null) return { kind: "ignored", reason: "no /bisect command" };
-  const { commandId, created } = await store.receiveCommand({
+  const { task_id, created } = await store.call("enqueueTask", {
+    kind: "command",
     deliveryId,
     repository: event.repository.full_name,
     repositoryId: event.repository.id,
     installationId: event.installation?.id ?? null,
     issueNumber: event.issue.number,
-    isPullRequest: event.issue.pull_request != null,
     commentId: event.comment.id,
-    requester: event.sender.login,
-    body,
+    payload: { body, requester: event.sender.login, isPullRequest: event.issue.pull_request != null },
   });
-  return { kind: "received", commandId, created };
+  return { kind: "received", taskId: task_id, created };
 }

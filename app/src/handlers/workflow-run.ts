@@ -35,11 +35,16 @@ export async function receiveWorkflowRun(event: z.infer<typeof workflowRunEventS
   // Only dispatched runs can be bisects; CI runs of every installed repository also come here.
   if (run.event !== "workflow_dispatch") return 0;
   const status = event.action === "completed" ? "completed" : event.action === "in_progress" ? "in_progress" : "queued";
-  return store.noteRunEvent(run.id, jobIdFromTitle(run.display_title), status, status === "completed" ? run.conclusion : null);
+  return store.call("noteRunEvent", {
+    runId: run.id,
+    jobId: jobIdFromTitle(run.display_title),
+    status,
+    conclusion: status === "completed" ? run.conclusion : null,
+  });
 }
 
 /** A job of a run started: the run is running. (Its completion comes with workflow_run.) */
 export async function receiveWorkflowJob(event: z.infer<typeof workflowJobEventSchema>, store: Store): Promise<number> {
   if (event.action !== "in_progress") return 0;
-  return store.noteRunEvent(event.workflow_job.run_id, null, "in_progress", null);
+  return store.call("noteRunEvent", { runId: event.workflow_job.run_id, jobId: null, status: "in_progress", conclusion: null });
 }

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Store } from "../store/store.js";
+import type { JobRow, Store } from "../store/store.js";
 import type { Worker } from "../worker/worker.js";
 
 export interface RoutesDeps {
@@ -35,7 +35,7 @@ function authorized(req: IncomingMessage, adminToken: string | undefined): boole
 }
 
 /** The fields of a job an operator may see: state, attempts, run, worker, times, culprit. */
-function jobView(job: NonNullable<Awaited<ReturnType<Store["getJob"]>>>) {
+function jobView(job: JobRow) {
   return {
     id: job.id,
     repository: job.repository,
@@ -55,7 +55,9 @@ function jobView(job: NonNullable<Awaited<ReturnType<Store["getJob"]>>>) {
     confidence: job.confidence,
     tested: job.tested,
     rounds: job.rounds,
+    reason: job.reason,
     error: job.error,
+    cancelled_by: job.cancelled_by,
     created_at: job.created_at,
     started_at: job.started_at,
     updated_at: job.updated_at,
@@ -73,9 +75,10 @@ export function routes(deps: RoutesDeps) {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     if (path === "/health") {
       const worker = deps.worker();
-      if (!worker || !worker.alive) return send(res, 503, { status: "unavailable", database: "unknown", worker: worker?.isStopping ? "stopping" : "not running" });
+      if (!worker || !worker.alive)
+        return send(res, 503, { status: "unavailable", database: "unknown", worker: worker?.isStopping ? "stopping" : "not running" });
       try {
-        await deps.store.stats(deps.workerId);
+        await deps.store.call("stats", { worker: deps.workerId });
       } catch {
         return send(res, 503, { status: "unavailable", database: "unreachable", worker: "running" });
       }
@@ -83,13 +86,21 @@ export function routes(deps: RoutesDeps) {
     }
     const job = /^\/job\/(\d{1,15})$/.exec(path);
     if (path !== "/stats" && path !== "/metrics" && !job && !path.startsWith("/job/")) return false;
-    if (!authorized(req, deps.adminToken)) return send(res, 401, { error: "Set ADMIN_TOKEN and send it as 'Authorization: Bearer <token>' (without it, only loopback requests are answered)." });
+    if (!authorized(req, deps.adminToken))
+      return send(res, 401, { error: "Set ADMIN_TOKEN and send it as 'Authorization: Bearer <token>' (without it, only loopback requests are answered)." });
     if (path === "/stats") {
-      const s = await deps.store.stats(deps.workerId);
-      return send(res, 200, { pending: s.pending, running: s.running, completed: s.completed, failed: s.failed, cancelled: s.cancelled, running_on_this_instance: s.running_on_this_instance });
+      const s = await deps.store.call("stats", { worker: deps.workerId });
+      return send(res, 200, {
+        pending: s.pending,
+        running: s.running,
+        completed: s.completed,
+        failed: s.failed,
+        cancelled: s.cancelled,
+        running_on_this_instance: s.running_on_this_instance,
+      });
     }
     if (path === "/metrics") {
-      const s = await deps.store.stats(deps.workerId);
+      const s = await deps.store.call("stats", { worker: deps.workerId });
       const w = deps.worker()?.counters;
       const lines = [
         "# HELP bisect_jobs Jobs by state (all instances).",
@@ -104,7 +115,7 @@ export function routes(deps: RoutesDeps) {
       return send(res, 200, `${lines.join("\n")}\n`, "text/plain");
     }
     if (!job) return send(res, 404, { error: "Expected /job/<numeric id>." });
-    const row = await deps.store.getJob(Number(job[1]));
+    const row = await deps.store.call("getJob", { jobId: Number(job[1]) });
     if (!row) return send(res, 404, { error: `No job ${job[1]}.` });
     return send(res, 200, jobView(row));
   };

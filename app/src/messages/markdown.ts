@@ -323,9 +323,7 @@ export function table(columns: readonly (string | Column)[], rows: readonly (rea
   const heads = columns.map((column) => (typeof column === "string" ? { title: column } : column));
   const width = heads.length;
   const fit = (cells: readonly string[]) => Array.from({ length: width }, (_, i) => tableCell(cells[i] ?? "").trim());
-  return [
-    row(fit(heads.map((head) => head.title))),
-    row(heads.map((head) => DELIMITER[head.align ?? "none"])),
-    ...rows.map((cells) => row(fit(cells))),
-  ].join("\n");
+  return [row(fit(heads.map((head) => head.title))), row(heads.map((head) => DELIMITER[head.align ?? "none"])), ...rows.map((cells) => row(fit(cells)))].join(
+    "\n",
+  );
 }

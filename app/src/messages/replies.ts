@@ -55,9 +55,19 @@ export function refusalReply(login: string, role: string): string {
 }
 
 export function parseErrorReply(line: string, message: string, example: string): string {
-  return [`I could not read this command:`, "", codeBlock(line, "", 200), "", message, "", "For example:", "", codeBlock(example), "", "`/bisect help` lists every option."].join(
-    "\n",
-  );
+  return [
+    `I could not read this command:`,
+    "",
+    codeBlock(line, "", 200),
+    "",
+    message,
+    "",
+    "For example:",
+    "",
+    codeBlock(example),
+    "",
+    "`/bisect help` lists every option.",
+  ].join("\n");
 }
 
 export function unknownRefReply(ref: string, repository: string): string {

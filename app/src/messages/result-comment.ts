@@ -131,7 +131,11 @@ function runLink(url: string | null): string | null {
 }
 
 function modeText(options: JobOptions): string {
-  return [options.flaky ? "flaky-aware" : null, options.firstParent ? "first parent only" : null, options.parallel > 1 ? `${options.parallel} commits at a time` : null]
+  return [
+    options.flaky ? "flaky-aware" : null,
+    options.firstParent ? "first parent only" : null,
+    options.parallel > 1 ? `${options.parallel} commits at a time` : null,
+  ]
     .filter(Boolean)
     .join(", ");
 }
@@ -168,16 +172,7 @@ function probesSection(probes: readonly Probe[], repository: string | null, runU
   return [
     `<details><summary>Tests (${probes.length.toLocaleString("en-US")})</summary>`,
     "",
-    table(
-      [
-        { title: "Round", align: "right" },
-        "Commit",
-        "Verdict",
-        { title: "Exit code", align: "right" },
-        { title: "Duration", align: "right" },
-      ],
-      rows,
-    ),
+    table([{ title: "Round", align: "right" }, "Commit", "Verdict", { title: "Exit code", align: "right" }, { title: "Duration", align: "right" }], rows),
     ...(more > 0 ? ["", `… ${more.toLocaleString("en-US")} more${where}.`] : []),
     "",
     "</details>",
@@ -330,14 +325,16 @@ function ambiguousAdvice(view: ResultView): { why: string; how: string[] } {
     why: "Some commits could not be tested, so the first bad commit cannot be told apart among these:",
     how: [
       `- **Make them testable.** Exit 125 means *skip*: the test, or the repository's \`setup\`, could not run there${skipped > 0 ? ` (${plural(skipped, "test")} skipped)` : ""}. If a build fix landed later, apply it in the command, or skip only what truly cannot be tested.`,
-      options.firstParent ? null : "- **Re-run with `--first-parent`**: merges are then tested as a whole, so a branch that does not build in the middle no longer matters; the answer is the merge that brought the change in.",
+      options.firstParent
+        ? null
+        : "- **Re-run with `--first-parent`**: merges are then tested as a whole, so a branch that does not build in the middle no longer matters; the answer is the merge that brought the change in.",
       "- **Narrow the range**: a later good commit or an earlier bad one leaves fewer untestable commits in between.",
     ].filter((line): line is string => line !== null),
   };
 }
 
 function ambiguousBody(view: ResultView, repository: string | null): string[] {
-  const { job, options, result } = view;
+  const { job, result } = view;
   const candidates = result.candidates;
   const listed = candidates.slice(0, MAX_CANDIDATES).map((sha) => commitRef(sha, repository));
   const more = candidates.length - listed.length;
@@ -349,11 +346,7 @@ function ambiguousBody(view: ResultView, repository: string | null): string[] {
     "",
     `${listed.join(", ")}${more > 0 ? `, and ${more.toLocaleString("en-US")} more` : ""}`,
     "",
-    facts([
-      ["Range", rangeCell(job, options, result.range.size, repository)],
-      ["Tests", testsText(view)],
-      ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
-    ]),
+    facts(rangeTestsRun(view, repository)),
     "",
     "To narrow it down:",
     "",
@@ -399,16 +392,22 @@ function noCulpritBody(view: ResultView, repository: string | null): string[] {
     noCulpritSummary(view, repository),
     "",
     ...note,
-    facts([
-      ["Range", rangeCell(job, options, result.range.size, repository)],
-      ["Tests", testsText(view)],
-      ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
-    ]),
+    facts(rangeTestsRun(view, repository)),
     "",
     "What to try:",
     "",
     ...next,
     "",
+  ];
+}
+
+/** The rows every answer without a culprit shows: the range, the tests, the run. */
+function rangeTestsRun(view: ResultView, repository: string | null): [string, string | null][] {
+  const { job, options, result } = view;
+  return [
+    ["Range", rangeCell(job, options, result.range.size, repository)],
+    ["Tests", testsText(view)],
+    ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
   ];
 }
 
@@ -446,11 +445,7 @@ function errorBody(view: ResultView, repository: string | null): string[] {
     "",
     errorHint(result.reason, options),
     "",
-    facts([
-      ["Range", rangeCell(job, options, result.range.size, repository)],
-      ["Tests", testsText(view)],
-      ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
-    ]),
+    facts(rangeTestsRun(view, repository)),
     "",
   ];
 }
@@ -460,23 +455,12 @@ function errorBody(view: ResultView, repository: string | null): string[] {
  * mode). The worker handles both without this comment; this is what it would say.
  */
 function unfinishedBody(view: ResultView, repository: string | null): string[] {
-  const { job, options, result } = view;
+  const { job, result } = view;
   const heading =
     result.verdict === "searching"
       ? `### 🔎 Bisect #${job.id} is still searching`
       : `### ⏹️ Bisect #${job.id} ${result.reason === "cancelled" ? "was cancelled" : "stopped"} before it ended`;
-  return [
-    heading,
-    "",
-    "The tests that finished are kept: `/bisect retry` resumes with their verdicts.",
-    "",
-    facts([
-      ["Range", rangeCell(job, options, result.range.size, repository)],
-      ["Tests", testsText(view)],
-      ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
-    ]),
-    "",
-  ];
+  return [heading, "", "The tests that finished are kept: `/bisect retry` resumes with their verdicts.", "", facts(rangeTestsRun(view, repository)), ""];
 }
 
 function verdictBody(view: ResultView, repository: string | null): string[] {

@@ -3,9 +3,7 @@ import { estimateSteps, type JobOptions } from "../job-options.js";
 import type { JobRow } from "../store/store.js";
 import { codeBlock, codeSpan, link, shortSha, table } from "./markdown.js";
 
-export type StatusPhase =
-  | { phase: "queued"; position: number | null; active: number }
-  | { phase: "dispatched"; runUrl: string };
+export type StatusPhase = { phase: "queued"; position: number | null; active: number } | { phase: "dispatched"; runUrl: string };
 
 /**
  * The one comment a job keeps up to date (edited in place): what is being bisected, how big it is,
@@ -16,7 +14,11 @@ export function statusComment(job: JobRow, options: JobOptions, status: StatusPh
   const goods = job.good_refs.map((ref, i) => `${codeSpan(ref, 80)} (${codeSpan(shortSha(job.good_shas[i] ?? ""))})`).join(", ");
   const bad = `${codeSpan(job.bad_ref, 80)} (${codeSpan(shortSha(job.bad_sha))})`;
   const { tests, rounds } = estimateSteps(options.commits, options.parallel, options.flaky);
-  const mode = [options.flaky ? "flaky-aware" : null, options.firstParent ? "first parent only" : null, options.parallel > 1 ? `${options.parallel} commits at a time` : null]
+  const mode = [
+    options.flaky ? "flaky-aware" : null,
+    options.firstParent ? "first parent only" : null,
+    options.parallel > 1 ? `${options.parallel} commits at a time` : null,
+  ]
     .filter(Boolean)
     .join(", ");
   const estimate = options.parallel > 1 ? `~${tests} tests in ~${rounds} rounds` : `~${tests} tests`;

@@ -1,17 +1,16 @@
 import { z } from "zod";
 import type { ResultDocument } from "../../../action/src/result-document.js";
+import { cancelRun } from "../github/cancel-run.js";
 import { commitDetails } from "../github/commit-details.js";
 import { httpStatus, type Octokit } from "../github/octokit.js";
 import { ArtifactProblem, readResultArtifact } from "../github/result-artifact.js";
 import type { JobOptions } from "../job-options.js";
 import { failureComment, resultComment } from "../messages/result-comment.js";
 import type { ClaimedJob, JobRow, StoredProbe } from "../store/store.js";
-import { jobOptions, repoRef, writeComment } from "./status-comment.js";
+import { repoRef, writeComment } from "./status-comment.js";
 import { describeError, isPermanent } from "./github-errors.js";
 import type { WorkerDeps } from "./worker.js";
 
-/** Before re-dispatching after an infrastructure failure: seconds · 2^(attempt−1), ±20 %. */
-export const RETRY_BASE_SECONDS = 30;
 /** The longest a quiet run goes unchecked. */
 const MAX_CHECK_SECONDS = 600;
 
@@ -38,7 +37,7 @@ function repositoryUrl(job: JobRow, octokit: Octokit): string {
 export const MAX_KNOWN = 800;
 
 /** The verdicts a new attempt of this job resumes with (the Action's `known` input), the latest per commit. */
-export function knownVerdicts(job: JobRow, probes: readonly (StoredProbe & { attempt: number })[]): { sha: string; verdict: "good" | "bad" | "skip" }[] {
+export function knownVerdicts(job: JobRow, probes: readonly StoredProbe[]): { sha: string; verdict: "good" | "bad" | "skip" }[] {
   const latest = new Map<string, "good" | "bad" | "skip">();
   for (const p of probes) {
     if (p.attempt < job.resume_from_attempt || p.verdict === "error") continue;
@@ -60,16 +59,16 @@ function nextCheckSeconds(job: JobRow, options: JobOptions, minimum: number, now
  * say, then: reads the result and writes the answer; or retries an infrastructure failure,
  * resuming with the verdicts known; or cancels a run past its time limit; or looks again later.
  */
-export async function checkRun(claimed: ClaimedJob, deps: WorkerDeps, now = Date.now()): Promise<CheckOutcome> {
-  const { job, token } = claimed;
+export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now()): Promise<CheckOutcome> {
+  const { token } = job;
   const { store, settings, log } = deps;
   if (job.installation_id === null || job.run_id === null) {
-    await store.failAttempt(job.id, token, "the job lost its run or installation", RETRY_BASE_SECONDS, []);
+    await store.call("failAttempt", { jobId: job.id, token, error: "the job lost its run or installation", retryAfterSeconds: 0, probes: [] });
     return "retrying";
   }
   const octokit = await deps.octokitFor(job.installation_id);
   const where = repoRef(job);
-  const options = jobOptions(job);
+  const options = job.options;
   const runId = job.run_id;
 
   let conclusion: string | null;
@@ -81,16 +80,17 @@ export async function checkRun(claimed: ClaimedJob, deps: WorkerDeps, now = Date
     try {
       run = runSchema.parse((await octokit.request("GET /repos/{owner}/{repo}/actions/runs/{run_id}", { ...where, run_id: runId })).data);
     } catch (error) {
-      if (httpStatus(error) === 404) return infrastructureFailure(claimed, deps, octokit, options, `the workflow run ${runId} no longer exists`);
+      if (httpStatus(error) === 404) return infrastructureFailure(job, deps, octokit, `the workflow run ${runId} no longer exists`);
       throw error;
     }
     runUrl = run.html_url;
     if (run.status !== "completed") {
       const age = (now - (job.dispatched_at ?? job.updated_at).getTime()) / 1000;
-      if (age >= options.timeoutSeconds) return timeOut(claimed, deps, octokit, options);
-      if (run.status === "in_progress" && job.state === "dispatched") await store.noteRunEvent(runId, job.id, "in_progress", null);
-      const later = nextCheckSeconds(job, options, settings.RUN_CHECK_SECONDS, now);
-      return (await store.checkLater(job.id, token, later)) ? "waiting" : "lost-lease";
+      if (age >= options.timeoutSeconds) return timeOut(job, runId, deps, octokit);
+      if (run.status === "in_progress" && job.state === "dispatched")
+        await store.call("noteRunEvent", { runId, jobId: job.id, status: "in_progress", conclusion: null });
+      const seconds = nextCheckSeconds(job, options, settings.RUN_CHECK_SECONDS, now);
+      return (await store.call("checkLater", { jobId: job.id, token, seconds })) ? "waiting" : "lost-lease";
     }
     conclusion = run.conclusion;
   }
@@ -103,20 +103,34 @@ export async function checkRun(claimed: ClaimedJob, deps: WorkerDeps, now = Date
   } catch (caught) {
     // GitHub refusing to list or serve the artifact (the run or artifact deleted, 404/410) is an
     // unusable result like any other, not something to retry forever on every lease.
-    const error = !(caught instanceof ArtifactProblem) && isPermanent(caught) ? new ArtifactProblem(`GitHub refused the artifact: ${describeError(caught)}`) : caught;
+    const error =
+      !(caught instanceof ArtifactProblem) && isPermanent(caught) ? new ArtifactProblem(`GitHub refused the artifact: ${describeError(caught)}`) : caught;
     if (!(error instanceof ArtifactProblem)) throw error;
     const why = conclusion !== null && !ENDED.has(conclusion) ? `the run ended ${conclusion} without a result (${error.message})` : error.message;
-    return infrastructureFailure(claimed, deps, octokit, options, why);
+    return infrastructureFailure(job, deps, octokit, why);
   }
 
-  const probes: StoredProbe[] = result.probes.map((p) => ({ sha: p.sha, verdict: p.verdict, exitCode: p.exitCode, durationMs: p.durationMs, round: p.round }));
-  // The Action keeps its result file up to date while it runs ("interrupted: …"): a run that was
-  // cancelled, timed out or died left the verdicts so far, and the next attempt resumes from them.
-  if (isInterrupted(result) || (conclusion !== null && !ENDED.has(conclusion) && result.verdict === "error")) {
-    return infrastructureFailure(claimed, deps, octokit, options, `the run ended ${conclusion ?? "early"} after ${probes.length} tests (${result.error ?? "no result"})`, probes);
+  const probes = result.probes;
+  // The Action keeps its result file up to date while it runs (verdict `interrupted`): a run that
+  // was cancelled, timed out or died left the verdicts so far, and the next attempt resumes from
+  // them. A run that did not end by itself and reports an error is the same kind of failure.
+  if (result.verdict === "interrupted" || (conclusion !== null && !ENDED.has(conclusion) && result.verdict === "error")) {
+    return infrastructureFailure(
+      job,
+      deps,
+      octokit,
+      `the run ended ${conclusion ?? "early"} after ${probes.length} tests (${result.error ?? "no result"})`,
+      probes,
+    );
   }
-  const recorded = await store.recordResult(job.id, token, {
+  // Probe mode's answer; this job asked for a whole bisection.
+  if (result.verdict === "searching")
+    return infrastructureFailure(job, deps, octokit, "the run tested some commits but did not bisect (a probe-mode result)", probes);
+  const recorded = await store.call("recordResult", {
+    jobId: job.id,
+    token,
     verdict: result.verdict,
+    reason: result.reason ?? null,
     culpritSha: result.culprit?.sha ?? null,
     confidence: result.culprit?.confidence ?? null,
     tested: result.tested,
@@ -142,55 +156,37 @@ export async function checkRun(claimed: ClaimedJob, deps: WorkerDeps, now = Date
   return "result";
 }
 
-/** A result document the Action wrote while running, not at the end (see action-main.ts). */
-export function isInterrupted(result: ResultDocument): boolean {
-  return result.verdict === "error" && (result.error ?? "").startsWith("interrupted:");
-}
-
 /**
  * Run lost, cancelled by GitHub, result missing or malformed: another attempt (with the verdicts
  * this one got, if any), or the end.
  */
 async function infrastructureFailure(
-  claimed: ClaimedJob,
+  job: ClaimedJob,
   deps: WorkerDeps,
   octokit: Octokit,
-  options: JobOptions,
   reason: string,
-  probes: readonly StoredProbe[] = [],
+  probes: ResultDocument["probes"] = [],
 ): Promise<CheckOutcome> {
-  const { job, token } = claimed;
   deps.log.warn({ job: job.id, attempt: job.attempts, reason, kept: probes.length }, "infrastructure failure");
-  const state = await deps.store.failAttempt(job.id, token, reason, RETRY_BASE_SECONDS, probes);
+  const state = await deps.store.call("failAttempt", { jobId: job.id, token: job.token, error: reason, retryAfterSeconds: 0, probes: [...probes] });
   if (state === null) return "lost-lease";
   if (state !== "failed") return "retrying";
-  const tested = await deps.store.probes(job.id);
-  await writeComment(
-    octokit,
-    job,
-    failureComment({ job, options, reason, runUrl: job.run_url, tested: tested.length, attempts: job.attempts, timedOut: false, probes: tested, repositoryUrl: repositoryUrl(job, octokit) }),
-    deps.log,
-  );
+  await writeFailure(job, deps, octokit, reason, await deps.store.call("jobProbes", { jobId: job.id }), false);
   return "failed";
 }
 
+/** The job's last word when it ended without an answer: why, what was tested, what next. */
+function writeFailure(job: ClaimedJob, deps: WorkerDeps, octokit: Octokit, reason: string, probes: StoredProbe[], timedOut: boolean): Promise<void> {
+  const view = { job, options: job.options, reason, runUrl: job.run_url, tested: probes.length, attempts: job.attempts, timedOut, probes };
+  return writeComment(octokit, job, failureComment({ ...view, repositoryUrl: repositoryUrl(job, octokit) }), deps.log);
+}
+
 /** Past its time limit: cancel the run, end the job `timed_out`, say what was tested. */
-async function timeOut(claimed: ClaimedJob, deps: WorkerDeps, octokit: Octokit, options: JobOptions): Promise<CheckOutcome> {
-  const { job, token } = claimed;
-  try {
-    await octokit.request("POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel", { ...repoRef(job), run_id: job.run_id! });
-  } catch (error) {
-    // 409: it had ended meanwhile; 404: it is gone. Either way it runs no more.
-    if (httpStatus(error) !== 409 && httpStatus(error) !== 404) throw error;
-  }
-  const probes = await deps.store.probes(job.id);
-  const reason = `the bisect ran past its time limit of ${Math.round(options.timeoutSeconds / 60)} min and was cancelled`;
-  if (!(await deps.store.timeOutJob(job.id, token, reason, probes.length))) return "lost-lease";
-  await writeComment(
-    octokit,
-    job,
-    failureComment({ job, options, reason, runUrl: job.run_url, tested: probes.length, attempts: job.attempts, timedOut: true, probes, repositoryUrl: repositoryUrl(job, octokit) }),
-    deps.log,
-  );
+async function timeOut(job: ClaimedJob, runId: number, deps: WorkerDeps, octokit: Octokit): Promise<CheckOutcome> {
+  await cancelRun(octokit, repoRef(job), runId);
+  const probes = await deps.store.call("jobProbes", { jobId: job.id });
+  const reason = `the bisect ran past its time limit of ${Math.round(job.options.timeoutSeconds / 60)} min and was cancelled`;
+  if (!(await deps.store.call("timeOutJob", { jobId: job.id, token: job.token, error: reason, tested: probes.length }))) return "lost-lease";
+  await writeFailure(job, deps, octokit, reason, probes, true);
   return "timed-out";
 }

@@ -1,18 +1,26 @@
+import { configKey, OPTIONS, optionsOn } from "../../../action/src/options.js";
+import { cancelRun } from "../github/cancel-run.js";
 import { dispatchWorkflow, findRun, type DispatchedRun, type WorkflowInputs } from "../github/dispatch.js";
 import type { Octokit } from "../github/octokit.js";
 import { runnerCommand, type JobOptions } from "../job-options.js";
-import { codeSpan } from "../messages/markdown.js";
-import { cancelledStatus } from "../messages/replies.js";
+import { cancelledStatus, couldNotStartStatus } from "../messages/replies.js";
 import type { ClaimedJob, JobRow } from "../store/store.js";
-import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
-import { jobOptions, react, repoRef, showStatus, writeComment } from "./status-comment.js";
+import { describeError, isPermanent, PermanentError, retryAfterSeconds } from "./github-errors.js";
+import { react, repoRef, showStatus, writeComment } from "./status-comment.js";
 import { knownVerdicts } from "./check-run.js";
 import type { WorkerDeps } from "./worker.js";
 
-/** Before a retried dispatch after an infrastructure failure, seconds · 2^(attempt−1). */
-export const DISPATCH_RETRY_BASE_SECONDS = 30;
 /** GitHub's clock and ours differ a little: look for runs from a bit before the attempt began. */
 const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * The job's options as the bisect workflow passes them on to the Action (`first_parent`,
+ * `parallel`, `step_timeout`…): every option the Action has, spelled as in `.github/bisect.yml`.
+ */
+function actionOptions(options: JobOptions): Record<string, unknown> {
+  const values: Record<string, unknown> = options;
+  return Object.fromEntries(optionsOn("action").flatMap((key) => (Object.hasOwn(values, key) ? [[configKey(OPTIONS[key]), values[key]]] : [])));
+}
 
 /** The bisect workflow's inputs for this job (see .github/workflows/bisect.yml). */
 export function workflowInputs(job: JobRow, options: JobOptions, known: readonly { sha: string; verdict: string }[] = []): WorkflowInputs {
@@ -23,15 +31,7 @@ export function workflowInputs(job: JobRow, options: JobOptions, known: readonly
     command: runnerCommand(job.command, options.setup),
     mode: "bisect",
     commits: "",
-    options: JSON.stringify({
-      first_parent: options.firstParent,
-      flaky: options.flaky,
-      parallel: options.parallel,
-      ...(options.confidence !== null ? { confidence: options.confidence } : {}),
-      step_timeout: 0,
-      // Verdicts of earlier attempts: a retry resumes instead of starting over.
-      known,
-    }),
+    options: JSON.stringify({ ...actionOptions(options), known }),
   };
 }
 
@@ -41,22 +41,22 @@ export function workflowInputs(job: JobRow, options: JobOptions, known: readonly
  * have dispatched already (it recorded the intent, then died), it looks for that run first, so a
  * crash between dispatch and commit never starts two runs. Returns whether a run was recorded.
  */
-export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promise<boolean> {
-  const { job, token } = claimed;
+export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<boolean> {
+  const { token } = job;
   const { store, settings, log } = deps;
   const where = repoRef(job);
   let octokit: Octokit | undefined;
   let run: DispatchedRun | null = null;
   try {
-    if (job.installation_id === null) throw Object.assign(new Error("the job names no installation"), { status: 400 });
+    if (job.installation_id === null) throw new PermanentError("the job names no installation");
     octokit = await deps.octokitFor(job.installation_id);
-    const options = jobOptions(job);
+    const options = job.options;
     // 👀 at once, so the requester knows the command was taken.
     if (job.status_comment_id === null) await react(octokit, job, log);
 
     // The earliest a run of this attempt can have been created, and the runs earlier attempts had.
     const attemptBegan = new Date((job.attempts <= 1 ? job.created_at : job.next_check_at).getTime() - CLOCK_SKEW_MS);
-    const earlierRuns = job.attempts > 1 ? await store.attemptRuns(job.id) : [];
+    const earlierRuns = job.attempts > 1 ? (await store.call("attemptRuns", { jobId: job.id })).map((r) => r.run_id) : [];
     // A dispatch of this attempt or of the one before may have made a run nobody recorded: a
     // worker died after the POST, or GitHub created the run and still answered with an error.
     // Such a run is this job's, and is adopted instead of dispatching another.
@@ -65,11 +65,11 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
       if (run) log.info({ job: job.id, run: run.runId }, "adopted a run an earlier dispatch made");
     }
     if (!run) {
-      if (!(await store.recordDispatchIntent(job.id, token))) return false;
+      if (!(await store.call("recordDispatchIntent", { jobId: job.id, token }))) return false;
       run = await dispatchWorkflow(octokit, where, {
         workflow: options.workflow,
         ref: options.defaultBranch,
-        inputs: workflowInputs(job, options, knownVerdicts(job, await store.probes(job.id))),
+        inputs: workflowInputs(job, options, knownVerdicts(job, await store.call("jobProbes", { jobId: job.id }))),
         jobId: job.id,
         notBefore: attemptBegan,
         earlierRuns,
@@ -78,12 +78,19 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
     // The status comment comes with its run link (one call, not a post and an edit), and is
     // remembered while this worker still holds the job.
     try {
-      if (!(await showStatus(octokit, claimed, store, { phase: "dispatched", runUrl: run.runUrl }))) return stopIfCancelled(octokit, job, run, deps);
+      if (!(await showStatus(octokit, job, store, { phase: "dispatched", runUrl: run.runUrl }))) return stopIfCancelled(octokit, job, run, deps);
     } catch (error) {
       // The thread refused the comment (issue deleted, locked…): the run goes on regardless.
       log.warn({ job: job.id, error: describeError(error) }, "could not show the status comment");
     }
-    if (!(await store.recordDispatch(job.id, token, run.runId, run.runUrl, settings.RUN_CHECK_SECONDS))) return stopIfCancelled(octokit, job, run, deps);
+    const recorded = await store.call("recordDispatch", {
+      jobId: job.id,
+      token,
+      runId: run.runId,
+      runUrl: run.runUrl,
+      checkAfterSeconds: settings.RUN_CHECK_SECONDS,
+    });
+    if (!recorded) return stopIfCancelled(octokit, job, run, deps);
     log.info({ job: job.id, run: run.runId, attempt: job.attempts }, "dispatched");
     return true;
   } catch (error) {
@@ -97,12 +104,23 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
     if (isPermanent(error)) {
       // Retrying cannot fix this (a missing workflow, refused inputs, a missing permission).
       log.warn({ job: job.id, reason }, "dispatch refused; the job fails");
-      const failed = await store.recordResult(job.id, token, { verdict: "error", culpritSha: null, confidence: null, tested: 0, rounds: 0, error: reason, probes: [] });
+      const failed = await store.call("recordResult", {
+        jobId: job.id,
+        token,
+        verdict: "error",
+        reason: null,
+        culpritSha: null,
+        confidence: null,
+        tested: 0,
+        rounds: 0,
+        error: reason,
+        probes: [],
+      });
       if (failed && octokit) await tellFailure(octokit, job, reason, deps);
       return false;
     }
     log.warn({ job: job.id, reason }, "dispatch failed; trying again later");
-    const state = await store.failAttempt(job.id, token, reason, Math.max(DISPATCH_RETRY_BASE_SECONDS, retryAfterSeconds(error)), []);
+    const state = await store.call("failAttempt", { jobId: job.id, token, error: reason, retryAfterSeconds: retryAfterSeconds(error), probes: [] });
     if (state === "failed" && octokit) await tellFailure(octokit, job, reason, deps);
     return false;
   }
@@ -113,17 +131,18 @@ export async function dispatchJob(claimed: ClaimedJob, deps: WorkerDeps): Promis
  * knows this run: cancel it, and put the status comment back to "cancelled".
  */
 async function stopIfCancelled(octokit: Octokit, job: JobRow, run: DispatchedRun, deps: WorkerDeps): Promise<false> {
-  const now = await deps.store.getJob(job.id);
+  const now = await deps.store.call("getJob", { jobId: job.id });
   if (now?.state !== "cancelled") return false;
-  await octokit.request("POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel", { ...repoRef(job), run_id: run.runId }).catch(() => undefined);
+  await cancelRun(octokit, repoRef(job), run.runId).catch((error: unknown) =>
+    deps.log.warn({ job: job.id, error: describeError(error) }, "could not cancel the run"),
+  );
   const withComment = { ...now, status_comment_id: job.status_comment_id ?? now.status_comment_id, run_url: run.runUrl };
-  await writeComment(octokit, withComment, cancelledStatus(withComment, (now.error ?? "").replace(/^cancelled by /, "") || "a maintainer"), deps.log);
+  await writeComment(octokit, withComment, cancelledStatus(withComment, now.cancelled_by ?? "a maintainer"), deps.log);
   deps.log.info({ job: job.id, run: run.runId }, "the job was cancelled during its dispatch: run cancelled");
   return false;
 }
 
 /** Edits the status comment (or posts one) to say the job failed and why. */
 function tellFailure(octokit: Octokit, job: JobRow, reason: string, deps: WorkerDeps): Promise<void> {
-  const body = [`### ❌ Bisect #${job.id} could not start`, "", codeSpan(reason), "", "Fix the cause and comment `/bisect retry`."].join("\n");
-  return writeComment(octokit, job, body, deps.log);
+  return writeComment(octokit, job, couldNotStartStatus(job, reason), deps.log);
 }

@@ -3,82 +3,87 @@ import { parseRepoConfig, type RepoConfig } from "../config/repo-config.js";
 import { compareCommits } from "../github/compare.js";
 import type { Logger } from "probot";
 import type { Octokit, RepoRef } from "../github/octokit.js";
-import { writeComment } from "./status-comment.js";
+import { repoRef, writeComment } from "./status-comment.js";
 import { mayRunBisect, repositoryRole } from "../github/permission.js";
 import { MAX_GOODS, snapshotRepository, type RepositorySnapshot, type ResolvedRef } from "../github/resolve-refs.js";
 import type { JobOptions } from "../job-options.js";
 import * as replies from "../messages/replies.js";
 import type { Settings } from "../settings.js";
-import type { CommandRow, NewReply, Reaction, Store } from "../store/store.js";
+import type { ClaimedTask, Reaction, ReplyPayload, Store } from "../store/store.js";
+import { PermanentError } from "./github-errors.js";
+import type { WorkerDeps } from "./worker.js";
 
-export type CommandOutcome =
-  | { kind: "ignored"; reason: string }
-  | { kind: "job"; jobId: number; created: boolean }
-  | { kind: "reply"; replyId: number; created: boolean; why: string };
+type CommandTask = Extract<ClaimedTask, { kind: "command" }>;
 
-export interface CommandDeps {
+interface CommandDeps {
   log: Logger;
   store: Store;
   settings: Settings;
   octokit: Octokit;
 }
 
-/** The outbox row answering a received comment (one per comment, whatever the redeliveries). */
-export function replyTo(received: CommandRow, body: string, reaction: Reaction | null, cancelRunId: number | null = null): NewReply {
-  return {
+/**
+ * Queues the reply answering a received comment (one per comment, whatever the redeliveries).
+ * Answers the task's outcome.
+ */
+async function replyTo(store: Store, received: CommandTask, why: string, payload: ReplyPayload): Promise<string> {
+  const { task_id, created } = await store.call("enqueueTask", {
+    kind: "reply",
     deliveryId: received.delivery_id,
     repository: received.repository,
     repositoryId: received.repository_id,
     installationId: received.installation_id,
     issueNumber: received.issue_number,
     commentId: received.comment_id,
-    body,
-    reaction,
-    cancelRunId,
-  };
+    payload,
+  });
+  return `reply ${task_id}${created ? "" : " (already there)"}: ${why}`;
+}
+
+/** When a command is given up (GitHub kept failing, or refused): the user hears that nothing was started. */
+export function giveUpOnCommand(_task: CommandTask, error: string): ReplyPayload {
+  return { body: replies.transientReply(error), reaction: "confused", cancelRunId: null };
 }
 
 /** A reason to answer with a reply instead of a job. */
-class Refusal {
+class Refusal extends Error {
   constructor(
     readonly why: string,
     readonly body: string,
     readonly reaction: Reaction | null = "confused",
-  ) {}
+  ) {
+    super(why);
+  }
 }
 
 /**
  * Turns a received /bisect comment into a job or a reply, and writes it to the store. It only
  * reads from GitHub (who asked, what the refs are); posting, reacting and dispatching happen
- * later, after a claim of the job or reply. Idempotent: a job or reply already made for this
- * delivery or comment is not made twice.
+ * later, in their own tasks and jobs. Idempotent: a job or reply already made for this comment is
+ * not made twice. Answers what came of it.
  */
-export async function handleCommand(received: CommandRow, deps: CommandDeps): Promise<CommandOutcome> {
-  const parsed = parseComment(received.body);
-  if (parsed === null) return { kind: "ignored", reason: "no /bisect command" };
-  const { store } = deps;
-  const [owner, repo] = received.repository.split("/") as [string, string];
-  const where: RepoRef = { owner, repo };
-  const deliveryId = received.delivery_id;
-  const key = { deliveryId, repositoryId: received.repository_id, commentId: received.comment_id };
-  if (await store.commentHandled(key.deliveryId, key.repositoryId, key.commentId)) {
-    return { kind: "ignored", reason: "a job or reply exists for this comment" };
+export async function handleCommand(received: CommandTask, worker: WorkerDeps): Promise<string> {
+  const parsed = parseComment(received.payload.body);
+  if (parsed === null) return "ignored: no /bisect command";
+  const { store } = worker;
+  if (await store.call("commentHandled", { repositoryId: received.repository_id, commentId: received.comment_id })) {
+    return "ignored: a job or reply exists for this comment";
   }
-
-  const reply = async (refusal: Refusal, cancelRunId: number | null = null): Promise<CommandOutcome> => {
-    const { replyId, created } = await store.enqueueReply(replyTo(received, refusal.body, refusal.reaction, cancelRunId));
-    return { kind: "reply", replyId, created, why: refusal.why };
-  };
+  if (received.installation_id === null) throw new PermanentError("the webhook named no installation");
+  const deps: CommandDeps = { store, settings: worker.settings, log: worker.log, octokit: await worker.octokitFor(received.installation_id) };
+  const where = repoRef(received);
+  const reply = (refusal: Refusal, cancelRunId: number | null = null) =>
+    replyTo(store, received, refusal.why, { body: refusal.body, reaction: refusal.reaction, cancelRunId });
 
   try {
     if (parsed.ok && parsed.command.kind === "help") return await reply(new Refusal("help", replies.helpReply(), null));
     if (parsed.ok && parsed.command.kind === "status") {
-      const job = await store.latestJob(received.repository_id, received.issue_number);
+      const job = await store.call("latestJob", { repositoryId: received.repository_id, issueNumber: received.issue_number });
       if (!job) return await reply(new Refusal("status: no job", replies.noJobReply(), null));
-      return await reply(new Refusal("status", replies.statusReply(job, await store.queuePosition(job.id)), null));
+      return await reply(new Refusal("status", replies.statusReply(job, await store.call("queuePosition", { jobId: job.id })), null));
     }
 
-    const login = received.requester;
+    const login = received.payload.requester;
     const role = await repositoryRole(deps.octokit, where, login);
     if (!mayRunBisect(role)) return await reply(new Refusal(`refused: ${role}`, replies.refusalReply(login, role), null));
     if (!parsed.ok) return await reply(new Refusal("parse error", replies.parseErrorReply(parsed.line, parsed.message, parsed.example)));
@@ -86,25 +91,26 @@ export async function handleCommand(received: CommandRow, deps: CommandDeps): Pr
     const command = parsed.command;
     switch (command.kind) {
       case "cancel": {
-        const job = await store.latestJob(received.repository_id, received.issue_number);
+        const job = await store.call("latestJob", { repositoryId: received.repository_id, issueNumber: received.issue_number });
         if (!job) return await reply(new Refusal("cancel: no job", replies.noJobReply(), null));
-        const { cancelled, runId } = await store.cancelJob(job.id, `cancelled by ${login}`);
+        const { cancelled, run_id } = await store.call("cancelJob", { jobId: job.id, by: login });
         // The status comment stops saying "waiting" or "dispatched" (the reply cancels the run).
         if (cancelled) await writeComment(deps.octokit, job, replies.cancelledStatus(job, login), deps.log);
-        return await reply(new Refusal("cancel", replies.cancelReply(job, cancelled), cancelled ? "+1" : null), cancelled ? runId : null);
+        return await reply(new Refusal("cancel", replies.cancelReply(job, cancelled), cancelled ? "+1" : null), cancelled ? run_id : null);
       }
       case "retry": {
-        const job = await store.latestJob(received.repository_id, received.issue_number);
+        const job = await store.call("latestJob", { repositoryId: received.repository_id, issueNumber: received.issue_number });
         if (!job) return await reply(new Refusal("retry: no job", replies.noJobReply(), null));
-        if (["queued", "dispatching", "dispatched", "running"].includes(job.state)) return await reply(new Refusal("retry: busy", replies.retryBusyReply(job), null));
+        if (["queued", "dispatching", "dispatched", "running"].includes(job.state))
+          return await reply(new Refusal("retry: busy", replies.retryBusyReply(job), null));
         // A new attempt of the same job (same SHAs, command and status comment). One that failed,
         // timed out or was cancelled resumes with the verdicts it has; one that succeeded starts afresh.
-        const retried = await store.retryJob(job.id, deps.settings.MAX_ATTEMPTS);
+        const retried = await store.call("retryJob", { jobId: job.id, extraAttempts: deps.settings.MAX_ATTEMPTS });
         const body = retried ? replies.retryReply(job) : replies.retryBusyReply(job);
         return await reply(new Refusal(retried ? "retry" : "retry: busy", body, retried ? "rocket" : null));
       }
       case "bisect":
-        return await startBisect(command, received, deps, where, key);
+        return await startBisect(command, received, deps, where);
       default:
         throw new Error(`unhandled command ${command.kind}`);
     }
@@ -120,17 +126,12 @@ function commitOf(ref: ResolvedRef, repository: string): string {
   throw new Refusal("unknown ref", replies.unknownRefReply(ref.ref, repository));
 }
 
-async function startBisect(
-  command: Extract<BisectCommand, { kind: "bisect" }>,
-  received: CommandRow,
-  deps: CommandDeps,
-  where: RepoRef,
-  key: { deliveryId: string; repositoryId: number; commentId: number },
-): Promise<CommandOutcome> {
+async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, received: CommandTask, deps: CommandDeps, where: RepoRef): Promise<string> {
   const repository = received.repository;
-  const isPullRequest = received.is_pull_request;
+  const isPullRequest = received.payload.isPullRequest;
   if (command.range === null && !isPullRequest) throw new Refusal("no range on an issue", replies.notAPullRequestReply());
-  if (command.range && command.range.goods.length > MAX_GOODS) throw new Refusal("too many goods", replies.tooManyGoodsReply(command.range.goods.length, MAX_GOODS));
+  if (command.range && command.range.goods.length > MAX_GOODS)
+    throw new Refusal("too many goods", replies.tooManyGoodsReply(command.range.goods.length, MAX_GOODS));
 
   const snapshot = await snapshotRepository(deps.octokit, where, {
     goods: command.range?.goods ?? [],
@@ -138,7 +139,8 @@ async function startBisect(
     pullRequest: command.range === null ? received.issue_number : null,
   });
   const config = repoConfig(snapshot);
-  if (!snapshot.workflowFiles.includes(config.workflow)) throw new Refusal("workflow missing", replies.workflowMissingReply(config.workflow, snapshot.defaultBranch));
+  if (!snapshot.workflowFiles.includes(config.workflow))
+    throw new Refusal("workflow missing", replies.workflowMissingReply(config.workflow, snapshot.defaultBranch));
 
   let goodRefs: string[];
   let goodShas: string[];
@@ -178,25 +180,27 @@ async function startBisect(
   const testCommand = command.command ?? config.command;
   if (testCommand === null || testCommand.trim() === "") throw new Refusal("no command", replies.noCommandReply());
 
-  const flaky = command.options.flaky ?? config.flaky;
   const options: JobOptions = {
     firstParent: command.options.firstParent ?? config.firstParent,
-    flaky,
+    flaky: command.options.flaky ?? config.flaky,
     parallel: command.options.parallel ?? config.parallel,
-    confidence: flaky ? (command.options.confidence ?? 0.99) : null,
+    confidence: command.options.confidence ?? config.confidence,
     timeoutSeconds: command.options.timeoutSeconds ?? config.timeoutSeconds ?? deps.settings.BISECT_TIMEOUT_SECONDS,
+    stepTimeoutSeconds: command.options.stepTimeoutSeconds ?? config.stepTimeoutSeconds,
     workflow: config.workflow,
     defaultBranch: snapshot.defaultBranch,
     commits,
     setup: config.setup,
     pullRequest: command.range === null ? received.issue_number : null,
   };
-  const { jobId, created } = await deps.store.createJob({
-    ...key,
+  const { job_id, created } = await deps.store.call("createJob", {
+    deliveryId: received.delivery_id,
     repository,
+    repositoryId: received.repository_id,
     installationId: received.installation_id,
     issueNumber: received.issue_number,
-    requester: received.requester,
+    commentId: received.comment_id,
+    requester: received.payload.requester,
     goodRefs,
     badRef,
     goodShas,
@@ -205,7 +209,7 @@ async function startBisect(
     options,
     maxAttempts: deps.settings.MAX_ATTEMPTS,
   });
-  return { kind: "job", jobId, created };
+  return `job ${job_id}${created ? "" : " (already there)"}`;
 }
 
 function repoConfig(snapshot: RepositorySnapshot): RepoConfig {

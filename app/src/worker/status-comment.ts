@@ -1,27 +1,46 @@
 import type { Logger } from "probot";
-import { jobOptionsSchema, type JobOptions } from "../job-options.js";
 import { httpStatus, type Octokit, type RepoRef } from "../github/octokit.js";
 import { statusComment, type StatusPhase } from "../messages/status-comment.js";
 import type { ClaimedJob, JobRow, Store } from "../store/store.js";
 import { describeError } from "./github-errors.js";
 
-export function repoRef(job: JobRow): RepoRef {
-  const [owner, repo] = job.repository.split("/");
-  if (!owner || !repo) throw new Error(`job ${job.id} names no owner/repo: '${job.repository}'`);
+/** Where a job's thread is: its repository, from `owner/name`. */
+export function repoRef(row: { id: number; repository: string }): RepoRef {
+  const [owner, repo] = row.repository.split("/");
+  if (!owner || !repo) throw new Error(`${row.id} names no owner/repo: '${row.repository}'`);
   return { owner, repo };
-}
-
-export function jobOptions(job: JobRow): JobOptions {
-  return jobOptionsSchema.parse(job.options);
 }
 
 /** 👀 on the command: taken. A courtesy — a deleted comment or a refused reaction stops nothing. */
 export async function react(octokit: Octokit, job: JobRow, log: Logger): Promise<void> {
   try {
-    await octokit.request("POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", { ...repoRef(job), comment_id: job.comment_id, content: "eyes" });
+    await octokit.request("POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", {
+      ...repoRef(job),
+      comment_id: job.comment_id,
+      content: "eyes",
+    });
   } catch (error) {
     log.warn({ job: job.id, error: describeError(error) }, "could not react to the command");
   }
+}
+
+/**
+ * Writes `body` as the job's status comment: edits it when there is one (a deleted one is
+ * posted again), else posts it. Answers the id of the comment written.
+ */
+async function putComment(octokit: Octokit, job: JobRow, body: string): Promise<number> {
+  const where = repoRef(job);
+  if (job.status_comment_id !== null) {
+    try {
+      await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
+      return job.status_comment_id;
+    } catch (error) {
+      // Someone deleted the status comment: post a new one rather than lose the update.
+      if (httpStatus(error) !== 404) throw error;
+    }
+  }
+  const { data } = await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
+  return Number(data.id);
 }
 
 /**
@@ -29,23 +48,12 @@ export async function react(octokit: Octokit, job: JobRow, log: Logger): Promise
  * so later updates edit it), edits it afterwards. Returns false when the lease was lost meanwhile
  * (another worker has the job).
  */
-export async function showStatus(octokit: Octokit, claimed: ClaimedJob, store: Store, phase: StatusPhase): Promise<boolean> {
-  const { job } = claimed;
-  const where = repoRef(job);
-  const body = statusComment(job, jobOptions(job), phase);
-  if (job.status_comment_id !== null) {
-    try {
-      await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
-      return true;
-    } catch (error) {
-      // Someone deleted the status comment: post a new one rather than fail the job.
-      if (httpStatus(error) !== 404) throw error;
-    }
-  }
-  const { data } = await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
+export async function showStatus(octokit: Octokit, job: ClaimedJob, store: Store, phase: StatusPhase): Promise<boolean> {
+  const written = await putComment(octokit, job, statusComment(job, job.options, phase));
+  if (written === job.status_comment_id) return true;
   // Known to this worker even when the store refuses it (lease lost), so it can still edit it.
-  job.status_comment_id = Number(data.id);
-  return store.setStatusComment(job.id, claimed.token, job.status_comment_id);
+  job.status_comment_id = written;
+  return store.call("setStatusComment", { jobId: job.id, token: job.token, commentId: written });
 }
 
 /**
@@ -54,18 +62,8 @@ export async function showStatus(octokit: Octokit, claimed: ClaimedJob, store: S
  * still answers.
  */
 export async function writeComment(octokit: Octokit, job: JobRow, body: string, log: Logger): Promise<void> {
-  const where = repoRef(job);
   try {
-    if (job.status_comment_id !== null) {
-      try {
-        await octokit.request("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", { ...where, comment_id: job.status_comment_id, body });
-        return;
-      } catch (error) {
-        // The status comment was deleted: the answer still gets posted.
-        if (httpStatus(error) !== 404) throw error;
-      }
-    }
-    await octokit.request("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...where, issue_number: job.issue_number, body });
+    await putComment(octokit, job, body);
   } catch (error) {
     log.warn({ job: job.id, error: describeError(error) }, "could not write the job's comment");
   }

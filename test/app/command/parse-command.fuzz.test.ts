@@ -13,7 +13,6 @@ import { mulberry32 as prng } from "../../support/history.js";
 
 const SEED = Number(process.env.BISECT_FUZZ_SEED ?? 20261128);
 
-
 class Gen {
   constructor(readonly next: () => number) {}
   int(min: number, max: number): number {
@@ -86,9 +85,16 @@ function randomCommand(g: Gen): BisectCommand {
   if (g.chance(0.3)) options.firstParent = true;
   if (g.chance(0.3)) options.flaky = true;
   // Every value in the options table's ranges, their ends included.
-  if (g.chance(0.3)) options.parallel = g.chance(0.2) ? g.pick([OPTIONS.parallel.min, OPTIONS.parallel.max]) : g.int(OPTIONS.parallel.min, OPTIONS.parallel.max);
-  if (g.chance(0.3)) options.timeoutSeconds = g.chance(0.2) ? g.pick([OPTIONS.timeoutSeconds.min, OPTIONS.timeoutSeconds.max]) : g.int(OPTIONS.timeoutSeconds.min, OPTIONS.timeoutSeconds.max);
-  if (g.chance(0.3)) options.stepTimeoutSeconds = g.chance(0.2) ? g.pick([OPTIONS.stepTimeoutSeconds.min, OPTIONS.stepTimeoutSeconds.max]) : g.int(OPTIONS.stepTimeoutSeconds.min, OPTIONS.stepTimeoutSeconds.max);
+  if (g.chance(0.3))
+    options.parallel = g.chance(0.2) ? g.pick([OPTIONS.parallel.min, OPTIONS.parallel.max]) : g.int(OPTIONS.parallel.min, OPTIONS.parallel.max);
+  if (g.chance(0.3))
+    options.timeoutSeconds = g.chance(0.2)
+      ? g.pick([OPTIONS.timeoutSeconds.min, OPTIONS.timeoutSeconds.max])
+      : g.int(OPTIONS.timeoutSeconds.min, OPTIONS.timeoutSeconds.max);
+  if (g.chance(0.3))
+    options.stepTimeoutSeconds = g.chance(0.2)
+      ? g.pick([OPTIONS.stepTimeoutSeconds.min, OPTIONS.stepTimeoutSeconds.max])
+      : g.int(OPTIONS.stepTimeoutSeconds.min, OPTIONS.stepTimeoutSeconds.max);
   if (options.flaky && g.chance(0.5)) options.confidence = g.int(501, 999) / 1000;
   let command: string | null = null;
   if (g.chance(0.5)) command = randomCommandLine(g);
@@ -158,7 +164,29 @@ function renderComment(g: Gen, command: BisectCommand): string {
   return lines.join(eol);
 }
 
-const MUTATION_ALPHABET = [..."-.~^,/@{}$`\n\r \t=:'\"\\;|&<>()!#%*?[]0123456789abcxyz", "é", "😀", "\u0000", "\u0007", "\ud800", "\udc00", "—", "–", "\u00a0", "\u2028", "\ufeff", "```", "~~~", "> ", "<!--", "-->", "..", "...", "--", " -- "];
+const MUTATION_ALPHABET = [
+  ..."-.~^,/@{}$`\n\r \t=:'\"\\;|&<>()!#%*?[]0123456789abcxyz",
+  "é",
+  "😀",
+  "\u0000",
+  "\u0007",
+  "\ud800",
+  "\udc00",
+  "—",
+  "–",
+  "\u00a0",
+  "\u2028",
+  "\ufeff",
+  "```",
+  "~~~",
+  "> ",
+  "<!--",
+  "-->",
+  "..",
+  "...",
+  "--",
+  " -- ",
+];
 
 function mutate(g: Gen, text: string): string {
   let out = text;
@@ -198,7 +226,9 @@ function checkAny(body: string): void {
   if ([...result.message].some((ch) => ch.charCodeAt(0) < 0x20)) throw new Error(`control character in the message for ${JSON.stringify(body)}`);
   const again = parseComment(result.example);
   if (!again?.ok) {
-    throw new Error(`the example ${JSON.stringify(result.example)} for ${JSON.stringify(body)} is refused: ${again ? (again as { message: string }).message : "not found"}`);
+    throw new Error(
+      `the example ${JSON.stringify(result.example)} for ${JSON.stringify(body)} is refused: ${again ? (again as { message: string }).message : "not found"}`,
+    );
   }
 }
 

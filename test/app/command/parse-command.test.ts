@@ -466,7 +466,9 @@ describe("the options come from the options table", () => {
       options: { stepTimeoutSeconds: 600, timeoutSeconds: 5400, confidence: 0.95, parallel: 4, flaky: true, firstParent: true },
       command: "npm test",
     };
-    expect(formatBisectCommand(command)).toBe("/bisect v1..v2 --first-parent --flaky --parallel 4 --confidence 0.95 --timeout 1h30m --step-timeout 10m -- npm test");
+    expect(formatBisectCommand(command)).toBe(
+      "/bisect v1..v2 --first-parent --flaky --parallel 4 --confidence 0.95 --timeout 1h30m --step-timeout 10m -- npm test",
+    );
   });
 });
 
@@ -596,18 +598,7 @@ describe("errors", () => {
 });
 
 describe("hostile input", () => {
-  const injections = [
-    "$(rm -rf /)",
-    "`rm -rf /`",
-    "${{ github.token }}",
-    "$HOME",
-    "a;rm",
-    "a|sh",
-    "a&&b",
-    "'quoted'",
-    '"double"',
-    "<script>",
-  ];
+  const injections = ["$(rm -rf /)", "`rm -rf /`", "${{ github.token }}", "$HOME", "a;rm", "a|sh", "a&&b", "'quoted'", '"double"', "<script>"];
 
   it.each(injections)("refuses %j in a ref", (payload) => {
     const r = parseComment(`/bisect ${payload}..main -- npm test`);

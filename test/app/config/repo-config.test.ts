@@ -151,7 +151,9 @@ describe("the options come from the options table", () => {
     "step_timeout: 6h0m1s",
   ])("refuses %s, naming the value", (text) => {
     const [key, value] = text.split(": ");
-    expect(refused(text).message).toBe(`\`.github/bisect.yml\` line 1: \`${key}\` must be ${OPTIONS[CONFIG_OPTION_KEYS.find((k) => configKey(OPTIONS[k]) === key)!].rule}, got \`${value}\`.`);
+    expect(refused(text).message).toBe(
+      `\`.github/bisect.yml\` line 1: \`${key}\` must be ${OPTIONS[CONFIG_OPTION_KEYS.find((k) => configKey(OPTIONS[k]) === key)!].rule}, got \`${value}\`.`,
+    );
   });
 });
 
@@ -178,7 +180,11 @@ describe("errors", () => {
     ["confidence: 99%", 1, "`confidence` must be a probability above 0.5 and below 1, such as 0.99, got `99%`."],
     ["confidence: '0.9'", 1, "`confidence` must be a probability above 0.5 and below 1, such as 0.99, got `0.9`."],
     ["step_timeout: 7h", 1, "`step_timeout` must be a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit, got `7h`."],
-    ["step_timeout:", 1, "`step_timeout` has no value; it must be a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit. Remove the line to use the default."],
+    [
+      "step_timeout:",
+      1,
+      "`step_timeout` has no value; it must be a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit. Remove the line to use the default.",
+    ],
     ["max_commits: 0", 1, "`max_commits` must be a whole number from 1 to 1000000, got `0`."],
     ["max_commits: 1000001", 1, "got `1000001`."],
     ["max_commits: 1,000", 1, "got `1,000`."],
@@ -191,7 +197,11 @@ describe("errors", () => {
     ["command: '   '", 1, "`command` is empty; write a command, or remove the line to have none."],
     ['setup: "npm ci\\u0000"', 1, "`setup` contains the control character U+0000 at line 1, column 7; only tabs and newlines are allowed."],
     ["setup: false", 1, "`setup` must be a command as text, run before each test, such as `setup: npm ci`, got `false`."],
-    ["workflow:", 1, "`workflow` has no value; it must be the file name of a workflow in `.github/workflows/`, such as `bisect.yml`. Remove the line to use the default."],
+    [
+      "workflow:",
+      1,
+      "`workflow` has no value; it must be the file name of a workflow in `.github/workflows/`, such as `bisect.yml`. Remove the line to use the default.",
+    ],
     ["max_commits: ~", 1, "`max_commits` has no value"],
   ])("%j → line %i: %s", (text, line, message) => {
     const result = refused(text);
@@ -282,7 +292,12 @@ describe("errors", () => {
   });
 
   it("survive alias bombs", () => {
-    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x]", "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]", "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]", "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c]"].join("\n");
+    const bomb = [
+      "a: &a [x, x, x, x, x, x, x, x, x]",
+      "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]",
+      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]",
+      "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c]",
+    ].join("\n");
     expect(refused(bomb).message).toContain("unknown key `a`");
   });
 });

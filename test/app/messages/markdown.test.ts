@@ -281,7 +281,7 @@ describe("codeBlock", () => {
     const block = codeBlock(text, "sh");
     expect(block).toBe(`\`\`\`\`\`sh\n${text}\n\`\`\`\`\``);
     const html = render(`${block}\n\nafter`);
-    expect(html).toContain("<pre><code class=\"language-sh\">");
+    expect(html).toContain('<pre><code class="language-sh">');
     expect(textOf(html.split("</code></pre>")[0]!)).toBe(`${text}\n`);
     expect(html).toContain("<p>after</p>");
   });
@@ -310,8 +310,15 @@ describe("escapeMarkdown, rendered", () => {
   it.each(HOSTILE)("renders %j as plain text: no link, image, HTML or structure", (text) => {
     const html = render(escapeMarkdown(text));
     expect(html).not.toMatch(/<(?!\/?p>)/);
-    const plain = text.replace(/[\r\n]+/g, " ").replace(/\s+/g, " ").trim();
-    expect(textOf(html).replace(/\u200b/g, "").trim()).toBe(plain);
+    const plain = text
+      .replace(/[\r\n]+/g, " ")
+      .replace(/\s+/g, " ")
+      .trim();
+    expect(
+      textOf(html)
+        .replace(/\u200b/g, "")
+        .trim(),
+    ).toBe(plain);
   });
 
   it("leaves no mention or reference for GitHub's second pass", () => {
@@ -336,9 +343,9 @@ describe("link", () => {
 describe("table", () => {
   it("writes a GFM table, with alignments and empty titles", () => {
     expect(table(["", ""], [["Good", "`v1.4`"]])).toBe("| | |\n| --- | --- |\n| Good | `v1.4` |");
-    expect(table([{ title: "Round", align: "right" }, "Commit", { title: "Where", align: "center" }, { title: "Who", align: "left" }], [["1", "x", "y", "z"]])).toBe(
-      "| Round | Commit | Where | Who |\n| ---: | --- | :---: | :--- |\n| 1 | x | y | z |",
-    );
+    expect(
+      table([{ title: "Round", align: "right" }, "Commit", { title: "Where", align: "center" }, { title: "Who", align: "left" }], [["1", "x", "y", "z"]]),
+    ).toBe("| Round | Commit | Where | Who |\n| ---: | --- | :---: | :--- |\n| 1 | x | y | z |");
   });
 
   it("fills short rows and drops extra cells", () => {
@@ -356,13 +363,21 @@ describe("table", () => {
   });
 
   it.each(HOSTILE)("never lets %j split a row, in a code span, in prose or in a link", (text) => {
-    const cells = [codeSpan(text), escapeMarkdown(text), `[x](https://github.com/a/${text.replace(/[^|a-z]/g, "")})`, `${codeSpan(text)} and ${codeSpan(text)}`];
+    const cells = [
+      codeSpan(text),
+      escapeMarkdown(text),
+      `[x](https://github.com/a/${text.replace(/[^|a-z]/g, "")})`,
+      `${codeSpan(text)} and ${codeSpan(text)}`,
+    ];
     const markdown = table(["a", "b", "c", "d"], [cells, ["1", "2", "3", "4"]]);
     const lines = markdown.split("\n");
     expect(lines, markdown).toHaveLength(4);
     for (const line of lines) expect(githubCells(line), line).toBe(4);
     const rows = renderedRows(render(markdown));
-    expect(rows.map((row) => row.length), markdown).toEqual([4, 4, 4]);
+    expect(
+      rows.map((row) => row.length),
+      markdown,
+    ).toEqual([4, 4, 4]);
     expect(rows[2], markdown).toEqual(["1", "2", "3", "4"]);
     // Code reads as it was written (line breaks as spaces, a zero-width space between a backslash and a pipe).
     const shown = text.replace(/\r\n|\n/g, " ");
@@ -384,7 +399,10 @@ describe("table", () => {
       const lines = markdown.split("\n");
       expect(lines, JSON.stringify(text)).toHaveLength(3);
       expect(githubCells(lines[2]!), JSON.stringify(text)).toBe(2);
-      expect(renderedRows(render(markdown)).map((row) => row.length), JSON.stringify(text)).toEqual([2, 2]);
+      expect(
+        renderedRows(render(markdown)).map((row) => row.length),
+        JSON.stringify(text),
+      ).toEqual([2, 2]);
     }
   });
 });

@@ -14,14 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { REASONS_BY_VERDICT, type ResultDocument } from "../../../action/src/result-document.js";
-import {
-  failureComment,
-  humanDuration,
-  percent,
-  resultComment,
-  type FailureView,
-  type ResultView,
-} from "../../../app/src/messages/result-comment.js";
+import { failureComment, humanDuration, percent, resultComment, type FailureView, type ResultView } from "../../../app/src/messages/result-comment.js";
 import { BAD, GOOD, job, options, REPOSITORY_URL, RUN_URL, sha } from "./fixtures.js";
 import { githubCells, render, renderedRows } from "./render-markdown.js";
 
@@ -175,7 +168,15 @@ function ambiguousView(): ResultView {
   return {
     job: job({ id: 43 }),
     options: options({ commits: 640 }),
-    result: result({ verdict: "ambiguous", reason: "only-skipped-left", candidates, range: { good: [GOOD], bad: BAD, size: 640 }, probes, tested: probes.length, rounds: probes.length }),
+    result: result({
+      verdict: "ambiguous",
+      reason: "only-skipped-left",
+      candidates,
+      range: { good: [GOOD], bad: BAD, size: 640 },
+      probes,
+      tested: probes.length,
+      rounds: probes.length,
+    }),
     culprit: null,
     repositoryUrl: REPOSITORY_URL,
     runUrl: RUN_URL,
@@ -243,7 +244,9 @@ function infraFailure(): FailureView {
 }
 
 function timeoutFailure(): FailureView {
-  const probes: Probe[] = Array.from({ length: 130 }, (_, i) => probe(`t${i}`, i % 3 === 0 ? "bad" : "good", Math.floor(i / 8) + 1, 13_000 + ((i * 7919) % 4000)));
+  const probes: Probe[] = Array.from({ length: 130 }, (_, i) =>
+    probe(`t${i}`, i % 3 === 0 ? "bad" : "good", Math.floor(i / 8) + 1, 13_000 + ((i * 7919) % 4000)),
+  );
   return {
     job: job({ id: 47, state: "timed_out" }),
     options: options({ parallel: 8, commits: 250_000, timeoutSeconds: 1800 }),
@@ -305,7 +308,12 @@ describe("culprit", () => {
     expect(untested).toContain("`bisect-bot run --verify`");
     const tested = resultComment({
       ...view,
-      result: { ...view.result, culprit: { sha: BAD, confidence: 1 }, candidates: [BAD], probes: [...view.result.probes, { ...probe("x", "bad", 6, 1000), sha: BAD }] },
+      result: {
+        ...view.result,
+        culprit: { sha: BAD, confidence: 1 },
+        candidates: [BAD],
+        probes: [...view.result.probes, { ...probe("x", "bad", 6, 1000), sha: BAD }],
+      },
       culprit: { ...view.culprit!, sha: BAD },
     });
     expect(tested).toContain("⚠️ This is the bad commit itself: every commit before it passed.");
@@ -492,7 +500,10 @@ describe("reasons", () => {
     const view = errorView();
     golden(
       "result-error-command-not-found.md",
-      resultComment({ ...view, result: { ...view.result, reason: "command-not-found", error: "The test command exited 127 at the good commit too: `pytest` was not found." } }),
+      resultComment({
+        ...view,
+        result: { ...view.result, reason: "command-not-found", error: "The test command exited 127 at the good commit too: `pytest` was not found." },
+      }),
     );
   });
 
@@ -504,7 +515,14 @@ describe("reasons", () => {
       resultComment({
         ...view,
         options: options({ flaky: true, confidence: 0.99 }),
-        result: { ...view.result, reason: "flake", probes, tested: probes.length, rounds: probes.length, error: "The evidence points to no commit: the failure was a flake." },
+        result: {
+          ...view.result,
+          reason: "flake",
+          probes,
+          tested: probes.length,
+          rounds: probes.length,
+          error: "The evidence points to no commit: the failure was a flake.",
+        },
       }),
     );
   });
@@ -513,7 +531,11 @@ describe("reasons", () => {
     const view = ambiguousView();
     golden(
       "result-ambiguous-out-of-tests.md",
-      resultComment({ ...view, options: options({ flaky: true, confidence: 0.99, commits: 640 }), result: { ...view.result, reason: "out-of-tests", candidates: view.result.candidates.slice(0, 3) } }),
+      resultComment({
+        ...view,
+        options: options({ flaky: true, confidence: 0.99, commits: 640 }),
+        result: { ...view.result, reason: "out-of-tests", candidates: view.result.candidates.slice(0, 3) },
+      }),
     );
   });
 

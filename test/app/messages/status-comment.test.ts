@@ -27,7 +27,10 @@ describe("status comment", () => {
     for (const ref of ["a||b", "|x|", "x\\|y", "`a|b`"]) {
       const out = statusComment(job({ good_refs: [ref, "v1"], bad_ref: ref }), options(), QUEUED);
       const rows = renderedRows(render(out));
-      expect(rows.map((row) => row.length), ref).toEqual([2, 2, 2, 2, 2]);
+      expect(
+        rows.map((row) => row.length),
+        ref,
+      ).toEqual([2, 2, 2, 2, 2]);
       expect(textOf(rows[2]![1]!).replace(/\u200b/g, ""), ref).toBe(`${ref} (f2a19dc)`);
     }
   });

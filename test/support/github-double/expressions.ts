@@ -41,11 +41,7 @@ type Node =
 
 type BinaryOp = "||" | "&&" | "==" | "!=" | "<" | "<=" | ">" | ">=";
 
-type Token =
-  | { type: "number"; value: number }
-  | { type: "string"; value: string }
-  | { type: "word"; value: string }
-  | { type: "punct"; value: string };
+type Token = { type: "number"; value: number } | { type: "string"; value: string } | { type: "word"; value: string } | { type: "punct"; value: string };
 
 const PUNCT = ["||", "&&", "==", "!=", "<=", ">=", "<", ">", "!", "(", ")", "[", "]", ",", "."];
 
@@ -134,7 +130,9 @@ class Parser {
 
   private unexpected(): ExpressionError {
     const t = this.peek();
-    return new ExpressionError(t ? `Unexpected symbol: '${String(t.value)}' within expression: ${this.source}` : `Unexpected end of expression: ${this.source}`);
+    return new ExpressionError(
+      t ? `Unexpected symbol: '${String(t.value)}' within expression: ${this.source}` : `Unexpected end of expression: ${this.source}`,
+    );
   }
 
   private binary(next: () => Node, ops: BinaryOp[]): Node {
@@ -167,7 +165,10 @@ class Parser {
       if (this.isPunct(".")) {
         this.at++;
         const t = this.peek();
-        if (t?.type !== "word") throw new ExpressionError(t?.type === "punct" && t.value === "*" ? `Object filters ('.*') are not emulated: ${this.source}` : this.unexpected().message);
+        if (t?.type !== "word")
+          throw new ExpressionError(
+            t?.type === "punct" && t.value === "*" ? `Object filters ('.*') are not emulated: ${this.source}` : this.unexpected().message,
+          );
         this.at++;
         node = { kind: "index", target: node, index: { kind: "literal", value: t.value } };
       } else if (this.isPunct("[")) {
@@ -286,6 +287,25 @@ export function toText(value: ExprValue): string {
   if (typeof value === "number") return formatNumber(value);
   if (typeof value === "string") return value;
   return Array.isArray(value) ? "Array" : "Object";
+}
+
+/**
+ * A value of the workflow file where the runner reads text but the YAML may hold anything (`if:`,
+ * `shell:`, an input's default, a step's name): a scalar as `String` prints it, a mapping or a
+ * sequence as JSON (text nothing then accepts).
+ */
+export function workflowText(value: unknown): string {
+  if (
+    value === null ||
+    value === undefined ||
+    typeof value === "string" ||
+    typeof value === "number" ||
+    typeof value === "boolean" ||
+    typeof value === "bigint"
+  ) {
+    return String(value);
+  }
+  return JSON.stringify(value);
 }
 
 /** `==` as GitHub defines it. */
@@ -412,7 +432,7 @@ function evaluate(node: Node, scope: ExprScope): ExprValue {
     case "literal":
       return node.value;
     case "named": {
-      const value = property(scope.contexts as ExprValue, node.name);
+      const value = property(scope.contexts, node.name);
       if (value === null && !Object.keys(scope.contexts).some((k) => k.toLowerCase() === node.name.toLowerCase())) {
         throw new ExpressionError(`Unrecognized named-value: '${node.name}'`);
       }
@@ -470,7 +490,8 @@ function splitTemplate(template: string): (string | { expression: string })[] {
       if (template[j] === "'") inString = !inString;
       else if (!inString && template.startsWith("}}", j)) break;
     }
-    if (j >= template.length) throw new ExpressionError(`The expression is not closed. An unescaped \${{ sequence was found, but the closing }} sequence was not found: ${template}`);
+    if (j >= template.length)
+      throw new ExpressionError(`The expression is not closed. An unescaped \${{ sequence was found, but the closing }} sequence was not found: ${template}`);
     if (text) parts.push(text);
     text = "";
     parts.push({ expression: template.slice(i + 3, j) });
@@ -497,7 +518,8 @@ export function renderTemplate(value: unknown, scope: ExprScope): string {
       continue;
     }
     const result = evaluateExpression(part.expression, scope);
-    if (result !== null && typeof result === "object") throw new ExpressionError(`A ${Array.isArray(result) ? "sequence" : "mapping"} was not expected (from \${{ ${part.expression.trim()} }})`);
+    if (result !== null && typeof result === "object")
+      throw new ExpressionError(`A ${Array.isArray(result) ? "sequence" : "mapping"} was not expected (from \${{ ${part.expression.trim()} }})`);
     out += toText(result);
   }
   return out;
@@ -510,7 +532,7 @@ export function renderTemplate(value: unknown, scope: ExprScope): string {
 export function evaluateCondition(condition: unknown, scope: ExprScope & { status: JobStatus }): boolean {
   if (condition === undefined || condition === null || condition === "") return evaluateCondition("success()", scope);
   if (typeof condition === "boolean") return condition && !scope.status.failed && !scope.status.cancelled;
-  const text = String(condition).trim();
+  const text = workflowText(condition).trim();
   const whole = /^\$\{\{([\s\S]*)\}\}$/.exec(text);
   let node: Node;
   if (whole && splitTemplate(text).length === 1) {

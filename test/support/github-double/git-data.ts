@@ -17,7 +17,8 @@ function run(dir: string, args: string[], env: Record<string, string> = {}): Pro
       "git",
       args,
       { cwd: dir, env: gitEnv(env), maxBuffer: 256 * 1024 * 1024, encoding: "buffer" },
-      (error, stdout) => {
+      // Node's ExecFileException, seen as the Error it is.
+      (error: (Error & { code?: string | number | null }) | null, stdout) => {
         if (error && typeof error.code !== "number") {
           reject(error);
           return;

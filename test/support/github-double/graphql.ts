@@ -6,7 +6,20 @@
  * the server records as a violation ("the double does not implement ...").
  */
 import { buildClientSchema, execute, GraphQLError, parse, validate, type DocumentNode, type GraphQLSchema, type IntrospectionQuery } from "graphql";
-import { commitInfo, defaultBranchOf, lsTree, objectType, readBlob, resolveBranchOrTag, resolveCommit, resolveExpression, tagInfo, type CommitInfo, type TagInfo, type TreeEntryInfo } from "./git-data.js";
+import {
+  commitInfo,
+  defaultBranchOf,
+  lsTree,
+  objectType,
+  readBlob,
+  resolveBranchOrTag,
+  resolveCommit,
+  resolveExpression,
+  tagInfo,
+  type CommitInfo,
+  type TagInfo,
+  type TreeEntryInfo,
+} from "./git-data.js";
 import { nodeId } from "./objects.js";
 import { fullNameOf, type DoubleRepository, type DoubleState, type PullRequestRecord } from "./state.js";
 
@@ -467,7 +480,10 @@ export async function runGraphql(state: DoubleState, installationId: number, bod
   const schema = await loadGraphqlSchema();
   const request = (body ?? {}) as { query?: unknown; variables?: unknown; operationName?: unknown };
   if (typeof request.query !== "string") {
-    return { body: { errors: [{ message: "A query attribute must be specified and must be a string." }] }, violations: ["GraphQL request without a query string"] };
+    return {
+      body: { errors: [{ message: "A query attribute must be specified and must be a string." }] },
+      violations: ["GraphQL request without a query string"],
+    };
   }
   let document: DocumentNode;
   try {

@@ -18,9 +18,32 @@ import { completeRun, setRunStatus, startRun, type CompletedRun, type CompleteRu
 import { BLOB_ROUTE, createBlobServer, createDoubleServer, TOKEN_ROUTE, type RecordedRequest } from "./server.js";
 import { isoSeconds } from "./git-data.js";
 import { Runner, type Chance, type DeliveryRecord, type RunnerFaults, type RunnerOptions, type WorkflowRunner } from "./runner.js";
-import { DoubleState, type ArtifactRecord, type DispatchRecord, type DoubleRepository, type PullRequestRecord, type Role, type RunStatus, type RunStepRecord, type WorkflowRunRecord } from "./state.js";
+import {
+  DoubleState,
+  type ArtifactRecord,
+  type DispatchRecord,
+  type DoubleRepository,
+  type PullRequestRecord,
+  type Role,
+  type RunStatus,
+  type RunStepRecord,
+  type WorkflowRunRecord,
+} from "./state.js";
 
-export type { ArtifactOptions, ArtifactRecord, CompletedRun, CompleteRunOptions, DispatchRecord, DoubleRepository, PullRequestRecord, RecordedRequest, Role, RunConclusion, RunStatus, WorkflowRunRecord };
+export type {
+  ArtifactOptions,
+  ArtifactRecord,
+  CompletedRun,
+  CompleteRunOptions,
+  DispatchRecord,
+  DoubleRepository,
+  PullRequestRecord,
+  RecordedRequest,
+  Role,
+  RunConclusion,
+  RunStatus,
+  WorkflowRunRecord,
+};
 export type { Chance, DeliveryRecord, RunnerFaults, RunnerOptions, RunStepRecord, WorkflowRunner };
 export { BLOB_ROUTE };
 
@@ -165,7 +188,16 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
       const now = isoSeconds(Date.now());
       const id = comment.id ?? state.nextCommentId++;
       if (state.commentList.some((c) => c.id === id)) throw new Error(`comment ${id} already exists`);
-      state.commentList.push({ id, repository: `${repo.owner}/${repo.name}`, issueNumber, body: comment.body, user: comment.user, history: [comment.body], createdAt: now, updatedAt: now });
+      state.commentList.push({
+        id,
+        repository: `${repo.owner}/${repo.name}`,
+        issueNumber,
+        body: comment.body,
+        user: comment.user,
+        history: [comment.body],
+        createdAt: now,
+        updatedAt: now,
+      });
       state.user(comment.user);
       return id;
     },

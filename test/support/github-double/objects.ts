@@ -4,7 +4,16 @@
  * URLs on the double's own host, so responses validate and links point somewhere sensible.
  */
 import type { CommitInfo } from "./git-data.js";
-import { fullNameOf, type ArtifactRecord, type CommentRecord, type DoubleRepository, type DoubleState, type ReactionRecord, type UserRecord, type WorkflowRunRecord } from "./state.js";
+import {
+  fullNameOf,
+  type ArtifactRecord,
+  type CommentRecord,
+  type DoubleRepository,
+  type DoubleState,
+  type ReactionRecord,
+  type UserRecord,
+  type WorkflowRunRecord,
+} from "./state.js";
 
 type Json = Record<string, unknown>;
 
@@ -18,7 +27,8 @@ const EPOCH = "2024-01-01T00:00:00Z";
 
 export function simpleUser(state: DoubleState, user: UserRecord): Json {
   const api = `${state.api}/users/${encodeURIComponent(user.login)}`;
-  const html = user.type === "Bot" ? `${state.url}/apps/${encodeURIComponent(user.login.replace(/\[bot\]$/, ""))}` : `${state.url}/${encodeURIComponent(user.login)}`;
+  const html =
+    user.type === "Bot" ? `${state.url}/apps/${encodeURIComponent(user.login.replace(/\[bot\]$/, ""))}` : `${state.url}/${encodeURIComponent(user.login)}`;
   return {
     login: user.login,
     id: user.id,
@@ -308,7 +318,8 @@ export function workflowJobJson(run: WorkflowRunRecord, bases: LinkBases, view: 
   const id = jobIdOf(run);
   const started = run.runStartedAt;
   const finished = completed ? run.updatedAt : null;
-  const stepConclusion = conclusion === "success" || conclusion === "failure" ? conclusion : conclusion === "cancelled" || conclusion === "timed_out" ? "cancelled" : "failure";
+  const stepConclusion =
+    conclusion === "success" || conclusion === "failure" ? conclusion : conclusion === "cancelled" || conclusion === "timed_out" ? "cancelled" : "failure";
   const running = status === "in_progress" || completed;
   const steps = running
     ? STEPS.map((name, i) => {

@@ -75,7 +75,10 @@ function toJsonSchema(node: unknown, refPrefix = ""): unknown {
 function formatErrors(errors: ErrorObject[] | null | undefined, dataVar: string): string {
   return (errors ?? [])
     .slice(0, 6)
-    .map((e) => `${`${dataVar}${e.instancePath}` || "(root)"} ${e.message ?? e.keyword}${e.params && "allowedValues" in e.params ? ` ${JSON.stringify(e.params.allowedValues)}` : ""}${e.params && "additionalProperty" in e.params ? ` (${String(e.params.additionalProperty)})` : ""}`)
+    .map(
+      (e) =>
+        `${`${dataVar}${e.instancePath}` || "(root)"} ${e.message ?? e.keyword}${e.params && "allowedValues" in e.params ? ` ${JSON.stringify(e.params.allowedValues)}` : ""}${e.params && "additionalProperty" in e.params ? ` (${String(e.params.additionalProperty)})` : ""}`,
+    )
     .join("; ");
 }
 
@@ -170,7 +173,11 @@ export class OpenApiChecker {
 
   /** Undeclared query parameters and values that cannot be the declared type. */
   checkQuery(match: MatchedOperation, query: Record<string, string>): string[] {
-    const declared = new Map(this.parameters(match.route).filter((p) => p.in === "query").map((p) => [p.name, p]));
+    const declared = new Map(
+      this.parameters(match.route)
+        .filter((p) => p.in === "query")
+        .map((p) => [p.name, p]),
+    );
     return Object.entries(query).flatMap(([name, value]) => {
       const p = declared.get(name);
       if (!p) return [`query parameter "${name}" is not declared for ${match.route} (declared: ${[...declared.keys()].join(", ") || "none"})`];
@@ -183,7 +190,8 @@ export class OpenApiChecker {
     const type = schema.type;
     if (type === "integer" && !/^-?\d+$/.test(value)) return [`${what} must be an integer, got ${JSON.stringify(value)}`];
     if (type === "boolean" && value !== "true" && value !== "false") return [`${what} must be a boolean, got ${JSON.stringify(value)}`];
-    if (Array.isArray(schema.enum) && !schema.enum.includes(value)) return [`${what} must be one of ${JSON.stringify(schema.enum)}, got ${JSON.stringify(value)}`];
+    if (Array.isArray(schema.enum) && !schema.enum.includes(value))
+      return [`${what} must be one of ${JSON.stringify(schema.enum)}, got ${JSON.stringify(value)}`];
     return [];
   }
 
@@ -212,7 +220,8 @@ export class OpenApiChecker {
     if (!validate(body ?? {})) problems.push(`request body: ${formatErrors(validate.errors, "")}`);
     const declared = this.declaredBodyKeys(match.route);
     if (declared && body && typeof body === "object" && !Array.isArray(body)) {
-      for (const key of Object.keys(body)) if (!declared.has(key)) problems.push(`request body field "${key}" is not declared (declared: ${[...declared].join(", ")})`);
+      for (const key of Object.keys(body))
+        if (!declared.has(key)) problems.push(`request body field "${key}" is not declared (declared: ${[...declared].join(", ")})`);
     }
     return problems;
   }
@@ -221,7 +230,7 @@ export class OpenApiChecker {
   declaredBodyKeys(route: string): Set<string> | null {
     const schema = this.bodySchema(route);
     if (!schema) return null;
-    const resolved = this.deref<Json>(schema as Json);
+    const resolved = this.deref<Json>(schema);
     const properties = resolved.properties as Json | undefined;
     return properties ? new Set(Object.keys(properties)) : null;
   }
@@ -244,7 +253,9 @@ export class OpenApiChecker {
     }
     if (!schema) return body === undefined ? [] : [`the double sent a body with ${status} for ${match.route}, which declares none`];
     const validate = this.validator(`response ${match.route} ${status}`, schema);
-    return validate(body) ? [] : [`the double's ${status} response to ${match.route} does not match the description: ${formatErrors(validate.errors, "response")}`];
+    return validate(body)
+      ? []
+      : [`the double's ${status} response to ${match.route} does not match the description: ${formatErrors(validate.errors, "response")}`];
   }
 }
 

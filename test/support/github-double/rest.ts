@@ -2,6 +2,7 @@
  * The REST operations the double serves, keyed by the description's route template. Each handler
  * gets an already validated, authenticated request and answers from git and the double's state.
  */
+import { z } from "zod";
 import { mintToken } from "./auth.js";
 import { commitInfos, commitsBetween, countBetween, defaultBranchOf, isoSeconds, lsTree, mergeBase, resolveCommit } from "./git-data.js";
 import { grantBlob } from "./artifacts.js";
@@ -13,9 +14,8 @@ export interface RestRequest {
   state: DoubleState;
   params: Record<string, string>;
   query: Record<string, string>;
-  // The body has been validated against the operation's schema before a handler sees it.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: any;
+  /** Validated against the operation's schema before a handler sees it; handlers parse what they read. */
+  body: unknown;
   /** The installation whose token authenticated the request (the app id for token exchanges). */
   installationId: number;
   /** Request URL path below `/api/v3`, with query string, for pagination links. */
@@ -30,7 +30,8 @@ export interface Reply {
   after?: () => void;
 }
 
-type Handler = (req: RestRequest) => Promise<Reply>;
+/** Answers a request; handlers that read git or wait on the state answer later. */
+type Handler = (req: RestRequest) => Reply | Promise<Reply>;
 
 /** Thrown by helpers to answer early (404s, mostly). */
 export class ReplyError extends Error {
@@ -38,6 +39,11 @@ export class ReplyError extends Error {
     super(`HTTP ${reply.status}`);
   }
 }
+
+/** The parts of request bodies the handlers read. */
+const reactionBodySchema = z.object({ content: z.string() });
+const commentBodySchema = z.object({ body: z.string() });
+const dispatchBodySchema = z.object({ ref: z.string(), inputs: z.record(z.string(), z.unknown()).optional(), return_run_details: z.boolean().optional() });
 
 const notFound = (): ReplyError => new ReplyError({ status: 404, body: { message: "Not Found" } });
 
@@ -108,18 +114,30 @@ function artifactOf(req: RestRequest, repo: DoubleRepository): { artifact: Artif
 async function listRunsReply(req: RestRequest, repo: DoubleRepository, filter: RunFilter): Promise<Reply> {
   let runs: WorkflowRunRecord[];
   try {
-    runs = listRuns(req.state, repo, { ...filter, event: req.query.event, status: req.query.status, branch: req.query.branch, actor: req.query.actor, created: req.query.created, head_sha: req.query.head_sha });
+    runs = listRuns(req.state, repo, {
+      ...filter,
+      event: req.query.event,
+      status: req.query.status,
+      branch: req.query.branch,
+      actor: req.query.actor,
+      created: req.query.created,
+      head_sha: req.query.head_sha,
+    });
   } catch (error) {
     if (error instanceof DispatchError) return { status: error.status, body: { message: error.message } };
     throw error;
   }
   const { perPage, page } = paging(req.query);
   const slice = runs.slice((page - 1) * perPage, page * perPage);
-  return { status: 200, body: { total_count: runs.length, workflow_runs: await runsJson(req.state, repo, slice) }, headers: linkHeader(req, page, perPage, runs.length) };
+  return {
+    status: 200,
+    body: { total_count: runs.length, workflow_runs: await runsJson(req.state, repo, slice) },
+    headers: linkHeader(req, page, perPage, runs.length),
+  };
 }
 
 export const handlers: Record<string, Handler> = {
-  "POST /app/installations/{installation_id}/access_tokens": async (req) => {
+  "POST /app/installations/{installation_id}/access_tokens": (req) => {
     const installationId = Number(req.params.installation_id);
     if (![...req.state.repositories.values()].some((r) => r.installationId === installationId)) throw notFound();
     const { token, record } = mintToken(req.state, installationId);
@@ -129,7 +147,7 @@ export const handlers: Record<string, Handler> = {
     };
   },
 
-  "GET /repos/{owner}/{repo}/collaborators/{username}/permission": async (req) => {
+  "GET /repos/{owner}/{repo}/collaborators/{username}/permission": (req) => {
     const repo = repoOf(req);
     const login = req.params.username ?? "";
     // Without an explicit role: everyone can read a public repository, no one a private one.
@@ -160,7 +178,11 @@ export const handlers: Record<string, Handler> = {
     if (!base || !head) throw notFound();
     const mb = await mergeBase(repo.path, base, head);
     if (!mb) return { status: 404, body: { message: `No common ancestor between ${baseName} and ${headName}.` } };
-    const [ahead, behind, all] = await Promise.all([countBetween(repo.path, base, head), countBetween(repo.path, head, base), commitsBetween(repo.path, base, head)]);
+    const [ahead, behind, all] = await Promise.all([
+      countBetween(repo.path, base, head),
+      countBetween(repo.path, head, base),
+      commitsBetween(repo.path, base, head),
+    ]);
     const paginated = req.query.per_page !== undefined || req.query.page !== undefined;
     // Without pagination parameters the compare API lists up to 250 commits.
     const { perPage, page } = paginated ? paging(req.query, 30, 250) : { perPage: 250, page: 1 };
@@ -190,10 +212,10 @@ export const handlers: Record<string, Handler> = {
     };
   },
 
-  "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions": async (req) => {
+  "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions": (req) => {
     const repo = repoOf(req);
     const comment = commentOf(req, repo);
-    const content = String(req.body.content);
+    const { content } = reactionBodySchema.parse(req.body);
     const state = req.state;
     // GitHub answers 200 with the existing reaction when this user already reacted so.
     const existing = state.reactionList.find((r) => r.commentId === comment.id && r.content === content && r.user === state.botLogin);
@@ -203,45 +225,59 @@ export const handlers: Record<string, Handler> = {
     return { status: 201, body: reaction(state, record) };
   },
 
-  "POST /repos/{owner}/{repo}/issues/{issue_number}/comments": async (req) => {
+  "POST /repos/{owner}/{repo}/issues/{issue_number}/comments": (req) => {
     const repo = repoOf(req);
     const now = isoSeconds(Date.now());
-    const body = String(req.body.body);
-    const comment = { id: req.state.nextCommentId++, repository: fullNameOf(repo), issueNumber: Number(req.params.issue_number), body, user: req.state.botLogin, history: [body], createdAt: now, updatedAt: now };
+    const { body } = commentBodySchema.parse(req.body);
+    const comment = {
+      id: req.state.nextCommentId++,
+      repository: fullNameOf(repo),
+      issueNumber: Number(req.params.issue_number),
+      body,
+      user: req.state.botLogin,
+      history: [body],
+      createdAt: now,
+      updatedAt: now,
+    };
     req.state.commentList.push(comment);
     const json = issueComment(req.state, repo, comment);
     return { status: 201, body: json, headers: { location: String(json.url) } };
   },
 
-  "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}": async (req) => {
+  "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}": (req) => {
     const repo = repoOf(req);
     const comment = commentOf(req, repo);
-    comment.body = String(req.body.body);
+    comment.body = commentBodySchema.parse(req.body).body;
     comment.history.push(comment.body);
     comment.updatedAt = isoSeconds(Date.now());
     return { status: 200, body: issueComment(req.state, repo, comment) };
   },
 
-  "GET /repos/{owner}/{repo}/issues/comments/{comment_id}": async (req) => {
+  "GET /repos/{owner}/{repo}/issues/comments/{comment_id}": (req) => {
     const repo = repoOf(req);
     return { status: 200, body: issueComment(req.state, repo, commentOf(req, repo)) };
   },
 
   "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches": async (req) => {
     const repo = repoOf(req);
+    const body = dispatchBodySchema.parse(req.body);
     let run: WorkflowRunRecord;
     try {
-      run = await dispatch(req.state, repo, req.params.workflow_id ?? "", req.body);
+      run = await dispatch(req.state, repo, req.params.workflow_id ?? "", body);
     } catch (error) {
       if (error instanceof DispatchError) return { status: error.status, body: { message: error.message } };
       throw error;
     }
     const after = req.state.runHooks?.dispatched(run);
-    if (req.body.return_run_details !== true) return { status: 204, ...(after ? { after } : {}) };
+    if (body.return_run_details !== true) return { status: 204, ...(after ? { after } : {}) };
     const full = fullNameOf(repo);
     return {
       status: 200,
-      body: { workflow_run_id: run.id, run_url: `${req.state.api}/repos/${full}/actions/runs/${run.id}`, html_url: `${req.state.url}/${full}/actions/runs/${run.id}` },
+      body: {
+        workflow_run_id: run.id,
+        run_url: `${req.state.api}/repos/${full}/actions/runs/${run.id}`,
+        html_url: `${req.state.url}/${full}/actions/runs/${run.id}`,
+      },
       ...(after ? { after } : {}),
     };
   },
@@ -269,7 +305,7 @@ export const handlers: Record<string, Handler> = {
     return { status: 200, body: json };
   },
 
-  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts": async (req) => {
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts": (req) => {
     const repo = repoOf(req);
     const run = runOf(req, repo);
     const direction = req.query.direction === "asc" ? 1 : -1;
@@ -285,13 +321,13 @@ export const handlers: Record<string, Handler> = {
     };
   },
 
-  "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}": async (req) => {
+  "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}": (req) => {
     const repo = repoOf(req);
     const { artifact, run } = artifactOf(req, repo);
     return { status: 200, body: artifactJson(req.state, repo, artifact, run) };
   },
 
-  "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}": async (req) => {
+  "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}": (req) => {
     const repo = repoOf(req);
     const { artifact } = artifactOf(req, repo);
     // "The :archive_format must be zip."
@@ -300,16 +336,20 @@ export const handlers: Record<string, Handler> = {
     return { status: 302, headers: { location: grantBlob(req.state, artifact) } };
   },
 
-  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs": async (req) => {
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs": (req) => {
     const repo = repoOf(req);
     const run = runOf(req, repo);
     // One job per attempt; earlier attempts are not kept, so `filter=all` lists the latest only.
     const jobs = [workflowJobJson(run, { api: req.state.api, web: req.state.url, fullName: fullNameOf(repo) })];
     const { perPage, page } = paging(req.query);
-    return { status: 200, body: { total_count: jobs.length, jobs: jobs.slice((page - 1) * perPage, page * perPage) }, headers: linkHeader(req, page, perPage, jobs.length) };
+    return {
+      status: 200,
+      body: { total_count: jobs.length, jobs: jobs.slice((page - 1) * perPage, page * perPage) },
+      headers: linkHeader(req, page, perPage, jobs.length),
+    };
   },
 
-  "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel": async (req) => {
+  "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel": (req) => {
     const repo = repoOf(req);
     const run = runOf(req, repo);
     if (run.status === "completed") return { status: 409, body: { message: "Cannot cancel a workflow run that is completed." } };

@@ -43,7 +43,7 @@ import { sign } from "../webhooks.js";
 import { makeZip } from "../zip.js";
 import { addArtifact } from "./artifacts.js";
 import { readFileAt, resolveBranchOrTag } from "./git-data.js";
-import { evaluateCondition, ExpressionError, renderTemplate, type ExprScope, type ExprValue, type JobStatus } from "./expressions.js";
+import { evaluateCondition, ExpressionError, renderTemplate, workflowText, type ExprScope, type ExprValue, type JobStatus } from "./expressions.js";
 import { completeRun, startRun } from "./runs.js";
 import { fullNameOf, type DoubleRepository, type DoubleState, type RunStepRecord, type WorkflowRunRecord } from "./state.js";
 import { mulberry32 as prng } from "../history.js";
@@ -134,7 +134,6 @@ interface HeldDelivery {
   action: string;
   payload: Record<string, unknown>;
 }
-
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -313,7 +312,13 @@ interface JobContext {
   cancelAfterMs: number;
 }
 
-type StepOutcome = { outcome: "success" | "failure" | "cancelled"; outputs?: Record<string, string>; error?: string; exitCode?: number | null; summary?: string };
+type StepOutcome = {
+  outcome: "success" | "failure" | "cancelled";
+  outputs?: Record<string, string>;
+  error?: string;
+  exitCode?: number | null;
+  summary?: string;
+};
 
 interface Parts {
   state: DoubleState;
@@ -418,7 +423,8 @@ export class Runner implements WorkflowRunner {
     this.executions.set(run.id, exec);
     let start!: () => void;
     const answered = new Promise<void>((resolve) => (start = resolve));
-    this.track(
+    // Not awaited: the run goes on after the dispatch is answered; idle() waits for it, and a crash is a violation.
+    void this.track(
       answered
         .then(() => this.lifecycle(exec))
         .catch((error: unknown) => {
@@ -587,7 +593,9 @@ export class Runner implements WorkflowRunner {
     const { run, repo } = exec;
     const faults = this.currentFaults;
     if (this.chance(faults.failRun)) {
-      exec.log.line("##[error]The hosted runner: GitHub Actions 1 lost communication with the server. Anything in your workflow that terminates the runner process, starves it for CPU/Memory, or blocks its network access can cause this error.");
+      exec.log.line(
+        "##[error]The hosted runner: GitHub Actions 1 lost communication with the server. Anything in your workflow that terminates the runner process, starves it for CPU/Memory, or blocks its network access can cause this error.",
+      );
       run.steps = [];
       return "failure";
     }
@@ -634,7 +642,8 @@ export class Runner implements WorkflowRunner {
     const refType = resolved?.prefix === "refs/tags/" ? "tag" : "branch";
     const fullRef = `${refType === "tag" ? "refs/tags/" : "refs/heads/"}${run.headBranch}`;
     const full = fullNameOf(repo);
-    const trigger = workflow.on && typeof workflow.on === "object" && !Array.isArray(workflow.on) ? (workflow.on as Record<string, unknown>).workflow_dispatch : undefined;
+    const trigger =
+      workflow.on && typeof workflow.on === "object" && !Array.isArray(workflow.on) ? (workflow.on as Record<string, unknown>).workflow_dispatch : undefined;
     const declared = ((trigger as { inputs?: unknown } | null | undefined)?.inputs ?? {}) as Record<string, { type?: string } | null>;
     // `inputs` is typed (booleans and numbers); `github.event.inputs` holds the strings.
     const inputs: Record<string, ExprValue> = {};
@@ -646,17 +655,27 @@ export class Runner implements WorkflowRunner {
     const event = {
       inputs: { ...run.inputs },
       ref: fullRef,
-      repository: { id: repo.id, name: repo.name, full_name: full, owner: { login: repo.owner }, default_branch: repo.defaultBranch ?? run.headBranch, html_url: `${state.url}/${full}` },
+      repository: {
+        id: repo.id,
+        name: repo.name,
+        full_name: full,
+        owner: { login: repo.owner },
+        default_branch: repo.defaultBranch ?? run.headBranch,
+        html_url: `${state.url}/${full}`,
+      },
       sender,
       workflow: run.path,
     };
     const eventPath = path.join(temp, "_github_workflow", "event.json");
     await mkdir(path.dirname(eventPath), { recursive: true });
     await writeFile(eventPath, JSON.stringify(event, null, 2));
+    const actorId = String(state.user(run.actor).id);
+    const workflowRef = `${full}/${run.path}@${fullRef}`;
+    const toolCache = path.join(scratch, "toolcache");
     const github: Record<string, ExprValue> = {
       action: "",
       actor: run.actor,
-      actor_id: String(state.user(run.actor).id),
+      actor_id: actorId,
       api_url: state.api,
       event,
       event_name: run.event,
@@ -678,11 +697,19 @@ export class Runner implements WorkflowRunner {
       sha: run.headSha,
       triggering_actor: run.actor,
       workflow: run.name,
-      workflow_ref: `${full}/${run.path}@${fullRef}`,
+      workflow_ref: workflowRef,
       workflow_sha: run.headSha,
       workspace,
     };
-    const runner: Record<string, ExprValue> = { name: "GitHub Actions 1", os: "Linux", arch: "X64", temp, tool_cache: path.join(scratch, "toolcache"), environment: "github-hosted", debug: "" };
+    const runner: Record<string, ExprValue> = {
+      name: "GitHub Actions 1",
+      os: "Linux",
+      arch: "X64",
+      temp,
+      tool_cache: toolCache,
+      environment: "github-hosted",
+      debug: "",
+    };
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: home,
@@ -691,7 +718,7 @@ export class Runner implements WorkflowRunner {
       CI: "true",
       GITHUB_ACTIONS: "true",
       GITHUB_ACTOR: run.actor,
-      GITHUB_ACTOR_ID: String(github.actor_id),
+      GITHUB_ACTOR_ID: actorId,
       GITHUB_API_URL: state.api,
       GITHUB_EVENT_NAME: run.event,
       GITHUB_EVENT_PATH: eventPath,
@@ -712,7 +739,7 @@ export class Runner implements WorkflowRunner {
       GITHUB_SHA: run.headSha,
       GITHUB_TRIGGERING_ACTOR: run.actor,
       GITHUB_WORKFLOW: run.name,
-      GITHUB_WORKFLOW_REF: String(github.workflow_ref),
+      GITHUB_WORKFLOW_REF: workflowRef,
       GITHUB_WORKFLOW_SHA: run.headSha,
       GITHUB_WORKSPACE: workspace,
       RUNNER_ARCH: "X64",
@@ -720,7 +747,7 @@ export class Runner implements WorkflowRunner {
       RUNNER_NAME: "GitHub Actions 1",
       RUNNER_OS: "Linux",
       RUNNER_TEMP: temp,
-      RUNNER_TOOL_CACHE: String(runner.tool_cache),
+      RUNNER_TOOL_CACHE: toolCache,
       RUNNER_TRACKING_ID: exec.trackingId,
       ...(exec.options.env ?? {}),
     };
@@ -768,7 +795,7 @@ export class Runner implements WorkflowRunner {
   private async step(ctx: JobContext, step: Record<string, unknown>, index: number): Promise<RunStepRecord> {
     const { exec } = ctx;
     const uses = typeof step.uses === "string" ? step.uses : undefined;
-    const name = typeof step.name === "string" ? step.name : uses ? `Run ${uses}` : `Run ${String(step.run ?? "").split("\n")[0]}`;
+    const name = typeof step.name === "string" ? step.name : uses ? `Run ${uses}` : `Run ${workflowText(step.run ?? "").split("\n")[0]}`;
     const id = typeof step.id === "string" ? step.id : `__${index}`;
     const record: RunStepRecord = { number: index + 1, name, ...(uses ? { uses } : {}), outcome: "skipped", conclusion: "skipped" };
     const done = (result: StepOutcome, continueOnError = false) => {
@@ -851,7 +878,15 @@ export class Runner implements WorkflowRunner {
   }
 
   /** Runs a process in its own group, logging its output; a cancellation signals the group. */
-  private process(ctx: JobContext, file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, signal: AbortSignal, onStart?: () => void): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  private process(
+    ctx: JobContext,
+    file: string,
+    args: string[],
+    cwd: string,
+    env: NodeJS.ProcessEnv,
+    signal: AbortSignal,
+    onStart?: () => void,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const { exec } = ctx;
     return new Promise((resolve) => {
       const child = spawn(file, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
@@ -952,8 +987,29 @@ export class Runner implements WorkflowRunner {
       ["init", "--quiet", ctx.workspace],
       ["remote", "add", "origin", url],
       depth === 0
-        ? ["-c", "protocol.version=2", "fetch", "--prune", "--no-recurse-submodules", "--quiet", "origin", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
-        : ["-c", "protocol.version=2", "fetch", "--no-tags", "--prune", "--no-recurse-submodules", "--quiet", `--depth=${depth}`, "origin", `+${run.headSha}:${remoteRef}`],
+        ? [
+            "-c",
+            "protocol.version=2",
+            "fetch",
+            "--prune",
+            "--no-recurse-submodules",
+            "--quiet",
+            "origin",
+            "+refs/heads/*:refs/remotes/origin/*",
+            "+refs/tags/*:refs/tags/*",
+          ]
+        : [
+            "-c",
+            "protocol.version=2",
+            "fetch",
+            "--no-tags",
+            "--prune",
+            "--no-recurse-submodules",
+            "--quiet",
+            `--depth=${depth}`,
+            "origin",
+            `+${run.headSha}:${remoteRef}`,
+          ],
       // The run's commit even when the branch moved since the dispatch (checkout's testRef).
       ["update-ref", remoteRef, run.headSha],
       isTag ? ["checkout", "--quiet", "--force", remoteRef] : ["checkout", "--quiet", "--force", "-B", run.headBranch, remoteRef],
@@ -969,13 +1025,23 @@ export class Runner implements WorkflowRunner {
   }
 
   /** A JavaScript action, as the runner runs one: `node <main>` with INPUT_* and the runner's variables. */
-  private async javascriptAction(ctx: JobContext, dir: string, withInputs: Record<string, string>, stepEnv: Record<string, string>, signal: AbortSignal): Promise<StepOutcome> {
+  private async javascriptAction(
+    ctx: JobContext,
+    dir: string,
+    withInputs: Record<string, string>,
+    stepEnv: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<StepOutcome> {
     const { exec } = ctx;
     const meta = actionMeta(dir);
-    if (!/^node\d+$/.test(meta.using) || !meta.main) return { outcome: "failure", error: `${dir}/action.yml: runs.using '${meta.using}' is not a JavaScript action` };
+    if (!/^node\d+$/.test(meta.using) || !meta.main)
+      return { outcome: "failure", error: `${dir}/action.yml: runs.using '${meta.using}' is not a JavaScript action` };
     const declared = Object.keys(meta.inputs);
     const unexpected = Object.keys(withInputs).filter((k) => !declared.some((d) => d.toLowerCase() === k.toLowerCase()));
-    if (unexpected.length > 0) exec.log.line(`##[warning]Unexpected input(s) ${unexpected.map((k) => `'${k}'`).join(", ")}, valid inputs are [${declared.map((k) => `'${k}'`).join(", ")}]`);
+    if (unexpected.length > 0)
+      exec.log.line(
+        `##[warning]Unexpected input(s) ${unexpected.map((k) => `'${k}'`).join(", ")}, valid inputs are [${declared.map((k) => `'${k}'`).join(", ")}]`,
+      );
     const inputEnv: Record<string, string> = {};
     const scope = this.scope(ctx);
     for (const [name, spec] of Object.entries(meta.inputs)) {
@@ -992,14 +1058,27 @@ export class Runner implements WorkflowRunner {
     const { code, signal: killedBy } = await this.process(ctx, process.execPath, [path.join(dir, meta.main)], ctx.workspace, env, signal, onStart);
     const { outputs, summary } = await this.readFileCommands(ctx, files);
     if (code === 0) return { outcome: "success", outputs, exitCode: 0, summary };
-    return { outcome: "failure", outputs, exitCode: code, summary, ...(code === null ? { error: `The action was stopped (${killedBy ?? "unknown signal"}).` } : {}) };
+    return {
+      outcome: "failure",
+      outputs,
+      exitCode: code,
+      summary,
+      ...(code === null ? { error: `The action was stopped (${killedBy ?? "unknown signal"}).` } : {}),
+    };
   }
 
   /** A `run:` step: bash (`--noprofile --norc -eo pipefail`, the default) or sh. */
-  private async script(ctx: JobContext, script: string, shell: unknown, workingDirectory: unknown, stepEnv: Record<string, string>, signal: AbortSignal): Promise<StepOutcome> {
+  private async script(
+    ctx: JobContext,
+    script: string,
+    shell: unknown,
+    workingDirectory: unknown,
+    stepEnv: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<StepOutcome> {
     const file = path.join(ctx.temp, `${randomUUID()}.sh`);
     await writeFile(file, script);
-    const shellName = shell === undefined ? "bash" : String(shell);
+    const shellName = shell === undefined ? "bash" : workflowText(shell);
     const argv = shellName === "bash" ? ["bash", "--noprofile", "--norc", "-eo", "pipefail", file] : shellName === "sh" ? ["sh", "-e", file] : null;
     if (!argv) {
       this.violation(`run ${ctx.exec.run.id}: shell: ${shellName} is not emulated by the double`);
@@ -1018,10 +1097,16 @@ export class Runner implements WorkflowRunner {
     const { exec } = ctx;
     const name = inputs.name || "artifact";
     if (INVALID_ARTIFACT_NAME.test(name)) {
-      return { outcome: "failure", error: `The artifact name is not valid: ${name}. Contains the following character: ${INVALID_ARTIFACT_NAME.exec(name)![0]}` };
+      return {
+        outcome: "failure",
+        error: `The artifact name is not valid: ${name}. Contains the following character: ${INVALID_ARTIFACT_NAME.exec(name)![0]}`,
+      };
     }
     const ifNoFiles = inputs["if-no-files-found"] || "warn";
-    const patterns = (inputs.path ?? "").split(/\r?\n/).map((p) => p.trim()).filter(Boolean);
+    const patterns = (inputs.path ?? "")
+      .split(/\r?\n/)
+      .map((p) => p.trim())
+      .filter(Boolean);
     if (patterns.length === 0) return { outcome: "failure", error: "Input required and not supplied: path" };
     const files: string[] = [];
     const walk = async (p: string): Promise<void> => {
@@ -1053,7 +1138,10 @@ export class Runner implements WorkflowRunner {
     const overwrite = inputs.overwrite === "true";
     const existing = this.parts.state.artifacts.find((a) => a.runId === exec.run.id && a.name === name);
     if (existing && !overwrite) {
-      return { outcome: "failure", error: `Failed to CreateArtifact: Received non-retryable error: Failed request: (409) Conflict: an artifact with this name already exists on the workflow run` };
+      return {
+        outcome: "failure",
+        error: `Failed to CreateArtifact: Received non-retryable error: Failed request: (409) Conflict: an artifact with this name already exists on the workflow run`,
+      };
     }
     if (ctx.loseArtifact) {
       exec.log.line(`Artifact ${name} has been successfully uploaded! (fault: it is lost)`);
@@ -1061,6 +1149,13 @@ export class Runner implements WorkflowRunner {
     }
     const artifact = addArtifact(this.parts.state, exec.run, { name, zip: makeZip(entries), overwrite });
     exec.log.line(`Artifact ${name} has been successfully uploaded! Final size is ${artifact.sizeInBytes} bytes. Artifact ID is ${artifact.id}`);
-    return { outcome: "success", outputs: { "artifact-id": String(artifact.id), "artifact-url": `${this.parts.state.url}/${exec.run.repository}/actions/runs/${exec.run.id}/artifacts/${artifact.id}`, "artifact-digest": String(artifact.digest ?? "").replace(/^sha256:/, "") } };
+    return {
+      outcome: "success",
+      outputs: {
+        "artifact-id": String(artifact.id),
+        "artifact-url": `${this.parts.state.url}/${exec.run.repository}/actions/runs/${exec.run.id}/artifacts/${artifact.id}`,
+        "artifact-digest": String(artifact.digest ?? "").replace(/^sha256:/, ""),
+      },
+    };
   }
 }

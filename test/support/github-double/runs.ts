@@ -6,6 +6,7 @@
 import { parse } from "yaml";
 import { commitInfo, isoSeconds, readFileAt, resolveBranchOrTag, resolveCommit } from "./git-data.js";
 import { addArtifact, type ArtifactOptions } from "./artifacts.js";
+import { workflowText } from "./expressions.js";
 import { fullNameOf, type ArtifactRecord, type DoubleRepository, type DoubleState, type RunStatus, type WorkflowRunRecord } from "./state.js";
 
 /** GitHub refuses `inputs` whose JSON is longer than this. */
@@ -40,7 +41,7 @@ function dispatchTrigger(on: unknown): { inputs?: Record<string, WorkflowInput> 
   if (Array.isArray(on)) return on.includes("workflow_dispatch") ? {} : null;
   if (on && typeof on === "object" && "workflow_dispatch" in on) {
     const trigger = (on as Record<string, unknown>).workflow_dispatch;
-    return trigger && typeof trigger === "object" ? (trigger as { inputs?: Record<string, WorkflowInput> }) : {};
+    return trigger && typeof trigger === "object" ? trigger : {};
   }
   return null;
 }
@@ -103,7 +104,7 @@ export async function dispatch(
   for (const [key, spec] of Object.entries(declared)) {
     const value = given[key] as string | undefined;
     if (value === undefined && spec?.required && spec.default === undefined) throw new DispatchError(422, `Required input '${key}' not provided`);
-    const effective = value ?? (spec?.default === undefined ? undefined : String(spec.default));
+    const effective = value ?? (spec?.default === undefined ? undefined : workflowText(spec.default));
     // GitHub's wording for a value outside a choice input's options is not documented; this is close.
     if (value !== undefined && spec?.type === "choice" && Array.isArray(spec.options) && !spec.options.map(String).includes(value)) {
       throw new DispatchError(422, `Provided value '${value}' for input '${key}' not in the list of allowed values`);

@@ -110,7 +110,8 @@ export function createDoubleServer(parts: ServerParts): Server {
 
   const handleGraphql = async (req: IncomingMessage, body: unknown): Promise<Reply> => {
     const failure = takeFailure(GRAPHQL_ROUTE);
-    if (failure) return { status: failure.status, body: failureBody(failure.status, failure.headers, "https://docs.github.com/graphql"), headers: failure.headers };
+    if (failure)
+      return { status: failure.status, body: failureBody(failure.status, failure.headers, "https://docs.github.com/graphql"), headers: failure.headers };
     const auth = installationFor(state, req.headers.authorization);
     if (!auth.ok) return { status: 401, body: { message: auth.message, documentation_url: "https://docs.github.com/graphql" } };
     const outcome = await runGraphql(state, auth.value, body);
@@ -140,7 +141,10 @@ export function createDoubleServer(parts: ServerParts): Server {
       const allowed = (await loadGhesBodyKeys()).get(match.route);
       const refused = allowed ? Object.keys(body).filter((k) => !allowed.has(k)) : [];
       if (refused.length > 0) {
-        return { status: 422, body: { message: `Invalid request.\n\n${refused.map((k) => `"${k}" is not a permitted key.`).join("\n")}`, documentation_url: match.docsUrl } };
+        return {
+          status: 422,
+          body: { message: `Invalid request.\n\n${refused.map((k) => `"${k}" is not a permitted key.`).join("\n")}`, documentation_url: match.docsUrl },
+        };
       }
     }
     const failure = takeFailure(match.route);
@@ -157,7 +161,14 @@ export function createDoubleServer(parts: ServerParts): Server {
       installationId = auth.value;
     }
     try {
-      return await handler({ state, params: match.params, query, body, installationId, url: new URL(`${url.pathname.replace(/^\/api\/v3/, "")}${url.search}`, "http://x") });
+      return await handler({
+        state,
+        params: match.params,
+        query,
+        body,
+        installationId,
+        url: new URL(`${url.pathname.replace(/^\/api\/v3/, "")}${url.search}`, "http://x"),
+      });
     } catch (error) {
       if (error instanceof ReplyError) return { ...error.reply, body: { documentation_url: match.docsUrl, ...(error.reply.body as object) } };
       throw error;
@@ -170,7 +181,12 @@ export function createDoubleServer(parts: ServerParts): Server {
     const url = new URL(req.url ?? "/", state.url);
     const query = Object.fromEntries(url.searchParams);
     const raw = await readBody(req);
-    const seen: { route: string; path: string; match: MatchedOperation | null; body: unknown } = { route: `${method} ${url.pathname}`, path: url.pathname, match: null, body: undefined };
+    const seen: { route: string; path: string; match: MatchedOperation | null; body: unknown } = {
+      route: `${method} ${url.pathname}`,
+      path: url.pathname,
+      match: null,
+      body: undefined,
+    };
 
     const answer = async (): Promise<Reply> => {
       if (url.pathname === "/api/graphql" && method === "POST") {
@@ -244,10 +260,21 @@ export function createBlobServer(parts: ServerParts): Server {
     const url = new URL(req.url ?? "/", state.blobUrl);
     const token = /^\/_blobs\/([^/]+)$/.exec(url.pathname)?.[1];
     const record = (status: number) =>
-      requests.push({ method, route: token ? BLOB_ROUTE : `${method} ${url.pathname}`, path: url.pathname, query: Object.fromEntries(url.searchParams), body: undefined, status, at, withAuthorization: req.headers.authorization !== undefined });
+      requests.push({
+        method,
+        route: token ? BLOB_ROUTE : `${method} ${url.pathname}`,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        body: undefined,
+        status,
+        at,
+        withAuthorization: req.headers.authorization !== undefined,
+      });
     const xmlError = (status: number, code: string, message: string) => {
       record(status);
-      res.writeHead(status, { "content-type": "application/xml" }).end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+      res
+        .writeHead(status, { "content-type": "application/xml" })
+        .end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
     };
     req.resume();
     if (!token || (method !== "GET" && method !== "HEAD")) {
@@ -260,7 +287,9 @@ export function createBlobServer(parts: ServerParts): Server {
       failure.times -= 1;
       if (failure.times === 0) failures.splice(failures.indexOf(failure), 1);
       record(failure.status);
-      res.writeHead(failure.status, { "content-type": "application/xml", ...failure.headers }).end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code></Error>`);
+      res
+        .writeHead(failure.status, { "content-type": "application/xml", ...failure.headers })
+        .end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code></Error>`);
       return;
     }
     const grant = state.blobs.get(token);

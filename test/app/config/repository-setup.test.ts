@@ -4,7 +4,7 @@
  * and /bisect retry on a dispatched job.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { REPOSITORY_ID, startHarness, type Harness } from "../support/app-harness.js";
+import { REPOSITORY_ID, startHarness, type Harness } from "../../support/app-harness.js";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -29,13 +29,13 @@ describe(".github/bisect.yml", () => {
   });
 
   it("an invalid file gets a reply that points at the line, and nothing starts", async () => {
-    h = await startHarness({ repo: { config: "command: npm test\n\nparallel: 40\n" } });
+    h = await startHarness({ repo: { config: "command: npm test\n\nparallel: 80\n" } });
     const replies = await commentAndSettle("/bisect v1.0..main");
     expect(replies).toHaveLength(1);
     expect(replies[0]).toContain("line 3");
     expect(replies[0]).toContain("`parallel`");
     expect(h.double.dispatches).toHaveLength(0);
-    expect(await h.store.latestJob(REPOSITORY_ID, 42)).toBeUndefined();
+    expect(await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 42 })).toBeUndefined();
   });
 
   it("a range larger than max_commits is refused with the count and the limit", async () => {
@@ -58,14 +58,14 @@ describe("/bisect cancel and /bisect retry", () => {
   it("cancel stops the job and its workflow run; retry starts it again from the same commits", async () => {
     h = await startHarness();
     await commentAndSettle("/bisect v1.0..main -- npm test");
-    const job = (await h.store.latestJob(REPOSITORY_ID, 42))!;
+    const job = (await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 42 }))!;
     expect(job.state).toBe("dispatched");
 
     const afterCancel = await commentAndSettle("/bisect cancel", 42);
     expect(afterCancel.at(-1)).toContain("Cancelled bisect");
     // The status comment no longer says the run is going.
     expect(h.appComments(42).find((c) => c.id === job.status_comment_id)!.body).toContain("was cancelled");
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "cancelled" });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "cancelled" });
     const run = h.double.runs.find((r) => r.id === job.run_id)!;
     expect(run.status).toBe("completed");
     expect(run.conclusion).toBe("cancelled");
@@ -73,8 +73,16 @@ describe("/bisect cancel and /bisect retry", () => {
     const afterRetry = await commentAndSettle("/bisect retry", 42);
     expect(afterRetry.at(-1)).toContain(`Bisect #${job.id} starts again, resuming`);
     // The same job, a new attempt, the same status comment edited.
-    const retried = (await h.store.latestJob(REPOSITORY_ID, 42))!;
-    expect(retried).toMatchObject({ id: job.id, state: "dispatched", attempts: 2, good_shas: job.good_shas, bad_sha: job.bad_sha, command: "npm test", status_comment_id: job.status_comment_id });
+    const retried = (await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 42 }))!;
+    expect(retried).toMatchObject({
+      id: job.id,
+      state: "dispatched",
+      attempts: 2,
+      good_shas: job.good_shas,
+      bad_sha: job.bad_sha,
+      command: "npm test",
+      status_comment_id: job.status_comment_id,
+    });
     expect(retried.run_id).not.toBe(job.run_id);
     expect(h.double.dispatches.filter((d) => d.status < 300)).toHaveLength(2);
   });
@@ -83,14 +91,14 @@ describe("/bisect cancel and /bisect retry", () => {
     h = await startHarness();
     h.double.setPermission("octo-org/widgets", "reader", "read");
     await commentAndSettle("/bisect v1.0..main -- npm test");
-    const job = (await h.store.latestJob(REPOSITORY_ID, 42))!;
+    const job = (await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 42 }))!;
     for (const command of ["/bisect cancel", "/bisect retry"]) {
       await h.comment(command, { issueNumber: 42, login: "reader" });
       await h.settle();
       expect(h.appComments(42).at(-1)!.body).toContain("only people with write");
     }
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched" });
-    expect((await h.store.latestJob(REPOSITORY_ID, 42))!.id).toBe(job.id);
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "dispatched" });
+    expect((await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 42 }))!.id).toBe(job.id);
     expect(h.double.runs.find((r) => r.id === job.run_id)!.status).not.toBe("completed");
   });
 });

@@ -4,9 +4,8 @@
  * or failing the dispatch. Then the operators' routes. All against the OpenAPI-checked double.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { dispatchJob, workflowInputs } from "../../app/src/worker/dispatch-job.js";
-import { jobOptions } from "../../app/src/worker/status-comment.js";
-import { startHarness, OWNER, REPO, REPOSITORY_ID, type Harness } from "../support/app-harness.js";
+import { dispatchJob, workflowInputs } from "../../../app/src/worker/dispatch-job.js";
+import { startHarness, OWNER, REPO, REPOSITORY_ID, type Harness } from "../../support/app-harness.js";
 
 const FULL = `${OWNER}/${REPO}`;
 const DISPATCH = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
@@ -20,7 +19,9 @@ afterAll(() => h?.close());
 afterEach(async () => {
   expect(h.double.violations).toEqual([]);
   // Each test starts with the repository's slots free.
-  await h.db.client.exec("update public.bisect_jobs set state = 'succeeded', locked_by = null, lease_expires_at = null where state not in ('succeeded', 'failed', 'cancelled', 'timed_out')");
+  await h.db.client.exec(
+    "update public.bisect_jobs set state = 'succeeded', locked_by = null, lease_expires_at = null where state not in ('succeeded', 'failed', 'cancelled', 'timed_out')",
+  );
   h.double.ghes = false;
 });
 
@@ -28,7 +29,7 @@ async function bisect(body = "/bisect v1.0..main -- npm test") {
   issue++;
   expect((await h.comment(body, { issueNumber: issue })).status).toBe(200);
   await h.accept();
-  const job = await h.store.latestJob(REPOSITORY_ID, issue);
+  const job = await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: issue });
   expect(job).toBeDefined();
   return job!;
 }
@@ -44,22 +45,23 @@ describe("dispatch", () => {
       [false, 204],
     ]);
     const run = h.double.runs.find((r) => r.inputs.job_id === String(job.id))!;
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", run_id: run.id });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "dispatched", run_id: run.id });
   });
 
   it("a worker that dies after dispatching and before recording the run: its successor adopts the run, no second dispatch", async () => {
     const job = await bisect();
-    const [claimed] = await h.store.claimJobs("doomed-worker", 1, 30, 4);
-    expect(claimed?.job.id).toBe(job.id);
+    const [claimed] = await h.store.call("claimJobs", { worker: "doomed-worker", limit: 1, leaseSeconds: 30, maxActive: 4 });
+    expect(claimed?.id).toBe(job.id);
     // The first worker gets as far as the dispatch, then dies: nothing it does after returns.
     const real = await h.server.app.probot!.auth(job.installation_id!);
     const dying = new Proxy(real, {
-      get: (target, key) =>
+      get: (target, key): unknown =>
         key === "request"
-          ? (route: string, params: unknown) => (route.includes("/issues/{issue_number}/comments") ? new Promise(() => undefined) : target.request(route as never, params as never))
+          ? (route: string, params: unknown) =>
+              route.includes("/issues/{issue_number}/comments") ? new Promise(() => undefined) : target.request(route as never, params as never)
           : Reflect.get(target, key),
     });
-    void dispatchJob(claimed!, { ...workerDeps(), octokitFor: async () => dying });
+    void dispatchJob(claimed!, { ...workerDeps(), octokitFor: () => Promise.resolve(dying) });
     await waitFor(() => h.double.dispatches.some((d) => d.inputs.job_id === String(job.id)));
     expect(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id))).toHaveLength(1);
     // Its lease runs out; another worker takes the job over.
@@ -68,16 +70,16 @@ describe("dispatch", () => {
     const runs = h.double.runs.filter((r) => r.inputs.job_id === String(job.id));
     expect(runs).toHaveLength(1);
     expect(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id))).toHaveLength(1);
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", run_id: runs[0]!.id, attempts: 1 });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "dispatched", run_id: runs[0]!.id, attempts: 1 });
     // One status comment, edited; not one per worker.
     expect(h.appComments(issue)).toHaveLength(1);
   });
 
   it("a dispatch GitHub answered with an error after creating the run: the next attempt adopts that run, no second one", async () => {
     const job = await bisect();
-    const [claimed] = await h.store.claimJobs("unlucky-worker", 1, 30, 4);
-    expect(claimed?.job.id).toBe(job.id);
-    expect(await h.store.recordDispatchIntent(job.id, claimed!.token)).toBe(true);
+    const [claimed] = await h.store.call("claimJobs", { worker: "unlucky-worker", limit: 1, leaseSeconds: 30, maxActive: 4 });
+    expect(claimed?.id).toBe(job.id);
+    expect(await h.store.call("recordDispatchIntent", { jobId: job.id, token: claimed!.token })).toBe(true);
     // GitHub made the run, but the worker saw a 502 and gave the attempt up.
     const octokit = await h.server.app.probot!.auth(job.installation_id!);
     await octokit.request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", {
@@ -85,35 +87,43 @@ describe("dispatch", () => {
       repo: REPO,
       workflow_id: "bisect.yml",
       ref: "main",
-      inputs: { ...workflowInputs(job, jobOptions(job)) },
+      inputs: { ...workflowInputs(job, job.options) },
     });
-    expect(await h.store.failAttempt(job.id, claimed!.token, "Dispatching the workflow failed: HTTP 502", 0, [])).toBe("queued");
+    expect(
+      await h.store.call("failAttempt", {
+        jobId: job.id,
+        token: claimed!.token,
+        error: "Dispatching the workflow failed: HTTP 502",
+        retryAfterSeconds: 0,
+        probes: [],
+      }),
+    ).toBe("queued");
     await h.db.client.exec(`update public.bisect_jobs set next_check_at = now() where id = ${job.id}`);
     await h.settle();
     const runs = h.double.runs.filter((r) => r.inputs.job_id === String(job.id));
     expect(runs).toHaveLength(1);
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", attempts: 2, run_id: runs[0]!.id });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "dispatched", attempts: 2, run_id: runs[0]!.id });
   });
 
   it("/bisect cancel while the run is being dispatched: the new run is cancelled and the comment says so", async () => {
     const job = await bisect();
-    const [claimed] = await h.store.claimJobs("racing-worker", 1, 30, 4);
-    expect(claimed?.job.id).toBe(job.id);
+    const [claimed] = await h.store.call("claimJobs", { worker: "racing-worker", limit: 1, leaseSeconds: 30, maxActive: 4 });
+    expect(claimed?.id).toBe(job.id);
     // The cancel lands while the dispatch request is on its way to GitHub.
     const real = await h.server.app.probot!.auth(job.installation_id!);
     const octokit = new Proxy(real, {
-      get: (target, key) =>
+      get: (target, key): unknown =>
         key === "request"
           ? async (route: string, params: unknown) => {
-              if (route.includes("/dispatches")) expect((await h.store.cancelJob(job.id, "cancelled by maintainer")).cancelled).toBe(true);
+              if (route.includes("/dispatches")) expect((await h.store.call("cancelJob", { jobId: job.id, by: "maintainer" })).cancelled).toBe(true);
               return target.request(route as never, params as never);
             }
           : Reflect.get(target, key),
     });
-    expect(await dispatchJob(claimed!, { ...workerDeps(), octokitFor: async () => octokit })).toBe(false);
+    expect(await dispatchJob(claimed!, { ...workerDeps(), octokitFor: () => Promise.resolve(octokit) })).toBe(false);
     const runs = h.double.runs.filter((r) => r.inputs.job_id === String(job.id));
     expect(runs.map((r) => [r.status, r.conclusion])).toEqual([["completed", "cancelled"]]);
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "cancelled" });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "cancelled" });
     const comments = h.appComments(issue);
     expect(comments).toHaveLength(1);
     expect(comments[0]!.body).toContain("was cancelled");
@@ -130,7 +140,7 @@ describe("dispatch", () => {
     expect(waiting).toHaveLength(1);
     expect(waiting[0]!.body).toContain("number 1 in this repository's queue");
     expect(h.double.reactions(FULL, c.comment_id)).toEqual(["eyes"]);
-    expect(await h.store.getJob(c.id)).toMatchObject({ state: "queued", attempts: 0 });
+    expect(await h.store.call("getJob", { jobId: c.id })).toMatchObject({ state: "queued", attempts: 0 });
 
     await h.db.client.exec(`update public.bisect_jobs set state = 'succeeded' where id = ${a.id}`);
     await h.settle();
@@ -147,12 +157,12 @@ describe("dispatch", () => {
     const b = await bisect();
     const c = await bisect();
     await h.settle();
-    expect((await h.store.getJob(c.id))!.state).toBe("queued");
+    expect((await h.store.call("getJob", { jobId: c.id }))!.state).toBe("queued");
     await h.db.client.exec(`update public.bisect_jobs set state = 'succeeded' where id = ${a.id}`);
     // The "waiting" comment is gone when the job is dispatched.
     h.double.failNext("PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", 404, 1);
     await h.settle();
-    const after = (await h.store.getJob(c.id))!;
+    const after = (await h.store.call("getJob", { jobId: c.id }))!;
     expect(after.state).toBe("dispatched");
     expect(h.appComments(issue).at(-1)!.body).toContain("Workflow run");
     expect(after.status_comment_id).toBe(h.appComments(issue).at(-1)!.id);
@@ -163,7 +173,7 @@ describe("dispatch", () => {
     h.double.failNext(DISPATCH, 422, 1);
     const job = await bisect();
     await h.settle();
-    const after = await h.store.getJob(job.id);
+    const after = await h.store.call("getJob", { jobId: job.id });
     expect(after).toMatchObject({ state: "failed", attempts: 1 });
     expect(after!.error).toContain("HTTP 422");
     expect(h.appComments(issue).at(-1)!.body).toContain("could not start");
@@ -174,13 +184,13 @@ describe("dispatch", () => {
     h.double.failNext(DISPATCH, 502, 4);
     const job = await bisect();
     await h.settle();
-    const after = await h.store.getJob(job.id);
+    const after = await h.store.call("getJob", { jobId: job.id });
     expect(after).toMatchObject({ state: "queued", attempts: 1, run_id: null });
     expect(after!.next_check_at.getTime()).toBeGreaterThan(Date.now() + 10_000);
     // Due again: the next attempt dispatches.
     await h.db.client.exec(`update public.bisect_jobs set next_check_at = now() where id = ${job.id}`);
     await h.settle();
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched", attempts: 2 });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "dispatched", attempts: 2 });
     expect(h.double.runs.filter((r) => r.inputs.job_id === String(job.id))).toHaveLength(1);
   });
 
@@ -188,7 +198,7 @@ describe("dispatch", () => {
     h.double.failNext(DISPATCH, 404, 1);
     const job = await bisect();
     await h.settle();
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "failed" });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "failed" });
     expect(h.appComments(issue).at(-1)!.body).toContain("HTTP 404");
   });
 });
@@ -199,7 +209,13 @@ async function waitFor(condition: () => boolean): Promise<void> {
 }
 
 function workerDeps() {
-  return { store: h.store, settings: h.server.settings, workerId: "doomed-worker", octokitFor: async () => { throw new Error("unused"); }, log: h.server.app.probot!.log };
+  return {
+    store: h.store,
+    settings: h.server.settings,
+    workerId: "doomed-worker",
+    octokitFor: () => Promise.reject(new Error("unused")),
+    log: h.server.app.probot!.log,
+  };
 }
 
 describe("HTTP routes", () => {
@@ -217,7 +233,7 @@ describe("HTTP routes", () => {
     const after = (await (await fetch(`${h.server.url}/stats`)).json()) as Record<string, number>;
     expect(after.pending).toBe(stats.pending! + 1);
     await h.settle();
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "dispatched" });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "dispatched" });
     const running = (await (await fetch(`${h.server.url}/stats`)).json()) as Record<string, number>;
     expect(running.running).toBe(stats.running! + 1);
   });
@@ -251,7 +267,7 @@ describe("HTTP routes", () => {
   it("GET /metrics speaks Prometheus", async () => {
     const text = await (await fetch(`${h.server.url}/metrics`)).text();
     expect(text).toMatch(/^bisect_jobs\{state="pending"\} \d+$/m);
-    expect(text).toMatch(/^bisect_worker_events_total\{event="dispatches"\} \d+$/m);
+    expect(text).toMatch(/^bisect_worker_events_total\{event="claims"\} [1-9]\d*$/m);
   });
 });
 
@@ -262,11 +278,13 @@ describe("commands", () => {
     await h.comment("/bisect v1.0..main -- npm test", { issueNumber: 44 });
     for (let i = 0; i < 6; i++) {
       await h.settle();
-      await h.db.client.exec("update public.bisect_commands set next_attempt_at = now() where state = 'pending'");
+      await h.db.client.exec("update public.bisect_tasks set run_at = now() where state = 'pending'");
     }
-    const { rows } = await h.db.client.query<{ state: string; attempts: number }>("select state, attempts from public.bisect_commands where issue_number = 44");
+    const { rows } = await h.db.client.query<{ state: string; attempts: number }>(
+      "select state, attempts from public.bisect_tasks where kind = 'command' and issue_number = 44",
+    );
     expect(rows[0]).toEqual({ state: "failed", attempts: 5 });
     expect(h.appComments(44).map((c) => c.body)).toEqual([expect.stringContaining("GitHub did not answer")]);
-    expect(await h.store.latestJob(REPOSITORY_ID, 44)).toBeUndefined();
+    expect(await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 44 })).toBeUndefined();
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobRow } from "../../app/src/store/store.js";
 import { INSTALLATION_ID, OWNER, WEBHOOK_SECRET, startHarness, type Harness } from "../support/app-harness.js";
 import { removeDir } from "../support/dag-repo.js";
+import { dispatchedKnown } from "../support/dispatched-known.js";
 import { makeRegressionRepo, type RegressionRepo } from "../support/regression-repo.js";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
@@ -42,18 +43,22 @@ async function finish(id: number, issueNumber: number): Promise<JobRow> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     await h.settle();
-    const job = await h.store.latestJob(id, issueNumber);
+    const job = await h.store.call("latestJob", { repositoryId: id, issueNumber });
     if (job && TERMINAL.has(job.state)) {
       await h.double.runner.idle();
       await h.settle();
-      return (await h.store.getJob(job.id))!;
+      return (await h.store.call("getJob", { jobId: job.id }))!;
     }
     if (Date.now() > deadline) throw new Error(`job of ${id}#${issueNumber} did not end: ${JSON.stringify(job)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
-const answer = (name: string, issueNumber = 1) => h.double.comments(`${OWNER}/${name}`, issueNumber).filter((c) => c.user.endsWith("[bot]")).at(-1)?.body ?? "";
+const answer = (name: string, issueNumber = 1) =>
+  h.double
+    .comments(`${OWNER}/${name}`, issueNumber)
+    .filter((c) => c.user.endsWith("[bot]"))
+    .at(-1)?.body ?? "";
 
 describe("end to end", () => {
   it("finds a culprit inside a merged feature branch", async () => {
@@ -135,7 +140,7 @@ describe("end to end", () => {
     h.double.runner.faults = {};
     await h.double.runner.idle();
     await h.settle();
-    const queued = (await h.store.latestJob(9007, 1))!;
+    const queued = (await h.store.call("latestJob", { repositoryId: 9007, issueNumber: 1 }))!;
     expect(queued).toMatchObject({ state: "queued", attempts: 1 });
     await h.db.client.exec(`update public.bisect_jobs set next_check_at = now() where id = ${queued.id}`);
     const job = await finish(9007, 1);
@@ -158,17 +163,17 @@ describe("resuming", () => {
     h.double.runner.faults = {};
     await h.double.runner.idle();
     await h.settle();
-    const interrupted = (await h.store.latestJob(9008, 1))!;
+    const interrupted = (await h.store.call("latestJob", { repositoryId: 9008, issueNumber: 1 }))!;
     expect(interrupted).toMatchObject({ state: "queued", attempts: 1 });
-    const first = await h.store.probes(interrupted.id);
+    const first = await h.store.call("jobProbes", { jobId: interrupted.id });
     expect(first.length).toBeGreaterThan(0);
 
     await h.db.client.exec(`update public.bisect_jobs set next_check_at = now() where id = ${interrupted.id}`);
     const job = await finish(9008, 1);
     expect(job).toMatchObject({ state: "succeeded", culprit_sha: repo.culprit.sha, attempts: 2 });
-    const known = JSON.parse(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id)).at(-1)!.inputs.options!).known as { sha: string }[];
+    const known = dispatchedKnown(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id)).at(-1)!.inputs.options!);
     expect(known.map((k) => k.sha).sort()).toEqual([...new Set(first.map((p) => p.sha))].sort());
-    const second = (await h.store.probes(job.id)).filter((p) => p.attempt === 2);
+    const second = (await h.store.call("jobProbes", { jobId: job.id })).filter((p) => p.attempt === 2);
     expect(second.filter((p) => first.some((f) => f.sha === p.sha))).toEqual([]);
     expect(h.double.violations).toEqual([]);
   });

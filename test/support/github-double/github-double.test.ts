@@ -9,11 +9,12 @@ import { join } from "node:path";
 import { inflateRawSync } from "node:zlib";
 import { ProbotOctokit } from "probot";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { buildRepo, git, removeDir, tempDir } from "../support/dag-repo.js";
-import { BLOB_ROUTE, startGitHubDouble, type GitHubDouble } from "../support/github-double/index.js";
-import { loadChecker } from "../support/github-double/openapi-check.js";
-import { workflowJobPayload, workflowRunPayload } from "../support/run-webhooks.js";
-import { makeZip, resultZip } from "../support/zip.js";
+import { buildRepo, git, removeDir, tempDir } from "../dag-repo.js";
+import { matchers } from "../matchers.js";
+import { BLOB_ROUTE, startGitHubDouble, type GitHubDouble } from "./index.js";
+import { loadChecker } from "./openapi-check.js";
+import { workflowJobPayload, workflowRunPayload } from "../run-webhooks.js";
+import { makeZip, resultZip } from "../zip.js";
 
 const APP_ID = 4242;
 const INSTALLATION = 77;
@@ -54,7 +55,7 @@ const repo = { owner: "acme", repo: "widgets" };
 beforeAll(async () => {
   dir = await tempDir("github-double");
   repoDir = join(dir, "widgets");
-  workflow = await readFile(new URL("../../.github/workflows/bisect.yml", import.meta.url), "utf8");
+  workflow = await readFile(new URL("../../../.github/workflows/bisect.yml", import.meta.url), "utf8");
   //   a - b - c - d - e   main
   //            \
   //             f - g     feature
@@ -120,13 +121,25 @@ describe("REST", () => {
     // Not a collaborator: anyone can read a public repository.
     expect(await level("stranger")).toMatchObject({ permission: "read", role_name: "read" });
     expect(double.requests.map((r) => [r.route, r.status])).toContainEqual(["POST /app/installations/{installation_id}/access_tokens", 201]);
-    expect(double.requests.at(-1)).toMatchObject({ method: "GET", route: "GET /repos/{owner}/{repo}/collaborators/{username}/permission", path: "/repos/acme/widgets/collaborators/stranger/permission", status: 200 });
+    expect(double.requests.at(-1)).toMatchObject({
+      method: "GET",
+      route: "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
+      path: "/repos/acme/widgets/collaborators/stranger/permission",
+      status: 200,
+    });
     expect(takeViolations()).toEqual([]);
   });
 
   it("hides repositories of other installations and refuses bad credentials", async () => {
     await expect(octokit.rest.repos.getCollaboratorPermissionLevel({ owner: "other", repo: "private", username: "x" })).rejects.toMatchObject({ status: 404 });
-    const impostor = client(double, generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } }).privateKey);
+    const impostor = client(
+      double,
+      generateKeyPairSync("rsa", {
+        modulusLength: 2048,
+        privateKeyEncoding: { type: "pkcs8", format: "pem" },
+        publicKeyEncoding: { type: "spki", format: "pem" },
+      }).privateKey,
+    );
     await expect(impostor.rest.repos.getCollaboratorPermissionLevel({ ...repo, username: "x" })).rejects.toMatchObject({ status: 401 });
     const raw = await fetch(`${double.url}/api/v3/repos/acme/widgets/collaborators/x/permission`, { headers: { authorization: "token ghs_nope" } });
     expect(raw.status).toBe(401);
@@ -137,21 +150,31 @@ describe("REST", () => {
   it("checks the app JWT's signature, issuer and expiry, and lets installation tokens expire", async () => {
     const now = Math.floor(Date.now() / 1000);
     const exchange = async (target: GitHubDouble, jwt: string, installation = INSTALLATION) => {
-      const response = await fetch(`${target.url}/api/v3/app/installations/${installation}/access_tokens`, { method: "POST", headers: { authorization: `Bearer ${jwt}` } });
+      const response = await fetch(`${target.url}/api/v3/app/installations/${installation}/access_tokens`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${jwt}` },
+      });
       return { status: response.status, body: (await response.json()) as { token?: string; message?: string } };
     };
     const valid = { iat: now - 30, exp: now + 540, iss: APP_ID };
-    expect(await exchange(double, appJwt(valid))).toMatchObject({ status: 201, body: { token: expect.stringMatching(/^ghs_/), repository_selection: "all" } });
+    expect(await exchange(double, appJwt(valid))).toMatchObject({
+      status: 201,
+      body: { token: matchers.stringMatching(/^ghs_/), repository_selection: "all" },
+    });
     expect(await exchange(double, appJwt({ ...valid, exp: now - 1 }))).toMatchObject({ status: 401 });
     expect(await exchange(double, appJwt({ ...valid, iss: APP_ID + 1 }))).toMatchObject({ status: 401, body: { message: "Integration not found" } });
-    expect(await exchange(double, appJwt(valid, generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs8", format: "pem" }) as string))).toMatchObject({ status: 401 });
+    expect(
+      await exchange(double, appJwt(valid, generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs8", format: "pem" }) as string)),
+    ).toMatchObject({ status: 401 });
     expect(await exchange(double, appJwt(valid), 12345)).toMatchObject({ status: 404 });
 
     const shortLived = await startGitHubDouble({ appId: APP_ID, appPublicKey: keys.publicKey, tokenTtlSeconds: 0 });
     try {
       shortLived.addRepository({ owner: "acme", name: "widgets", id: 1296269, path: repoDir, installationId: INSTALLATION });
       const { body } = await exchange(shortLived, appJwt(valid));
-      const response = await fetch(`${shortLived.url}/api/v3/repos/acme/widgets/collaborators/x/permission`, { headers: { authorization: `token ${body.token}` } });
+      const response = await fetch(`${shortLived.url}/api/v3/repos/acme/widgets/collaborators/x/permission`, {
+        headers: { authorization: `token ${body.token}` },
+      });
       expect(response.status).toBe(401);
       expect(shortLived.violations).toEqual([]);
     } finally {
@@ -163,12 +186,18 @@ describe("REST", () => {
   it("creates, updates and reads issue comments, and reacts like GitHub (201 new, 200 existing)", async () => {
     const created = await octokit.rest.issues.createComment({ ...repo, issue_number: 12, body: "Bisecting…" });
     expect(created.status).toBe(201);
-    expect(created.data).toMatchObject({ body: "Bisecting…", user: { login: "bisect-bot[bot]", type: "Bot" }, performed_via_github_app: { slug: "bisect-bot" } });
+    expect(created.data).toMatchObject({
+      body: "Bisecting…",
+      user: { login: "bisect-bot[bot]", type: "Bot" },
+      performed_via_github_app: { slug: "bisect-bot" },
+    });
     expect(created.data.id).toBeGreaterThanOrEqual(1000);
     const updated = await octokit.rest.issues.updateComment({ ...repo, comment_id: created.data.id, body: "Done: abc123" });
     expect(updated.data.body).toBe("Done: abc123");
     expect((await octokit.rest.issues.getComment({ ...repo, comment_id: created.data.id })).data.body).toBe("Done: abc123");
-    expect(double.comments(REPO, 12)).toEqual([{ id: created.data.id, issueNumber: 12, body: "Done: abc123", user: "bisect-bot[bot]", history: ["Bisecting…", "Done: abc123"] }]);
+    expect(double.comments(REPO, 12)).toEqual([
+      { id: created.data.id, issueNumber: 12, body: "Done: abc123", user: "bisect-bot[bot]", history: ["Bisecting…", "Done: abc123"] },
+    ]);
 
     const command = double.addComment(REPO, 12, { body: "/bisect good=v1 bad=main", user: "alice" });
     const first = await octokit.rest.reactions.createForIssueComment({ ...repo, comment_id: command, content: "eyes" });
@@ -180,19 +209,36 @@ describe("REST", () => {
     const fromWebhook = double.addComment(REPO, 12, { body: "/bisect", user: "alice", id: 3_000_000_001 });
     expect((await octokit.rest.reactions.createForIssueComment({ ...repo, comment_id: fromWebhook, content: "+1" })).status).toBe(201);
     await expect(octokit.rest.reactions.createForIssueComment({ ...repo, comment_id: 3_000_000_002, content: "+1" })).rejects.toMatchObject({ status: 404 });
-    expect((await octokit.rest.issues.getComment({ ...repo, comment_id: command })).data).toMatchObject({ author_association: "COLLABORATOR", reactions: { total_count: 2, eyes: 1, rocket: 1 } });
+    expect((await octokit.rest.issues.getComment({ ...repo, comment_id: command })).data).toMatchObject({
+      author_association: "COLLABORATOR",
+      reactions: { total_count: 2, eyes: 1, rocket: 1 },
+    });
     await expect(octokit.rest.issues.getComment({ ...repo, comment_id: 999_999 })).rejects.toMatchObject({ status: 404 });
     expect(takeViolations()).toEqual([]);
   });
 
   it("compares like git: ahead, behind, diverged, identical, per_page=1, unknown ref 404", async () => {
-    const compare = async (basehead: string, extra: { per_page?: number } = {}) => (await octokit.rest.repos.compareCommitsWithBasehead({ ...repo, basehead, ...extra })).data;
+    const compare = async (basehead: string, extra: { per_page?: number } = {}) =>
+      (await octokit.rest.repos.compareCommitsWithBasehead({ ...repo, basehead, ...extra })).data;
     const ahead = await compare("v1...main");
-    expect(ahead).toMatchObject({ status: "ahead", ahead_by: 3, behind_by: 0, total_commits: 3, merge_base_commit: { sha: shas.get("b") }, base_commit: { sha: shas.get("b") } });
+    expect(ahead).toMatchObject({
+      status: "ahead",
+      ahead_by: 3,
+      behind_by: 0,
+      total_commits: 3,
+      merge_base_commit: { sha: shas.get("b") },
+      base_commit: { sha: shas.get("b") },
+    });
     expect(ahead.commits.map((c) => c.sha)).toEqual(["c", "d", "e"].map((id) => shas.get(id)));
     expect(await compare("main...v1")).toMatchObject({ status: "behind", ahead_by: 0, behind_by: 3 });
     const diverged = await compare(`main...${shas.get("g")}`, { per_page: 1 });
-    expect(diverged).toMatchObject({ status: "diverged", ahead_by: 2, behind_by: 2, total_commits: 2, merge_base_commit: { sha: (await git(repoDir, ["merge-base", "main", "feature"])).stdout.trim() } });
+    expect(diverged).toMatchObject({
+      status: "diverged",
+      ahead_by: 2,
+      behind_by: 2,
+      total_commits: 2,
+      merge_base_commit: { sha: (await git(repoDir, ["merge-base", "main", "feature"])).stdout.trim() },
+    });
     expect(diverged.commits.map((c) => c.sha)).toEqual([shas.get("f")]);
     expect(await compare("main...main")).toMatchObject({ status: "identical", ahead_by: 0, behind_by: 0, commits: [] });
     await expect(compare("main...nope")).rejects.toMatchObject({ status: 404, response: { data: { message: "Not Found" } } });
@@ -205,24 +251,56 @@ describe("workflow dispatch and runs", () => {
   const inputs = { job_id: "job-1", good: "v1", bad: "main", command: "npm test" };
 
   it("answers 200 with the run id when asked for run details, 204 otherwise, and records both runs", async () => {
-    const withDetails = await octokit.request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", { ...repo, workflow_id: "bisect.yml", ref: "main", inputs, return_run_details: true });
+    const withDetails = await octokit.request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", {
+      ...repo,
+      workflow_id: "bisect.yml",
+      ref: "main",
+      inputs,
+      return_run_details: true,
+    });
     expect(withDetails.status).toBe(200);
     const runId = Number(withDetails.data.workflow_run_id);
     expect(withDetails.data.run_url).toBe(`${double.url}/api/v3/repos/acme/widgets/actions/runs/${runId}`);
     const run = double.runs.find((r) => r.id === runId);
-    expect(run).toMatchObject({ repository: REPO, workflow: "bisect.yml", ref: "main", headSha: shas.get("e"), displayTitle: "bisect job-1", status: "queued", conclusion: null, inputs: { ...inputs, mode: "bisect", commits: "", options: "{}" } });
+    expect(run).toMatchObject({
+      repository: REPO,
+      workflow: "bisect.yml",
+      ref: "main",
+      headSha: shas.get("e"),
+      displayTitle: "bisect job-1",
+      status: "queued",
+      conclusion: null,
+      inputs: { ...inputs, mode: "bisect", commits: "", options: "{}" },
+    });
 
-    const without = await octokit.rest.actions.createWorkflowDispatch({ ...repo, workflow_id: "bisect.yml", ref: "feature", inputs: { ...inputs, job_id: "job-2" } });
+    const without = await octokit.rest.actions.createWorkflowDispatch({
+      ...repo,
+      workflow_id: "bisect.yml",
+      ref: "feature",
+      inputs: { ...inputs, job_id: "job-2" },
+    });
     expect(without.status).toBe(204);
     expect(double.dispatches.map((d) => [d.ref, d.returnRunDetails, d.status])).toEqual([
       ["main", true, 200],
       ["feature", false, 204],
     ]);
 
-    const listed = await octokit.rest.actions.listWorkflowRuns({ ...repo, workflow_id: "bisect.yml", event: "workflow_dispatch", created: `>=${run!.createdAt}`, per_page: 10 });
+    const listed = await octokit.rest.actions.listWorkflowRuns({
+      ...repo,
+      workflow_id: "bisect.yml",
+      event: "workflow_dispatch",
+      created: `>=${run!.createdAt}`,
+      per_page: 10,
+    });
     expect(listed.data.total_count).toBe(2);
     expect(listed.data.workflow_runs.map((r) => r.display_title)).toEqual(["bisect job-2", "bisect job-1"]);
-    expect(listed.data.workflow_runs[0]).toMatchObject({ head_branch: "feature", head_sha: shas.get("g"), path: ".github/workflows/bisect.yml", event: "workflow_dispatch", run_attempt: 1 });
+    expect(listed.data.workflow_runs[0]).toMatchObject({
+      head_branch: "feature",
+      head_sha: shas.get("g"),
+      path: ".github/workflows/bisect.yml",
+      event: "workflow_dispatch",
+      run_attempt: 1,
+    });
     expect((await octokit.rest.actions.listWorkflowRunsForRepo({ ...repo, branch: "main" })).data.workflow_runs.map((r) => r.id)).toEqual([runId]);
 
     double.setRunStatus(runId, "in_progress");
@@ -243,7 +321,10 @@ describe("workflow dispatch and runs", () => {
     expect(await attempt({ ref: shas.get("e")!, inputs })).toEqual({ status: 422, message: `No ref found for: ${shas.get("e")}` });
     expect(await attempt({ ref: "no-workflow", inputs })).toMatchObject({ status: 404 });
     expect(await attempt({ ref: "main", inputs, workflow_id: "other.yml" })).toMatchObject({ status: 404 });
-    expect(await attempt({ ref: "main", inputs: { ...inputs, job_id: 7 } })).toEqual({ status: 422, message: "Invalid request.\n\nFor 'properties/job_id', 7 is not a string." });
+    expect(await attempt({ ref: "main", inputs: { ...inputs, job_id: 7 } })).toEqual({
+      status: 422,
+      message: "Invalid request.\n\nFor 'properties/job_id', 7 is not a string.",
+    });
     expect(await attempt({ ref: "main", inputs: { ...inputs, command: "x".repeat(70_000) } })).toEqual({ status: 422, message: "inputs are too large." });
     expect(await attempt({ ref: "main", inputs: { ...inputs, jobid: "x" } })).toEqual({ status: 422, message: 'Unexpected inputs provided: ["jobid"]' });
     expect(await attempt({ ref: "refs/tags/v1", inputs })).toEqual({ status: 204, message: "" });
@@ -255,7 +336,13 @@ describe("workflow dispatch and runs", () => {
   it("in GHES mode refuses return_run_details with 422, as GHES 3.19 does, and accepts the plain dispatch", async () => {
     double.ghes = true;
     const refused = await octokit
-      .request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", { ...repo, workflow_id: "bisect.yml", ref: "main", inputs, return_run_details: true })
+      .request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", {
+        ...repo,
+        workflow_id: "bisect.yml",
+        ref: "main",
+        inputs,
+        return_run_details: true,
+      })
       .catch((e: { status: number; response: { data: unknown } }) => e);
     expect(refused).toMatchObject({ status: 422, response: { data: { message: 'Invalid request.\n\n"return_run_details" is not a permitted key.' } } });
     const plain = await octokit.rest.actions.createWorkflowDispatch({ ...repo, workflow_id: "bisect.yml", ref: "main", inputs });
@@ -265,7 +352,15 @@ describe("workflow dispatch and runs", () => {
 });
 
 describe("artifacts, jobs and run webhooks", () => {
-  const RESULT = { schema: 1, verdict: "culprit", culprit: { sha: "c".repeat(40), confidence: 1 }, candidates: ["c".repeat(40)], probes: [], tested: 3, rounds: 3 };
+  const RESULT = {
+    schema: 1,
+    verdict: "culprit",
+    culprit: { sha: "c".repeat(40), confidence: 1 },
+    candidates: ["c".repeat(40)],
+    probes: [],
+    tested: 3,
+    rounds: 3,
+  };
 
   /** Dispatches bisect.yml on main for `jobId` and answers the run. */
   async function dispatchRun(jobId: string) {
@@ -283,7 +378,10 @@ describe("artifacts, jobs and run webhooks", () => {
     const run = await dispatchRun("art-1");
     double.startRun(run.id);
     const progress = await octokit.rest.actions.listJobsForWorkflowRun({ ...repo, run_id: run.id });
-    expect(progress.data).toMatchObject({ total_count: 1, jobs: [{ name: "bisect", run_id: run.id, status: "in_progress", conclusion: null, head_sha: run.headSha, workflow_name: "Bisect" }] });
+    expect(progress.data).toMatchObject({
+      total_count: 1,
+      jobs: [{ name: "bisect", run_id: run.id, status: "in_progress", conclusion: null, head_sha: run.headSha, workflow_name: "Bisect" }],
+    });
     expect(progress.data.jobs[0]!.steps!.map((s) => s.status)).toEqual(["completed", "completed", "in_progress", "queued", "queued"]);
     expect((await octokit.rest.actions.listWorkflowRunArtifacts({ ...repo, run_id: run.id })).data).toEqual({ total_count: 0, artifacts: [] });
 
@@ -294,15 +392,15 @@ describe("artifacts, jobs and run webhooks", () => {
     expect(listed.data.total_count).toBe(1);
     expect(listed.data.artifacts[0]).toEqual({
       id: artifact!.id,
-      node_id: expect.any(String),
+      node_id: matchers.any(String),
       name: "bisect-result-art-1",
       size_in_bytes: zip.length,
       url: `${double.url}/api/v3/repos/acme/widgets/actions/artifacts/${artifact!.id}`,
       archive_download_url: `${double.url}/api/v3/repos/acme/widgets/actions/artifacts/${artifact!.id}/zip`,
       expired: false,
-      created_at: expect.any(String),
-      expires_at: expect.any(String),
-      updated_at: expect.any(String),
+      created_at: matchers.any(String),
+      expires_at: matchers.any(String),
+      updated_at: matchers.any(String),
       digest: `sha256:${createHash("sha256").update(zip).digest("hex")}`,
       workflow_run: { id: run.id, repository_id: 1296269, head_repository_id: 1296269, head_branch: "main", head_sha: shas.get("e") },
     });
@@ -329,7 +427,12 @@ describe("artifacts, jobs and run webhooks", () => {
     }
 
     // Without following: the Location is a URL that needs no credentials, and is good for a minute only.
-    const manual = await octokit.request("GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", { ...repo, artifact_id: artifact!.id, archive_format: "zip", request: { redirect: "manual" } });
+    const manual = await octokit.request("GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", {
+      ...repo,
+      artifact_id: artifact!.id,
+      archive_format: "zip",
+      request: { redirect: "manual" },
+    });
     expect(manual.status).toBe(302);
     const location = String(manual.headers.location);
     const plain = await fetch(location);
@@ -355,7 +458,10 @@ describe("artifacts, jobs and run webhooks", () => {
   it("declares sizes it does not serve, serves non-zips, pages, answers 410 when expired and fails storage on demand", async () => {
     const run = await dispatchRun("art-2");
     const zip = resultZip("art-2", RESULT);
-    const { artifact: lying } = double.completeRun(run.id, { conclusion: "failure", artifact: { zip, sizeOverride: 1 << 30, serveBytes: Buffer.from("<html>not a zip</html>") } });
+    const { artifact: lying } = double.completeRun(run.id, {
+      conclusion: "failure",
+      artifact: { zip, sizeOverride: 1 << 30, serveBytes: Buffer.from("<html>not a zip</html>") },
+    });
     const expired = double.addArtifact(run.id, { name: "bisect-result-art-0", zip, expired: true });
     const listed = await octokit.rest.actions.listWorkflowRunArtifacts({ ...repo, run_id: run.id });
     expect(listed.data.artifacts.map((a) => [a.name, a.size_in_bytes, a.expired])).toEqual([
@@ -369,7 +475,10 @@ describe("artifacts, jobs and run webhooks", () => {
 
     const served = await octokit.rest.actions.downloadArtifact({ ...repo, artifact_id: lying!.id, archive_format: "zip" });
     expect(Buffer.from(served.data as ArrayBuffer).toString()).toBe("<html>not a zip</html>");
-    await expect(octokit.rest.actions.downloadArtifact({ ...repo, artifact_id: expired.id, archive_format: "zip" })).rejects.toMatchObject({ status: 410, response: { data: { message: "Artifact has expired" } } });
+    await expect(octokit.rest.actions.downloadArtifact({ ...repo, artifact_id: expired.id, archive_format: "zip" })).rejects.toMatchObject({
+      status: 410,
+      response: { data: { message: "Artifact has expired" } },
+    });
     await expect(octokit.rest.actions.downloadArtifact({ ...repo, artifact_id: lying!.id, archive_format: "tar.gz" })).rejects.toMatchObject({ status: 404 });
     await expect(octokit.rest.actions.getArtifact({ ...repo, artifact_id: 1 })).rejects.toMatchObject({ status: 404 });
     double.failNext(BLOB_ROUTE, 503);
@@ -390,10 +499,17 @@ describe("artifacts, jobs and run webhooks", () => {
       conclusion: "success",
       previous_attempt_url: `${double.url}/api/v3/repos/acme/widgets/actions/runs/${run.id}/attempts/1`,
     });
-    const third = double.completeRun(run.id, { conclusion: "success", runAttempt: 3, artifact: { zip: resultZip("art-3", RESULT), overwrite: true } }).artifact!;
+    const third = double.completeRun(run.id, {
+      conclusion: "success",
+      runAttempt: 3,
+      artifact: { zip: resultZip("art-3", RESULT), overwrite: true },
+    }).artifact!;
     expect(third.id).not.toBe(first.id);
     expect((await octokit.rest.actions.listWorkflowRunArtifacts({ ...repo, run_id: run.id })).data.artifacts.map((a) => a.id)).toEqual([third.id]);
-    expect((await octokit.rest.actions.listJobsForWorkflowRun({ ...repo, run_id: run.id })).data.jobs[0]).toMatchObject({ run_attempt: 3, id: run.id * 100 + 3 });
+    expect((await octokit.rest.actions.listJobsForWorkflowRun({ ...repo, run_id: run.id })).data.jobs[0]).toMatchObject({
+      run_attempt: 3,
+      id: run.id * 100 + 3,
+    });
     expect(() => double.startRun(run.id, { runAttempt: 1 })).toThrow(/attempts only go up/);
     expect(takeViolations()).toEqual([]);
   });
@@ -445,8 +561,12 @@ describe("artifacts, jobs and run webhooks", () => {
 
     // A conclusion the job enum lacks shows as failure on the job; defaults to github.com links.
     double.completeRun(run.id, { conclusion: "startup_failure" });
-    expect(workflowRunPayload(run, "completed", INSTALLATION, where)).toMatchObject({ workflow_run: { conclusion: "startup_failure", html_url: `https://github.com/acme/widgets/actions/runs/${run.id}` } });
-    expect(workflowJobPayload(run, "completed", INSTALLATION, where)).toMatchObject({ workflow_job: { conclusion: "failure", url: expect.stringMatching(/^https:\/\/api\.github\.com\/repos\/acme\/widgets\/actions\/jobs\//) } });
+    expect(workflowRunPayload(run, "completed", INSTALLATION, where)).toMatchObject({
+      workflow_run: { conclusion: "startup_failure", html_url: `https://github.com/acme/widgets/actions/runs/${run.id}` },
+    });
+    expect(workflowJobPayload(run, "completed", INSTALLATION, where)).toMatchObject({
+      workflow_job: { conclusion: "failure", url: matchers.stringMatching(/^https:\/\/api\.github\.com\/repos\/acme\/widgets\/actions\/jobs\//) },
+    });
     expect(takeViolations()).toEqual([]);
   });
 });
@@ -483,7 +603,9 @@ describe("zip", () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(bomb.length).toBeLessThan(100_000);
     expect(bomb.readUInt32LE(22)).toBe(50 << 20); // the local header's uncompressed size, truthfully
-    expect(() => inflateRawSync(bomb.subarray(30 + "bomb.json".length, bomb.length - 22 - 46 - "bomb.json".length), { maxOutputLength: 1 << 20 })).toThrow(/larger than/);
+    expect(() => inflateRawSync(bomb.subarray(30 + "bomb.json".length, bomb.length - 22 - 46 - "bomb.json".length), { maxOutputLength: 1 << 20 })).toThrow(
+      /larger than/,
+    );
     const many = makeZip(Array.from({ length: 2000 }, (_, i) => ({ name: `f${i}`, data: "" })));
     expect(many.readUInt16LE(many.length - 12)).toBe(2000);
     if (!hasUnzip) return;
@@ -506,10 +628,16 @@ describe("violations", () => {
   it("records a misspelt route, an undeclared query parameter and a body field of the wrong type", async () => {
     // Routes typed as plain strings, so TypeScript lets the mistakes through to the double.
     const untyped = (route: string, params: Record<string, unknown>) => octokit.request(route, params);
-    await expect(octokit.request("GET /repos/{owner}/{repo}/colaborators/{username}/permission", { ...repo, username: "alice" })).rejects.toMatchObject({ status: 404 });
+    await expect(octokit.request("GET /repos/{owner}/{repo}/colaborators/{username}/permission", { ...repo, username: "alice" })).rejects.toMatchObject({
+      status: 404,
+    });
     await expect(octokit.request("GET /repos/{owner}/{repo}/actions/runs", { ...repo, per_pag: 5 })).rejects.toMatchObject({ status: 400 });
-    await expect(untyped("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...repo, issue_number: 1, body: 42 })).rejects.toMatchObject({ status: 422 });
-    await expect(untyped("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...repo, issue_number: 1, bdy: "hi" })).rejects.toMatchObject({ status: 422 });
+    await expect(untyped("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...repo, issue_number: 1, body: 42 })).rejects.toMatchObject({
+      status: 422,
+    });
+    await expect(untyped("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", { ...repo, issue_number: 1, bdy: "hi" })).rejects.toMatchObject({
+      status: 422,
+    });
     await expect(octokit.request("GET /repos/{owner}/{repo}/pulls/{pull_number}", { ...repo, pull_number: 1 })).rejects.toMatchObject({ status: 404 });
     const violations = takeViolations();
     expect(violations).toHaveLength(6);
@@ -524,7 +652,10 @@ describe("violations", () => {
   it("checks its own responses against the description (so fixtures stay realistic)", async () => {
     const checker = await loadChecker();
     const match = checker.match("GET", "/repos/acme/widgets/issues/comments/1")!;
-    expect(match).toMatchObject({ route: "GET /repos/{owner}/{repo}/issues/comments/{comment_id}", params: { owner: "acme", repo: "widgets", comment_id: "1" } });
+    expect(match).toMatchObject({
+      route: "GET /repos/{owner}/{repo}/issues/comments/{comment_id}",
+      params: { owner: "acme", repo: "widgets", comment_id: "1" },
+    });
     expect(checker.checkResponse(match, 200, { id: "1" }).join("\n")).toMatch(/response must have required property 'node_id'/);
     expect(checker.checkResponse(match, 201, {})).toEqual([expect.stringMatching(/answered .* with 201, which the description does not declare/)]);
     expect(checker.checkResponse(match, 404, { message: "Not Found" })).toEqual([]);
@@ -534,7 +665,9 @@ describe("violations", () => {
 describe("GraphQL", () => {
   it("resolves object(expression) with git, to null when unknown, with typed commits, tags, trees and blobs", async () => {
     double.addUser("author@example.com", "octo-author");
-    const result = await octokit.graphql<{ repository: Record<string, { oid: string; [k: string]: unknown } | null> & { nameWithOwner: string; databaseId: number } }>(
+    const result = await octokit.graphql<{
+      repository: Record<string, { oid: string; [k: string]: unknown } | null> & { nameWithOwner: string; databaseId: number };
+    }>(
       `query($owner: String!, $name: String!) {
         repository(owner: $owner, name: $name) {
           nameWithOwner databaseId
@@ -550,10 +683,21 @@ describe("GraphQL", () => {
     const r = result.repository;
     expect(r.nameWithOwner).toBe(REPO);
     expect(r.databaseId).toBe(1296269);
-    expect(r.back).toMatchObject({ __typename: "Commit", oid: (await git(repoDir, ["rev-parse", "main~2"])).stdout.trim(), messageHeadline: "c", author: { email: "author@example.com", user: { login: "octo-author" } } });
+    expect(r.back).toMatchObject({
+      __typename: "Commit",
+      oid: (await git(repoDir, ["rev-parse", "main~2"])).stdout.trim(),
+      messageHeadline: "c",
+      author: { email: "author@example.com", user: { login: "octo-author" } },
+    });
     expect(r.back!.oid).toBe(shas.get("c"));
     expect(r.missing).toBeNull();
-    expect(r.tag).toMatchObject({ __typename: "Tag", oid: (await git(repoDir, ["rev-parse", "v1"])).stdout.trim(), name: "v1", message: "release one\n", target: { __typename: "Commit", oid: shas.get("b") } });
+    expect(r.tag).toMatchObject({
+      __typename: "Tag",
+      oid: (await git(repoDir, ["rev-parse", "v1"])).stdout.trim(),
+      name: "v1",
+      message: "release one\n",
+      target: { __typename: "Commit", oid: shas.get("b") },
+    });
     expect(r.tree).toMatchObject({ __typename: "Tree", entries: [{ name: "workflows", type: "tree", path: ".github/workflows" }] });
     expect(r.blob).toMatchObject({ __typename: "Blob", text: null, byteSize: 8, isBinary: true, isTruncated: false });
     expect(takeViolations()).toEqual([]);
@@ -578,22 +722,38 @@ describe("GraphQL", () => {
     expect(r.branch).toEqual({ name: "feature", prefix: "refs/heads/", target: { oid: shas.get("g") } });
     expect(r.tag).toMatchObject({ name: "v1", prefix: "refs/tags/", target: { __typename: "Tag" } });
     expect(r.noRef).toBeNull();
-    expect(r.pullRequest).toEqual({ number: 7, baseRefName: "main", baseRefOid: shas.get("e"), headRefName: "feature", headRefOid: shas.get("g"), headRepository: { nameWithOwner: REPO }, isCrossRepository: false, state: "OPEN", author: { login: "alice" } });
-    expect(r.merged).toEqual({ associatedPullRequests: { nodes: [{ number: 5, title: "Old", url: `${double.url}/acme/widgets/pull/5`, author: { login: "acme" } }] } });
+    expect(r.pullRequest).toEqual({
+      number: 7,
+      baseRefName: "main",
+      baseRefOid: shas.get("e"),
+      headRefName: "feature",
+      headRefOid: shas.get("g"),
+      headRepository: { nameWithOwner: REPO },
+      isCrossRepository: false,
+      state: "OPEN",
+      author: { login: "alice" },
+    });
+    expect(r.merged).toEqual({
+      associatedPullRequests: { nodes: [{ number: 5, title: "Old", url: `${double.url}/acme/widgets/pull/5`, author: { login: "acme" } }] },
+    });
     expect(takeViolations()).toEqual([]);
   });
 
   it("answers NOT_FOUND for unknown repositories and pull requests without a violation", async () => {
     const error = await octokit.graphql(`{ repository(owner: "acme", name: "nope") { id } }`).catch((e: { errors: unknown[] }) => e);
-    expect(error).toMatchObject({ errors: [{ type: "NOT_FOUND", path: ["repository"], message: "Could not resolve to a Repository with the name 'acme/nope'." }] });
-    const pr = await octokit.graphql(`{ repository(owner: "acme", name: "widgets") { pullRequest(number: 404) { number } } }`).catch((e: { errors: unknown[]; data: unknown }) => e);
+    expect(error).toMatchObject({
+      errors: [{ type: "NOT_FOUND", path: ["repository"], message: "Could not resolve to a Repository with the name 'acme/nope'." }],
+    });
+    const pr = await octokit
+      .graphql(`{ repository(owner: "acme", name: "widgets") { pullRequest(number: 404) { number } } }`)
+      .catch((e: { errors: unknown[]; data: unknown }) => e);
     expect(pr).toMatchObject({ data: { repository: { pullRequest: null } }, errors: [{ type: "NOT_FOUND" }] });
     expect(takeViolations()).toEqual([]);
   });
 
   it("records a misspelt field as a violation with graphql-js's error", async () => {
     const error = await octokit.graphql(`{ repository(owner: "acme", name: "widgets") { nameWithOwnr } }`).catch((e: { errors: { message: string }[] }) => e);
-    expect(error).toMatchObject({ errors: [{ message: expect.stringMatching(/Cannot query field "nameWithOwnr" on type "Repository"/) }] });
+    expect(error).toMatchObject({ errors: [{ message: matchers.stringMatching(/Cannot query field "nameWithOwnr" on type "Repository"/) }] });
     expect(takeViolations()).toEqual([expect.stringMatching(/does not match GitHub's schema: Cannot query field "nameWithOwnr"/)]);
   });
 });
@@ -608,10 +768,17 @@ describe("failNext and callCounts", () => {
     await expect(octokit.rest.issues.createComment({ ...repo, issue_number: 3, body: "x" })).rejects.toMatchObject({ status: 502 });
     await expect(octokit.rest.issues.createComment({ ...repo, issue_number: 3, body: "x" })).rejects.toMatchObject({ status: 502 });
     expect((await octokit.rest.issues.createComment({ ...repo, issue_number: 3, body: "x" })).status).toBe(201);
-    const limited = await octokit.rest.actions.listWorkflowRunsForRepo(repo).catch((e: { status: number; response: { headers: Record<string, string>; data: { message: string } } }) => e);
-    expect(limited).toMatchObject({ status: 403, response: { headers: { "retry-after": "1" }, data: { message: expect.stringMatching(/secondary rate limit/) } } });
+    const limited = await octokit.rest.actions
+      .listWorkflowRunsForRepo(repo)
+      .catch((e: { status: number; response: { headers: Record<string, string>; data: { message: string } } }) => e);
+    expect(limited).toMatchObject({
+      status: 403,
+      response: { headers: { "retry-after": "1" }, data: { message: matchers.stringMatching(/secondary rate limit/) } },
+    });
     await expect(octokit.graphql(`{ repository(owner: "acme", name: "widgets") { id } }`)).rejects.toMatchObject({ status: 500 });
-    expect((await octokit.graphql<{ repository: { id: string } }>(`{ repository(owner: "acme", name: "widgets") { id } }`)).repository.id).toEqual(expect.any(String));
+    expect((await octokit.graphql<{ repository: { id: string } }>(`{ repository(owner: "acme", name: "widgets") { id } }`)).repository.id).toEqual(
+      expect.any(String),
+    );
     const after = double.callCounts();
     expect((after[route] ?? 0) - (before[route] ?? 0)).toBe(3);
     expect((after["POST /graphql"] ?? 0) - (before["POST /graphql"] ?? 0)).toBe(2);

@@ -13,12 +13,13 @@ import { join } from "node:path";
 import { inflateRawSync } from "node:zlib";
 import { ProbotOctokit } from "probot";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { resultDocumentSchema, type ResultDocument } from "../../action/src/result-document.js";
-import { makeAppRepo, type AppRepo } from "../support/app-repo.js";
-import { git, removeDir, tempDir } from "../support/dag-repo.js";
-import { evaluateCondition, evaluateExpression, renderTemplate, type ExprScope } from "../support/github-double/expressions.js";
-import { startGitHubDouble, type GitHubDouble, type RunnerOptions, type WorkflowRunRecord } from "../support/github-double/index.js";
-import { assertWebhookPayload, sign } from "../support/webhooks.js";
+import { resultDocumentSchema, type ResultDocument } from "../../../action/src/result-document.js";
+import { makeAppRepo, type AppRepo } from "../app-repo.js";
+import { git, removeDir, tempDir } from "../dag-repo.js";
+import { matchers } from "../matchers.js";
+import { evaluateCondition, evaluateExpression, renderTemplate, type ExprScope } from "./expressions.js";
+import { startGitHubDouble, type GitHubDouble, type RunnerOptions, type WorkflowRunRecord } from "./index.js";
+import { assertWebhookPayload, sign } from "../webhooks.js";
 
 const APP_ID = 5151;
 const INSTALLATION = 61;
@@ -57,7 +58,11 @@ async function startReceiver(secret: string) {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const raw = Buffer.concat(chunks).toString("utf8");
-      const payload = JSON.parse(raw) as { action: string; workflow_run?: { id: number; conclusion: string | null }; workflow_job?: { run_id: number; conclusion: string | null } };
+      const payload = JSON.parse(raw) as {
+        action: string;
+        workflow_run?: { id: number; conclusion: string | null };
+        workflow_job?: { run_id: number; conclusion: string | null };
+      };
       const event = String(req.headers["x-github-event"]);
       let schemaError: string | null = null;
       try {
@@ -138,7 +143,13 @@ async function dispatch(inputs: Record<string, string>, repoName = REPO): Promis
   return (data as { workflow_run_id: number }).workflow_run_id;
 }
 
-const bisectInputs = (jobId: string, extra: Record<string, string> = {}) => ({ job_id: jobId, good: repo.sha["v1.0"]!, bad: repo.sha.main!, command: FAILS_FROM_C7, ...extra });
+const bisectInputs = (jobId: string, extra: Record<string, string> = {}) => ({
+  job_id: jobId,
+  good: repo.sha["v1.0"]!,
+  bad: repo.sha.main!,
+  command: FAILS_FROM_C7,
+  ...extra,
+});
 
 function runOf(id: number): WorkflowRunRecord {
   const run = double.runs.find((r) => r.id === id);
@@ -176,7 +187,14 @@ async function resultOf(runId: number, jobId: string): Promise<ResultDocument> {
   return resultDocumentSchema.parse(JSON.parse(artifacts[0]!.text));
 }
 
-const LIFECYCLE = ["workflow_run.requested", "workflow_job.queued", "workflow_run.in_progress", "workflow_job.in_progress", "workflow_job.completed", "workflow_run.completed"];
+const LIFECYCLE = [
+  "workflow_run.requested",
+  "workflow_job.queued",
+  "workflow_run.in_progress",
+  "workflow_job.in_progress",
+  "workflow_job.completed",
+  "workflow_run.completed",
+];
 
 function receivedFor(runId: number): Received[] {
   return receiver.received.filter((r) => r.runId === runId);
@@ -219,7 +237,13 @@ describe("a dispatched bisect run", () => {
     const run = runOf(runId);
     expect(run).toMatchObject({ status: "completed", conclusion: "success", displayTitle: "bisect job-1" });
     const result = await resultOf(runId, "job-1");
-    expect(result).toMatchObject({ schema: 1, jobId: "job-1", verdict: "culprit", culprit: { sha: repo.sha.c7 }, range: { bad: repo.sha.main, good: [repo.sha["v1.0"]] } });
+    expect(result).toMatchObject({
+      schema: 1,
+      jobId: "job-1",
+      verdict: "culprit",
+      culprit: { sha: repo.sha.c7 },
+      range: { bad: repo.sha.main, good: [repo.sha["v1.0"]] },
+    });
     // Through the merge: the feature branch's commits are in the range and good.
     expect(result.range.size).toBe(15);
     expect(run.steps?.map((s) => [s.name, s.conclusion])).toEqual([
@@ -244,8 +268,23 @@ describe("a dispatched bisect run", () => {
     const [withOptions, withDefaults] = await Promise.all([dispatch(bisectInputs("job-2", { options })), dispatch(bisectInputs("job-3"))]);
     await double.runner.idle();
     const common = { "job-id": "job-2", good: repo.sha["v1.0"], bad: repo.sha.main, command: FAILS_FROM_C7, mode: "bisect", commits: "", flaky: "false" };
-    expect(runOf(withOptions).steps?.[1]?.inputs).toEqual({ ...common, "first-parent": "true", parallel: "2", confidence: "0.95", "step-timeout": "30", known: JSON.stringify(known, null, 2) });
-    expect(runOf(withDefaults).steps?.[1]?.inputs).toEqual({ ...common, "job-id": "job-3", "first-parent": "false", parallel: "1", confidence: "0.99", "step-timeout": "0", known: "null" });
+    expect(runOf(withOptions).steps?.[1]?.inputs).toEqual({
+      ...common,
+      "first-parent": "true",
+      parallel: "2",
+      confidence: "0.95",
+      "step-timeout": "30",
+      known: JSON.stringify(known, null, 2),
+    });
+    expect(runOf(withDefaults).steps?.[1]?.inputs).toEqual({
+      ...common,
+      "job-id": "job-3",
+      "first-parent": "false",
+      parallel: "1",
+      confidence: "0.99",
+      "step-timeout": "0",
+      known: "null",
+    });
     const first = await resultOf(withOptions, "job-2");
     expect(first.culprit?.sha).toBe(repo.sha.c7);
     expect(first.range.size).toBe(13); // first parent: c1…c12 and the merge
@@ -270,7 +309,7 @@ describe("a dispatched bisect run", () => {
     await double.runner.idle();
     const run = runOf(runId);
     expect(run.conclusion).toBe("failure");
-    expect(run.steps?.[1]).toMatchObject({ name: "Bisect", outcome: "failure", error: expect.stringMatching(/^The template is not valid\..*fromJson/) });
+    expect(run.steps?.[1]).toMatchObject({ name: "Bisect", outcome: "failure", error: matchers.stringMatching(/^The template is not valid\..*fromJson/) });
     expect(run.steps?.[2]?.conclusion).toBe("success"); // if: always(); no file: a warning
     expect(run.log).toContain("##[warning]No files were found with the provided path");
     expect(await artifactsOf(runId)).toEqual([]);

@@ -30,7 +30,11 @@ interface Instance {
 
 /** Starts `app/src/main.ts` (what `npm start` runs) and waits for its "listening" line. */
 function startInstance(env: Record<string, string>): Promise<Instance> {
-  const child = spawn(process.execPath, ["--import", "tsx", "app/src/main.ts"], { cwd: ROOT, env: { PATH: process.env.PATH!, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "app/src/main.ts"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH!, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the App did not start within 30 s:\n${output}`)), 30_000);
@@ -42,8 +46,8 @@ function startInstance(env: Record<string, string>): Promise<Instance> {
         resolve({ child, url: match[1]!, output: () => output });
       }
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`the App exited with ${code}:\n${output}`));
@@ -87,9 +91,20 @@ afterAll(async () => {
 it("50 concurrent redeliveries of one webhook across 2 instances make 1 job, 1 dispatch, 1 status comment", async () => {
   const commentId = 3_100_000_001;
   double.addComment(FULL, 42, { body: "/bisect v1.0..main -- npm test", user: "maintainer", id: commentId });
-  const payload = issueCommentPayload({ owner: OWNER, repo: REPO, repositoryId: REPOSITORY_ID, installationId: INSTALLATION_ID, issueNumber: 42, login: "maintainer", commentId, body: "/bisect v1.0..main -- npm test" });
+  const payload = issueCommentPayload({
+    owner: OWNER,
+    repo: REPO,
+    repositoryId: REPOSITORY_ID,
+    installationId: INSTALLATION_ID,
+    issueNumber: 42,
+    login: "maintainer",
+    commentId,
+    body: "/bisect v1.0..main -- npm test",
+  });
   const id = randomUUID();
-  const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => deliver(`${instances[i % 2]!.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", payload, id })));
+  const responses = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => deliver(`${instances[i % 2]!.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", payload, id })),
+  );
   expect(responses.map((r) => r.status)).toEqual(Array(50).fill(200));
 
   await until(async () => (await admin.query("select count(*)::int as n from public.bisect_jobs where state = 'dispatched'")).rows[0]!.n === 1);
@@ -127,27 +142,54 @@ it("an instance killed with SIGKILL while it holds a job: another instance finis
   double.failNext("POST /repos/{owner}/{repo}/issues/{issue_number}/comments", 500, 1);
   const commentId = 3_100_000_002;
   double.addComment(FULL, 43, { body: "/bisect v1.0..main -- npm test", user: "maintainer", id: commentId });
-  const payload = issueCommentPayload({ owner: OWNER, repo: REPO, repositoryId: REPOSITORY_ID, installationId: INSTALLATION_ID, issueNumber: 43, login: "maintainer", commentId, body: "/bisect v1.0..main -- npm test" });
+  const payload = issueCommentPayload({
+    owner: OWNER,
+    repo: REPO,
+    repositoryId: REPOSITORY_ID,
+    installationId: INSTALLATION_ID,
+    issueNumber: 43,
+    login: "maintainer",
+    commentId,
+    body: "/bisect v1.0..main -- npm test",
+  });
   expect((await deliver(`${doomed.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", payload })).status).toBe(200);
   const runsBefore = double.runs.length;
   await until(() => double.runs.length > runsBefore, 20_000);
   doomed.child.kill("SIGKILL");
-  const { rows } = await admin.query<{ id: number; locked_by: string | null; run_id: string | null }>("select id, locked_by, run_id from public.bisect_jobs where issue_number = 43");
+  const { rows } = await admin.query<{ id: number; locked_by: string | null; run_id: string | null }>(
+    "select id, locked_by, run_id from public.bisect_jobs where issue_number = 43",
+  );
   expect(rows[0]!.locked_by).not.toBeNull();
   expect(rows[0]!.run_id).toBeNull();
 
   const survivor = await startInstance(appEnv(double, { DATABASE_URL: url, WORKER_POLL_MS: "100", RUN_CHECK_SECONDS: "1" }));
   instances = [survivor];
   const jobId = Number(rows[0]!.id);
-  await until(async () => (await admin.query<{ state: string }>(`select state from public.bisect_jobs where id = ${jobId}`)).rows[0]!.state === "dispatched", 20_000);
+  await until(
+    async () => (await admin.query<{ state: string }>(`select state from public.bisect_jobs where id = ${jobId}`)).rows[0]!.state === "dispatched",
+    20_000,
+  );
   const runs = double.runs.filter((r) => r.inputs.job_id === String(jobId));
   expect(runs).toHaveLength(1);
 
   const probes = [{ sha: repo.sha.c7, verdict: "bad", exitCode: 1, durationMs: 900, round: 1 }];
-  const document = { schema: 1, jobId: String(jobId), verdict: "culprit", culprit: { sha: repo.sha.c7, confidence: 1 }, candidates: [repo.sha.c7], range: { good: [repo.sha["v1.0"]], bad: repo.sha.main, size: 15 }, probes, tested: 1, rounds: 1 };
+  const document = {
+    schema: 1,
+    jobId: String(jobId),
+    verdict: "culprit",
+    culprit: { sha: repo.sha.c7, confidence: 1 },
+    candidates: [repo.sha.c7],
+    range: { good: [repo.sha["v1.0"]], bad: repo.sha.main, size: 15 },
+    probes,
+    tested: 1,
+    rounds: 1,
+  };
   double.completeRun(runs[0]!.id, { conclusion: "success", artifact: { zip: resultZip(String(jobId), document) } });
   // No webhook: the survivor's reconciler finds the run completed.
-  await until(async () => (await admin.query<{ state: string }>(`select state from public.bisect_jobs where id = ${jobId}`)).rows[0]!.state === "succeeded", 20_000);
+  await until(
+    async () => (await admin.query<{ state: string }>(`select state from public.bisect_jobs where id = ${jobId}`)).rows[0]!.state === "succeeded",
+    20_000,
+  );
   expect(double.runs.filter((r) => r.inputs.job_id === String(jobId))).toHaveLength(1);
   const appComments = () => double.comments(FULL, 43).filter((c) => c.user.endsWith("[bot]"));
   // The result is recorded first, then the comment edited.
@@ -163,24 +205,40 @@ it("end to end with real runs: the instance the run reports to is killed mid-job
     startInstance(appEnv(double, { DATABASE_URL: databaseUrl, WORKER_POLL_MS: "100", RUN_CHECK_SECONDS: "1", LEASE_SECONDS: "5" })),
     startInstance(appEnv(double, { DATABASE_URL: databaseUrl, WORKER_POLL_MS: "100", RUN_CHECK_SECONDS: "1", LEASE_SECONDS: "5" })),
   ]);
-  instances = [a!, b!];
+  instances = [a, b];
   const regression = await makeRegressionRepo({ mainline: 120 });
   try {
     double.addRepository({ owner: OWNER, name: "calc", id: 9101, path: regression.dir, defaultBranch: "main", installationId: INSTALLATION_ID });
     double.setPermission(`${OWNER}/calc`, "maintainer", "write");
     // The Action's test sleeps a little, so the run is still going when instance A dies.
-    double.runner.options = { webhookUrl: `${a!.url}/api/github/webhooks`, webhookSecret: WEBHOOK_SECRET };
+    double.runner.options = { webhookUrl: `${a.url}/api/github/webhooks`, webhookSecret: WEBHOOK_SECRET };
     const body = "/bisect v1.0..main -- sleep 0.3; sh test.sh";
     const commentId = 3_100_000_003;
     double.addComment(`${OWNER}/calc`, 1, { body, user: "maintainer", id: commentId });
-    const payload = issueCommentPayload({ owner: OWNER, repo: "calc", repositoryId: 9101, installationId: INSTALLATION_ID, issueNumber: 1, login: "maintainer", commentId, body });
-    expect((await deliver(`${a!.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", payload })).status).toBe(200);
+    const payload = issueCommentPayload({
+      owner: OWNER,
+      repo: "calc",
+      repositoryId: 9101,
+      installationId: INSTALLATION_ID,
+      issueNumber: 1,
+      login: "maintainer",
+      commentId,
+      body,
+    });
+    expect((await deliver(`${a.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", payload })).status).toBe(200);
     await until(() => double.runner.executing.length > 0, 20_000);
-    a!.child.kill("SIGKILL");
+    a.child.kill("SIGKILL");
     await double.runner.idle();
-    const job = async () => (await admin.query<{ id: number; state: string; culprit_sha: string | null; attempts: number }>("select id, state, culprit_sha, attempts from public.bisect_jobs where repository_id = 9101")).rows[0]!;
+    const job = async () =>
+      (
+        await admin.query<{ id: number; state: string; culprit_sha: string | null; attempts: number }>(
+          "select id, state, culprit_sha, attempts from public.bisect_jobs where repository_id = 9101",
+        )
+      ).rows[0]!;
     await until(async () => (await job()).state === "succeeded", 45_000).catch(async (error) => {
-      throw new Error(`${(error as Error).message}: ${JSON.stringify(await job())}; runs ${JSON.stringify(double.runs.map((r) => [r.id, r.status, r.conclusion]))}`);
+      throw new Error(
+        `${(error as Error).message}: ${JSON.stringify(await job())}; runs ${JSON.stringify(double.runs.map((r) => [r.id, r.status, r.conclusion]))}`,
+      );
     });
     const ended = await job();
     expect(ended).toMatchObject({ culprit_sha: regression.culprit.sha, attempts: 1 });

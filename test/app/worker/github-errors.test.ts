@@ -4,7 +4,7 @@
  * long as GitHub's `retry-after` before trying the command again, and the user gets the bisect.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { REPOSITORY_ID, startHarness, type Harness } from "../support/app-harness.js";
+import { REPOSITORY_ID, startHarness, type Harness } from "../../support/app-harness.js";
 
 let h: Harness;
 beforeAll(async () => {
@@ -19,7 +19,7 @@ it("a secondary rate limit (403, retry-after: 120) is waited out: the command is
   await h.settle();
   expect(h.double.requests.filter((r) => r.route === route).map((r) => r.status)).toEqual([403]);
   const { rows } = await h.db.client.query<{ state: string; wait: number; error: string }>(
-    "select state, extract(epoch from next_attempt_at - now())::float as wait, error from public.bisect_commands",
+    "select state, extract(epoch from run_at - now())::float as wait, error from public.bisect_tasks where kind = 'command'",
   );
   expect(rows).toHaveLength(1);
   expect(rows[0]!.state).toBe("pending");
@@ -27,9 +27,9 @@ it("a secondary rate limit (403, retry-after: 120) is waited out: the command is
   expect(rows[0]!.error).toContain("HTTP 403");
   expect(h.appComments()).toEqual([]);
   // The time has come.
-  await h.db.client.exec("update public.bisect_commands set next_attempt_at = now()");
+  await h.db.client.exec("update public.bisect_tasks set run_at = now() where kind = 'command'");
   await h.settle();
-  expect((await h.store.latestJob(REPOSITORY_ID, 42))?.state).toBe("dispatched");
+  expect((await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 42 }))?.state).toBe("dispatched");
   expect(h.double.violations).toEqual([]);
 });
 
@@ -37,6 +37,6 @@ it("a 502 from GitHub on the GraphQL query is retried by Probot and the bisect s
   h.double.failNext("POST /graphql", 502, 1);
   await h.comment("/bisect v1.0..main -- npm test", { issueNumber: 43 });
   await h.settle();
-  expect((await h.store.latestJob(REPOSITORY_ID, 43))?.state).toBe("dispatched");
+  expect((await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 43 }))?.state).toBe("dispatched");
   expect(h.double.requests.filter((r) => r.route === "POST /graphql").map((r) => r.status)).toContain(502);
 });

@@ -8,12 +8,13 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { JobRow } from "../../app/src/store/store.js";
-import { INSTALLATION_ID, OWNER, REPO, REPOSITORY_ID, WEBHOOK_SECRET, startHarness, type Harness } from "../support/app-harness.js";
-import { BLOB_ROUTE, type WorkflowRunRecord } from "../support/github-double/index.js";
-import { workflowRunPayload } from "../support/run-webhooks.js";
-import { deliver } from "../support/webhooks.js";
-import { makeZip, resultZip } from "../support/zip.js";
+import type { JobRow } from "../../../app/src/store/store.js";
+import { INSTALLATION_ID, OWNER, REPO, REPOSITORY_ID, WEBHOOK_SECRET, startHarness, type Harness } from "../../support/app-harness.js";
+import { dispatchedKnown } from "../../support/dispatched-known.js";
+import { BLOB_ROUTE, type WorkflowRunRecord } from "../../support/github-double/index.js";
+import { workflowRunPayload } from "../../support/run-webhooks.js";
+import { deliver } from "../../support/webhooks.js";
+import { makeZip, resultZip } from "../../support/zip.js";
 
 const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), "golden");
 const FULL = `${OWNER}/${REPO}`;
@@ -39,7 +40,7 @@ async function dispatched(body = "/bisect v1.0..main -- npm test"): Promise<JobR
   issue++;
   expect((await h.comment(body, { issueNumber: issue })).status).toBe(200);
   await h.settle();
-  const job = (await h.store.latestJob(REPOSITORY_ID, issue))!;
+  const job = (await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: issue }))!;
   expect(job.state).toBe("dispatched");
   return job;
 }
@@ -56,7 +57,18 @@ function resultDocument(job: JobRow, culprit: string, overrides: Record<string, 
     { sha: h.repo.sha.c6, verdict: "good", exitCode: 0, durationMs: 1250, round: 3 },
     { sha: culprit, verdict: "bad", exitCode: 1, durationMs: 1400, round: 4 },
   ];
-  return { schema: 1, jobId: String(job.id), verdict: "culprit", culprit: { sha: culprit, confidence: 1 }, candidates: [culprit], range: { good: job.good_shas, bad: job.bad_sha, size: 15 }, probes, tested: 4, rounds: 4, ...overrides };
+  return {
+    schema: 1,
+    jobId: String(job.id),
+    verdict: "culprit",
+    culprit: { sha: culprit, confidence: 1 },
+    candidates: [culprit],
+    range: { good: job.good_shas, bad: job.bad_sha, size: 15 },
+    probes,
+    tested: 4,
+    rounds: 4,
+    ...overrides,
+  };
 }
 
 function sendRunEvent(run: WorkflowRunRecord, action: "in_progress" | "completed", deliveryId?: string) {
@@ -97,12 +109,12 @@ describe("a run that finishes", () => {
     const run = runOf(job);
     h.double.startRun(run.id);
     await sendRunEvent(run, "in_progress");
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "running" });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "running" });
 
     await finish(job, resultZip(String(job.id), resultDocument(job, h.repo.sha.c7!)));
-    const after = (await h.store.getJob(job.id))!;
+    const after = (await h.store.call("getJob", { jobId: job.id }))!;
     expect(after).toMatchObject({ state: "succeeded", verdict: "culprit", culprit_sha: h.repo.sha.c7, tested: 4, rounds: 4 });
-    expect(await h.store.probes(job.id)).toHaveLength(4);
+    expect(await h.store.call("jobProbes", { jobId: job.id })).toHaveLength(4);
 
     const [comment, ...more] = h.appComments(issue);
     expect(more).toEqual([]);
@@ -126,7 +138,7 @@ describe("a run that finishes", () => {
     await sendRunEvent(run, "in_progress");
     await sendRunEvent(run, "completed");
     await h.settle();
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "succeeded", verdict: "culprit" });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "succeeded", verdict: "culprit" });
     expect([downloads(), h.appComments(issue)[0]!.body]).toEqual(before);
   });
 
@@ -134,11 +146,11 @@ describe("a run that finishes", () => {
     const job = await dispatched();
     h.double.completeRun(runOf(job).id, { conclusion: "success", artifact: { zip: resultZip(String(job.id), resultDocument(job, h.repo.sha.c7!)) } });
     // RUN_CHECK_SECONDS is 1 here: two intervals.
-    for (let i = 0; i < 2 && (await h.store.getJob(job.id))!.state !== "succeeded"; i++) {
+    for (let i = 0; i < 2 && (await h.store.call("getJob", { jobId: job.id }))!.state !== "succeeded"; i++) {
       await new Promise((resolve) => setTimeout(resolve, 1100));
       await h.settle();
     }
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "succeeded", culprit_sha: h.repo.sha.c7 });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "succeeded", culprit_sha: h.repo.sha.c7 });
     expect(h.appComments(issue)[0]!.body).toContain("is the first bad commit");
   });
 
@@ -158,7 +170,7 @@ describe("infrastructure failures", () => {
     const job = await dispatched();
     for (let attempt = 1; attempt <= 3; attempt++) {
       await finish(job, null, "failure");
-      const now = (await h.store.getJob(job.id))!;
+      const now = (await h.store.call("getJob", { jobId: job.id }))!;
       if (attempt < 3) {
         expect(now).toMatchObject({ state: "queued", attempts: attempt });
         // The backoff has passed.
@@ -166,7 +178,7 @@ describe("infrastructure failures", () => {
         await h.settle();
       }
     }
-    const final = (await h.store.getJob(job.id))!;
+    const final = (await h.store.call("getJob", { jobId: job.id }))!;
     expect(final).toMatchObject({ state: "failed", attempts: 3 });
     expect(final.error).toContain("no artifact");
     expect(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id) && d.status < 300)).toHaveLength(3);
@@ -178,18 +190,34 @@ describe("infrastructure failures", () => {
 
   const hostile: [string, (job: JobRow) => { zip: Buffer; sizeOverride?: number }, RegExp][] = [
     ["a zip with a ../ path", (job) => ({ zip: makeZip([{ name: `../bisect-result-${job.id}.json`, data: "{}" }]) }), /path, not a plain file name/],
-    ["a declared size of 1 GB (not even downloaded)", (job) => ({ zip: resultZip(String(job.id), {}), sizeOverride: 1024 ** 3 }), /1073741824 bytes; the limit/],
+    [
+      "a declared size of 1 GB (not even downloaded)",
+      (job) => ({ zip: resultZip(String(job.id), {}), sizeOverride: 1024 ** 3 }),
+      /1073741824 bytes; the limit/,
+    ],
     ["malformed JSON", (job) => ({ zip: makeZip([{ name: `bisect-result-${job.id}.json`, data: "{not json" }]) }), /is not JSON/],
-    ["a result for another job", (job) => ({ zip: makeZip([{ name: `bisect-result-${job.id}.json`, data: JSON.stringify({ ...resultDocument(job, h.repo.sha.c7!), jobId: "999" }) }]) }), /result of job "999"/],
-    ["a number no column can hold", (job) => ({ zip: resultZip(String(job.id), resultDocument(job, h.repo.sha.c7!, { tested: 3_000_000_000 })) }), /number too large/],
-    ["a zip bomb", (job) => ({ zip: makeZip([{ name: `bisect-result-${job.id}.json`, data: { repeat: " ".repeat(1 << 20), times: 50 }, method: "deflate" }]) }), /limit is 1048576/],
+    [
+      "a result for another job",
+      (job) => ({ zip: makeZip([{ name: `bisect-result-${job.id}.json`, data: JSON.stringify({ ...resultDocument(job, h.repo.sha.c7!), jobId: "999" }) }]) }),
+      /result of job "999"/,
+    ],
+    [
+      "a number no column can hold",
+      (job) => ({ zip: resultZip(String(job.id), resultDocument(job, h.repo.sha.c7!, { tested: 3_000_000_000 })) }),
+      /number too large/,
+    ],
+    [
+      "a zip bomb",
+      (job) => ({ zip: makeZip([{ name: `bisect-result-${job.id}.json`, data: { repeat: " ".repeat(1 << 20), times: 50 }, method: "deflate" }]) }),
+      /limit is 1048576/,
+    ],
   ];
   it.each(hostile)("%s is refused as an infrastructure failure, and retried", async (_name, artifact, reason) => {
     const job = await dispatched();
     const blobs = h.double.requests.filter((r) => r.route === BLOB_ROUTE).length;
     const { zip, sizeOverride } = artifact(job);
     await finish(job, zip, "success", sizeOverride ? { sizeOverride } : {});
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "queued", attempts: 1 });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "queued", attempts: 1 });
     const { rows } = await h.db.client.query<{ reason: string }>(`select reason from public.bisect_attempts where job_id = ${job.id}`);
     expect(rows[0]!.reason).toMatch(reason);
     if (sizeOverride) expect(h.double.requests.filter((r) => r.route === BLOB_ROUTE).length).toBe(blobs);
@@ -202,7 +230,7 @@ describe("GitHub refusing the artifact", () => {
     const job = await dispatched();
     h.double.failNext("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", 404, 1);
     await finish(job, resultZip(String(job.id), resultDocument(job, h.repo.sha.c7!)));
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "queued", attempts: 1 });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "queued", attempts: 1 });
     const { rows } = await h.db.client.query<{ reason: string }>(`select reason from public.bisect_attempts where job_id = ${job.id}`);
     expect(rows[0]!.reason).toContain("HTTP 404");
   });
@@ -213,7 +241,7 @@ describe("time limits, cancel and retry", () => {
     const job = await dispatched("/bisect v1.0..main --timeout 10m -- npm test");
     await h.db.client.exec(`update public.bisect_jobs set dispatched_at = now() - interval '11 minutes', next_check_at = now() where id = ${job.id}`);
     await h.settle();
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "timed_out" });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "timed_out" });
     expect(runOf(job)).toMatchObject({ status: "completed", conclusion: "cancelled" });
     expect(h.appComments(issue)[0]!.body).toMatch(/time limit of 10 min/);
   });
@@ -226,18 +254,29 @@ describe("time limits, cancel and retry", () => {
     expect(run).toMatchObject({ status: "completed", conclusion: "cancelled" });
     await sendRunEvent(run, "completed");
     await h.settle();
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "cancelled" });
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "cancelled" });
   });
 
   it("/bisect retry of a job that ended in an error resumes with its verdicts: the new run is told what is known", async () => {
     const job = await dispatched();
-    await finish(job, resultZip(String(job.id), { ...resultDocument(job, h.repo.sha.c7!), verdict: "error", culprit: undefined, candidates: [], error: "contradictory verdicts" }), "failure");
-    expect(await h.store.getJob(job.id)).toMatchObject({ state: "failed", verdict: "error" });
+    await finish(
+      job,
+      resultZip(String(job.id), {
+        ...resultDocument(job, h.repo.sha.c7!),
+        verdict: "error",
+        reason: "contradiction",
+        culprit: undefined,
+        candidates: [],
+        error: "contradictory verdicts",
+      }),
+      "failure",
+    );
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "failed", verdict: "error", reason: "contradiction" });
     await h.comment("/bisect retry", { issueNumber: issue });
     await h.settle();
-    const retried = (await h.store.getJob(job.id))!;
+    const retried = (await h.store.call("getJob", { jobId: job.id }))!;
     expect(retried).toMatchObject({ state: "dispatched", attempts: 2 });
-    const known = JSON.parse(h.double.dispatches.at(-1)!.inputs.options!).known as { sha: string; verdict: string }[];
+    const known = dispatchedKnown(h.double.dispatches.at(-1)!.inputs.options!);
     expect(known).toEqual(resultDocument(job, h.repo.sha.c7!).probes.map((p) => ({ sha: p.sha, verdict: p.verdict })));
   });
 });

