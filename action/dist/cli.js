@@ -2,12 +2,16 @@ import { createRequire as __createRequire } from 'node:module'; const require = 
 import {
   GitCli,
   OPTIONS,
+  SURFACES,
+  errorMessage,
   external_exports,
   flagSyntax,
   optionValuesSchema,
   optionsOn,
-  runBisect
-} from "./shared-7DAFZJXA.js";
+  resolveRange,
+  runBisect,
+  runnerOptions
+} from "./shared-YTMUEHRO.js";
 
 // action/src/cli/main.ts
 import { resolve } from "node:path";
@@ -22,8 +26,8 @@ var settingsSchema = external_exports.strictObject({
   command: external_exports.array(external_exports.string()).min(1, { error: "Missing the test command after '--' (e.g. bisect-bot run --good v1.4 --bad main -- npm test)." }),
   json: external_exports.boolean(),
   verbose: external_exports.boolean(),
-  // The values of CLI_OPTIONS (a strict object: an option on the "cli" surface missing here fails every parse).
-  ...optionValuesSchema.pick({ firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true }).shape
+  // The values of the CLI's options.
+  ...optionValuesSchema.pick(SURFACES.cli).shape
 });
 var LEADING_FLAGS = [
   ["-C <dir>", "run in the repository at <dir> (default: current directory)"],
@@ -109,7 +113,7 @@ function parseCli(argv) {
       }
     }));
   } catch (error) {
-    const original = error instanceof Error ? error.message : String(error);
+    const original = errorMessage(error);
     const message = original.split("\n")[0].replace(/\. (To specify a positional argument|This command does not take positional arguments).*$/s, "");
     const hint = split < 0 && /positional/i.test(original) ? " Put the test command after '--'." : "";
     throw new UsageError(`${message.replace(/\.$/, "")}.${hint}`);
@@ -161,14 +165,14 @@ async function main(argv, io) {
 `);
     return exitStatus(result.verdict);
   } catch (error) {
-    io.stderr(`bisect-bot: ${error instanceof Error ? error.message : String(error)}
+    io.stderr(`bisect-bot: ${errorMessage(error)}
 `);
     return io.signal?.aborted ? EXIT.interrupted : EXIT.error;
   }
 }
 async function bisect(settings, io) {
   const git = await GitCli.open(resolve(settings.dir));
-  const [bad, good] = await Promise.all([git.resolveCommit(settings.bad), Promise.all(settings.good.map((ref) => git.resolveCommit(ref)))]);
+  const range = await resolveRange(git, settings);
   const log = io.stderr;
   const started = performance.now();
   let tested = 0;
@@ -181,8 +185,10 @@ async function bisect(settings, io) {
 `
         );
         if (event.mergeBases.length > 0) {
-          log(`Some good commits are not ancestors of ${settings.bad}: testing the merge base${event.mergeBases.length > 1 ? "s" : ""} ${event.mergeBases.map(short).join(", ")} first.
-`);
+          log(
+            `Some good commits are not ancestors of ${settings.bad}: testing the merge base${event.mergeBases.length > 1 ? "s" : ""} ${event.mergeBases.map(short).join(", ")} first.
+`
+          );
         }
         break;
       }
@@ -195,8 +201,10 @@ async function bisect(settings, io) {
         const s = event.status;
         const left = s.state === "searching" ? `${s.candidates} left, ~${s.estimatedTests} to go` : "done";
         const note = event.note ? `  (${event.note})` : "";
-        log(`  ${String(tested).padStart(3)}. ${short(event.sha)}  ${event.probe.verdict.padEnd(5)} ${seconds(event.probe.durationMs).padStart(7)}  [${left}]${note}
-`);
+        log(
+          `  ${String(tested).padStart(3)}. ${short(event.sha)}  ${event.probe.verdict.padEnd(5)} ${seconds(event.probe.durationMs).padStart(7)}  [${left}]${note}
+`
+        );
         break;
       }
       case "probe-stopped":
@@ -210,17 +218,9 @@ async function bisect(settings, io) {
     }
   };
   const result = await runBisect({
-    git,
-    good,
-    bad,
-    refNames: { good: settings.good, bad: settings.bad },
+    ...range,
     command: settings.command,
-    parallel: settings.parallel,
-    firstParent: settings.firstParent,
-    flaky: settings.flaky,
-    verifyBad: settings.verify,
-    confidence: settings.confidence,
-    ...settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1e3 } : {},
+    ...runnerOptions(settings),
     onEvent,
     ...settings.verbose ? { onOutput: (_sha, chunk) => log(chunk.toString()) } : {},
     ...io.signal ? { signal: io.signal } : {}

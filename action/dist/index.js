@@ -2,13 +2,17 @@ import { createRequire as __createRequire } from 'node:module'; const require = 
 import {
   GitCli,
   OPTIONS,
+  SURFACES,
+  errorMessage,
   external_exports,
   interruptedResult,
   optionValuesSchema,
   optionsOn,
+  resolveRange,
   resultBase,
-  runBisect
-} from "./shared-7DAFZJXA.js";
+  runBisect,
+  runnerOptions
+} from "./shared-YTMUEHRO.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -472,7 +476,10 @@ var OWN_INPUTS = {
   good: { text: refList.pipe(external_exports.array(ref).min(1, { error: "at least one good commit is required" })), default: "" },
   bad: { text: ref, default: "" },
   command: { text: external_exports.string().min(1, { error: "the test command is required, e.g. 'npm test'" }), default: "" },
-  "job-id": { text: external_exports.string().max(200).regex(/^[\w.-]*$/, { error: "letters, digits, '.', '_' and '-' only" }), default: "" },
+  "job-id": {
+    text: external_exports.string().max(200).regex(/^[\w.-]*$/, { error: "letters, digits, '.', '_' and '-' only" }),
+    default: ""
+  },
   mode: { text: external_exports.enum(["bisect", "probe"], { error: "expected 'bisect' or 'probe'" }), default: "bisect" },
   commits: { text: refList.pipe(external_exports.array(ref)), default: "" },
   known: {
@@ -503,8 +510,8 @@ var settingsSchema = external_exports.strictObject({
   /** Probe mode: the commits to test. */
   commits: external_exports.array(external_exports.string()),
   known: knownSchema,
-  // The values of ACTION_OPTIONS (a strict object: an option on the "action" surface missing here fails every read).
-  ...optionValuesSchema.pick({ firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true }).shape
+  // The values of the Action's options.
+  ...optionValuesSchema.pick(SURFACES.action).shape
 });
 function invalid(name, value, expected) {
   const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
@@ -625,13 +632,20 @@ function renderSummary(result, commits, links) {
       );
       break;
     case "searching":
-      lines.push(`### Probes tested: the bisection goes on`, "", `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`, "");
+      lines.push(
+        `### Probes tested: the bisection goes on`,
+        "",
+        `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`,
+        ""
+      );
       break;
   }
   if (result.probes.length > 0) {
     lines.push("| # | commit | subject | verdict | exit | duration | round |", "|---|---|---|---|---|---|---|");
     result.probes.forEach((p, i) => {
-      lines.push(`| ${i + 1} | ${commitLink(p.sha, links)} | ${subject(p.sha)} | ${p.verdict} | ${p.exitCode ?? "\u2013"} | ${seconds(p.durationMs)} | ${p.round} |`);
+      lines.push(
+        `| ${i + 1} | ${commitLink(p.sha, links)} | ${subject(p.sha)} | ${p.verdict} | ${p.exitCode ?? "\u2013"} | ${seconds(p.durationMs)} | ${p.round} |`
+      );
     });
     lines.push("");
   }
@@ -660,7 +674,7 @@ async function run() {
     setOutput("result-file", file);
     if (result.verdict === "error" || result.verdict === "interrupted") setFailed(result.error ?? "The bisection failed.");
   } catch (error2) {
-    setFailed(error2 instanceof Error ? error2.message : String(error2));
+    setFailed(errorMessage(error2));
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -675,8 +689,8 @@ function writeProgress(file, jobId, range, probes) {
 async function bisect(settings, resultFile, signal) {
   const git = await GitCli.open(process.env.GITHUB_WORKSPACE ?? process.cwd());
   await ensureHistory(git, { good: settings.good, bad: settings.bad }, (line) => info(line));
-  const bad = await git.resolveCommit(settings.bad);
-  const good = await Promise.all(settings.good.map((g) => git.resolveCommit(g)));
+  const resolved = await resolveRange(git, settings);
+  const { good, bad } = resolved;
   const commits = settings.mode === "probe" ? await Promise.all(settings.commits.map((c) => git.resolveCommit(c))) : void 0;
   const output = /* @__PURE__ */ new Map();
   const done = [];
@@ -695,9 +709,11 @@ async function bisect(settings, resultFile, signal) {
         try {
           writeProgress(resultFile, settings.jobId, range, done);
         } catch (error2) {
-          warning(`Could not save progress to ${resultFile}: ${error2 instanceof Error ? error2.message : String(error2)}`);
+          warning(`Could not save progress to ${resultFile}: ${errorMessage(error2)}`);
         }
-        startGroup(`${short2(p.sha)} ${p.verdict} (exit ${p.exitCode ?? "\u2013"}, ${(p.durationMs / 1e3).toFixed(1)} s)${event.note ? ` \u2014 ${event.note}` : ""}`);
+        startGroup(
+          `${short2(p.sha)} ${p.verdict} (exit ${p.exitCode ?? "\u2013"}, ${(p.durationMs / 1e3).toFixed(1)} s)${event.note ? ` \u2014 ${event.note}` : ""}`
+        );
         for (const chunk of output.get(p.sha) ?? []) process.stdout.write(chunk);
         endGroup();
         output.delete(p.sha);
@@ -716,18 +732,11 @@ async function bisect(settings, resultFile, signal) {
     }
   };
   const result = await runBisect({
-    git,
-    good,
-    bad,
-    refNames: { good: settings.good, bad: settings.bad },
+    ...resolved,
     command: ["bash", "-c", settings.command],
-    parallel: settings.parallel,
-    firstParent: settings.firstParent,
-    flaky: settings.flaky,
-    confidence: settings.confidence,
+    ...runnerOptions(settings),
     known: settings.known,
     ...settings.jobId ? { jobId: settings.jobId } : {},
-    ...settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1e3 } : {},
     ...commits ? { probeOnly: commits } : {},
     signal,
     onEvent,

@@ -53,9 +53,13 @@ export function formatDuration(seconds: number): string {
   return out === "" ? "0s" : out;
 }
 
-/** `0.99`, `.99`, `1`: digits with at most one decimal point, no sign or exponent. */
-function isDecimal(text: string): boolean {
-  return text.length <= 24 && /^(?:\d+\.?\d*|\.\d+)$/.test(text);
+/** A number written as text: the characters `pattern` allows (at most 24), read as a number, then held to its range. */
+function numberText(pattern: RegExp, expected: { error: string }, value: z.ZodNumber) {
+  return z
+    .string()
+    .refine((text) => text.length <= 24 && pattern.test(text), expected)
+    .transform(Number)
+    .pipe(value);
 }
 
 const clamp = (value: number, min: number, max: number) => Math.min(max, Math.max(min, value));
@@ -65,7 +69,6 @@ interface Common {
   name: string;
   /** One line, for every surface's help. */
   help: string;
-  surfaces: readonly Surface[];
 }
 
 function switchOption(o: Common) {
@@ -89,53 +92,45 @@ interface Example {
   example: string;
 }
 
+/** An option whose value is a number: its text form is what `pattern` lets through, in range. */
+function numberOption<K extends "integer" | "probability", O extends Common & Example>(
+  o: O,
+  kind: K,
+  rule: string,
+  range: z.ZodNumber,
+  pattern: RegExp,
+  repair: (text: string) => number,
+) {
+  return { ...o, kind, rule, value: range, text: numberText(pattern, { error: `expected ${rule}` }, range), yaml: range, repair };
+}
+
 function integerOption(o: Common & Example & { min: number; max: number; default: number; placeholder: string }) {
   const rule = `a whole number from ${o.min} to ${o.max}`;
-  const value = z.int({ error: `expected ${rule}` }).min(o.min, { error: `expected ${rule}` }).max(o.max, { error: `expected ${rule}` });
-  return {
-    ...o,
-    kind: "integer" as const,
-    rule,
-    value,
-    text: z
-      .string()
-      .regex(/^\d{1,9}$/, { error: `expected ${rule}` })
-      .transform(Number)
-      .pipe(value),
-    yaml: value,
-    /** The nearest value in range (for a corrected example). */
-    repair: (text: string) => {
-      const near = text.trim() === "" ? NaN : Number(text);
-      return clamp(Math.round(Number.isFinite(near) ? near : Number(o.example)), o.min, o.max);
-    },
-  };
+  const expected = { error: `expected ${rule}` };
+  // The nearest value in range (for a corrected example).
+  return numberOption(o, "integer", rule, z.int(expected).min(o.min, expected).max(o.max, expected), /^\d{1,9}$/, (text) => {
+    const near = text.trim() === "" ? NaN : Number(text);
+    return clamp(Math.round(Number.isFinite(near) ? near : Number(o.example)), o.min, o.max);
+  });
 }
 
 function probabilityOption(o: Common & Example & { above: number; below: number; default: number; placeholder: string }) {
   const rule = `a probability above ${o.above} and below ${o.below}, such as ${o.default}`;
-  const value = z.number({ error: `expected ${rule}` }).gt(o.above, { error: `expected ${rule}` }).lt(o.below, { error: `expected ${rule}` });
-  return {
-    ...o,
-    kind: "probability" as const,
-    rule,
-    value,
-    text: z
-      .string()
-      .refine(isDecimal, { error: `expected ${rule}` })
-      .transform(Number)
-      .pipe(value),
-    yaml: value,
-    /** `99%` or `99` probably meant 0.99. */
-    repair: (text: string) => {
-      // Rounded: 99.9 % is 0.999, not 0.9990000000000001.
-      const percent = Math.round(Number(text.endsWith("%") ? text.slice(0, -1) : text) * 10) / 1000;
-      return value.safeParse(percent).success ? percent : Number(o.example);
-    },
-  };
+  const expected = { error: `expected ${rule}` };
+  const range = z.number(expected).gt(o.above, expected).lt(o.below, expected);
+  // `0.99`, `.99`, `1`: digits with at most one decimal point, no sign or exponent. `99%` or `99`
+  // probably meant 0.99 (rounded: 99.9 % is 0.999, not 0.9990000000000001).
+  return numberOption(o, "probability", rule, range, /^(?:\d+\.?\d*|\.\d+)$/, (text) => {
+    const percent = Math.round(Number(text.endsWith("%") ? text.slice(0, -1) : text) * 10) / 1000;
+    return range.safeParse(percent).success ? percent : Number(o.example);
+  });
 }
 
 function durationOption(o: Common & Example & { min: number; max: number; default: number; placeholder: string; rule: string }) {
-  const value = z.int({ error: `expected ${o.rule}` }).min(o.min, { error: `expected ${o.rule}` }).max(o.max, { error: `expected ${o.rule}` });
+  const value = z
+    .int({ error: `expected ${o.rule}` })
+    .min(o.min, { error: `expected ${o.rule}` })
+    .max(o.max, { error: `expected ${o.rule}` });
   const fromText = z
     .string()
     .transform((text, ctx) => {
@@ -174,12 +169,10 @@ export const OPTIONS = {
   firstParent: switchOption({
     name: "first-parent",
     help: "follow only the first parent of merges: a merged branch counts as its merge commit",
-    surfaces: ["cli", "action", "comment", "config"],
   }),
   flaky: switchOption({
     name: "flaky",
     help: "for tests that fail at random: repeats tests, weighs every verdict, and may conclude the failure was a flake",
-    surfaces: ["cli", "action", "comment", "config"],
   }),
   parallel: integerOption({
     name: "parallel",
@@ -189,7 +182,6 @@ export const OPTIONS = {
     min: 1,
     max: 64,
     default: 1,
-    surfaces: ["cli", "action", "comment", "config"],
   }),
   confidence: probabilityOption({
     name: "confidence",
@@ -199,7 +191,6 @@ export const OPTIONS = {
     above: 0.5,
     below: 1,
     default: 0.99,
-    surfaces: ["cli", "action", "comment", "config"],
   }),
   timeoutSeconds: durationOption({
     name: "timeout",
@@ -211,7 +202,6 @@ export const OPTIONS = {
     max: SIX_HOURS,
     // The App's default; BISECT_TIMEOUT_SECONDS changes it for an installation.
     default: 1800,
-    surfaces: ["comment", "config"],
   }),
   stepTimeoutSeconds: durationOption({
     name: "step-timeout",
@@ -223,12 +213,10 @@ export const OPTIONS = {
     max: SIX_HOURS,
     // No limit.
     default: 0,
-    surfaces: ["cli", "action", "comment", "config"],
   }),
   verify: switchOption({
     name: "verify",
     help: "test the bad commit before blaming it, so a range with no regression ends as no culprit",
-    surfaces: ["cli"],
   }),
 };
 
@@ -254,9 +242,25 @@ export function isOptionKey(key: string): key is OptionKey {
   return Object.hasOwn(OPTIONS, key);
 }
 
+/**
+ * Which options each surface has: the CLI and the Action run one bisection (the CLI can also
+ * verify the bad commit first); a comment and `.github/bisect.yml` set a job's options, its time
+ * limit included. A surface's schema is `optionValuesSchema.pick(SURFACES[surface])`.
+ */
+const JOB_OPTIONS = { firstParent: true, flaky: true, parallel: true, confidence: true, timeoutSeconds: true, stepTimeoutSeconds: true } as const;
+export const SURFACES = {
+  cli: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
+  action: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true },
+  comment: JOB_OPTIONS,
+  config: JOB_OPTIONS,
+} as const satisfies Record<Surface, Partial<Record<OptionKey, true>>>;
+
+export type OptionKeyOn<S extends Surface> = keyof (typeof SURFACES)[S] & OptionKey;
+
 /** The options a surface has, in the table's order. */
-export function optionsOn(surface: Surface): OptionKey[] {
-  return OPTION_KEYS.filter((key) => OPTIONS[key].surfaces.includes(surface));
+export function optionsOn<S extends Surface>(surface: S): OptionKeyOn<S>[] {
+  const has = SURFACES[surface];
+  return OPTION_KEYS.filter((key): key is OptionKeyOn<S> => Object.hasOwn(has, key));
 }
 
 /** How a flag is written with its value: `--parallel <k>`, `--flaky`. */

@@ -105,6 +105,9 @@ export const resultDocumentSchema = z
     error: "the reason does not fit the verdict (no-culprit, ambiguous, error and interrupted each need one of their own; culprit and searching have none)",
     path: ["reason"],
   })
-  .refine((doc) => (doc.verdict === "culprit") === (doc.culprit !== undefined), { error: "a culprit verdict names its culprit, and only it does", path: ["culprit"] });
+  .refine((doc) => (doc.verdict === "culprit") === (doc.culprit !== undefined), {
+    error: "a culprit verdict names its culprit, and only it does",
+    path: ["culprit"],
+  });
 export type ResultDocument = z.infer<typeof resultDocumentSchema>;
 export type Verdict = ResultDocument["verdict"];

@@ -99,7 +99,9 @@ describe("the bisect Action", () => {
     expect(run.result!.tested).toBeLessThanOrEqual(6);
     expect(run.stdout.match(/^::group::/gm)).toHaveLength(run.result!.probes.length);
     expect(run.summary).toContain(`### First bad commit: [\`${shas.get("c37")!.slice(0, 10)}\`](https://github.com/octo-org/widget/commit/${shas.get("c37")})`);
-    expect(run.summary).toMatch(/\| 1 \| \[`[0-9a-f]{10}`\]\(https:\/\/github\.com\/octo-org\/widget\/commit\/[0-9a-f]{40}\) \| c\d+ \| (good|bad) \| [01] \| /);
+    expect(run.summary).toMatch(
+      /\| 1 \| \[`[0-9a-f]{10}`\]\(https:\/\/github\.com\/octo-org\/widget\/commit\/[0-9a-f]{40}\) \| c\d+ \| (good|bad) \| [01] \| /,
+    );
     expect(run.stdout).toContain(`::notice::First bad commit: ${shas.get("c37")}`);
   });
 
@@ -113,14 +115,18 @@ describe("the bisect Action", () => {
 
   it("finds a culprit inside a merged branch", async () => {
     const dir = await tempDir(join(scratch, "merge"));
-    const shas = await buildRepo(dir, [
-      { id: "base", parents: [] },
-      { id: "f1", parents: ["base"] },
-      { id: "f2", parents: ["f1"], files: { bug: "1" } },
-      { id: "m1", parents: ["base"] },
-      { id: "merge", parents: ["m1", "f2"] },
-      { id: "m2", parents: ["merge"] },
-    ], { tags: { "v1.0": "base" } });
+    const shas = await buildRepo(
+      dir,
+      [
+        { id: "base", parents: [] },
+        { id: "f1", parents: ["base"] },
+        { id: "f2", parents: ["f1"], files: { bug: "1" } },
+        { id: "m1", parents: ["base"] },
+        { id: "merge", parents: ["m1", "f2"] },
+        { id: "m2", parents: ["merge"] },
+      ],
+      { tags: { "v1.0": "base" } },
+    );
     await git(dir, ["checkout", "--quiet", "--force", "main"]);
     // `bug` only reaches mainline through the merge, so test ancestry rather than the file.
     const run = await runAction(dir, { good: "v1.0", bad: "main", command: `! git merge-base --is-ancestor ${shas.get("f2")} HEAD` });
@@ -155,7 +161,10 @@ describe("the bisect Action", () => {
   it("puts each probe's output inside its own log group", async () => {
     const { dir } = await linearRepo(scratch, 20, 9);
     const run = await runAction(dir, { good: "v1.0", bad: "main", parallel: "2", command: 'echo "testing $(cat id)"; test ! -e bug' });
-    const groups = run.stdout.split("::group::").slice(1).map((g) => g.slice(0, g.indexOf("::endgroup::")));
+    const groups = run.stdout
+      .split("::group::")
+      .slice(1)
+      .map((g) => g.slice(0, g.indexOf("::endgroup::")));
     expect(groups).toHaveLength(run.result!.probes.length);
     for (const [i, p] of run.result!.probes.entries()) {
       expect(groups[i]).toMatch(new RegExp(`^${p.sha.slice(0, 10)} ${p.verdict} `));
@@ -237,34 +246,45 @@ describe("the bisect Action", () => {
     await new Promise((r) => setTimeout(r, 300));
   };
 
-  it.each<NodeJS.Signals>(["SIGINT", "SIGTERM"])("a cancelled run (%s) stops the tests and leaves an interrupted result with the verdicts so far", async (signal) => {
-    // c0..c29 pass at once; from c30 on the test hangs: the first probe (about c20) ends, then one hangs.
-    const { dir, shas } = await linearRepo(scratch, 40, 30);
-    const run = await runAction(dir, { good: "v1.0", bad: "main", command: "test -e bug && sleep 30; exit 0", "job-id": "job-9" }, {
-      whileRunning: async (pid, output) => {
-        await afterProbes(output, 1);
-        process.kill(pid, signal);
-      },
-    });
-    expect(run.code).toBe(1);
-    expect(run.outputs.verdict).toBe("interrupted");
-    expect(run.result).toMatchObject({ verdict: "interrupted", reason: "cancelled", jobId: "job-9", range: { size: 39 } });
-    expect(run.result!.probes.length).toBeGreaterThanOrEqual(1);
-    const good = new Set(Array.from({ length: 30 }, (_, i) => shas.get(`c${i}`)));
-    for (const p of run.result!.probes) expect([p.verdict, good.has(p.sha)]).toEqual(["good", true]); // the hung test is not a verdict
-    expect(run.stdout).toContain(`Received ${signal}: stopping the tests and saving the verdicts so far.`);
-    expect(run.stdout).toMatch(/::error::Interrupted after \d+ tests?/);
-    expect(run.summary).toContain("### Bisect interrupted");
-  });
+  it.each<NodeJS.Signals>(["SIGINT", "SIGTERM"])(
+    "a cancelled run (%s) stops the tests and leaves an interrupted result with the verdicts so far",
+    async (signal) => {
+      // c0..c29 pass at once; from c30 on the test hangs: the first probe (about c20) ends, then one hangs.
+      const { dir, shas } = await linearRepo(scratch, 40, 30);
+      const run = await runAction(
+        dir,
+        { good: "v1.0", bad: "main", command: "test -e bug && sleep 30; exit 0", "job-id": "job-9" },
+        {
+          whileRunning: async (pid, output) => {
+            await afterProbes(output, 1);
+            process.kill(pid, signal);
+          },
+        },
+      );
+      expect(run.code).toBe(1);
+      expect(run.outputs.verdict).toBe("interrupted");
+      expect(run.result).toMatchObject({ verdict: "interrupted", reason: "cancelled", jobId: "job-9", range: { size: 39 } });
+      expect(run.result!.probes.length).toBeGreaterThanOrEqual(1);
+      const good = new Set(Array.from({ length: 30 }, (_, i) => shas.get(`c${i}`)));
+      for (const p of run.result!.probes) expect([p.verdict, good.has(p.sha)]).toEqual(["good", true]); // the hung test is not a verdict
+      expect(run.stdout).toContain(`Received ${signal}: stopping the tests and saving the verdicts so far.`);
+      expect(run.stdout).toMatch(/::error::Interrupted after \d+ tests?/);
+      expect(run.summary).toContain("### Bisect interrupted");
+    },
+  );
 
   it("keeps the verdicts so far in the result file while it runs: a run killed outright leaves them as interrupted (stopped)", async () => {
     const { dir, shas } = await linearRepo(scratch, 40, 30);
-    const run = await runAction(dir, { good: "v1.0", bad: "main", command: "test -e bug && sleep 5; exit 0", "job-id": "job-10" }, {
-      whileRunning: async (pid, output) => {
-        await afterProbes(output, 1);
-        process.kill(pid, "SIGKILL");
+    const run = await runAction(
+      dir,
+      { good: "v1.0", bad: "main", command: "test -e bug && sleep 5; exit 0", "job-id": "job-10" },
+      {
+        whileRunning: async (pid, output) => {
+          await afterProbes(output, 1);
+          process.kill(pid, "SIGKILL");
+        },
       },
-    });
+    );
     expect(run.outputs.verdict).toBeUndefined();
     expect(run.file).toMatchObject({ verdict: "interrupted", reason: "stopped", jobId: "job-10", range: { size: 39 } });
     expect(run.file!.probes.length).toBeGreaterThanOrEqual(1);
@@ -274,7 +294,10 @@ describe("the bisect Action", () => {
 
   it.each([
     [{ parallel: "0" }, "::error::Invalid input 'parallel': '0'. Expected a whole number from 1 to 64."],
-    [{ "step-timeout": "1.5" }, "::error::Invalid input 'step-timeout': '1.5'. Expected a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit."],
+    [
+      { "step-timeout": "1.5" },
+      "::error::Invalid input 'step-timeout': '1.5'. Expected a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit.",
+    ],
     [{ confidence: "1.5" }, "::error::Invalid input 'confidence': '1.5'. Expected a probability above 0.5 and below 1, such as 0.99."],
     [{ flaky: "perhaps" }, "::error::Invalid input 'flaky': 'perhaps'. Expected true or false."],
     [{ mode: "probe" }, "::error::Invalid input 'commits': ''. Probe mode needs the commits to test"],

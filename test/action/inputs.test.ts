@@ -50,7 +50,7 @@ describe("the Action's inputs", () => {
     [{ "step-timeout": "7h" }, "Invalid input 'step-timeout': '7h'. Expected a duration up to 6h, such as 90s, 10m or 600 (seconds); 0 for no limit."],
     [{ "first-parent": "maybe" }, "Invalid input 'first-parent': 'maybe'. Expected true or false."],
     [{ good: "" }, "Invalid input 'good': ''. At least one good commit is required."],
-    [{ known: '[{"sha": "abc", "verdict": "good"}]' }, "Invalid input 'known': '[{\"sha\": \"abc\", \"verdict\": \"good\"}]'. Expected a full commit sha."],
+    [{ known: '[{"sha": "abc", "verdict": "good"}]' }, 'Invalid input \'known\': \'[{"sha": "abc", "verdict": "good"}]\'. Expected a full commit sha.'],
   ])("%j fails with: %s", (inputs, message) => {
     expect(failure(inputs)).toBe(message);
   });

@@ -16,7 +16,9 @@ const render = (doc: ResultDocument) => renderSummary(doc, new Map(), {});
 describe("the step summary", () => {
   it("an interrupted run says so, with its message, and that its verdicts are kept", () => {
     const md = render({ ...base, verdict: "interrupted", reason: "cancelled", candidates: [], error: "Interrupted after 1 test: the bisection was stopped." });
-    expect(md).toContain("### Bisect interrupted\n\nInterrupted after 1 test: the bisection was stopped.\n\nA retry resumes from the verdict of the 1 test it ran.");
+    expect(md).toContain(
+      "### Bisect interrupted\n\nInterrupted after 1 test: the bisection was stopped.\n\nA retry resumes from the verdict of the 1 test it ran.",
+    );
     expect(md).toContain(`| 1 | \`${sha(5).slice(0, 10)}\` |  | good | 0 | 1.2 s | 1 |`);
   });
 
@@ -35,7 +37,11 @@ describe("the step summary", () => {
   });
 
   it("no culprit and errors show their sentence, escaped", () => {
-    expect(render({ ...base, verdict: "no-culprit", reason: "flake", candidates: [], error: "The failure looks like a flake." })).toContain("### No culprit\n\nThe failure looks like a flake.");
-    expect(render({ ...base, verdict: "error", reason: "command-not-found", candidates: [], error: "The command 'x|y' exits 127" })).toContain("### Bisect failed\n\nThe command 'x\\|y' exits 127");
+    expect(render({ ...base, verdict: "no-culprit", reason: "flake", candidates: [], error: "The failure looks like a flake." })).toContain(
+      "### No culprit\n\nThe failure looks like a flake.",
+    );
+    expect(render({ ...base, verdict: "error", reason: "command-not-found", candidates: [], error: "The command 'x|y' exits 127" })).toContain(
+      "### Bisect failed\n\nThe command 'x\\|y' exits 127",
+    );
   });
 });

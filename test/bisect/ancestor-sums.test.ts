@@ -41,9 +41,7 @@ function rangeMembers(graph: CommitGraph, bad: number, goods: readonly number[])
 function randomRange(rnd: () => number, graph: CommitGraph): { bad: number; goods: number[]; member: Uint8Array } {
   const n = graph.size;
   const bad = n - 1 - Math.floor(rnd() * rnd() * n * 0.3);
-  const goods = Array.from({ length: Math.floor(rnd() * 4) }, () =>
-    Math.floor(rnd() * (rnd() < 0.2 ? n : Math.max(1, n * 0.3))),
-  );
+  const goods = Array.from({ length: Math.floor(rnd() * 4) }, () => Math.floor(rnd() * (rnd() < 0.2 ? n : Math.max(1, n * 0.3))));
   return { bad, goods, member: rangeMembers(graph, bad, goods) };
 }
 
@@ -89,10 +87,30 @@ interface Mix {
 
 /** Shapes of history (relative weights of randomDag's growth steps, octopus merges of 3 to 7 parents), each with its seed and what it must hold. */
 const SHAPES: [string, number, Omit<DagShape, "size">, Mix][] = [
-  ["chains with rare merges", 1, { weights: { extend: 85, fork: 8, merge: 4, crissCross: 0.5, octopus: 0.5, root: 1, backMerge: 1 }, octopusParents: [3, 7] }, { merges: 0.04, octopus: 0.002, roots: 0.01 }],
-  ["many forks and merges", 2, { weights: { extend: 30, fork: 28, merge: 22, crissCross: 6, octopus: 5, root: 2, backMerge: 7 }, octopusParents: [3, 7] }, { merges: 0.3, octopus: 0.03, roots: 0.01 }],
-  ["octopus-heavy", 3, { weights: { extend: 20, fork: 40, merge: 2, crissCross: 1, octopus: 35, root: 1, backMerge: 1 }, octopusParents: [3, 7] }, { merges: 0.2, octopus: 0.18, roots: 0.01 }],
-  ["forest", 4, { weights: { extend: 40, fork: 18, merge: 12, crissCross: 3, octopus: 3, root: 15, backMerge: 9 }, octopusParents: [3, 7] }, { merges: 0.2, octopus: 0.02, roots: 0.12 }],
+  [
+    "chains with rare merges",
+    1,
+    { weights: { extend: 85, fork: 8, merge: 4, crissCross: 0.5, octopus: 0.5, root: 1, backMerge: 1 }, octopusParents: [3, 7] },
+    { merges: 0.04, octopus: 0.002, roots: 0.01 },
+  ],
+  [
+    "many forks and merges",
+    2,
+    { weights: { extend: 30, fork: 28, merge: 22, crissCross: 6, octopus: 5, root: 2, backMerge: 7 }, octopusParents: [3, 7] },
+    { merges: 0.3, octopus: 0.03, roots: 0.01 },
+  ],
+  [
+    "octopus-heavy",
+    3,
+    { weights: { extend: 20, fork: 40, merge: 2, crissCross: 1, octopus: 35, root: 1, backMerge: 1 }, octopusParents: [3, 7] },
+    { merges: 0.2, octopus: 0.18, roots: 0.01 },
+  ],
+  [
+    "forest",
+    4,
+    { weights: { extend: 40, fork: 18, merge: 12, crissCross: 3, octopus: 3, root: 15, backMerge: 9 }, octopusParents: [3, 7] },
+    { merges: 0.2, octopus: 0.02, roots: 0.12 },
+  ],
 ];
 
 /** The shares of merges, octopus merges and roots among `histories`' commits. */
@@ -159,7 +177,12 @@ describe("ancestorSums matches a brute-force walk", () => {
     const one = new Uint8Array(50);
     one[chain.require("c17")] = 1;
     compare(chain, one, new Float64Array(50).fill(2), "one member");
-    compare(chain, new Uint8Array(50).fill(1), Float64Array.from({ length: 50 }, (_, i) => i), "chain");
+    compare(
+      chain,
+      new Uint8Array(50).fill(1),
+      Float64Array.from({ length: 50 }, (_, i) => i),
+      "chain",
+    );
     expect(Array.from(ancestorSums(chain, new Uint8Array(50).fill(1), new Float64Array(50).fill(1)))).toEqual(
       Array.from(chain.shas, (s) => Number(s.slice(1)) + 1),
     );

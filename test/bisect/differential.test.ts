@@ -5,15 +5,7 @@
  * repository. The larger run is bench/differential.ts.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  type CaseResult,
-  describeScenario,
-  isCorrect,
-  mapPool,
-  runCase,
-  type RunOutcome,
-  withBadMergeBase,
-} from "../support/git-bisect-oracle.js";
+import { type CaseResult, describeScenario, isCorrect, mapPool, runCase, type RunOutcome, withBadMergeBase } from "../support/git-bisect-oracle.js";
 import { ancestorsOf, randomScenario, Rng, type Scenario } from "../support/random-dag.js";
 
 const DAGS = 200;
@@ -26,8 +18,8 @@ function show(r: CaseResult, run: "noSkips" | "withSkips", mode: Mode = "ours"):
   const git = r[run].git;
   const ours: RunOutcome = r[run][mode];
   return (
-    `seed ${r.seed} (${run}): git ${JSON.stringify(git.answer)} after [${git.probes}]; ` +
-    `${mode} ${JSON.stringify(ours.answer)} after [${ours.probes}]\n` +
+    `seed ${r.seed} (${run}): git ${JSON.stringify(git.answer)} after [${git.probes.join(",")}]; ` +
+    `${mode} ${JSON.stringify(ours.answer)} after [${ours.probes.join(",")}]\n` +
     describeScenario(r.scenario, run === "noSkips" ? [] : r.scenario.skips)
   );
 }

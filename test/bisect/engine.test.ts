@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { Bisection, type BisectStatus, type CommitNode, type TestVerdict } from "../../action/src/bisect/index.js";
 import { linearHistory, mulberry32, oracle, revList } from "../support/history.js";
+import { matchers } from "../support/matchers.js";
 import { asCommitNodes, randomDag, Rng } from "../support/random-dag.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -155,7 +156,10 @@ describe("linear history, N = 1024", () => {
 describe("parallel planning", () => {
   const N = 1024;
   const commits = linearHistory(N);
-  const verdictFor = (c: number) => (sha: string): TestVerdict => (at(sha) >= c ? "bad" : "good");
+  const verdictFor =
+    (c: number) =>
+    (sha: string): TestVerdict =>
+      at(sha) >= c ? "bad" : "good";
 
   it("k = 3: at most 5 rounds for every sampled culprit", () => {
     for (const c of positions(N - 1, 30, 2)) {
@@ -271,9 +275,7 @@ describe("merges", () => {
 describe("several goods", () => {
   it("goods on both sides of a merge cut the range; every culprit is found", () => {
     const all = revList(FEATURE, "m20", ["m8", "f3"]);
-    expect([...all].sort()).toEqual(
-      ["f4", "f5", "m9", "m10", "m11", "m12", "m13", "m14", "m15", "m16", "m17", "m18", "m19", "m20"].sort(),
-    );
+    expect([...all].sort()).toEqual(["f4", "f5", "m9", "m10", "m11", "m12", "m13", "m14", "m15", "m16", "m17", "m18", "m19", "m20"].sort());
     for (const c of all) {
       const b = Bisection.create({ commits: FEATURE, bad: "m20", goods: ["m8", "f3"] });
       expect(b.rangeSize).toBe(14);
@@ -370,7 +372,7 @@ describe("skips", () => {
       const label = `culprit c${c}, skip ${[...skip].join(" ")}`;
       expect(run.stuck, label).toBe(false);
       if (expected.length === 1) expect(run.status, label).toEqual(culprit(expected[0]!));
-      else expect(run.status, label).toEqual({ state: "ambiguous", candidates: expect.any(Array), reason: "only-skipped-left" });
+      else expect(run.status, label).toEqual({ state: "ambiguous", candidates: matchers.any(Array), reason: "only-skipped-left" });
       if (run.status.state === "ambiguous") {
         expect([...run.status.candidates].sort(), label).toEqual([...expected].sort());
       }
@@ -513,7 +515,7 @@ describe("flaky mode", () => {
     for (const [, commits, bad, goods] of graphs) {
       const b = Bisection.create({ commits, bad, goods, flaky: true });
       const run = drive(b, () => "good");
-      expect(run.status, bad).toMatchObject({ state: "no-culprit", reason: "flake", message: expect.stringMatching(/^The failure looks like a flake/) });
+      expect(run.status, bad).toMatchObject({ state: "no-culprit", reason: "flake", message: matchers.stringMatching(/^The failure looks like a flake/) });
       expect(run.probes).toContain(bad);
     }
   });
@@ -524,7 +526,11 @@ describe("why a search ends without a culprit: the reason the result document ca
     const b = Bisection.create({ commits: FEATURE, bad: "m20", goods: ["z3"] });
     expect(b.next()).toEqual(["m3"]);
     b.record("m3", "bad");
-    expect(b.status()).toMatchObject({ state: "error", reason: "merge-base-fails", message: expect.stringMatching(/^The merge base m3 of the bad commit m20/) });
+    expect(b.status()).toMatchObject({
+      state: "error",
+      reason: "merge-base-fails",
+      message: matchers.stringMatching(/^The merge base m3 of the bad commit m20/),
+    });
     expect(b.next()).toEqual([]);
   });
 
@@ -541,6 +547,6 @@ describe("why a search ends without a culprit: the reason the result document ca
     // With no prior on "no culprit" and passes trusted, the bad commit passing leaves no hypothesis.
     const b = Bisection.create({ commits: linearHistory(8), bad: "c8", goods: ["c0"], flaky: { noCulpritPrior: 0 } });
     b.record("c8", "good");
-    expect(b.status()).toMatchObject({ state: "error", reason: "contradiction", message: expect.stringMatching(/impossible under the flake model/) });
+    expect(b.status()).toMatchObject({ state: "error", reason: "contradiction", message: matchers.stringMatching(/impossible under the flake model/) });
   });
 });

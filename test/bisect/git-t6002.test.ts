@@ -33,13 +33,7 @@
  * - Commit dates, `--no-color` and tag decorations in the output: formatting.
  */
 import { describe, expect, it } from "vitest";
-import {
-  Bisection,
-  type BisectStatus,
-  type CommitNode,
-  ancestorSums,
-  computeRange,
-} from "../../action/src/bisect/index.js";
+import { Bisection, type BisectStatus, type CommitNode, ancestorSums, computeRange } from "../../action/src/bisect/index.js";
 import { ancestry, revList } from "../support/history.js";
 
 function commit(sha: string, ...parents: string[]): CommitNode {

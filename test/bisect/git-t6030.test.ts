@@ -44,6 +44,7 @@
 import { describe, expect, it } from "vitest";
 import { Bisection, type BisectStatus, type CommitNode, type TestVerdict } from "../../action/src/bisect/index.js";
 import { ancestry, oracle, revList } from "../support/history.js";
+import { matchers } from "../support/matchers.js";
 
 function commit(sha: string, ...parents: string[]): CommitNode {
   return { sha, parents };
@@ -413,7 +414,7 @@ describe('t6030 port: the "parallel" branch', () => {
       const { b, ref } = start("P7", ["H1"]);
       const run = drive(b, oracle(HISTORY, truth, ["P4", "H7"]), ref);
       if (expected.length === 1) expect(run.status, truth).toEqual(culprit(expected[0]!));
-      else expect(run.status, truth).toEqual({ state: "ambiguous", candidates: expect.any(Array), reason: "only-skipped-left" });
+      else expect(run.status, truth).toEqual({ state: "ambiguous", candidates: matchers.any(Array), reason: "only-skipped-left" });
       if (run.status.state === "ambiguous") expect(sorted(run.status.candidates), truth).toEqual(expected);
     }
   });

@@ -151,7 +151,18 @@ describe("bisect-bot run", () => {
 
   it("skips commits whose test exits 125 and reports the ambiguous set with exit 2", async () => {
     const { dir, shas } = await linearRepo(scratch, 30, 15, (i) => (i === 13 ? { untestable: "1" } : i === 15 ? { untestable: "0" } : {}));
-    const run = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", "sh", "-c", "grep -qx 1 untestable 2>/dev/null && exit 125; sh check.sh"]);
+    const run = await cli(dir, [
+      "run",
+      "--good",
+      "v1.0",
+      "--bad",
+      "main",
+      "--json",
+      "--",
+      "sh",
+      "-c",
+      "grep -qx 1 untestable 2>/dev/null && exit 125; sh check.sh",
+    ]);
     const doc = resultOf(run);
     expect(run.code).toBe(2);
     expect(doc.verdict).toBe("ambiguous");
@@ -193,10 +204,22 @@ describe("bisect-bot run", () => {
   });
 
   it("treats a step timeout and exit 128+ as infrastructure errors: retried once, then skipped, never bad", async () => {
-    const { dir, shas } = await linearRepo(scratch, 16, 12, (i) => (i === 8 ? { mode: "hang" } : i === 9 ? { mode: "crash" } : i === 10 ? { mode: "fine" } : {}));
+    const { dir, shas } = await linearRepo(scratch, 16, 12, (i) =>
+      i === 8 ? { mode: "hang" } : i === 9 ? { mode: "crash" } : i === 10 ? { mode: "fine" } : {},
+    );
     const run = await cli(dir, [
-      "run", "--good", "v1.0", "--bad", "main", "--step-timeout", "1", "--json", "--",
-      "sh", "-c", "m=$(cat mode 2>/dev/null); [ \"$m\" = hang ] && sleep 30; [ \"$m\" = crash ] && exit 137; sh check.sh",
+      "run",
+      "--good",
+      "v1.0",
+      "--bad",
+      "main",
+      "--step-timeout",
+      "1",
+      "--json",
+      "--",
+      "sh",
+      "-c",
+      'm=$(cat mode 2>/dev/null); [ "$m" = hang ] && sleep 30; [ "$m" = crash ] && exit 137; sh check.sh',
     ]);
     const doc = resultOf(run);
     expect(doc.culprit?.sha).toBe(shas.get("c12"));
@@ -281,8 +304,14 @@ describe("bisect-bot run: bad input gets one line naming the value, exit 1", () 
     [["run", "--good", "v1.0", "--bad", "main", "--parallel", "zero", "--", "true"], /Invalid --parallel 'zero': expected a whole number/],
     [["run", "--good", "v1.0", "--bad", "main", "--step-timeout=-5", "--", "true"], /Invalid --step-timeout '-5'/],
     [["run", "--good", "v1.0", "--bad", "main", "--step-timeout", "-5", "--", "true"], /Option '--step-timeout' argument is ambiguous/],
-    [["run", "--good", "v1.0", "--bad", "main", "--parallel", "65", "--", "true"], /^bisect-bot: Invalid --parallel '65': expected a whole number from 1 to 64\.$/m],
-    [["run", "--good", "v1.0", "--bad", "main", "--step-timeout", "7h", "--", "true"], /Invalid --step-timeout '7h': expected a duration up to 6h, such as 90s, 10m or 600 \(seconds\); 0 for no limit\./],
+    [
+      ["run", "--good", "v1.0", "--bad", "main", "--parallel", "65", "--", "true"],
+      /^bisect-bot: Invalid --parallel '65': expected a whole number from 1 to 64\.$/m,
+    ],
+    [
+      ["run", "--good", "v1.0", "--bad", "main", "--step-timeout", "7h", "--", "true"],
+      /Invalid --step-timeout '7h': expected a duration up to 6h, such as 90s, 10m or 600 \(seconds\); 0 for no limit\./,
+    ],
     [["run", "--good", "v1.0", "--bad", "main", "--confidence", "0.9", "--", "true"], /--confidence 0\.9 only applies with --flaky/],
     [["bisect", "--good", "v1.0"], /Unknown command 'bisect'/],
   ])("%j", async (args, message) => {

@@ -87,7 +87,7 @@ describe("runBisect: how a run ends, and why", () => {
     const { dir } = await linearRepo(scratch, 12, 6);
     const real = await GitCli.open(dir);
     const git = new Proxy(real, {
-      get: (target, key, receiver) => (key === "checkoutWorktree" ? () => Promise.reject(new Error("disk full")) : Reflect.get(target, key, receiver)),
+      get: (target, key, receiver): unknown => (key === "checkoutWorktree" ? () => Promise.reject(new Error("disk full")) : Reflect.get(target, key, receiver)),
     });
     const doc = resultDocumentSchema.parse(
       await runBisect({ git, good: [await real.resolveCommit("v1.0")], bad: await real.resolveCommit("main"), command: ["true"], worktreeDir: scratch }),

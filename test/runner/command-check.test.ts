@@ -1,6 +1,7 @@
 /** The runner's policy for exit 126/127 (as git >= 2.36): re-check the command on a good commit before blaming anything. */
 import { describe, expect, it } from "vitest";
 import { CommandCheck, notRunnable } from "../../action/src/runner/command-check.js";
+import { matchers } from "../support/matchers.js";
 
 const GOOD = "a".repeat(40);
 const bad = (exitCode: number) => ({ verdict: "bad" as const, exitCode });
@@ -16,7 +17,9 @@ describe("CommandCheck", () => {
     expect(check.conclude({ exitCode: 127 })).toEqual({
       failure: {
         reason: "command-not-found",
-        message: expect.stringMatching(new RegExp(`^The command 'npm test' exits 127 on the good commit ${GOOD} too: it was not found, so no commit can be blamed\\.`)),
+        message: matchers.stringMatching(
+          new RegExp(`^The command 'npm test' exits 127 on the good commit ${GOOD} too: it was not found, so no commit can be blamed\\.`),
+        ),
       },
     });
     expect(check.holding).toBe(false);

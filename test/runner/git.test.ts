@@ -10,9 +10,13 @@ let shas: Map<string, string>;
 beforeAll(async () => {
   dir = await tempDir("git-layer");
   await mkdir(join(dir, "repo"));
-  shas = await buildRepo(join(dir, "repo"), Array.from({ length: 20 }, (_, i) => ({ id: `c${i}`, parents: i ? [`c${i - 1}`] : [] })), {
-    tags: { "v1.0": "c0" },
-  });
+  shas = await buildRepo(
+    join(dir, "repo"),
+    Array.from({ length: 20 }, (_, i) => ({ id: `c${i}`, parents: i ? [`c${i - 1}`] : [] })),
+    {
+      tags: { "v1.0": "c0" },
+    },
+  );
 });
 afterAll(() => removeDir(dir));
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { OPTIONS, optionsOn, optionValuesSchema, type OptionKey } from "../options.js";
+import { OPTIONS, optionsOn, optionValuesSchema, SURFACES, type OptionKey } from "../options.js";
 
 /** The options the Action takes as inputs: every option defined for the "action" surface. */
 const ACTION_OPTIONS = optionsOn("action");
@@ -22,7 +22,13 @@ const OWN_INPUTS = {
   good: { text: refList.pipe(z.array(ref).min(1, { error: "at least one good commit is required" })), default: "" },
   bad: { text: ref, default: "" },
   command: { text: z.string().min(1, { error: "the test command is required, e.g. 'npm test'" }), default: "" },
-  "job-id": { text: z.string().max(200).regex(/^[\w.-]*$/, { error: "letters, digits, '.', '_' and '-' only" }), default: "" },
+  "job-id": {
+    text: z
+      .string()
+      .max(200)
+      .regex(/^[\w.-]*$/, { error: "letters, digits, '.', '_' and '-' only" }),
+    default: "",
+  },
   mode: { text: z.enum(["bisect", "probe"], { error: "expected 'bisect' or 'probe'" }), default: "bisect" },
   commits: { text: refList.pipe(z.array(ref)), default: "" },
   known: {
@@ -35,7 +41,7 @@ const OWN_INPUTS = {
           const parsed: unknown = JSON.parse(text);
           return parsed;
         } catch {
-          ctx.addIssue({ code: "custom", message: "expected JSON such as [{\"sha\": \"<40 hex>\", \"verdict\": \"good\"}]" });
+          ctx.addIssue({ code: "custom", message: 'expected JSON such as [{"sha": "<40 hex>", "verdict": "good"}]' });
           return z.NEVER;
         }
       })
@@ -62,8 +68,8 @@ const settingsSchema = z.strictObject({
   /** Probe mode: the commits to test. */
   commits: z.array(z.string()),
   known: knownSchema,
-  // The values of ACTION_OPTIONS (a strict object: an option on the "action" surface missing here fails every read).
-  ...optionValuesSchema.pick({ firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true }).shape,
+  // The values of the Action's options.
+  ...optionValuesSchema.pick(SURFACES.action).shape,
 });
 export type ActionSettings = z.infer<typeof settingsSchema>;
 

@@ -4,12 +4,13 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readInputs, type ActionSettings } from "./inputs.js";
-import { runBisect, type RunnerEvent } from "../runner/bisect-runner.js";
+import { resolveRange, runBisect, runnerOptions, type RunnerEvent } from "../runner/bisect-runner.js";
 import { interruptedResult, resultBase } from "../runner/run-result.js";
 import { ensureHistory } from "../runner/ensure-history.js";
 import { GitCli, type CommitInfo } from "../runner/git.js";
 import type { Probe, ResultDocument } from "../result-document.js";
 import { renderSummary } from "./step-summary.js";
+import { errorMessage } from "../error-message.js";
 
 const short = (sha: string) => sha.slice(0, 10);
 
@@ -39,7 +40,7 @@ export async function run(): Promise<void> {
     core.setOutput("result-file", file);
     if (result.verdict === "error" || result.verdict === "interrupted") core.setFailed(result.error ?? "The bisection failed.");
   } catch (error) {
-    core.setFailed(error instanceof Error ? error.message : String(error));
+    core.setFailed(errorMessage(error));
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -62,8 +63,8 @@ function writeProgress(file: string, jobId: string | undefined, range: ResultDoc
 async function bisect(settings: ActionSettings, resultFile: string, signal: AbortSignal): Promise<ResultDocument> {
   const git = await GitCli.open(process.env.GITHUB_WORKSPACE ?? process.cwd());
   await ensureHistory(git, { good: settings.good, bad: settings.bad }, (line) => core.info(line));
-  const bad = await git.resolveCommit(settings.bad);
-  const good = await Promise.all(settings.good.map((g) => git.resolveCommit(g)));
+  const resolved = await resolveRange(git, settings);
+  const { good, bad } = resolved;
   const commits = settings.mode === "probe" ? await Promise.all(settings.commits.map((c) => git.resolveCommit(c))) : undefined;
 
   // Each probe's output is held and printed in one log group when it ends, so parallel
@@ -86,9 +87,11 @@ async function bisect(settings: ActionSettings, resultFile: string, signal: Abor
         try {
           writeProgress(resultFile, settings.jobId, range, done);
         } catch (error) {
-          core.warning(`Could not save progress to ${resultFile}: ${error instanceof Error ? error.message : String(error)}`);
+          core.warning(`Could not save progress to ${resultFile}: ${errorMessage(error)}`);
         }
-        core.startGroup(`${short(p.sha)} ${p.verdict} (exit ${p.exitCode ?? "–"}, ${(p.durationMs / 1000).toFixed(1)} s)${event.note ? ` — ${event.note}` : ""}`);
+        core.startGroup(
+          `${short(p.sha)} ${p.verdict} (exit ${p.exitCode ?? "–"}, ${(p.durationMs / 1000).toFixed(1)} s)${event.note ? ` — ${event.note}` : ""}`,
+        );
         for (const chunk of output.get(p.sha) ?? []) process.stdout.write(chunk);
         core.endGroup();
         output.delete(p.sha);
@@ -108,18 +111,11 @@ async function bisect(settings: ActionSettings, resultFile: string, signal: Abor
   };
 
   const result = await runBisect({
-    git,
-    good,
-    bad,
-    refNames: { good: settings.good, bad: settings.bad },
+    ...resolved,
     command: ["bash", "-c", settings.command],
-    parallel: settings.parallel,
-    firstParent: settings.firstParent,
-    flaky: settings.flaky,
-    confidence: settings.confidence,
+    ...runnerOptions(settings),
     known: settings.known,
     ...(settings.jobId ? { jobId: settings.jobId } : {}),
-    ...(settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1000 } : {}),
     ...(commits ? { probeOnly: commits } : {}),
     signal,
     onEvent,

@@ -8,11 +8,13 @@ export interface Links {
 
 /** Escapes text from commits (subjects, names) so it cannot break or inject into the markdown. */
 export function escapeMarkdown(text: string): string {
-  return text
-    // Characters that start markdown or HTML anywhere in a line, table pipes, and @ (no mentions).
-    .replace(/[\\`*_{}[\]()#!|<>~@&]/g, (c) => `\\${c}`)
-    .replace(/\r?\n/g, " ")
-    .slice(0, 200);
+  return (
+    text
+      // Characters that start markdown or HTML anywhere in a line, table pipes, and @ (no mentions).
+      .replace(/[\\`*_{}[\]()#!|<>~@&]/g, (c) => `\\${c}`)
+      .replace(/\r?\n/g, " ")
+      .slice(0, 200)
+  );
 }
 
 const short = (sha: string) => sha.slice(0, 10);
@@ -77,13 +79,20 @@ export function renderSummary(result: ResultDocument, commits: ReadonlyMap<strin
       );
       break;
     case "searching":
-      lines.push(`### Probes tested: the bisection goes on`, "", `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`, "");
+      lines.push(
+        `### Probes tested: the bisection goes on`,
+        "",
+        `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`,
+        "",
+      );
       break;
   }
   if (result.probes.length > 0) {
     lines.push("| # | commit | subject | verdict | exit | duration | round |", "|---|---|---|---|---|---|---|");
     result.probes.forEach((p, i) => {
-      lines.push(`| ${i + 1} | ${commitLink(p.sha, links)} | ${subject(p.sha)} | ${p.verdict} | ${p.exitCode ?? "–"} | ${seconds(p.durationMs)} | ${p.round} |`);
+      lines.push(
+        `| ${i + 1} | ${commitLink(p.sha, links)} | ${subject(p.sha)} | ${p.verdict} | ${p.exitCode ?? "–"} | ${seconds(p.durationMs)} | ${p.round} |`,
+      );
     });
     lines.push("");
   }

@@ -62,7 +62,7 @@ export function ancestorSums(graph: CommitGraph, member: Uint8Array, weight: Flo
     const words = (m + 31) >>> 5;
     const pending = new Int32Array(m);
     for (const ps of segParents) for (const t of ps) pending[t]!++;
-    const bits: (Uint32Array | undefined)[] = new Array(m);
+    const bits = new Array<Uint32Array | undefined>(m);
     const pool: Uint32Array[] = [];
     for (let s = 0; s < m; s++) {
       const ps = segParents[s]!;

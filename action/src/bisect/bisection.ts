@@ -119,7 +119,10 @@ export class Bisection {
   next(count = 1, pending: readonly string[] = []): string[] {
     if (this.checkError || count <= 0) return [];
     const running = new Set(pending);
-    const out = [...this.checks].filter(([sha, c]) => !c.done && !running.has(sha)).map(([sha]) => sha).slice(0, count);
+    const out = [...this.checks]
+      .filter(([sha, c]) => !c.done && !running.has(sha))
+      .map(([sha]) => sha)
+      .slice(0, count);
     // git tests the merge bases alone first; with runners to spare, the bisection starts beside them.
     if (out.length > 0 && count === 1) return out;
     const graph = this.range.graph;

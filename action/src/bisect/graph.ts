@@ -89,7 +89,12 @@ export class CommitGraph {
     parents.forEach((ps, i) => ps.forEach((p) => childLists[p]!.push(i)));
     const index = new Map<string, number>();
     shas.forEach((s, i) => index.set(s, i));
-    return new CommitGraph(shas, parents, childLists.map((c) => Int32Array.from(c)), index);
+    return new CommitGraph(
+      shas,
+      parents,
+      childLists.map((c) => Int32Array.from(c)),
+      index,
+    );
   }
 
   get size(): number {

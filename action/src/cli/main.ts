@@ -1,8 +1,9 @@
 import { resolve } from "node:path";
-import { runBisect, type RunnerEvent } from "../runner/bisect-runner.js";
+import { resolveRange, runBisect, runnerOptions, type RunnerEvent } from "../runner/bisect-runner.js";
 import { parseCli, USAGE, UsageError, type CliSettings } from "./settings.js";
 import { GitCli } from "../runner/git.js";
 import type { ResultDocument, Verdict } from "../result-document.js";
+import { errorMessage } from "../error-message.js";
 
 /** Exit statuses of `bisect-bot run` (DESIGN.md); 130 is the shell's for Ctrl-C. */
 export const EXIT = { culprit: 0, error: 1, ambiguous: 2, "no-culprit": 3, interrupted: 130 } satisfies Record<Exclude<Verdict, "searching">, number>;
@@ -46,14 +47,14 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (settings.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
     return exitStatus(result.verdict);
   } catch (error) {
-    io.stderr(`bisect-bot: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`bisect-bot: ${errorMessage(error)}\n`);
     return io.signal?.aborted ? EXIT.interrupted : EXIT.error;
   }
 }
 
 async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
   const git = await GitCli.open(resolve(settings.dir));
-  const [bad, good] = await Promise.all([git.resolveCommit(settings.bad), Promise.all(settings.good.map((ref) => git.resolveCommit(ref)))]);
+  const range = await resolveRange(git, settings);
 
   const log = io.stderr;
   const started = performance.now();
@@ -67,7 +68,9 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
             `${settings.flaky ? " (flaky mode)" : ""}: about ${event.estimatedTests} test${event.estimatedTests === 1 ? "" : "s"}${at}.\n`,
         );
         if (event.mergeBases.length > 0) {
-          log(`Some good commits are not ancestors of ${settings.bad}: testing the merge base${event.mergeBases.length > 1 ? "s" : ""} ${event.mergeBases.map(short).join(", ")} first.\n`);
+          log(
+            `Some good commits are not ancestors of ${settings.bad}: testing the merge base${event.mergeBases.length > 1 ? "s" : ""} ${event.mergeBases.map(short).join(", ")} first.\n`,
+          );
         }
         break;
       }
@@ -79,7 +82,9 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
         const s = event.status;
         const left = s.state === "searching" ? `${s.candidates} left, ~${s.estimatedTests} to go` : "done";
         const note = event.note ? `  (${event.note})` : "";
-        log(`  ${String(tested).padStart(3)}. ${short(event.sha)}  ${event.probe.verdict.padEnd(5)} ${seconds(event.probe.durationMs).padStart(7)}  [${left}]${note}\n`);
+        log(
+          `  ${String(tested).padStart(3)}. ${short(event.sha)}  ${event.probe.verdict.padEnd(5)} ${seconds(event.probe.durationMs).padStart(7)}  [${left}]${note}\n`,
+        );
         break;
       }
       case "probe-stopped":
@@ -92,17 +97,9 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
   };
 
   const result = await runBisect({
-    git,
-    good,
-    bad,
-    refNames: { good: settings.good, bad: settings.bad },
+    ...range,
     command: settings.command,
-    parallel: settings.parallel,
-    firstParent: settings.firstParent,
-    flaky: settings.flaky,
-    verifyBad: settings.verify,
-    confidence: settings.confidence,
-    ...(settings.stepTimeoutSeconds ? { stepTimeoutMs: settings.stepTimeoutSeconds * 1000 } : {}),
+    ...runnerOptions(settings),
     onEvent,
     ...(settings.verbose ? { onOutput: (_sha: string, chunk: Buffer) => log(chunk.toString()) } : {}),
     ...(io.signal ? { signal: io.signal } : {}),

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { flagSyntax, OPTIONS, optionsOn, optionValuesSchema, type OptionDefinition, type OptionKey } from "../options.js";
+import { flagSyntax, OPTIONS, optionsOn, optionValuesSchema, SURFACES, type OptionDefinition, type OptionKey } from "../options.js";
+import { errorMessage } from "../error-message.js";
 
 /** The options `bisect-bot run` takes: every option defined for the "cli" surface. */
 const CLI_OPTIONS = optionsOn("cli");
@@ -13,8 +14,8 @@ const settingsSchema = z.strictObject({
   command: z.array(z.string()).min(1, { error: "Missing the test command after '--' (e.g. bisect-bot run --good v1.4 --bad main -- npm test)." }),
   json: z.boolean(),
   verbose: z.boolean(),
-  // The values of CLI_OPTIONS (a strict object: an option on the "cli" surface missing here fails every parse).
-  ...optionValuesSchema.pick({ firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true }).shape,
+  // The values of the CLI's options.
+  ...optionValuesSchema.pick(SURFACES.cli).shape,
 });
 export type CliSettings = z.infer<typeof settingsSchema>;
 
@@ -84,7 +85,7 @@ export class UsageError extends Error {}
  * An option's value from its flag (a string, or true for a switch), read with the option's own
  * schema; its default when the flag is absent.
  */
-function optionValue(key: OptionKey, given: unknown): unknown {
+function optionValue(key: OptionKey, given: ReturnType<typeof parseArgs>["values"][string]): unknown {
   const definition = OPTIONS[key];
   if (given === undefined) return definition.default;
   const parsed = typeof given === "string" ? definition.text.safeParse(given) : definition.value.safeParse(given);
@@ -122,7 +123,7 @@ export function parseCli(argv: readonly string[]): CliSettings | "help" {
     }));
   } catch (error) {
     // node's messages run over several lines; the first one names the option and the value.
-    const original = error instanceof Error ? error.message : String(error);
+    const original = errorMessage(error);
     const message = original.split("\n")[0]!.replace(/\. (To specify a positional argument|This command does not take positional arguments).*$/s, "");
     const hint = split < 0 && /positional/i.test(original) ? " Put the test command after '--'." : "";
     throw new UsageError(`${message.replace(/\.$/, "")}.${hint}`);

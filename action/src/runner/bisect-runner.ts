@@ -7,6 +7,7 @@ import { BisectPlan, ProbeListPlan, type ProbePlan } from "./probe-plan.js";
 import { runTest, type TestRun } from "./run-test.js";
 import { endedResult, interruptedResult, resultBase, type RunFailure } from "./run-result.js";
 import { WorktreePool } from "./worktree-pool.js";
+import type { OptionValues } from "../options.js";
 
 /** A verdict already known for a commit (an earlier attempt's), so it is not tested again. */
 export interface KnownVerdict {
@@ -49,6 +50,30 @@ export interface RunnerSettings {
    * and the result is `interrupted` (reason `cancelled`) with the probes so far.
    */
   signal?: AbortSignal;
+}
+
+/**
+ * The range as the runner takes it: the refs the user wrote, resolved to full shas in `git`
+ * (an unknown ref throws, naming it), and kept for messages.
+ */
+export async function resolveRange(git: GitRepository, refs: { good: readonly string[]; bad: string }) {
+  const [bad, good] = await Promise.all([git.resolveCommit(refs.bad), Promise.all(refs.good.map((ref) => git.resolveCommit(ref)))]);
+  return { git, good, bad, refNames: { good: refs.good, bad: refs.bad } } satisfies Partial<RunnerSettings>;
+}
+
+/**
+ * The runner's settings for the bisect options a CLI or Action user gave (the options table's
+ * values): one translation for both.
+ */
+export function runnerOptions(values: Pick<OptionValues, "parallel" | "firstParent" | "flaky" | "confidence" | "stepTimeoutSeconds"> & { verify?: boolean }) {
+  return {
+    parallel: values.parallel,
+    firstParent: values.firstParent,
+    flaky: values.flaky,
+    confidence: values.confidence,
+    verifyBad: values.verify ?? false,
+    ...(values.stepTimeoutSeconds > 0 ? { stepTimeoutMs: values.stepTimeoutSeconds * 1000 } : {}),
+  } satisfies Partial<RunnerSettings>;
 }
 
 /** Why a probe runs: chosen by the bisection, a merge base git checks first, the re-check of exit 126/127, a retry. */
@@ -220,7 +245,10 @@ class Scheduler {
       if (sha === undefined) break;
       this.start(sha, "retry");
     }
-    const chosen = this.plan.next(this.parallel - this.running.size, [...this.running.values()].map((r) => r.sha));
+    const chosen = this.plan.next(
+      this.parallel - this.running.size,
+      [...this.running.values()].map((r) => r.sha),
+    );
     for (const sha of chosen) this.start(sha, this.bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
   }
 
@@ -329,9 +357,7 @@ async function awaitCompanions(first: Finished, running: ReadonlyMap<string, Run
   const duration = first.run.durationMs;
   const deadline = performance.now() + Math.min(250, duration / 5);
   const done = new Set(finished.map((f) => f.running));
-  const companions = [...running.values()].filter(
-    (r) => !done.has(r) && r.startedAt !== undefined && r.startedAt + duration <= deadline,
-  );
+  const companions = [...running.values()].filter((r) => !done.has(r) && r.startedAt !== undefined && r.startedAt + duration <= deadline);
   if (companions.length === 0) return;
   await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
 }

@@ -100,10 +100,13 @@ export class GitCli implements GitRepository {
   async describeMany(shas: readonly string[]): Promise<CommitInfo[]> {
     if (shas.length === 0) return [];
     const out = await git(this.root, ["log", "--no-walk=unsorted", "--format=%H%x00%s%x00%an%x00%ae%x00%aI", ...shas, "--"]);
-    const byLine = out.stdout.split("\n").filter(Boolean).map((line) => {
-      const [sha, subject, authorName, authorEmail, date] = line.split("\0");
-      return { sha: sha!, subject: subject!, authorName: authorName!, authorEmail: authorEmail!, date: date! };
-    });
+    const byLine = out.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [sha, subject, authorName, authorEmail, date] = line.split("\0");
+        return { sha: sha!, subject: subject!, authorName: authorName!, authorEmail: authorEmail!, date: date! };
+      });
     const bySha = new Map(byLine.map((c) => [c.sha, c]));
     return shas.map((s) => bySha.get(s) ?? byLine.find((c) => c.sha.startsWith(s))!);
   }

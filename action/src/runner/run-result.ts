@@ -39,7 +39,12 @@ export function interruptedResult(base: ResultBase, reason: ReasonFor<"interrupt
  * ends while the engine is still searching is probe mode's `searching` (the bisection goes on
  * elsewhere, `candidates` says what is left), and a bug anywhere else.
  */
-export function endedResult(base: ResultBase, status: BisectStatus, failure: RunFailure | undefined, partial: { candidates: () => string[] } | undefined): ResultDocument {
+export function endedResult(
+  base: ResultBase,
+  status: BisectStatus,
+  failure: RunFailure | undefined,
+  partial: { candidates: () => string[] } | undefined,
+): ResultDocument {
   if (failure) return { ...base, verdict: "error", reason: failure.reason, candidates: [], error: failure.message };
   switch (status.state) {
     case "culprit":

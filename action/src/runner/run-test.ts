@@ -52,7 +52,10 @@ export function runTest(command: TestCommand): Promise<TestRun> {
   const file = useShell ? "sh" : program;
   const args = useShell ? ["-c", `${program} "$@"`, program, ...rest] : rest;
   const started = performance.now();
-  const pipe = typeof command.output === "function";
+  // A function receives the output through pipes; "inherit" and "ignore" go to spawn as they are.
+  const output = command.output ?? "ignore";
+  const sink = typeof output === "function" ? output : undefined;
+  const stdio = typeof output === "function" ? "pipe" : output;
 
   return new Promise<TestRun>((resolve) => {
     let settled = false;
@@ -70,10 +73,9 @@ export function runTest(command: TestCommand): Promise<TestRun> {
       cwd: command.cwd,
       env: command.env ?? process.env,
       detached: true,
-      stdio: ["ignore", pipe ? "pipe" : (command.output ?? "ignore"), pipe ? "pipe" : (command.output ?? "ignore")] as never,
+      stdio: ["ignore", stdio, stdio],
     });
-    if (pipe) {
-      const sink = command.output as (chunk: Buffer) => void;
+    if (sink) {
       child.stdout?.on("data", sink);
       child.stderr?.on("data", sink);
     }
@@ -110,7 +112,11 @@ export function runTest(command: TestCommand): Promise<TestRun> {
       if (stopped) return finish({ verdict: "error", exitCode: null, note, stopped: true });
       if (note) return finish({ verdict: "error", exitCode: null, note });
       if (signal) return finish({ verdict: "error", exitCode: null, note: `killed by ${signal}` });
-      finish({ verdict: verdictOfExit(code), exitCode: code, ...(code !== null && code >= 128 ? { note: `exit ${code} (128 or more) aborts the probe` } : {}) });
+      finish({
+        verdict: verdictOfExit(code),
+        exitCode: code,
+        ...(code !== null && code >= 128 ? { note: `exit ${code} (128 or more) aborts the probe` } : {}),
+      });
     });
   });
 }

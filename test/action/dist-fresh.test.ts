@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
 
-const root = new URL("..", import.meta.url).pathname;
+const root = new URL("../..", import.meta.url).pathname;
 
 it("action/dist matches a fresh build of the sources (run `npm run build` and commit)", async () => {
   const out = await mkdtemp(join(tmpdir(), "dist-check-"));

@@ -696,7 +696,12 @@ var CommitGraph = class _CommitGraph {
     parents.forEach((ps, i) => ps.forEach((p) => childLists[p].push(i)));
     const index = /* @__PURE__ */ new Map();
     shas.forEach((s, i) => index.set(s, i));
-    return new _CommitGraph(shas, parents, childLists.map((c) => Int32Array.from(c)), index);
+    return new _CommitGraph(
+      shas,
+      parents,
+      childLists.map((c) => Int32Array.from(c)),
+      index
+    );
   }
   get size() {
     return this.shas.length;
@@ -1036,7 +1041,9 @@ function runTest(command) {
   const file2 = useShell ? "sh" : program;
   const args = useShell ? ["-c", `${program} "$@"`, program, ...rest] : rest;
   const started = performance.now();
-  const pipe2 = typeof command.output === "function";
+  const output2 = command.output ?? "ignore";
+  const sink = typeof output2 === "function" ? output2 : void 0;
+  const stdio = typeof output2 === "function" ? "pipe" : output2;
   return new Promise((resolve2) => {
     let settled = false;
     let note;
@@ -1052,10 +1059,9 @@ function runTest(command) {
       cwd: command.cwd,
       env: command.env ?? process.env,
       detached: true,
-      stdio: ["ignore", pipe2 ? "pipe" : command.output ?? "ignore", pipe2 ? "pipe" : command.output ?? "ignore"]
+      stdio: ["ignore", stdio, stdio]
     });
-    if (pipe2) {
-      const sink = command.output;
+    if (sink) {
       child2.stdout?.on("data", sink);
       child2.stderr?.on("data", sink);
     }
@@ -1085,7 +1091,11 @@ function runTest(command) {
       if (stopped) return finish({ verdict: "error", exitCode: null, note, stopped: true });
       if (note) return finish({ verdict: "error", exitCode: null, note });
       if (signal) return finish({ verdict: "error", exitCode: null, note: `killed by ${signal}` });
-      finish({ verdict: verdictOfExit(code), exitCode: code, ...code !== null && code >= 128 ? { note: `exit ${code} (128 or more) aborts the probe` } : {} });
+      finish({
+        verdict: verdictOfExit(code),
+        exitCode: code,
+        ...code !== null && code >= 128 ? { note: `exit ${code} (128 or more) aborts the probe` } : {}
+      });
     });
   });
 }
@@ -1154,6 +1164,20 @@ var WorktreePool = class {
 };
 
 // action/src/runner/bisect-runner.ts
+async function resolveRange(git2, refs) {
+  const [bad, good] = await Promise.all([git2.resolveCommit(refs.bad), Promise.all(refs.good.map((ref) => git2.resolveCommit(ref)))]);
+  return { git: git2, good, bad, refNames: { good: refs.good, bad: refs.bad } };
+}
+function runnerOptions(values) {
+  return {
+    parallel: values.parallel,
+    firstParent: values.firstParent,
+    flaky: values.flaky,
+    confidence: values.confidence,
+    verifyBad: values.verify ?? false,
+    ...values.stepTimeoutSeconds > 0 ? { stepTimeoutMs: values.stepTimeoutSeconds * 1e3 } : {}
+  };
+}
 async function runBisect(settings) {
   const emit = (event) => {
     try {
@@ -1272,7 +1296,10 @@ var Scheduler = class {
       if (sha === void 0) break;
       this.start(sha, "retry");
     }
-    const chosen = this.plan.next(this.parallel - this.running.size, [...this.running.values()].map((r) => r.sha));
+    const chosen = this.plan.next(
+      this.parallel - this.running.size,
+      [...this.running.values()].map((r) => r.sha)
+    );
     for (const sha of chosen) this.start(sha, this.bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
   }
   /** Probes still running that the bisection counts (the 126/127 re-check is not one of them). */
@@ -1369,9 +1396,7 @@ async function awaitCompanions(first, running, finished) {
   const duration3 = first.run.durationMs;
   const deadline = performance.now() + Math.min(250, duration3 / 5);
   const done = new Set(finished.map((f) => f.running));
-  const companions = [...running.values()].filter(
-    (r) => !done.has(r) && r.startedAt !== void 0 && r.startedAt + duration3 <= deadline
-  );
+  const companions = [...running.values()].filter((r) => !done.has(r) && r.startedAt !== void 0 && r.startedAt + duration3 <= deadline);
   if (companions.length === 0) return;
   await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
 }
@@ -1392,6 +1417,11 @@ async function findMergeBases(git2, bad, good) {
   const ancestry = await Promise.all(good.map((g) => git2.isAncestor(g, bad)));
   if (ancestry.every(Boolean)) return [];
   return (await git2.mergeBases(bad, good)).filter((m) => !good.includes(m));
+}
+
+// action/src/error-message.ts
+function errorMessage(error62) {
+  return error62 instanceof Error ? error62.message : String(error62);
 }
 
 // node_modules/@actions/exec/lib/exec.js
@@ -21993,8 +22023,8 @@ function parseDuration(text) {
   }
   return total;
 }
-function isDecimal(text) {
-  return text.length <= 24 && /^(?:\d+\.?\d*|\.\d+)$/.test(text);
+function numberText(pattern, expected, value) {
+  return external_exports.string().refine((text) => text.length <= 24 && pattern.test(text), expected).transform(Number).pipe(value);
 }
 var clamp = (value, min, max) => Math.min(max, Math.max(min, value));
 function switchOption(o) {
@@ -22012,39 +22042,25 @@ function switchOption(o) {
     repair: (_text) => true
   };
 }
+function numberOption(o, kind, rule, range, pattern, repair) {
+  return { ...o, kind, rule, value: range, text: numberText(pattern, { error: `expected ${rule}` }, range), yaml: range, repair };
+}
 function integerOption(o) {
   const rule = `a whole number from ${o.min} to ${o.max}`;
-  const value = external_exports.int({ error: `expected ${rule}` }).min(o.min, { error: `expected ${rule}` }).max(o.max, { error: `expected ${rule}` });
-  return {
-    ...o,
-    kind: "integer",
-    rule,
-    value,
-    text: external_exports.string().regex(/^\d{1,9}$/, { error: `expected ${rule}` }).transform(Number).pipe(value),
-    yaml: value,
-    /** The nearest value in range (for a corrected example). */
-    repair: (text) => {
-      const near = text.trim() === "" ? NaN : Number(text);
-      return clamp(Math.round(Number.isFinite(near) ? near : Number(o.example)), o.min, o.max);
-    }
-  };
+  const expected = { error: `expected ${rule}` };
+  return numberOption(o, "integer", rule, external_exports.int(expected).min(o.min, expected).max(o.max, expected), /^\d{1,9}$/, (text) => {
+    const near = text.trim() === "" ? NaN : Number(text);
+    return clamp(Math.round(Number.isFinite(near) ? near : Number(o.example)), o.min, o.max);
+  });
 }
 function probabilityOption(o) {
   const rule = `a probability above ${o.above} and below ${o.below}, such as ${o.default}`;
-  const value = external_exports.number({ error: `expected ${rule}` }).gt(o.above, { error: `expected ${rule}` }).lt(o.below, { error: `expected ${rule}` });
-  return {
-    ...o,
-    kind: "probability",
-    rule,
-    value,
-    text: external_exports.string().refine(isDecimal, { error: `expected ${rule}` }).transform(Number).pipe(value),
-    yaml: value,
-    /** `99%` or `99` probably meant 0.99. */
-    repair: (text) => {
-      const percent = Math.round(Number(text.endsWith("%") ? text.slice(0, -1) : text) * 10) / 1e3;
-      return value.safeParse(percent).success ? percent : Number(o.example);
-    }
-  };
+  const expected = { error: `expected ${rule}` };
+  const range = external_exports.number(expected).gt(o.above, expected).lt(o.below, expected);
+  return numberOption(o, "probability", rule, range, /^(?:\d+\.?\d*|\.\d+)$/, (text) => {
+    const percent = Math.round(Number(text.endsWith("%") ? text.slice(0, -1) : text) * 10) / 1e3;
+    return range.safeParse(percent).success ? percent : Number(o.example);
+  });
 }
 function durationOption(o) {
   const value = external_exports.int({ error: `expected ${o.rule}` }).min(o.min, { error: `expected ${o.rule}` }).max(o.max, { error: `expected ${o.rule}` });
@@ -22074,13 +22090,11 @@ var SIX_HOURS = 6 * 3600;
 var OPTIONS = {
   firstParent: switchOption({
     name: "first-parent",
-    help: "follow only the first parent of merges: a merged branch counts as its merge commit",
-    surfaces: ["cli", "action", "comment", "config"]
+    help: "follow only the first parent of merges: a merged branch counts as its merge commit"
   }),
   flaky: switchOption({
     name: "flaky",
-    help: "for tests that fail at random: repeats tests, weighs every verdict, and may conclude the failure was a flake",
-    surfaces: ["cli", "action", "comment", "config"]
+    help: "for tests that fail at random: repeats tests, weighs every verdict, and may conclude the failure was a flake"
   }),
   parallel: integerOption({
     name: "parallel",
@@ -22089,8 +22103,7 @@ var OPTIONS = {
     example: "4",
     min: 1,
     max: 64,
-    default: 1,
-    surfaces: ["cli", "action", "comment", "config"]
+    default: 1
   }),
   confidence: probabilityOption({
     name: "confidence",
@@ -22099,8 +22112,7 @@ var OPTIONS = {
     example: "0.99",
     above: 0.5,
     below: 1,
-    default: 0.99,
-    surfaces: ["cli", "action", "comment", "config"]
+    default: 0.99
   }),
   timeoutSeconds: durationOption({
     name: "timeout",
@@ -22111,8 +22123,7 @@ var OPTIONS = {
     min: 60,
     max: SIX_HOURS,
     // The App's default; BISECT_TIMEOUT_SECONDS changes it for an installation.
-    default: 1800,
-    surfaces: ["comment", "config"]
+    default: 1800
   }),
   stepTimeoutSeconds: durationOption({
     name: "step-timeout",
@@ -22123,13 +22134,11 @@ var OPTIONS = {
     min: 0,
     max: SIX_HOURS,
     // No limit.
-    default: 0,
-    surfaces: ["cli", "action", "comment", "config"]
+    default: 0
   }),
   verify: switchOption({
     name: "verify",
-    help: "test the bad commit before blaming it, so a range with no regression ends as no culprit",
-    surfaces: ["cli"]
+    help: "test the bad commit before blaming it, so a range with no regression ends as no culprit"
   })
 };
 var optionValuesSchema = external_exports.object({
@@ -22145,8 +22154,16 @@ var OPTION_KEYS = Object.keys(OPTIONS).filter(isOptionKey);
 function isOptionKey(key) {
   return Object.hasOwn(OPTIONS, key);
 }
+var JOB_OPTIONS = { firstParent: true, flaky: true, parallel: true, confidence: true, timeoutSeconds: true, stepTimeoutSeconds: true };
+var SURFACES = {
+  cli: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
+  action: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true },
+  comment: JOB_OPTIONS,
+  config: JOB_OPTIONS
+};
 function optionsOn(surface) {
-  return OPTION_KEYS.filter((key) => OPTIONS[key].surfaces.includes(surface));
+  const has = SURFACES[surface];
+  return OPTION_KEYS.filter((key) => Object.hasOwn(has, key));
 }
 function flagSyntax(definition) {
   return definition.kind === "switch" ? `--${definition.name}` : `--${definition.name} <${definition.placeholder}>`;
@@ -22155,11 +22172,15 @@ function flagSyntax(definition) {
 export {
   resultBase,
   interruptedResult,
+  resolveRange,
+  runnerOptions,
   runBisect,
   external_exports,
   OPTIONS,
   optionValuesSchema,
+  SURFACES,
   optionsOn,
   flagSyntax,
+  errorMessage,
   GitCli
 };
