@@ -4,6 +4,7 @@
  */
 import type { JobOptions } from "../../../app/src/job-options.js";
 import type { JobRow } from "../../../app/src/store/store.js";
+import { jobOptions } from "../../support/jobs.js";
 
 /** A deterministic 40-hex sha for a label (FNV-1a, then an LCG): stable across runs and machines. */
 export function sha(label: string): string {
@@ -69,19 +70,7 @@ export function job(overrides: Partial<JobRow> = {}): JobRow {
   return { ...row, ...overrides } as JobRow;
 }
 
+/** A job's options as the golden files were written with (a 1,234-commit range). */
 export function options(overrides: Partial<JobOptions> = {}): JobOptions {
-  return {
-    firstParent: false,
-    flaky: false,
-    parallel: 1,
-    confidence: 0.99,
-    timeoutSeconds: 1800,
-    stepTimeoutSeconds: 0,
-    workflow: "bisect.yml",
-    defaultBranch: "main",
-    commits: 1234,
-    setup: null,
-    pullRequest: null,
-    ...overrides,
-  };
+  return jobOptions({ commits: 1234, ...overrides });
 }
