@@ -58,7 +58,7 @@ const jobs: WorkKind<ClaimedJob> = {
  */
 export class Worker {
   private timer: NodeJS.Timeout | undefined;
-  private readonly inflight = new Map<string, { promise: Promise<void>; token: number }>();
+  private readonly inflight = new Map<string, { promise: Promise<void>; token: number; keeper: NodeJS.Timeout }>();
   private stopping = false;
   private lastTickAt = 0;
   private ticking: Promise<void> | undefined;
@@ -132,7 +132,7 @@ export class Worker {
         clearInterval(keeper);
         this.inflight.delete(key);
       });
-    this.inflight.set(key, { promise, token });
+    this.inflight.set(key, { promise, token, keeper });
   }
 
   /** Waits until nothing is in flight (for tests and shutdown). */
@@ -150,6 +150,8 @@ export class Worker {
     if (this.timer) clearTimeout(this.timer);
     const drained = Promise.all([this.ticking, ...[...this.inflight.values()].map((t) => t.promise)]);
     await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
+    // What is still running gives up its lease: its keeper stops, and the lease goes back.
+    for (const t of this.inflight.values()) clearInterval(t.keeper);
     await Promise.all([...this.inflight.values()].map((t) => this.deps.store.call("releaseLease", { token: t.token }).catch(() => false)));
   }
 }
