@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-YTMUEHRO.js";
+} from "./shared-RX6CH7YB.js";
 
 // action/src/cli/main.ts
 import { resolve } from "node:path";

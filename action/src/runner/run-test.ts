@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ProbeVerdict } from "../result-document.js";
+import { testEnvironment } from "./test-environment.js";
 
 /** What one run of the test command did. */
 export interface TestRun {
@@ -18,6 +19,7 @@ export interface TestCommand {
   argv: readonly string[];
   cwd: string;
   timeoutMs?: number;
+  /** The runner's environment (default `process.env`); the command gets it without the runner's secrets. */
   env?: NodeJS.ProcessEnv;
   /** Where the command's stdout and stderr go (default: discarded). */
   output?: "inherit" | "ignore" | ((chunk: Buffer) => void);
@@ -71,7 +73,8 @@ export function runTest(command: TestCommand): Promise<TestRun> {
 
     const child = spawn(file, args, {
       cwd: command.cwd,
-      env: command.env ?? process.env,
+      // The commit under test is untrusted: it never sees the runner's tokens (DESIGN, Trust).
+      env: testEnvironment(command.env ?? process.env),
       detached: true,
       stdio: ["ignore", stdio, stdio],
     });

@@ -1027,6 +1027,33 @@ var ProbeListPlan = class {
 
 // action/src/runner/run-test.ts
 import { spawn } from "node:child_process";
+
+// action/src/runner/test-environment.ts
+var DROPPED_PREFIXES = ["ACTIONS_", "INPUT_"];
+var DROPPED_NAMES = /* @__PURE__ */ new Set([
+  // Tokens for the GitHub API, as the workflow or gh read them.
+  "GITHUB_TOKEN",
+  "GH_TOKEN",
+  "GITHUB_ENTERPRISE_TOKEN",
+  "GH_ENTERPRISE_TOKEN",
+  // The runner's file commands: writing to them sets variables and PATH for the workflow's later
+  // steps (among them the upload of our result, which holds ACTIONS_RUNTIME_TOKEN), or forges our
+  // outputs and step summary.
+  "GITHUB_ENV",
+  "GITHUB_PATH",
+  "GITHUB_OUTPUT",
+  "GITHUB_STATE",
+  "GITHUB_STEP_SUMMARY"
+]);
+function isRunnerSecret(name) {
+  const upper = name.toUpperCase();
+  return DROPPED_NAMES.has(upper) || DROPPED_PREFIXES.some((prefix) => upper.startsWith(prefix));
+}
+function testEnvironment(runner = process.env) {
+  return Object.fromEntries(Object.entries(runner).filter(([name]) => !isRunnerSecret(name)));
+}
+
+// action/src/runner/run-test.ts
 var SHELL_METACHARACTERS = /[|&;<>()$`\\"' \t\n*?[#~=%]/;
 function verdictOfExit(exitCode) {
   if (exitCode === null || exitCode >= 128 || exitCode < 0) return "error";
@@ -1057,7 +1084,8 @@ function runTest(command) {
     };
     const child2 = spawn(file2, args, {
       cwd: command.cwd,
-      env: command.env ?? process.env,
+      // The commit under test is untrusted: it never sees the runner's tokens (DESIGN, Trust).
+      env: testEnvironment(command.env ?? process.env),
       detached: true,
       stdio: ["ignore", stdio, stdio]
     });
