@@ -9,8 +9,35 @@ import type { Store } from "./store/store.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => boolean | void | Promise<boolean | void>;
 
-/** GitHub sends at most 25 MB per delivery. */
-const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
+/** What the webhook endpoint lets a sender do before its delivery is known to come from GitHub. */
+export interface IngressLimits {
+  /** Bytes of one delivery: refused from its declared length, or cut off at the first byte past it. */
+  maxBodyBytes: number;
+  /** Deliveries whose body is being read at once, before their signature is checked; more get 503. */
+  maxUnverifiedBodies: number;
+  /** Node's `requestTimeout`: the whole request, headers and body, must arrive within it (408 otherwise). */
+  requestTimeoutMs: number;
+  /** Node's `headersTimeout`: the headers must arrive within it (at most `requestTimeoutMs`). */
+  headersTimeoutMs: number;
+}
+
+export const INGRESS_LIMITS: IngressLimits = {
+  // GitHub caps a webhook payload at 25 MB.
+  maxBodyBytes: 25 * 1024 * 1024,
+  // A delivery from GitHub is read in well under a millisecond, so a few at once is plenty even at
+  // hundreds a second; the bound caps what unauthenticated senders can make us buffer (16 × 25 MB).
+  maxUnverifiedBodies: 16,
+  // GitHub gives up on a delivery after 10 s: a request still arriving after 15 s is not GitHub's,
+  // and must not hold a slot any longer.
+  requestTimeoutMs: 15_000,
+  headersTimeoutMs: 10_000,
+};
+
+/**
+ * How often Node looks for requests past their timeouts (its default, 30 s, would let a slow sender
+ * keep a slot three times longer than `requestTimeoutMs`).
+ */
+const TIMEOUT_CHECK_MS = 1_000;
 
 export interface RunningServer {
   url: string;
@@ -19,7 +46,13 @@ export interface RunningServer {
   store: Store;
   settings: Settings;
   workerId: string;
-  /** Graceful shutdown: /health 503 and webhooks refused at once; leases released; then closed. */
+  /** Deliveries whose body is being read right now, before their signature is checked. */
+  readonly unverifiedBodies: number;
+  /**
+   * Graceful shutdown: /health answers 503 at once (a load balancer stops sending), the worker
+   * drains and gives back its leases while webhooks are still accepted and stored; then the server
+   * stops listening, requests in flight finish, and only then is the store closed.
+   */
   close(): Promise<void>;
 }
 
@@ -36,21 +69,53 @@ const serverEnvSchema = z.object({
   ADMIN_TOKEN: z.string().min(16, { error: "ADMIN_TOKEN must be at least 16 characters." }).optional(),
 });
 
-function readBody(req: IncomingMessage): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
+/** Bodies being read before their signature is checked: a count, and a bound on it. */
+class UnverifiedBodies {
+  count = 0;
+  constructor(private readonly max: number) {}
+  /** Takes a slot; false when all are taken. */
+  take(): boolean {
+    if (this.count >= this.max) return false;
+    this.count++;
+    return true;
+  }
+  give(): void {
+    this.count--;
+  }
+}
+
+const contentLengthSchema = z.coerce.number().int().nonnegative().optional();
+
+type BodyRead = { kind: "body"; body: Buffer } | { kind: "too large" } | { kind: "aborted" };
+
+/** Reads a request's body, and stops at the first byte past `maxBytes` (the rest is never read). */
+function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyRead> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (chunk: Buffer) => {
+    const finish = (outcome: BodyRead) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onAborted);
+      req.off("close", onAborted);
+      resolve(outcome);
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_WEBHOOK_BYTES) {
-        resolve(null);
-        req.destroy();
+      if (size > maxBytes) {
+        req.pause();
+        finish({ kind: "too large" });
         return;
       }
       chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
+    };
+    const onEnd = () => finish({ kind: "body", body: Buffer.concat(chunks, size) });
+    // The sender went away (or Node cut it off at requestTimeoutMs) before the body ended.
+    const onAborted = () => finish({ kind: "aborted" });
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", onAborted);
+    req.once("close", onAborted);
   });
 }
 
@@ -62,28 +127,57 @@ export function signatureMatches(secret: string, body: Buffer, header: string | 
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" }).end(JSON.stringify(body));
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers }).end(JSON.stringify(body));
 }
 
 /**
  * The webhook endpoint: a delivery must carry a valid signature (401 otherwise, nothing
  * written), then Probot runs the handlers, which only write to the store; the answer is 200 when
  * the job or reply is stored, 500 when the store failed (GitHub shows the delivery as failed and
- * it can be redelivered), 503 while shutting down.
+ * it can be redelivered). While the instance drains it still answers: GitHub never redelivers on
+ * its own, so a delivery refused then would be lost.
+ *
+ * Before the signature is checked the sender is anyone: a body declared larger than the limit is
+ * refused unread (413), one that turns out larger is cut off at the first byte past it, and only
+ * `maxUnverifiedBodies` bodies are read at once (503 with retry-after beyond, unread).
  */
-function webhookHandler(probot: Probot, secret: string, path: string, stopping: () => boolean): Handler {
+function webhookHandler(probot: Probot, secret: string, path: string, limits: IngressLimits, unverified: UnverifiedBodies): Handler {
   return async (req, res) => {
     if (new URL(req.url ?? "/", "http://localhost").pathname !== path) return false;
     if (req.method !== "POST") {
       json(res, 405, { error: "Webhooks are POSTed." });
       return true;
     }
-    const body = await readBody(req);
-    if (body === null) {
-      json(res, 413, { error: `A delivery larger than ${MAX_WEBHOOK_BYTES} bytes is not from GitHub.` });
+    // The body is left unread: the connection is closed after the answer instead of kept alive.
+    const tooLarge = () =>
+      json(
+        res,
+        413,
+        { error: `A delivery larger than ${limits.maxBodyBytes} bytes is not from GitHub (GitHub sends at most 25 MB).` },
+        { connection: "close" },
+      );
+    const declared = contentLengthSchema.safeParse(req.headers["content-length"]);
+    if (declared.success && declared.data !== undefined && declared.data > limits.maxBodyBytes) {
+      tooLarge();
       return true;
     }
+    if (!unverified.take()) {
+      json(res, 503, { error: "Too many deliveries are arriving at once; redeliver in a few seconds." }, { connection: "close", "retry-after": "5" });
+      return true;
+    }
+    let read: BodyRead;
+    try {
+      read = await readBody(req, limits.maxBodyBytes);
+    } finally {
+      unverified.give();
+    }
+    if (read.kind === "aborted") return true;
+    if (read.kind === "too large") {
+      tooLarge();
+      return true;
+    }
+    const body = read.body;
     const header = (name: string) => {
       const value = req.headers[name];
       return Array.isArray(value) ? value[0] : value;
@@ -96,10 +190,6 @@ function webhookHandler(probot: Probot, secret: string, path: string, stopping: 
     const name = header("x-github-event");
     if (!id || !name) {
       json(res, 400, { error: "Missing X-GitHub-Delivery or X-GitHub-Event." });
-      return true;
-    }
-    if (stopping()) {
-      json(res, 503, { error: "Shutting down; redeliver later." });
       return true;
     }
     let payload: unknown;
@@ -128,7 +218,7 @@ function webhookHandler(probot: Probot, secret: string, path: string, stopping: 
  */
 export async function startServer(
   env: Record<string, string | undefined> = process.env,
-  overrides: { store?: Store; startWorker?: boolean; Octokit?: typeof ProbotOctokit } = {},
+  overrides: { store?: Store; startWorker?: boolean; Octokit?: typeof ProbotOctokit; ingress?: Partial<IngressLimits> } = {},
 ): Promise<RunningServer> {
   const parsed = serverEnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== "")));
   if (!parsed.success) {
@@ -146,22 +236,36 @@ export async function startServer(
   const workerId = makeWorkerId();
   const probot = createProbot({ env, ...(overrides.Octokit ? { overrides: { Octokit: overrides.Octokit } } : {}) });
   const app = new BisectApp({ store, settings, workerId, adminToken: serverEnv.ADMIN_TOKEN, startWorker: overrides.startWorker ?? true });
+  const limits: IngressLimits = { ...INGRESS_LIMITS, ...overrides.ingress };
+  const unverified = new UnverifiedBodies(limits.maxUnverifiedBodies);
   const handlers: Handler[] = [];
-  let stopping = false;
   await probot.load(app.appFn, { cwd: process.cwd(), addHandler: (h: Handler) => handlers.push(h) });
-  handlers.push(webhookHandler(probot, serverEnv.WEBHOOK_SECRET, serverEnv.WEBHOOK_PATH, () => stopping));
+  handlers.push(webhookHandler(probot, serverEnv.WEBHOOK_SECRET, serverEnv.WEBHOOK_PATH, limits, unverified));
 
+  // Requests being answered: the store stays open until they are done.
+  let inFlight = 0;
+  let allAnswered: (() => void) | undefined;
   const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    inFlight++;
     try {
       for (const handler of handlers) if (await handler(req, res)) return;
       json(res, 404, { error: "Not found." });
     } catch (error) {
       probot.log.error({ err: error }, "request failed");
       if (!res.headersSent) json(res, 500, { error: "Internal error." });
+    } finally {
+      if (--inFlight === 0) allAnswered?.();
     }
   };
   // Node does not wait for a request listener: respond answers every request itself, 500 on an error.
-  const server: Server = createServer((req, res) => void respond(req, res));
+  const server: Server = createServer(
+    {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, limits.requestTimeoutMs / 4),
+    },
+    (req, res) => void respond(req, res),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(Number(serverEnv.PORT), serverEnv.HOST, () => resolve());
@@ -179,14 +283,24 @@ export async function startServer(
     store,
     settings,
     workerId,
+    get unverifiedBodies() {
+      return unverified.count;
+    },
     close: () =>
       (closing ??= (async () => {
-        stopping = true;
+        // The worker stops claiming at once (so /health fails and a load balancer stops sending)
+        // and drains; meanwhile webhooks are still stored and answered.
         await app.stop();
+        // No new connections from here; idle keep-alive ones close now. A request cannot take
+        // longer than requestTimeoutMs to arrive, so that bounds the wait for those in flight.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
+          if (inFlight === 0) return resolve();
+          allAnswered = resolve;
+          setTimeout(resolve, limits.requestTimeoutMs).unref();
         });
+        server.closeAllConnections();
+        await closed;
         if (!overrides.store) await store.close();
       })()),
   };
