@@ -1,9 +1,11 @@
 import type { ApplicationFunction, Probot } from "probot";
+import { GitHubBudget } from "./github/budget.js";
 import { issueCommentEventSchema, receiveIssueComment } from "./handlers/issue-comment.js";
 import { receiveWorkflowJob, receiveWorkflowRun, workflowJobEventSchema, workflowRunEventSchema } from "./handlers/workflow-run.js";
 import { routes } from "./http/routes.js";
 import type { Settings } from "./settings.js";
 import type { Store } from "./store/store.js";
+import { RedeliveryLoop } from "./worker/redeliver.js";
 import { Worker } from "./worker/worker.js";
 
 export interface BisectAppOptions {
@@ -11,7 +13,7 @@ export interface BisectAppOptions {
   settings: Settings;
   workerId: string;
   adminToken?: string | undefined;
-  /** Start the worker loop when the app loads (default true; tests may drive it by hand). */
+  /** Start the worker loop and the webhook recovery loop when the app loads (default true; tests may drive them by hand). */
   startWorker?: boolean;
 }
 
@@ -25,6 +27,8 @@ export interface BisectAppOptions {
  */
 export class BisectApp {
   worker: Worker | undefined;
+  /** Finds webhook deliveries the App failed to take (GitHub does not redeliver them) and has GitHub redeliver them. */
+  redelivery: RedeliveryLoop | undefined;
   probot: Probot | undefined;
 
   constructor(private readonly options: BisectAppOptions) {}
@@ -44,18 +48,25 @@ export class BisectApp {
     app.on("workflow_job", async (context) => {
       await receiveWorkflowJob(workflowJobEventSchema.parse(context.payload), store);
     });
+    // GitHub's rate limits count per installation, over every instance: one budget in the store.
+    const budget = new GitHubBudget(store, { writesPerWindow: settings.GITHUB_WRITES_PER_MINUTE, windowSeconds: 60 }, app.log);
     this.worker = new Worker({
       store,
       settings,
       workerId,
-      octokitFor: (installationId) => app.auth(installationId),
+      octokitFor: async (installationId) => budget.wrap(await app.auth(installationId), installationId),
       log: app.log,
     });
+    // `app.auth()` without an installation: the App's JWT, which the delivery log requires.
+    this.redelivery = new RedeliveryLoop({ store, settings, workerId, appOctokit: () => app.auth(), log: app.log });
     addHandler(routes({ store, worker: () => this.worker, workerId, adminToken: this.options.adminToken }));
-    if (this.options.startWorker ?? true) this.worker.start();
+    if (this.options.startWorker ?? true) {
+      this.worker.start();
+      this.redelivery.start();
+    }
   };
 
   async stop(): Promise<void> {
-    await this.worker?.stop();
+    await Promise.all([this.worker?.stop(), this.redelivery?.stop()]);
   }
 }

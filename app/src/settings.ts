@@ -31,6 +31,18 @@ export const settingsSchema = z.object({
   WORKER_CONCURRENCY: positiveInt(8, 100),
   /** The reconciler: a run quiet this long is checked through the API (then less often as it ages). */
   RUN_CHECK_SECONDS: positiveInt(30, 3600),
+  /**
+   * Content-creating requests (comments, reactions, dispatches) a minute per installation, all
+   * instances together. GitHub.com allows 80; GitHub Enterprise Server may allow more.
+   */
+  GITHUB_WRITES_PER_MINUTE: positiveInt(80, 1000),
+  /** Webhook recovery: how often one instance of the cluster looks for failed deliveries and has GitHub redeliver them. */
+  REDELIVERY_INTERVAL_SECONDS: positiveInt(300, 86_400),
+  /**
+   * Webhook recovery: the furthest back a scan looks (after a long stop of every instance). GitHub
+   * keeps deliveries 3 days (the default), GitHub Enterprise Server 7 (the most).
+   */
+  REDELIVERY_LOOKBACK_SECONDS: positiveInt(259_200, 604_800),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 

@@ -99,6 +99,8 @@ create table public.bisect_jobs (
   dispatched_at timestamptz,
   noted_run_id bigint,
   noted_conclusion text,
+  noted_run_attempt integer,
+  failed_checks integer not null default 0,
   resume_from_attempt integer not null default 1,
   status_comment_id bigint,
   verdict text,
@@ -159,6 +161,8 @@ run_url: Link to that workflow run.
 dispatched_at: When the current attempt's run was dispatched (its time limit counts from here).
 noted_run_id: A run a workflow_run webhook said completed (possibly before its dispatch was recorded).
 noted_conclusion: How that run concluded (success, failure, cancelled…).
+noted_run_attempt: Which attempt of that run (a re-run reuses the run id) the newest event was about: events of older attempts change nothing.
+failed_checks: Looks at the job in a row that came to nothing (an error from GitHub, an unusable answer, or its worker dying while holding it); a few in a row end the attempt, and none outlive the time limit.
 resume_from_attempt: Verdicts of attempts from this one on are passed to the next run, so it resumes instead of starting over.
 status_comment_id: The comment the App keeps up to date on the thread, edited into the answer.
 verdict: The answer: culprit, ambiguous (only untestable commits left), no-culprit, or error.

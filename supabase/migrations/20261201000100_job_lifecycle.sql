@@ -96,7 +96,7 @@ end $$;
  * Section – claim
  * Walks the due jobs in order (FOR UPDATE SKIP LOCKED) and leases up to p_limit of them to the
  * worker, each with a fresh fencing token. Due means: not leased and its time has come, or
- * leased by a worker whose lease has expired (it died). A queued job also needs a free slot:
+ * leased by a worker whose lease has expired (it died). A job in flight taken over from a dead worker counts a failed check. A queued job also needs a free slot:
  * fewer than p_max_active jobs of its repository dispatching, dispatched or running. One that
  * must wait keeps its place, and gets an announce task (once) so the thread learns its place
  * in the queue. Claiming a queued job starts an attempt.
@@ -134,6 +134,11 @@ begin
         continue;
       end if;
     end if;
+    -- Taking over from a worker whose lease expired while it acted on the job: that look came to
+    -- nothing. Counted, so a job that kills its worker every time still ends (see failed_checks).
+    if v_job.state <> 'queued' and v_job.lease_expires_at < now() then
+      update public.bisect_jobs set failed_checks = failed_checks + 1 where id = v_job.id;
+    end if;
     return next public.bisect_lease_job(v_job.id, p_worker, nextval('public.bisect_lease_token_seq'), p_lease_seconds, v_job.state = 'queued', v_job.state);
     v_count := v_count + 1;
   end loop;
@@ -145,6 +150,32 @@ returns boolean language plpgsql security invoker set search_path = '' as $$
 begin
   update public.bisect_jobs j set dispatch_intent_attempt = j.attempts, updated_at = now()
   from public.bisect_held_job(p_job_id, p_token) h where j.id = h.id and h.state = 'dispatching';
+  return found;
+end $$;
+
+/**
+ * Section – defer a dispatch GitHub's rate limit held back: GitHub made no run, so this was no
+ * attempt. The held job, dispatching with no run yet, goes back to the queue uncounted (its
+ * attempt undone, its place kept) and is due again after p_seconds at least (what GitHub asked,
+ * a minute when it named no time), longer on repeats: the backoff (base 60 s) counts the claims
+ * of this attempt. p_error says why it waits (/job/:id shows it). The dispatch intent stays:
+ * this dispatch made no run, but an earlier holder of the same attempt may have dispatched
+ * before it died, and the attempt gets the same number when claimed again, so the next dispatch
+ * still looks for that run first. Returns false without the lease.
+ */
+create function public.bisect_defer_job(p_job_id bigint, p_token bigint, p_seconds integer, p_error text)
+returns boolean language plpgsql security invoker set search_path = '' as $$
+begin
+  update public.bisect_jobs j set
+    state = 'queued',
+    attempts = j.attempts - 1,
+    next_check_at = public.bisect_backoff(60, (
+      select count(*)::integer from public.bisect_claim_audit a where a.job_id = j.id and a.attempt = j.attempts and a.from_state = 'queued'
+    ), p_seconds),
+    error = p_error,
+    locked_by = null, lease_expires_at = null, updated_at = now()
+  from public.bisect_held_job(p_job_id, p_token) h
+  where j.id = h.id and h.state = 'dispatching' and h.run_id is null;
   return found;
 end $$;
 
@@ -171,6 +202,7 @@ begin
     run_id = p_run_id,
     run_url = p_run_url,
     dispatched_at = now(),
+    failed_checks = 0,
     next_check_at = case when j.noted_run_id = p_run_id and j.noted_conclusion is not null then now()
                          else now() + make_interval(secs => p_check_after_seconds) end,
     locked_by = null,
@@ -193,29 +225,59 @@ create function public.bisect_check_later(p_job_id bigint, p_token bigint, p_sec
 returns boolean language plpgsql security invoker set search_path = '' as $$
 begin
   update public.bisect_jobs j set
-    next_check_at = now() + make_interval(secs => p_seconds), locked_by = null, lease_expires_at = null, updated_at = now()
+    next_check_at = now() + make_interval(secs => p_seconds), failed_checks = 0, locked_by = null, lease_expires_at = null, updated_at = now()
   from public.bisect_held_job(p_job_id, p_token) h where j.id = h.id;
   return found;
 end $$;
 
 /**
- * Section – a run event (workflow_run / workflow_job webhook). The job is found by its run id, or
- * by the job id in the run's name while its dispatch is not recorded yet. In progress moves a
+ * Section – a look that came to nothing: GitHub failed, or answered something unusable, while
+ * the worker followed the run. The job is looked at again after the backoff (base 30 s, at least
+ * what GitHub asked); the error is kept for /job/:id. Returns the failed looks in a row (the
+ * worker ends the attempt after a few, and the job at its time limit whatever happens), or null
+ * without the lease.
+ */
+create function public.bisect_check_failed(p_job_id bigint, p_token bigint, p_error text, p_retry_after_seconds integer)
+returns integer language plpgsql security invoker set search_path = '' as $$
+declare
+  v_failed integer;
+begin
+  update public.bisect_jobs j set
+    failed_checks = j.failed_checks + 1,
+    error = p_error,
+    next_check_at = public.bisect_backoff(30, j.failed_checks + 1, p_retry_after_seconds),
+    locked_by = null, lease_expires_at = null, updated_at = now()
+  from public.bisect_held_job(p_job_id, p_token) h where j.id = h.id
+  returning j.failed_checks into v_failed;
+  return v_failed;
+end $$;
+
+/**
+ * Section – a run event (workflow_run / workflow_job webhook) of a run in repository
+ * p_repository_id. The job is found, in that repository only, by its run id, or by the job id in
+ * the run's name while its dispatch is not recorded yet. Events are tracked per run attempt (a
+ * re-run reuses the run id): an event about an older attempt than one already seen changes
+ * nothing; a newer attempt starting forgets the older attempt's conclusion. In progress moves a
  * dispatched job to running (never backwards); completed notes the conclusion and makes the job
  * due at once, so a worker reads the result. Late, repeated or reordered events change nothing
  * more. Returns the number of jobs it concerned (0 for other workflows' runs).
  */
-create function public.bisect_note_run_event(p_run_id bigint, p_job_id bigint, p_status text, p_conclusion text)
+create function public.bisect_note_run_event(p_repository_id bigint, p_run_id bigint, p_run_attempt integer, p_job_id bigint, p_status text, p_conclusion text)
 returns integer language sql security invoker set search_path = '' as $$
   with noted as (
     update public.bisect_jobs j set
       state = case when j.state = 'dispatched' and j.run_id = p_run_id and p_status in ('in_progress', 'completed') then 'running' else j.state end,
-      noted_run_id = case when p_status = 'completed' then p_run_id else j.noted_run_id end,
-      noted_conclusion = case when p_status = 'completed' then p_conclusion else j.noted_conclusion end,
+      noted_run_id = case when p_status = 'completed' or j.run_id = p_run_id then p_run_id else j.noted_run_id end,
+      noted_run_attempt = case when p_status = 'completed' or j.run_id = p_run_id then p_run_attempt else j.noted_run_attempt end,
+      noted_conclusion = case when p_status = 'completed' then p_conclusion
+                              when j.run_id = p_run_id and (j.noted_run_id is distinct from p_run_id or j.noted_run_attempt is distinct from p_run_attempt) then null
+                              else j.noted_conclusion end,
       next_check_at = case when p_status = 'completed' and j.run_id = p_run_id and j.locked_by is null then now() else j.next_check_at end,
       updated_at = now()
-    where j.state in ('dispatching', 'dispatched', 'running')
+    where j.repository_id = p_repository_id
+      and j.state in ('dispatching', 'dispatched', 'running')
       and (j.run_id = p_run_id or (j.run_id is null and j.id = p_job_id))
+      and (j.noted_run_id is distinct from p_run_id or p_run_attempt >= coalesce(j.noted_run_attempt, 0))
     returning 1
   )
   select count(*)::integer from noted;
@@ -301,7 +363,7 @@ begin
     next_check_at = case when v_retry then public.bisect_backoff(30, attempts, p_retry_after_seconds) else next_check_at end,
     error = case when v_retry then error else p_error end,
     finished_at = case when v_retry then null else now() end,
-    run_id = null, run_url = null, locked_by = null, lease_expires_at = null, updated_at = now()
+    run_id = null, run_url = null, failed_checks = 0, locked_by = null, lease_expires_at = null, updated_at = now()
   where id = v_job.id
   returning state into v_state;
   return v_state;
@@ -360,6 +422,11 @@ begin
     dispatched_at = null,
     noted_run_id = null,
     noted_conclusion = null,
+    noted_run_attempt = null,
+    -- The dispatch intent was the ended attempt's: the new attempt dispatches afresh and never
+    -- adopts the run it replaces (a cancelled or finished one).
+    dispatch_intent_attempt = null,
+    failed_checks = 0,
     verdict = null,
     reason = null,
     culprit_sha = null,

@@ -336,7 +336,7 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
       await store.call("setStatusComment", { jobId: id, token: claimed!.token, commentId: 5 });
       await store.call("extendLease", { token: claimed!.token, leaseSeconds: 60 });
       await store.call("recordDispatch", { jobId: id, token: claimed!.token, runId: 99, runUrl: "https://example.test/run/99", checkAfterSeconds: 0 });
-      await store.call("noteRunEvent", { runId: 99, jobId: null, status: "in_progress", conclusion: null });
+      await store.call("noteRunEvent", { repositoryId: 1, runId: 99, runAttempt: 1, jobId: null, status: "in_progress", conclusion: null });
       const [again] = await store.call("claimJobs", { worker: "svc-worker", limit: 10, leaseSeconds: 30, maxActive: 1 });
       await store.call("checkLater", { jobId: id, token: again!.token, seconds: 0 });
       const [check] = await store.call("claimJobs", { worker: "svc-worker", limit: 10, leaseSeconds: 30, maxActive: 1 });

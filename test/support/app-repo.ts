@@ -11,7 +11,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
 export interface AppRepo {
   dir: string;
-  /** Full SHAs by name: v1.0, main, feature tip, mergeCommit, and c1…cN on main. */
+  /** Full SHAs by name: root (before v1.0), v1.0, main, feature tip, mergeCommit, and c1…cN on main. */
   sha: Record<string, string>;
 }
 
@@ -71,5 +71,7 @@ export async function makeAppRepo(options: AppRepoOptions = {}): Promise<AppRepo
   await run("merge", "-q", "--no-ff", "-m", "Merge feature", "feature");
   sha.mergeCommit = await run("rev-parse", "HEAD");
   sha.main = sha.mergeCommit;
+  // Read last: every git call moves the fixture's clock, and the commits' dates stay as they were.
+  sha.root = await run("rev-parse", "v1.0^");
   return { dir, sha };
 }

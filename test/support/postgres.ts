@@ -44,6 +44,14 @@ export interface PostgresServer {
   stop(): Promise<void>;
 }
 
+/** A server this process started: it can also be taken down and brought back, as in a database outage. */
+export interface OwnPostgresServer extends PostgresServer {
+  /** Stops the server as a restart does (fast shutdown: sessions end, new connections are refused); its data stays. */
+  down(): Promise<void>;
+  /** Starts it again on the same port with the same data, and waits until it answers. */
+  up(): Promise<void>;
+}
+
 /** What the global setup hands to the test workers (it must be plain data). */
 export type SharedPostgres = { port: number; version: string } | { error: string };
 
@@ -93,7 +101,7 @@ export function findPostgresBin(): string {
 }
 
 /** Starts a throw-away PostgreSQL server; see the file header. */
-export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<OwnPostgresServer> {
   const bin = findPostgresBin();
   const version = execFileSync(join(bin, "postgres"), ["--version"], { encoding: "utf8" }).match(/(\d+)(\.\d+)?/)?.[1] ?? "?";
   const asRoot = process.getuid?.() === 0;
@@ -118,10 +126,18 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         if (attempt < 5 && /could not bind|address already in use/i.test(String((error as Error).message))) continue;
         throw error;
       }
-      const handle = serverHandle(port, version, async () => {
-        await server.stop();
-        rmSync(dir, { recursive: true, force: true });
-      });
+      let current = server;
+      const handle: OwnPostgresServer = {
+        ...serverHandle(port, version, async () => {
+          await current.stop();
+          rmSync(dir, { recursive: true, force: true });
+        }),
+        down: () => haltKeepingData(current, dir),
+        up: async () => {
+          current = spawnServer(asRoot, bin, dir, port, options.maxConnections ?? 200);
+          await waitUntilReady(current, port, join(dir, "postgres.log"));
+        },
+      };
       if (options.supabaseRoles ?? true) {
         await createSupabaseRoles(handle.url()).catch(async (error: unknown) => {
           await handle.stop();
@@ -435,6 +451,18 @@ function spawnServer(asRoot: boolean, bin: string, dir: string, port: number, ma
         }
       })()),
   };
+}
+
+/**
+ * Stops the postmaster itself (SIGINT: fast shutdown), then closes its watchdog's pipe: the
+ * watchdog deletes the cluster only when it is the one that stops the server, so the data stays.
+ */
+async function haltKeepingData(server: RunningServer, dir: string): Promise<void> {
+  server.child.ref();
+  const pid = Number(readFileSync(join(dir, "data", "postmaster.pid"), "utf8").split("\n")[0]);
+  process.kill(pid, "SIGINT");
+  await server.exited;
+  server.child.stdin?.end();
 }
 
 async function waitUntilReady(server: RunningServer, port: number, logFile: string): Promise<void> {

@@ -26,6 +26,14 @@ export function artifactName(jobId: number): string {
   return `bisect-result-${jobId}`;
 }
 
+/** Whether a parsed JSON value holds U+0000 in any string, keys included. */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === "string") return value.includes("\u0000");
+  if (Array.isArray(value)) return value.some(holdsNul);
+  if (value === null || typeof value !== "object") return false;
+  return Object.entries(value).some(([key, v]) => key.includes("\u0000") || holdsNul(v));
+}
+
 /** Reads a body from a stream, giving up past `maxBytes`. */
 async function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
   const declared = Number(response.headers.get("content-length"));
@@ -93,6 +101,9 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
   } catch {
     throw new ArtifactProblem(`${name}.json is not JSON`);
   }
+  // PostgreSQL cannot store U+0000 in text or jsonb: a document holding one (its `error`, a
+  // candidate…) could never be recorded, so it is refused here like any other unusable result.
+  if (holdsNul(json)) throw new ArtifactProblem(`${name}.json holds a NUL character (U+0000), which no result has`);
   const parsed = resultDocumentSchema.safeParse(json);
   if (!parsed.success) throw new ArtifactProblem(`${name}.json is not a result document: ${z.prettifyError(parsed.error).slice(0, 300)}`);
   // Counts are stored in 32-bit columns: a run (its test code can write this file) must not be

@@ -4,8 +4,10 @@ import type { Store } from "../store/store.js";
 /** The part of a `workflow_run` webhook the App reads. */
 export const workflowRunEventSchema = z.object({
   action: z.string(),
+  repository: z.object({ id: z.number().int() }),
   workflow_run: z.object({
     id: z.number().int(),
+    run_attempt: z.number().int().min(1),
     event: z.string(),
     display_title: z.string().nullable().optional(),
     status: z.string().nullable(),
@@ -16,7 +18,8 @@ export const workflowRunEventSchema = z.object({
 /** The part of a `workflow_job` webhook the App reads. */
 export const workflowJobEventSchema = z.object({
   action: z.string(),
-  workflow_job: z.object({ run_id: z.number().int(), status: z.string() }),
+  repository: z.object({ id: z.number().int() }),
+  workflow_job: z.object({ run_id: z.number().int(), run_attempt: z.number().int().min(1), status: z.string() }),
 });
 
 /** The job id in a bisect run's name (`run-name: bisect <job id>`), if it is one. */
@@ -26,7 +29,9 @@ export function jobIdFromTitle(title: string | null | undefined): number | null 
 }
 
 /**
- * A run moved: note it on its job (one SQL call; other workflows' runs concern no job). A run
+ * A run moved: note it on its job (one SQL call; other workflows' runs concern no job). Only a
+ * job of the run's own repository can be concerned: a run elsewhere named "bisect <id>" is not
+ * one of ours. Events are noted per run attempt (a re-run reuses the run id). A run
  * that completed makes its job due at once, so a worker reads the result now instead of at the
  * reconciler's next look. Late, repeated or reordered events never move a job backwards.
  */
@@ -36,7 +41,9 @@ export async function receiveWorkflowRun(event: z.infer<typeof workflowRunEventS
   if (run.event !== "workflow_dispatch") return 0;
   const status = event.action === "completed" ? "completed" : event.action === "in_progress" ? "in_progress" : "queued";
   return store.call("noteRunEvent", {
+    repositoryId: event.repository.id,
     runId: run.id,
+    runAttempt: run.run_attempt,
     jobId: jobIdFromTitle(run.display_title),
     status,
     conclusion: status === "completed" ? run.conclusion : null,
@@ -46,5 +53,13 @@ export async function receiveWorkflowRun(event: z.infer<typeof workflowRunEventS
 /** A job of a run started: the run is running. (Its completion comes with workflow_run.) */
 export async function receiveWorkflowJob(event: z.infer<typeof workflowJobEventSchema>, store: Store): Promise<number> {
   if (event.action !== "in_progress") return 0;
-  return store.call("noteRunEvent", { runId: event.workflow_job.run_id, jobId: null, status: "in_progress", conclusion: null });
+  const { run_id, run_attempt } = event.workflow_job;
+  return store.call("noteRunEvent", {
+    repositoryId: event.repository.id,
+    runId: run_id,
+    runAttempt: run_attempt,
+    jobId: null,
+    status: "in_progress",
+    conclusion: null,
+  });
 }

@@ -16,6 +16,7 @@ import {
   jobRowSchema,
   jobStateSchema,
   jobVerdictSchema,
+  redeliveryPassSchema,
   replyPayloadSchema,
   statsRowSchema,
   storedProbeSchema,
@@ -97,12 +98,19 @@ export const FUNCTIONS = {
   claimJobs: rows({ worker: text(), limit: integer(), leaseSeconds: integer(), maxActive: integer() }, claimedJobSchema),
   /** About to dispatch: from here on this attempt's run may exist, and a successor looks for it first. */
   recordDispatchIntent: value(held, z.boolean()),
+  /** GitHub's rate limit held the dispatch back (no run, so no attempt): queued again uncounted, due after `seconds` at least, longer on repeats. */
+  deferJob: value({ ...held, seconds: integer(), error: text() }, z.boolean()),
   setStatusComment: value({ ...held, commentId: bigint() }, z.boolean()),
   recordDispatch: value({ ...held, runId: bigint(), runUrl: text(), checkAfterSeconds: integer() }, z.boolean()),
   /** The run is still going: look again after `seconds`, and give up the lease meanwhile. */
   checkLater: value({ ...held, seconds: integer() }, z.boolean()),
+  /** A look at the job that came to nothing: looked at again after the backoff; answers the failed looks in a row. */
+  checkFailed: value({ ...held, error: text(), retryAfterSeconds: integer() }, z.int().nullable()),
   /** A workflow_run / workflow_job event: running, or completed (due at once). Answers how many jobs it concerned. */
-  noteRunEvent: value({ runId: bigint(), jobId: maybeBigint(), status: text(), conclusion: maybeText() }, z.int()),
+  noteRunEvent: value(
+    { repositoryId: bigint(), runId: bigint(), runAttempt: integer(), jobId: maybeBigint(), status: text(), conclusion: maybeText() },
+    z.int(),
+  ),
   recordResult: value(
     {
       ...held,
@@ -173,6 +181,41 @@ export const FUNCTIONS = {
   commentHandled: value({ repositoryId: bigint(), commentId: bigint() }, z.boolean()),
   activeCounts: rows({}, z.object({ repository_id: bigintColumn, repository: z.string(), active: bigintColumn, queued: bigintColumn })),
   stats: row({ worker: text() }, statsRowSchema),
+
+  // ── GitHub's rate limits, one budget for the cluster (…0400_github_budget.sql) ────────────────
+  /** Before a request: paused (wait `wait_seconds`, send nothing); a read goes; a write gets a slot, or the wait until one frees. */
+  takeGithubSlot: row(
+    { installationId: bigint(), write: typed("boolean", z.boolean()), writesPerWindow: integer(), windowSeconds: integer() },
+    z.object({ slot_id: bigintColumn.nullable(), wait_seconds: z.number(), paused: z.boolean(), reason: z.string().nullable() }),
+  ),
+  /** After GitHub answered: the quota it reported, the pause it asked for (null, 0: none), the write's slot ended. Answers whether the installation is paused. */
+  noteGithubAnswer: value(
+    {
+      installationId: bigint(),
+      slotId: maybeBigint(),
+      remaining: typed("integer", z.int().nullable()),
+      resetEpoch: maybeBigint(),
+      pauseSeconds: integer(),
+      reason: maybeText(),
+    },
+    z.boolean(),
+  ),
+
+  // ── Webhook recovery (…0500_webhook_recovery.sql) ───────────────────────────────────────────
+  /** The pass due now, for one instance of the cluster per interval; none when not due. */
+  claimRedeliveryPass: maybeRow({ worker: text(), intervalSeconds: integer(), lookbackSeconds: integer() }, redeliveryPassSchema),
+  /** The pass ended: its scan reached its bound (`complete`), or resumes next pass from `cursor`. */
+  finishRedeliveryPass: value(
+    { pass: bigint(), cursor: maybeText(), complete: typed("boolean", z.boolean()), listed: integer(), redelivered: integer(), error: maybeText() },
+    z.boolean(),
+  ),
+  /** True when this caller is to ask GitHub to redeliver the guid: once, or again after every earlier redelivery failed, up to `maxRequests`. */
+  claimRedelivery: value(
+    { guid: text(), deliveryId: bigint(), event: text(), action: maybeText(), failedRedeliveries: integer(), maxRequests: integer() },
+    z.boolean(),
+  ),
+  /** GitHub did not take the redelivery: given back to be asked again next pass (`retry`), or kept counted. */
+  failRedelivery: value({ guid: text(), error: text(), retry: typed("boolean", z.boolean()) }, z.boolean()),
 };
 
 export type StoreFunction = keyof typeof FUNCTIONS;

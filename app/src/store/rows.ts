@@ -54,6 +54,8 @@ export const jobRowSchema = z.object({
   dispatched_at: timestampColumn.nullable(),
   noted_run_id: bigintColumn.nullable(),
   noted_conclusion: z.string().nullable(),
+  noted_run_attempt: z.int().nullable(),
+  failed_checks: z.int(),
   resume_from_attempt: z.number().int(),
   status_comment_id: bigintColumn.nullable(),
   verdict: jobVerdictSchema.nullable(),
@@ -144,3 +146,11 @@ export const statsRowSchema = z.object({
   running_on_this_instance: bigintColumn,
 });
 export type JobStats = z.infer<typeof statsRowSchema>;
+
+/** A claimed pass of the webhook recovery loop: how far back it looks, and where it resumes (null: the newest delivery). */
+export const redeliveryPassSchema = z.object({
+  pass: bigintColumn,
+  since: timestampColumn,
+  resume_cursor: z.string().nullable(),
+});
+export type RedeliveryPass = z.infer<typeof redeliveryPassSchema>;

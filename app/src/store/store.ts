@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { errorMessage } from "../../../action/src/error-message.js";
 import { FUNCTIONS, pgTypeOf, sqlArgument, sqlName, type PgType, type Returns, type StoreFunction } from "./functions.js";
 
 export type { ClaimedJob, ClaimedTask, JobRow, JobState, JobStats, Reaction, ReplyPayload, StoredProbe, TaskKind, TaskRow } from "./rows.js";
@@ -19,6 +20,35 @@ export interface Argument {
 export interface Transport {
   call(name: string, args: readonly Argument[], returns: Returns): Promise<unknown>;
   close(): Promise<void>;
+}
+
+/**
+ * The database refused the values of a call (SQLSTATE class 22, data exception, or 23, integrity
+ * constraint): the same call will be refused again, so retrying it cannot help. Callers that
+ * store what a run or GitHub said treat it as an unusable answer, never as a reason to retry.
+ */
+export class StoreDataError extends Error {
+  override readonly name = "StoreDataError";
+}
+
+/** The SQLSTATE of a database error (pg, PGlite), or of the one a transport wrapped (PostgREST). */
+function sqlState(error: unknown): string | undefined {
+  const parsed = sqlStateSchema.safeParse(error);
+  if (!parsed.success) return undefined;
+  return parsed.data.code ?? parsed.data.cause?.code;
+}
+const sqlStateSchema = z.object({ code: z.string().optional(), cause: z.object({ code: z.string().optional() }).optional() });
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000, and a value that holds one makes the whole call
+ * fail. Text that reaches the store (an error message quoting a hostile artifact, a comment) has
+ * each NUL replaced by U+FFFD, so no input can make a state change impossible to record.
+ */
+function storable(value: unknown): unknown {
+  if (typeof value === "string") return value.includes("\u0000") ? value.replaceAll("\u0000", "\uFFFD") : value;
+  if (Array.isArray(value)) return value.map(storable);
+  if (value instanceof Date || value === null || typeof value !== "object") return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, storable(v)]));
 }
 
 /** The declarations seen per function, so that a generic key keeps its own result type. */
@@ -46,8 +76,13 @@ export class Store {
     const name = sqlName(fn);
     const given: Record<string, unknown> = declaration.args.parse(args);
     const shape: Record<string, z.ZodType> = declaration.args.shape;
-    const sent = Object.entries(shape).map(([arg, schema]) => ({ name: sqlArgument(arg), pg: pgTypeOf(schema), value: given[arg] }));
-    const answer = await this.transport.call(name, sent, declaration.returns);
+    const sent = Object.entries(shape).map(([arg, schema]) => ({ name: sqlArgument(arg), pg: pgTypeOf(schema), value: storable(given[arg]) }));
+    let answer: unknown;
+    try {
+      answer = await this.transport.call(name, sent, declaration.returns);
+    } catch (error) {
+      throw sqlState(error)?.match(/^2[23]/) ? new StoreDataError(`public.${name} refused the values given: ${errorMessage(error)}`, { cause: error }) : error;
+    }
     const parsed = declaration.result.safeParse(answer);
     if (!parsed.success) throw new Error(`public.${name} answered an unexpected shape: ${z.prettifyError(parsed.error).slice(0, 500)}`);
     return parsed.data;

@@ -8,7 +8,9 @@ import type { JobOptions } from "../job-options.js";
 import { failureComment, resultComment } from "../messages/result-comment.js";
 import type { ClaimedJob, JobRow, StoredProbe } from "../store/store.js";
 import { repoRef, writeComment } from "./status-comment.js";
-import { describeError, isPermanent } from "./github-errors.js";
+import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
+import { StoreDataError } from "../store/store.js";
+import { inRange } from "../github/in-range.js";
 import type { WorkerDeps } from "./worker.js";
 
 /** The longest a quiet run goes unchecked. */
@@ -16,6 +18,7 @@ const MAX_CHECK_SECONDS = 600;
 
 const runSchema = z.object({
   id: z.number().int(),
+  run_attempt: z.number().int().min(1).optional(),
   status: z.string().nullable(),
   conclusion: z.string().nullable(),
   html_url: z.string(),
@@ -24,7 +27,14 @@ const runSchema = z.object({
 /** Conclusions that mean the run ended by itself; anything else (cancelled by GitHub, …) is an infrastructure failure when no result came. */
 const ENDED = new Set(["success", "failure", "neutral"]);
 
-export type CheckOutcome = "result" | "waiting" | "retrying" | "failed" | "timed-out" | "lost-lease";
+export type CheckOutcome = "result" | "waiting" | "retrying" | "failed" | "timed-out" | "lost-lease" | "looking-again";
+
+/**
+ * Looks at a job in a row that may come to nothing (GitHub failing, an answer that does not parse,
+ * a worker dying while it looked) before the attempt is given up as an infrastructure failure.
+ * With the backoff (30 s doubling) that is about 7 minutes of trying.
+ */
+export const MAX_FAILED_CHECKS = 5;
 
 function repositoryUrl(job: JobRow, octokit: Octokit): string {
   // The web URL of the repository on this GitHub (github.com, or an Enterprise Server).
@@ -88,7 +98,14 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
       const age = (now - (job.dispatched_at ?? job.updated_at).getTime()) / 1000;
       if (age >= options.timeoutSeconds) return timeOut(job, runId, deps, octokit);
       if (run.status === "in_progress" && job.state === "dispatched")
-        await store.call("noteRunEvent", { runId, jobId: job.id, status: "in_progress", conclusion: null });
+        await store.call("noteRunEvent", {
+          repositoryId: job.repository_id,
+          runId,
+          runAttempt: run.run_attempt ?? 1,
+          jobId: job.id,
+          status: "in_progress",
+          conclusion: null,
+        });
       const seconds = nextCheckSeconds(job, options, settings.RUN_CHECK_SECONDS, now);
       return (await store.call("checkLater", { jobId: job.id, token, seconds })) ? "waiting" : "lost-lease";
     }
@@ -100,6 +117,12 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
     result = await readResultArtifact(octokit, where, runId, job.id);
     const sameRange = result.range.bad === job.bad_sha && [...result.range.good].sort().join() === [...job.good_shas].sort().join();
     if (!sameRange) throw new ArtifactProblem("the result is for another range than this job's");
+    // The answer names its author and may ping them: a culprit the run made up (its test code can
+    // write this file) must be a commit of the range, or nobody is blamed.
+    if (result.verdict === "culprit" && result.culprit && !(await inRange(octokit, where, job.good_shas, job.bad_sha, result.culprit.sha)))
+      throw new ArtifactProblem(
+        `the culprit ${result.culprit.sha.slice(0, 12)} is not a commit of the range ${job.good_shas.map((g) => g.slice(0, 12)).join(",")}..${job.bad_sha.slice(0, 12)}`,
+      );
   } catch (caught) {
     // GitHub refusing to list or serve the artifact (the run or artifact deleted, 404/410) is an
     // unusable result like any other, not something to retry forever on every lease.
@@ -126,18 +149,26 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
   // Probe mode's answer; this job asked for a whole bisection.
   if (result.verdict === "searching")
     return infrastructureFailure(job, deps, octokit, "the run tested some commits but did not bisect (a probe-mode result)", probes);
-  const recorded = await store.call("recordResult", {
-    jobId: job.id,
-    token,
-    verdict: result.verdict,
-    reason: result.reason ?? null,
-    culpritSha: result.culprit?.sha ?? null,
-    confidence: result.culprit?.confidence ?? null,
-    tested: result.tested,
-    rounds: result.rounds,
-    error: result.error ?? null,
-    probes,
-  });
+  let recorded: boolean;
+  try {
+    recorded = await store.call("recordResult", {
+      jobId: job.id,
+      token,
+      verdict: result.verdict,
+      reason: result.reason ?? null,
+      culpritSha: result.culprit?.sha ?? null,
+      confidence: result.culprit?.confidence ?? null,
+      tested: result.tested,
+      rounds: result.rounds,
+      error: result.error ?? null,
+      probes,
+    });
+  } catch (error) {
+    // The database refuses something in the result: it would refuse it on every try, so the
+    // result is unusable, like a malformed one (and the attempt's probes are not kept).
+    if (!(error instanceof StoreDataError)) throw error;
+    return infrastructureFailure(job, deps, octokit, `the result could not be stored: ${error.message.slice(0, 200)}`);
+  }
   if (!recorded) return "lost-lease";
   log.info({ job: job.id, run: runId, verdict: result.verdict, culprit: result.culprit?.sha }, "bisect finished");
 
@@ -163,7 +194,7 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
 async function infrastructureFailure(
   job: ClaimedJob,
   deps: WorkerDeps,
-  octokit: Octokit,
+  octokit: Octokit | null,
   reason: string,
   probes: ResultDocument["probes"] = [],
 ): Promise<CheckOutcome> {
@@ -171,7 +202,7 @@ async function infrastructureFailure(
   const state = await deps.store.call("failAttempt", { jobId: job.id, token: job.token, error: reason, retryAfterSeconds: 0, probes: [...probes] });
   if (state === null) return "lost-lease";
   if (state !== "failed") return "retrying";
-  await writeFailure(job, deps, octokit, reason, await deps.store.call("jobProbes", { jobId: job.id }), false);
+  if (octokit) await writeFailure(job, deps, octokit, reason, await deps.store.call("jobProbes", { jobId: job.id }), false);
   return "failed";
 }
 
@@ -188,5 +219,58 @@ async function timeOut(job: ClaimedJob, runId: number, deps: WorkerDeps, octokit
   const reason = `the bisect ran past its time limit of ${Math.round(job.options.timeoutSeconds / 60)} min and was cancelled`;
   if (!(await deps.store.call("timeOutJob", { jobId: job.id, token: job.token, error: reason, tested: probes.length }))) return "lost-lease";
   await writeFailure(job, deps, octokit, reason, probes, true);
+  return "timed-out";
+}
+
+/** Seconds since the current attempt's run was dispatched (its time limit counts from there). */
+function runAge(job: JobRow, now: number): number {
+  return (now - (job.dispatched_at ?? job.updated_at).getTime()) / 1000;
+}
+
+/**
+ * Follows a dispatched or running job's run, bounded whatever GitHub, the run or its artifact do:
+ * a look that fails (GitHub erring, a response that does not parse, a storage host that cannot
+ * be reached) is tried again after a backoff; after MAX_FAILED_CHECKS in a row (a worker that died
+ * while looking counts too) the attempt ends as an infrastructure failure; and past the run's
+ * time limit the job ends `timed_out`, asking GitHub as little as it can.
+ */
+export async function followRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now()): Promise<CheckOutcome> {
+  const pastLimit = runAge(job, now) >= job.options.timeoutSeconds;
+  if (job.failed_checks >= MAX_FAILED_CHECKS)
+    return giveUpFollowing(
+      job,
+      deps,
+      `the last ${job.failed_checks} looks at the run came to nothing (${job.error ?? "its worker stopped answering"})`,
+      pastLimit,
+    );
+  try {
+    return await checkRun(job, deps, now);
+  } catch (error) {
+    const reason = `following the run failed: ${describeError(error)}`;
+    deps.log.warn({ job: job.id, run: job.run_id, failedChecks: job.failed_checks + 1, error: reason }, "could not follow the run");
+    if (pastLimit || job.failed_checks + 1 >= MAX_FAILED_CHECKS) return giveUpFollowing(job, deps, reason, pastLimit);
+    const failed = await deps.store.call("checkFailed", { jobId: job.id, token: job.token, error: reason, retryAfterSeconds: retryAfterSeconds(error) });
+    return failed === null ? "lost-lease" : "looking-again";
+  }
+}
+
+/**
+ * The run cannot be followed any more: past its time limit the job ends `timed_out` (the run is
+ * cancelled if GitHub lets us); before it, the attempt is an infrastructure failure (another run,
+ * while attempts remain). GitHub calls here are best-effort: the job's state is recorded whatever
+ * GitHub answers.
+ */
+async function giveUpFollowing(job: ClaimedJob, deps: WorkerDeps, reason: string, pastLimit: boolean): Promise<CheckOutcome> {
+  const octokit = job.installation_id === null ? null : await deps.octokitFor(job.installation_id).catch(() => null);
+  if (!pastLimit) return infrastructureFailure(job, deps, octokit, reason);
+  if (octokit && job.run_id !== null)
+    await cancelRun(octokit, repoRef(job), job.run_id).catch((error: unknown) =>
+      deps.log.warn({ job: job.id, error: describeError(error) }, "could not cancel the run"),
+    );
+  const probes = await deps.store.call("jobProbes", { jobId: job.id });
+  const limit = Math.round(job.options.timeoutSeconds / 60);
+  const why = `the bisect ran past its time limit of ${limit} min while its run could not be followed (${reason})`;
+  if (!(await deps.store.call("timeOutJob", { jobId: job.id, token: job.token, error: why, tested: probes.length }))) return "lost-lease";
+  if (octokit) await writeFailure(job, deps, octokit, why, probes, true);
   return "timed-out";
 }

@@ -1,11 +1,11 @@
-import { configKey, OPTIONS, optionsOn } from "../../../action/src/options.js";
+import { configKey, formatDuration, OPTIONS, optionsOn } from "../../../action/src/options.js";
 import { cancelRun } from "../github/cancel-run.js";
 import { dispatchWorkflow, findRun, type DispatchedRun, type WorkflowInputs } from "../github/dispatch.js";
 import type { Octokit } from "../github/octokit.js";
 import { runnerCommand, type JobOptions } from "../job-options.js";
 import { cancelledStatus, couldNotStartStatus } from "../messages/replies.js";
 import type { ClaimedJob, JobRow } from "../store/store.js";
-import { describeError, isPermanent, PermanentError, retryAfterSeconds } from "./github-errors.js";
+import { describeError, isPermanent, isRateLimited, PermanentError, retryAfterSeconds } from "./github-errors.js";
 import { react, repoRef, showStatus, writeComment } from "./status-comment.js";
 import { knownVerdicts } from "./check-run.js";
 import type { WorkerDeps } from "./worker.js";
@@ -100,6 +100,8 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
       log.warn({ job: job.id, run: run.runId, error: describeError(error) }, "dispatched, but could not record the run");
       return false;
     }
+    // GitHub made no run and did nothing wrong: the job waits for the rate limit, uncounted.
+    if (isRateLimited(error)) return holdBack(job, error, deps);
     const reason = `Dispatching the workflow failed: ${describeError(error)}`;
     if (isPermanent(error)) {
       // Retrying cannot fix this (a missing workflow, refused inputs, a missing permission).
@@ -124,6 +126,53 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     if (state === "failed" && octokit) await tellFailure(octokit, job, reason, deps);
     return false;
   }
+}
+
+/**
+ * GitHub's rate limit held the dispatch back: GitHub made no run, so this was no attempt. The job
+ * goes back to the queue uncounted, due when GitHub's wait is over (at least a minute when it
+ * named none, longer on repeats). Never without bound: when the wait would end past the job's
+ * time limit, counted from its creation, the job fails instead, and the thread is told through
+ * the reply queue, which posts once the installation may write again.
+ */
+async function holdBack(job: ClaimedJob, error: unknown, deps: WorkerDeps): Promise<false> {
+  const { store, log } = deps;
+  const wait = retryAfterSeconds(error);
+  const limit = job.options.timeoutSeconds;
+  if (Date.now() + wait * 1000 <= job.created_at.getTime() + limit * 1000) {
+    const why = `Waiting for GitHub's rate limit: ${describeError(error)}`;
+    if (await store.call("deferJob", { jobId: job.id, token: job.token, seconds: wait, error: why })) {
+      log.warn({ job: job.id, wait, error: describeError(error) }, "dispatch held back by GitHub's rate limit; not an attempt, queued again");
+    }
+    return false;
+  }
+  const reason = `GitHub's rate limit kept the workflow from starting within the job's time limit (${formatDuration(limit)}): ${describeError(error)}`;
+  log.warn({ job: job.id, reason }, "dispatch held back by GitHub's rate limit past the time limit; the job fails");
+  const failed = await store.call("recordResult", {
+    jobId: job.id,
+    token: job.token,
+    verdict: "error",
+    reason: null,
+    culpritSha: null,
+    confidence: null,
+    tested: 0,
+    rounds: 0,
+    error: reason,
+    probes: [],
+  });
+  if (failed) {
+    await store.call("enqueueTask", {
+      kind: "reply",
+      deliveryId: null,
+      repository: job.repository,
+      repositoryId: job.repository_id,
+      installationId: job.installation_id,
+      issueNumber: job.issue_number,
+      commentId: job.comment_id,
+      payload: { body: couldNotStartStatus(job, reason), reaction: null, cancelRunId: null },
+    });
+  }
+  return false;
 }
 
 /**

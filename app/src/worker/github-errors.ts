@@ -1,3 +1,4 @@
+import { InstallationPausedError, isRateLimitAnswer, RATE_LIMIT_FLOOR_SECONDS, rateLimitHeaders, secondsGitHubAsked } from "../github/budget.js";
 import { githubMessage, httpStatus } from "../github/octokit.js";
 
 /**
@@ -9,17 +10,24 @@ export class PermanentError extends Error {
 }
 
 /**
+ * GitHub's rate limit: it answered 429, or 403 saying so (primary, secondary or abuse limit), or
+ * the cluster's budget did not send the request because GitHub asked the installation to wait.
+ * Nothing was done: the work is tried again after the wait, and not counted against it.
+ */
+export function isRateLimited(error: unknown): boolean {
+  return error instanceof InstallationPausedError || isRateLimitAnswer(httpStatus(error), githubMessage(error));
+}
+
+/**
  * An error retrying cannot fix: ours (PermanentError), or GitHub understood the request and
  * refused it (a missing workflow, invalid inputs, a permission the App lacks, a deleted issue).
- * Rate limits (403/429 with a rate-limit message) and 5xx are not: Probot's throttling and retry
- * plugins have already waited, and the work is tried again later.
+ * Rate limits and 5xx are not: the work is tried again later.
  */
 export function isPermanent(error: unknown): boolean {
   if (error instanceof PermanentError) return true;
+  if (isRateLimited(error)) return false;
   const status = httpStatus(error);
   if (status === undefined) return false;
-  if (status === 429) return false;
-  if (status === 403) return !/rate limit|abuse|secondary/i.test(githubMessage(error));
   return status >= 400 && status < 500 && status !== 408 && status !== 401;
 }
 
@@ -31,16 +39,14 @@ export function describeError(error: unknown): string {
 }
 
 /**
- * How long GitHub asked us to wait, in seconds: `retry-after`, else until `x-ratelimit-reset`
- * when the quota is used up; 0 when it said nothing.
+ * How long to wait before trying again, in seconds: what GitHub asked (`retry-after`, else until
+ * `x-ratelimit-reset` when the quota is used up), or what is left of the installation's pause;
+ * at least a minute after a rate limit that named no time (GitHub's advice; the store's backoff
+ * makes repeats longer); 0 for other errors that named no time.
  */
 export function retryAfterSeconds(error: unknown, now: number = Date.now()): number {
-  const response: unknown = error instanceof Object && "response" in error ? error.response : undefined;
-  const headers: unknown = response instanceof Object && "headers" in response ? response.headers : undefined;
-  const header = (name: string) => (headers instanceof Object && name in headers ? Number(Reflect.get(headers, name)) : NaN);
-  const retryAfter = header("retry-after");
-  if (Number.isFinite(retryAfter) && retryAfter > 0) return Math.ceil(retryAfter);
-  const reset = header("x-ratelimit-reset");
-  if (header("x-ratelimit-remaining") === 0 && Number.isFinite(reset)) return Math.max(0, Math.ceil(reset - now / 1000));
-  return 0;
+  if (error instanceof InstallationPausedError) return Math.max(1, Math.ceil(error.seconds));
+  const asked = secondsGitHubAsked(rateLimitHeaders(error), now);
+  if (asked > 0) return asked;
+  return isRateLimited(error) ? RATE_LIMIT_FLOOR_SECONDS : 0;
 }

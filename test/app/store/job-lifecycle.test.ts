@@ -110,8 +110,15 @@ describe.each(TRANSPORTS)("job lifecycle through the Store on %s", (transport) =
   const fail = (id: number, token: number, error = "runner lost", retryAfterSeconds = 0, probes: Probe[] = []) =>
     store.call("failAttempt", { jobId: id, token, error, retryAfterSeconds, probes });
   const cancel = (id: number, by = "octocat") => store.call("cancelJob", { jobId: id, by });
-  const runEvent = (runId: number, status: string, o: { jobId?: number; conclusion?: string } = {}) =>
-    store.call("noteRunEvent", { runId, jobId: o.jobId ?? null, status, conclusion: o.conclusion ?? null });
+  const runEvent = (runId: number, status: string, o: { jobId?: number; conclusion?: string; attempt?: number; repositoryId?: number } = {}) =>
+    store.call("noteRunEvent", {
+      repositoryId: o.repositoryId ?? REPO_A.repositoryId,
+      runId,
+      runAttempt: o.attempt ?? 1,
+      jobId: o.jobId ?? null,
+      status,
+      conclusion: o.conclusion ?? null,
+    });
 
   const backdateLease = (id: number) => admin.query("update public.bisect_jobs set lease_expires_at = now() - interval '1 s' where id = $1", [id]);
   const makeDue = (id: number) => admin.query("update public.bisect_jobs set next_check_at = now() where id = $1", [id]);
@@ -188,7 +195,9 @@ describe.each(TRANSPORTS)("job lifecycle through the Store on %s", (transport) =
         run_url: null,
         dispatched_at: null,
         noted_run_id: null,
+        noted_run_attempt: null,
         noted_conclusion: null,
+        failed_checks: 0,
         resume_from_attempt: 1,
         status_comment_id: null,
         verdict: null,
@@ -769,6 +778,69 @@ describe.each(TRANSPORTS)("job lifecycle through the Store on %s", (transport) =
     });
   });
 
+  describe("failed looks (GitHub failing, unusable answers, workers dying while they look)", () => {
+    it("counts looks that came to nothing, backs off, and starts again at zero after a good look", async () => {
+      const { id } = await create();
+      const first = await claimOne();
+      expect(await dispatch(id, first.token, RUN_ID, 0)).toBe(true);
+      const look = await claimOne();
+      expect(await store.call("checkFailed", { jobId: id, token: look.token, error: "HTTP 502: bad gateway", retryAfterSeconds: 0 })).toBe(1);
+      expect(await job(id)).toMatchObject({ failed_checks: 1, error: "HTTP 502: bad gateway", locked_by: null });
+      // 30 s ±20 % later, not at once: a failing GitHub is not hammered.
+      const { delay } = await timing(id);
+      expect(delay).toBeGreaterThanOrEqual(24);
+      expect(delay).toBeLessThanOrEqual(36);
+      // A stale token changes nothing.
+      expect(await store.call("checkFailed", { jobId: id, token: look.token, error: "late", retryAfterSeconds: 0 })).toBeNull();
+      await makeDue(id);
+      const again = await claimOne();
+      expect(await store.call("checkLater", { jobId: id, token: again.token, seconds: 30 })).toBe(true);
+      expect(await job(id)).toMatchObject({ failed_checks: 0 });
+    });
+
+    it("counts a worker that died holding a job in flight, so a job that kills its workers still ends", async () => {
+      const { id } = await create();
+      const first = await claimOne();
+      expect(await dispatch(id, first.token, RUN_ID, 0)).toBe(true);
+      expect(await claimOne()).toMatchObject({ id, failed_checks: 0 });
+      for (let death = 1; death <= 3; death++) {
+        await backdateLease(id);
+        expect(await claimOne(`worker-${death}`)).toMatchObject({ id, failed_checks: death });
+      }
+    });
+  });
+
+  describe("run attempts and repositories (re-runs reuse the run id; run names are not unique across repositories)", () => {
+    const state = async (id: number) =>
+      (await admin.query<{ row: string }>("select (to_jsonb(j) - 'updated_at')::text as row from public.bisect_jobs j where id = $1", [id])).rows[0]!.row;
+    it("tracks the newest attempt of a run: a late event of an older attempt changes nothing", async () => {
+      const { id } = await create();
+      const first = await claimOne();
+      expect(await dispatch(id, first.token, RUN_ID, 3600)).toBe(true);
+      // Attempt 1 failed; someone re-ran it on GitHub before the worker looked: attempt 2 runs.
+      expect(await runEvent(RUN_ID, "completed", { conclusion: "failure" })).toBe(1);
+      expect(await runEvent(RUN_ID, "in_progress", { attempt: 2 })).toBe(1);
+      expect(await job(id)).toMatchObject({ state: "running", noted_run_id: RUN_ID, noted_run_attempt: 2, noted_conclusion: null });
+      // Attempt 1's events come again, late: attempt 2 is still running as far as the job knows.
+      const before = await state(id);
+      expect(await runEvent(RUN_ID, "completed", { conclusion: "failure" })).toBe(0);
+      expect(await runEvent(RUN_ID, "in_progress", { attempt: 1 })).toBe(0);
+      expect(await state(id)).toBe(before);
+      // Attempt 2 completes: that is the conclusion a worker reads.
+      expect(await runEvent(RUN_ID, "completed", { attempt: 2, conclusion: "success" })).toBe(1);
+      expect(await job(id)).toMatchObject({ noted_run_attempt: 2, noted_conclusion: "success" });
+    });
+
+    it("finds a job by the id in a run's name only in the job's own repository", async () => {
+      const { id } = await create();
+      await claimOne();
+      // A run in another repository named "bisect <this job's id>" is not this job's.
+      expect(await runEvent(RUN_ID, "completed", { jobId: id, conclusion: "success", repositoryId: REPO_B.repositoryId })).toBe(0);
+      expect(await job(id)).toMatchObject({ state: "dispatching", noted_run_id: null, noted_conclusion: null });
+      expect(await runEvent(RUN_ID, "completed", { jobId: id, conclusion: "success" })).toBe(1);
+    });
+  });
+
   describe("retry (/bisect retry)", () => {
     it("queues an ended job again with more attempts: a failure resumes, a success starts afresh", async () => {
       const failed = (await create({ maxAttempts: 1 })).id;
@@ -817,6 +889,18 @@ describe.each(TRANSPORTS)("job lifecycle through the Store on %s", (transport) =
       expect(await store.call("retryJob", { jobId: id, extraAttempts: 3 })).toBe(true);
       expect(await job(id)).toMatchObject({ state: "queued", attempts: 0, max_attempts: 3, cancelled_by: null, error: null });
       expect(held(await claim("worker-a"))).toEqual([{ id, state: "dispatching", attempts: 1, locked_by: "worker-a" }]);
+    });
+
+    it("forgets the dispatch intent of the run it replaces, so the new attempt dispatches afresh", async () => {
+      const { id } = await create();
+      const first = await claimOne();
+      expect(await store.call("recordDispatchIntent", { jobId: id, token: first.token })).toBe(true);
+      expect(await dispatch(id, first.token, RUN_ID, 3600)).toBe(true);
+      expect((await cancel(id)).cancelled).toBe(true);
+      expect(await job(id)).toMatchObject({ dispatch_intent_attempt: 1 });
+      expect(await store.call("retryJob", { jobId: id, extraAttempts: 3 })).toBe(true);
+      // With the intent kept, the next dispatch would look for (and adopt) the cancelled run.
+      expect(await job(id)).toMatchObject({ state: "queued", dispatch_intent_attempt: null, failed_checks: 0, noted_run_id: null });
     });
 
     it("does not touch a job that is still active", async () => {

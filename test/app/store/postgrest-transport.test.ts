@@ -26,10 +26,12 @@ const EVERY_CALL: { [F in StoreFunction]: ArgsOf<F> } = {
   createJob: newJob(),
   claimJobs: { worker: "worker", limit: 1, leaseSeconds: 30, maxActive: 4 },
   recordDispatchIntent: { jobId: 1, token: 1 },
+  deferJob: { jobId: 1, token: 1, seconds: 60, error: "HTTP 403: You have exceeded a secondary rate limit." },
   setStatusComment: { jobId: 1, token: 1, commentId: 1 },
   recordDispatch: { jobId: 1, token: 1, runId: RUN_ID, runUrl: RUN_URL, checkAfterSeconds: 0 },
   checkLater: { jobId: 1, token: 1, seconds: 0 },
-  noteRunEvent: { runId: RUN_ID, jobId: 1, status: "completed", conclusion: "success" },
+  checkFailed: { jobId: 1, token: 1, error: "GitHub answered 502", retryAfterSeconds: 0 },
+  noteRunEvent: { repositoryId: 5_000_000_001, runId: RUN_ID, runAttempt: 1, jobId: 1, status: "completed", conclusion: "success" },
   recordResult: {
     jobId: 1,
     token: 1,
@@ -69,6 +71,19 @@ const EVERY_CALL: { [F in StoreFunction]: ArgsOf<F> } = {
   commentHandled: { repositoryId: 1, commentId: 1 },
   activeCounts: {},
   stats: { worker: "worker" },
+  takeGithubSlot: { installationId: 1, write: true, writesPerWindow: 80, windowSeconds: 60 },
+  noteGithubAnswer: { installationId: 1, slotId: null, remaining: 4999, resetEpoch: 1_795_000_000, pauseSeconds: 0, reason: null },
+  claimRedeliveryPass: { worker: "worker", intervalSeconds: 300, lookbackSeconds: 3600 },
+  finishRedeliveryPass: { pass: 1, cursor: null, complete: true, listed: 0, redelivered: 0, error: null },
+  claimRedelivery: {
+    guid: "0b989ba4-242f-11e5-81e1-c7b6966d2516",
+    deliveryId: 1,
+    event: "issue_comment",
+    action: "created",
+    failedRedeliveries: 0,
+    maxRequests: 3,
+  },
+  failRedelivery: { guid: "0b989ba4-242f-11e5-81e1-c7b6966d2516", error: "HTTP 422: too old", retry: false },
 };
 const EVERY_FUNCTION = Object.keys(FUNCTIONS) as StoreFunction[];
 const callWith = <F extends StoreFunction>(store: Store, fn: F) => store.call(fn, EVERY_CALL[fn]);
@@ -101,7 +116,16 @@ describe("supabase-js through the PostgREST double", () => {
     const { job_id: id } = await store.call("createJob", newJob());
     const [first] = await store.call("claimJobs", { worker: "worker-a", limit: 10, leaseSeconds: 30, maxActive: 4 });
     expect(await store.call("recordDispatch", { jobId: id, token: first!.token, runId: RUN_ID, runUrl: RUN_URL, checkAfterSeconds: 0 })).toBe(true);
-    expect(await store.call("noteRunEvent", { runId: RUN_ID, jobId: null, status: "in_progress", conclusion: null })).toBe(1);
+    expect(
+      await store.call("noteRunEvent", {
+        repositoryId: newJob().repositoryId,
+        runId: RUN_ID,
+        runAttempt: 1,
+        jobId: null,
+        status: "in_progress",
+        conclusion: null,
+      }),
+    ).toBe(1);
     const [check] = await store.call("claimJobs", { worker: "worker-b", limit: 10, leaseSeconds: 30, maxActive: 4 });
     const probes = [{ sha: sha("c"), verdict: "bad", exitCode: 1, durationMs: 1200, round: 1 }] as const;
     expect(
@@ -175,7 +199,7 @@ describe("supabase-js through the PostgREST double", () => {
     await expectUntouched(id, before);
   });
 
-  it("reports a database error with the function's name, and the call changes nothing", async () => {
+  it("reports a database error with the function's name as a StoreDataError (the values, not the database, are at fault), and the call changes nothing", async () => {
     const { job_id: id } = await store.call("createJob", newJob());
     const [held] = await store.call("claimJobs", { worker: "worker-a", limit: 1, leaseSeconds: 30, maxActive: 4 });
     const before = await snapshot(t.admin, "bisect_jobs", id);
@@ -194,7 +218,9 @@ describe("supabase-js through the PostgREST double", () => {
         error: null,
         probes: [tooLong],
       }),
-    ).rejects.toThrow(/^Supabase rpc bisect_record_result failed with HTTP 400 \[22003\]: value "3000000000" is out of range for type integer/);
+    ).rejects.toThrow(
+      /^public\.bisect_record_result refused the values given: Supabase rpc bisect_record_result failed with HTTP 400 \[22003\]: value "3000000000" is out of range for type integer/,
+    );
     // The call was one transaction: the job did not move.
     expect(await snapshot(t.admin, "bisect_jobs", id)).toBe(before);
     expect(await store.call("getJob", { jobId: id })).toMatchObject({ state: "dispatching", verdict: null, lease_token: held!.token });

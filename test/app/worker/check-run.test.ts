@@ -103,7 +103,7 @@ async function golden(name: string, actual: string) {
 }
 
 describe("a run that finishes", () => {
-  it("comment → dispatch → workflow_run completed → artifact → result comment, in at most 10 GitHub calls", async () => {
+  it("comment → dispatch → workflow_run completed → artifact → result comment, in at most 12 GitHub calls (two of them check the culprit lies in the range)", async () => {
     const requests = h.double.requests.length;
     const job = await dispatched();
     const run = runOf(job);
@@ -126,7 +126,9 @@ describe("a run that finishes", () => {
     await golden("app-result-culprit.md", stable(comment!.body, job));
 
     const calls = h.double.requests.slice(requests).filter((r) => !r.route.includes("access_tokens") && r.route !== BLOB_ROUTE);
-    expect(calls.length).toBeLessThanOrEqual(10);
+    expect(calls.length).toBeLessThanOrEqual(12);
+    // One compare sizes the range before dispatching; two check the culprit is a commit of it.
+    expect(calls.filter((r) => r.route.includes("/compare/"))).toHaveLength(3);
   });
 
   it("events twice and out of order change nothing more; the artifact is read once", async () => {
@@ -205,6 +207,29 @@ describe("infrastructure failures", () => {
       "a number no column can hold",
       (job) => ({ zip: resultZip(String(job.id), resultDocument(job, h.repo.sha.c7!, { tested: 3_000_000_000 })) }),
       /number too large/,
+    ],
+    [
+      // PostgreSQL refuses U+0000 in text and jsonb: before, recording the result threw, the
+      // lease ran out, and every instance downloaded the artifact again until the job expired.
+      "a NUL character in the error",
+      (job) => ({
+        zip: resultZip(
+          String(job.id),
+          resultDocument(job, h.repo.sha.c7!, { verdict: "error", reason: "test-failed", culprit: undefined, candidates: [], error: "boom\u0000" }),
+        ),
+      }),
+      /holds a NUL character \(U\+0000\)/,
+    ],
+    [
+      // A run's test code can write the result file: it must not blame (and ping) whoever it likes.
+      "a culprit from before the range",
+      (job) => ({ zip: resultZip(String(job.id), resultDocument(job, h.repo.sha.root!)) }),
+      /the culprit [0-9a-f]{12} is not a commit of the range/,
+    ],
+    [
+      "a culprit GitHub does not know",
+      (job) => ({ zip: resultZip(String(job.id), resultDocument(job, "d".repeat(40))) }),
+      /the culprit dddddddddddd is not a commit of the range/,
     ],
     [
       "a zip bomb",

@@ -14,6 +14,7 @@ import { parsePublicKey } from "./auth.js";
 import { loadGraphqlSchema } from "./graphql.js";
 import { loadChecker, loadGhesBodyKeys } from "./openapi-check.js";
 import { addArtifact, type ArtifactOptions } from "./artifacts.js";
+import { hookDeliveryLog, type HookDeliveries, type HookDeliveryRecord, type WebhookToSend } from "./deliveries.js";
 import { completeRun, setRunStatus, startRun, type CompletedRun, type CompleteRunOptions, type RunConclusion } from "./runs.js";
 import { BLOB_ROUTE, createBlobServer, createDoubleServer, TOKEN_ROUTE, type RecordedRequest } from "./server.js";
 import { isoSeconds } from "./git-data.js";
@@ -45,6 +46,7 @@ export type {
   WorkflowRunRecord,
 };
 export type { Chance, DeliveryRecord, RunnerFaults, RunnerOptions, RunStepRecord, WorkflowRunner };
+export type { HookDeliveries, HookDeliveryRecord, WebhookToSend };
 export { BLOB_ROUTE };
 
 export interface GitHubDoubleOptions {
@@ -111,6 +113,14 @@ export interface GitHubDouble {
   /** Every artifact, as records tests may edit (`expired`, `serveBytes`, …). */
   artifacts: ArtifactRecord[];
   dispatches: DispatchRecord[];
+  /**
+   * Sends a webhook to the App through the double, signed, as GitHub sends the App's webhook:
+   * recorded with the App's answer, listed by `GET /app/hook/deliveries` and redelivered (same
+   * payload, same guid) by `POST /app/hook/deliveries/{delivery_id}/attempts` (deliveries.ts).
+   */
+  deliverWebhook(url: string, secret: string, webhook: WebhookToSend): Promise<HookDeliveryRecord>;
+  /** The App's webhook log: every attempt of `deliverWebhook` and of redeliveries. */
+  webhooks: HookDeliveries;
   requests: RecordedRequest[];
   violations: string[];
   /** Settable at runtime. */
@@ -218,6 +228,8 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
     addArtifact: (runId, artifact) => addArtifact(state, runOrThrow(runId), artifact),
     artifacts: state.artifacts,
     dispatches: state.dispatches,
+    deliverWebhook: (url, secret, webhook) => hookDeliveryLog(state).deliver(url, secret, webhook),
+    webhooks: hookDeliveryLog(state),
     requests,
     violations,
     get ghes() {
@@ -236,6 +248,7 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
     },
     async close() {
       await runner.close();
+      await hookDeliveryLog(state).idle();
       const stop = (s: Server) =>
         new Promise<void>((resolve, reject) => {
           s.closeAllConnections();

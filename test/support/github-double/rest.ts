@@ -6,6 +6,7 @@ import { z } from "zod";
 import { mintToken } from "./auth.js";
 import { commitInfos, commitsBetween, countBetween, defaultBranchOf, isoSeconds, lsTree, mergeBase, resolveCommit } from "./git-data.js";
 import { grantBlob } from "./artifacts.js";
+import { listHookDeliveries, redeliverHookDelivery } from "./deliveries.js";
 import { artifactJson, INSTALLATION_PERMISSIONS, issueComment, reaction, restCommit, simpleUser, workflowJobJson, workflowRun } from "./objects.js";
 import { dispatch, DispatchError, listRuns, workflowFile, type RunFilter } from "./runs.js";
 import { fullNameOf, type DoubleRepository, type ArtifactRecord, type DoubleState, type Role, type WorkflowRunRecord } from "./state.js";
@@ -137,6 +138,10 @@ async function listRunsReply(req: RestRequest, repo: DoubleRepository, filter: R
 }
 
 export const handlers: Record<string, Handler> = {
+  // The App's webhook log (deliveries.ts); authenticated with the App's JWT.
+  "GET /app/hook/deliveries": listHookDeliveries,
+  "POST /app/hook/deliveries/{delivery_id}/attempts": redeliverHookDelivery,
+
   "POST /app/installations/{installation_id}/access_tokens": (req) => {
     const installationId = Number(req.params.installation_id);
     if (![...req.state.repositories.values()].some((r) => r.installationId === installationId)) throw notFound();

@@ -151,10 +151,11 @@ export function createDoubleServer(parts: ServerParts): Server {
     if (failure) return { status: failure.status, body: failureBody(failure.status, failure.headers, match.docsUrl), headers: failure.headers };
 
     let installationId: number;
-    if (match.route === TOKEN_ROUTE) {
+    // Routes under /app (token exchanges, the App's webhook log) take the App's JWT, as on GitHub.
+    if (/^\w+ \/app\//.test(match.route)) {
       const jwt = verifyAppJwt(req.headers.authorization, parts.publicKey, state.appId);
       if (!jwt.ok) return { status: 401, body: { message: jwt.message, documentation_url: match.docsUrl } };
-      installationId = Number(match.params.installation_id);
+      installationId = match.route === TOKEN_ROUTE ? Number(match.params.installation_id) : jwt.value;
     } else {
       const auth = installationFor(state, req.headers.authorization);
       if (!auth.ok) return { status: 401, body: { message: auth.message, documentation_url: DOCS } };
