@@ -19,7 +19,9 @@ export interface DispatchedRun {
 
 const runDetailsSchema = z.object({ workflow_run_id: z.number().int(), html_url: z.string() });
 const runsSchema = z.object({
-  workflow_runs: z.array(z.object({ id: z.number().int(), display_title: z.string(), html_url: z.string(), created_at: z.string() })),
+  workflow_runs: z.array(
+    z.object({ id: z.number().int(), display_title: z.string(), html_url: z.string(), created_at: z.string(), status: z.string().nullable() }),
+  ),
 });
 
 /** The run-name of bisect.yml is `bisect <job id>`: a run belongs to a job when its title names it. */
@@ -30,6 +32,8 @@ export function runBelongsToJob(displayTitle: string, jobId: number): boolean {
 /**
  * The run of this job's current attempt, if one exists: a `workflow_dispatch` run of the workflow
  * whose title names the job, created after `notBefore`, that is not a run of an earlier attempt.
+ * With `unended`, only a run still queued or going counts: one that has ended (cancelled with the
+ * attempt it belonged to, or finished) is never adopted as a new attempt's run.
  */
 export async function findRun(
   octokit: Octokit,
@@ -38,6 +42,7 @@ export async function findRun(
   jobId: number,
   notBefore: Date,
   earlierRuns: readonly number[],
+  options: { unended?: boolean } = {},
 ): Promise<DispatchedRun | null> {
   const { data } = await octokit.request("GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", {
     owner: where.owner,
@@ -49,7 +54,9 @@ export async function findRun(
   });
   const run = runsSchema
     .parse(data)
-    .workflow_runs.filter((r) => runBelongsToJob(r.display_title, jobId) && !earlierRuns.includes(r.id))
+    .workflow_runs.filter(
+      (r) => runBelongsToJob(r.display_title, jobId) && !earlierRuns.includes(r.id) && !(options.unended && r.status === "completed"),
+    )
     .sort((a, b) => b.id - a.id)[0];
   return run ? { runId: run.id, runUrl: run.html_url } : null;
 }

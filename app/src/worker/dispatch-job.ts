@@ -61,7 +61,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     // worker died after the POST, or GitHub created the run and still answered with an error.
     // Such a run is this job's, and is adopted instead of dispatching another.
     if (job.dispatch_intent_attempt !== null && job.dispatch_intent_attempt >= job.attempts - 1) {
-      run = await findRun(octokit, where, options.workflow, job.id, new Date(job.created_at.getTime() - CLOCK_SKEW_MS), earlierRuns);
+      run = await findRun(octokit, where, options.workflow, job.id, new Date(job.created_at.getTime() - CLOCK_SKEW_MS), earlierRuns, { unended: true });
       if (run) log.info({ job: job.id, run: run.runId }, "adopted a run an earlier dispatch made");
     }
     if (!run) {

@@ -282,6 +282,24 @@ describe("time limits, cancel and retry", () => {
     expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "cancelled" });
   });
 
+  it("/bisect retry after a cancel that came while dispatching starts a new run: the cancelled one is never adopted", async () => {
+    const job = await dispatched();
+    const cancelled = runOf(job);
+    await h.comment("/bisect cancel", { issueNumber: issue });
+    await h.settle();
+    expect(cancelled).toMatchObject({ status: "completed", conclusion: "cancelled" });
+    // As when the cancel lands between the dispatch and its recording: the run is cancelled, and
+    // no attempt of the job knows it (only the dispatch intent says a run may exist).
+    await h.db.client.query("update public.bisect_attempts set run_id = null where job_id = $1", [job.id]);
+    await h.comment("/bisect retry", { issueNumber: issue });
+    await h.settle();
+    const retried = (await h.store.call("getJob", { jobId: job.id }))!;
+    const runs = h.double.runs.filter((r) => r.inputs.job_id === String(job.id));
+    expect(runs).toHaveLength(2);
+    expect(retried).toMatchObject({ state: "dispatched", attempts: 2, run_id: runs[1]!.id });
+    expect(runs[1]).toMatchObject({ status: "queued" });
+  });
+
   it("/bisect retry of a job that ended in an error resumes with its verdicts: the new run is told what is known", async () => {
     const job = await dispatched();
     await finish(
