@@ -1,6 +1,7 @@
 import type { ApplicationFunction, Probot } from "probot";
 import { GitHubBudget } from "./github/budget.js";
 import { issueCommentEventSchema, receiveIssueComment } from "./handlers/issue-comment.js";
+import { pullRequestEventSchema, receivePullRequest } from "./handlers/pull-request.js";
 import { receiveWorkflowJob, receiveWorkflowRun, workflowJobEventSchema, workflowRunEventSchema } from "./handlers/workflow-run.js";
 import { routes } from "./http/routes.js";
 import type { Settings } from "./settings.js";
@@ -44,6 +45,9 @@ export class BisectApp {
     app.on("workflow_run", async (context) => {
       const concerned = await receiveWorkflowRun(workflowRunEventSchema.parse(context.payload), store);
       if (concerned > 0) context.log.info({ delivery: context.id, run: context.payload.workflow_run.id, action: context.payload.action }, "workflow_run noted");
+    });
+    app.on(["pull_request.opened", "pull_request.reopened", "pull_request.synchronize"], async (context) => {
+      await receivePullRequest(pullRequestEventSchema.parse(context.payload), store);
     });
     app.on("workflow_job", async (context) => {
       await receiveWorkflowJob(workflowJobEventSchema.parse(context.payload), store);

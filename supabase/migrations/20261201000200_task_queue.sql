@@ -180,6 +180,28 @@ begin
 end $$;
 
 /**
+ * Section – defer: the task cannot be done yet, and waiting is no failure (GitHub's webhooks
+ * about the thread may still be on their way): pending again after `p_seconds`, the claim not
+ * counted as an attempt. Whoever defers bounds how long it waits.
+ */
+create function public.bisect_defer_task(p_task_id bigint, p_token bigint, p_seconds integer, p_reason text)
+returns boolean language plpgsql security invoker set search_path = '' as $$
+begin
+  update public.bisect_tasks t set
+    attempts = t.attempts - 1,
+    run_at = now() + make_interval(secs => greatest(p_seconds, 1)),
+    error = p_reason,
+    locked_by = null,
+    lease_expires_at = null
+  where t.id = p_task_id and t.lease_token = p_token and t.lease_expires_at > now() and t.state = 'pending';
+  if not found then
+    return false;
+  end if;
+  perform public.bisect_release_lease(p_token);
+  return true;
+end $$;
+
+/**
  * Section – privileges
  * PostgreSQL lets PUBLIC execute every new function, and a default privilege per schema cannot
  * take that back (the first migration's only reach anon and authenticated): so each migration

@@ -388,7 +388,7 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
         installationId: 1,
         issueNumber: 1,
         commentId: 77,
-        payload: { body: "/bisect", requester: "octocat", isPullRequest: false },
+        payload: { body: "/bisect", requester: "octocat", isPullRequest: false, commentedAt: "2026-12-01T12:00:00Z" },
       });
       const views = {
         succeeded: (await s.query<{ succeeded: string }>("select succeeded::text as succeeded from public.bisect_repository_stats")).rows[0]?.succeeded,

@@ -91,6 +91,8 @@ export interface CommentEventOptions {
   login: string;
   userType?: "User" | "Bot";
   commentId: number;
+  /** When the comment was written (GitHub's clock); the example's own date when not given. */
+  createdAt?: string;
 }
 
 /** An `issue_comment` payload from GitHub's example, for our repository, issue, user and text. */
@@ -104,6 +106,7 @@ export function issueCommentPayload(o: CommentEventOptions): Record<string, unkn
     id: o.commentId,
     body: o.body,
     user,
+    ...(o.createdAt === undefined ? {} : { created_at: o.createdAt, updated_at: o.createdAt }),
     html_url: `https://github.com/${o.owner}/${o.repo}/issues/${o.issueNumber}#issuecomment-${o.commentId}`,
   };
   const issue: Record<string, unknown> = { ...objectAt(payload, "issue"), number: o.issueNumber };
@@ -129,6 +132,50 @@ export function issueCommentPayload(o: CommentEventOptions): Record<string, unkn
   payload.sender = { ...objectAt(payload, "sender"), login: o.login, type: o.userType ?? "User" };
   payload.installation = { ...objectAt(payload, "installation"), id: o.installationId };
   assertWebhookPayload(`webhook-issue-comment-${action}`, payload);
+  return payload;
+}
+
+export interface PullRequestEventOptions {
+  action: "opened" | "reopened" | "synchronize";
+  owner: string;
+  repo: string;
+  repositoryId: number;
+  installationId: number;
+  number: number;
+  /** The head after the event; `before`, for a synchronize, the head it moved from. */
+  headSha: string;
+  before?: string;
+}
+
+/** A `pull_request` payload from GitHub's example: the pull request `number` of our repository, its head at `headSha`. */
+export function pullRequestPayload(o: PullRequestEventOptions): Record<string, unknown> {
+  // GitHub's examples of `synchronize` are stale against its schema: one is an `opened` moved on.
+  const payload = example("pull_request", o.action === "synchronize" ? "opened" : o.action);
+  payload.action = o.action;
+  const pr = objectAt(payload, "pull_request");
+  const repository = objectAt(payload, "repository");
+  const repo = {
+    ...repository,
+    id: o.repositoryId,
+    name: o.repo,
+    full_name: `${o.owner}/${o.repo}`,
+    owner: { ...objectAt(repository, "owner"), login: o.owner },
+  };
+  payload.number = o.number;
+  payload.pull_request = { ...pr, number: o.number, head: { ...objectAt(pr, "head"), sha: o.headSha } };
+  payload.repository = repo;
+  payload.installation = { ...objectAt(payload, "installation"), id: o.installationId };
+  if (o.action === "synchronize") {
+    payload.before = o.before ?? "0".repeat(40);
+    payload.after = o.headSha;
+    // The schema of synchronize is newer than the examples: GitHub now sends has_discussions on both repositories.
+    const moved = objectAt(payload, "pull_request");
+    for (const side of ["base", "head"]) {
+      const end = objectAt(moved, side);
+      end.repo = { has_discussions: false, ...objectAt(end, "repo") };
+    }
+  }
+  assertWebhookPayload(`webhook-pull-request-${o.action}`, payload);
   return payload;
 }
 

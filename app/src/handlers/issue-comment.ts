@@ -9,6 +9,7 @@ export const issueCommentEventSchema = z.object({
     id: z.number().int(),
     body: z.string().nullable(),
     user: z.object({ login: z.string(), type: z.string() }).nullable(),
+    created_at: z.iso.datetime({ offset: true }),
   }),
   issue: z.object({
     number: z.number().int(),
@@ -49,7 +50,7 @@ export async function receiveIssueComment(deliveryId: string, event: IssueCommen
     installationId: event.installation?.id ?? null,
     issueNumber: event.issue.number,
     commentId: event.comment.id,
-    payload: { body, requester: event.sender.login, isPullRequest: event.issue.pull_request != null },
+    payload: { body, requester: event.sender.login, isPullRequest: event.issue.pull_request != null, commentedAt: event.comment.created_at },
   });
   return { kind: "received", taskId: task_id, created };
 }

@@ -124,6 +124,21 @@ export function pullRequestEmptyReply(): string {
   return "This pull request adds no commits to its base, so there is nothing to bisect.";
 }
 
+/**
+ * The pull request's head moved after the comment: what the maintainer saw is not what a worker
+ * found. `seen` is the head when the comment was written, when the App knows it.
+ */
+export function headMovedReply(seen: string | null, now: string, base: string): string {
+  const was = seen === null ? "" : ` from ${codeSpan(shortSha(seen))}`;
+  const range = seen === null ? "" : ` To bisect what you saw, name it: ${codeSpan(`/bisect ${base}..${shortSha(seen)} -- <test command>`)}.`;
+  return `The head of this pull request moved${was} to ${codeSpan(shortSha(now))} after your comment, so nothing was started: I bisect the code you saw when you asked, never commits pushed after. Read the new commits, then comment ${codeSpan("/bisect")} again to bisect them.${range}`;
+}
+
+/** A ref anyone who opens a pull request can move (`pull/<n>/head`): its commit must be named. */
+export function movableRefReply(ref: string): string {
+  return `${codeSpan(ref)} is moved by whoever pushes to that pull request, so what it names when I read it may not be what you saw. Name the commit by its SHA instead, or comment ${codeSpan("/bisect")} on the pull request itself.`;
+}
+
 export function tooManyGoodsReply(count: number, max: number): string {
   return `You gave ${count} good commits; I take at most ${max}. Keep the ones closest to the bad commit.`;
 }

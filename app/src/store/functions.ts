@@ -13,6 +13,7 @@ import {
   claimedJobSchema,
   claimedTaskSchema,
   commandPayloadSchema,
+  timestampColumn,
   jobRowSchema,
   jobStateSchema,
   jobVerdictSchema,
@@ -162,6 +163,8 @@ export const FUNCTIONS = {
     },
     taskRowSchema.options[0].shape.state.nullable(),
   ),
+  /** Not yet, and no failure: pending again after `seconds`, uncounted. */
+  deferTask: value({ taskId: bigint(), token: bigint(), seconds: integer(), reason: text() }, z.boolean()),
   /** Keeps a lease (of a job, a task, or both) alive while GitHub calls run. */
   extendLease: value({ token: bigint(), leaseSeconds: integer() }, z.boolean()),
   /** Graceful shutdown: gives back what the token holds; not an attempt. */
@@ -181,6 +184,12 @@ export const FUNCTIONS = {
   commentHandled: value({ repositoryId: bigint(), commentId: bigint() }, z.boolean()),
   activeCounts: rows({}, z.object({ repository_id: bigintColumn, repository: z.string(), active: bigintColumn, queued: bigintColumn })),
   stats: row({ worker: text() }, statsRowSchema),
+
+  // ── Pull request heads, as the pull_request webhooks said (…0600_pull_request_heads.sql) ────
+  /** An opened, reopened or synchronize event: the pull request's head is `headSha` (moved now, unless it was already). Answers whether it moved. */
+  notePullRequestHead: value({ repositoryId: bigint(), prNumber: integer(), headSha: text() }, z.boolean()),
+  /** The latest head the App heard of for the pull request, and when it moved there. */
+  pullRequestHead: maybeRow({ repositoryId: bigint(), prNumber: integer() }, z.object({ head_sha: z.string(), moved_at: timestampColumn })),
 
   // ── GitHub's rate limits, one budget for the cluster (…0400_github_budget.sql) ────────────────
   /** Before a request: paused (wait `wait_seconds`, send nothing); a read goes; a write gets a slot, or the wait until one frees. */

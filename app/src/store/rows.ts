@@ -76,8 +76,13 @@ export type JobRow = z.infer<typeof jobRowSchema>;
 export const reactionSchema = z.enum(["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]);
 export type Reaction = z.infer<typeof reactionSchema>;
 
-/** What a command task carries: the comment as the webhook received it. */
-export const commandPayloadSchema = z.strictObject({ body: z.string(), requester: z.string(), isPullRequest: z.boolean() });
+/** What a command task carries: the comment as the webhook received it, and when it was written (GitHub's clock). */
+export const commandPayloadSchema = z.strictObject({
+  body: z.string(),
+  requester: z.string(),
+  isPullRequest: z.boolean(),
+  commentedAt: z.iso.datetime({ offset: true }),
+});
 /** What a reply task carries: the comment to post, a reaction to the user's, a run to cancel first (`/bisect cancel`). */
 export const replyPayloadSchema = z.strictObject({ body: z.string(), reaction: reactionSchema.nullable(), cancelRunId: bigintColumn.nullable() });
 export type ReplyPayload = z.infer<typeof replyPayloadSchema>;

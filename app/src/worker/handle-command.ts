@@ -11,6 +11,7 @@ import * as replies from "../messages/replies.js";
 import type { Settings } from "../settings.js";
 import type { ClaimedTask, Reaction, ReplyPayload, Store } from "../store/store.js";
 import { PermanentError } from "./github-errors.js";
+import { NotYet } from "./not-yet.js";
 import type { WorkerDeps } from "./worker.js";
 
 type CommandTask = Extract<ClaimedTask, { kind: "command" }>;
@@ -150,6 +151,14 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
   if (command.range === null) {
     const pr = snapshot.pullRequest;
     if (!pr) throw new Refusal("pull request not found", replies.notAPullRequestReply());
+    // Bisect the head the maintainer saw, never one pushed after the comment.
+    const check = headAsCommented(
+      pr.headSha,
+      await deps.store.call("pullRequestHead", { repositoryId: received.repository_id, prNumber: received.issue_number }),
+      new Date(received.payload.commentedAt),
+    );
+    if (check.kind === "wait") throw new NotYet(check.seconds, "waiting for GitHub's pull_request webhooks: the head may have moved after the comment");
+    if (check.kind === "moved") throw new Refusal("head moved", replies.headMovedReply(check.seen, pr.headSha, pr.baseRefName));
     // base..head of a pull request: from where it left its base branch to its head.
     const comparison = await compareCommits(deps.octokit, where, pr.baseSha, pr.headSha);
     if (comparison.ahead_by === 0) throw new Refusal("empty pull request", replies.pullRequestEmptyReply(), null);
@@ -159,6 +168,8 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
     badSha = pr.headSha;
     commits = comparison.ahead_by;
   } else {
+    const movable = [...command.range.goods, command.range.bad].find(isMovableByForks);
+    if (movable !== undefined) throw new Refusal("movable ref", replies.movableRefReply(movable));
     badRef = command.range.bad;
     badSha = commitOf(snapshot.bad!, repository);
     goodRefs = command.range.goods;
@@ -210,6 +221,45 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
     maxAttempts: deps.settings.MAX_ATTEMPTS,
   });
   return `job ${job_id}${created ? "" : " (already there)"}`;
+}
+
+/**
+ * How long after a comment the App waits to hear of a push that may have come before it reads the
+ * head: GitHub delivers a `pull_request` webhook within seconds of a push.
+ */
+export const HEAD_GRACE_SECONDS = 20;
+
+/**
+ * The comment's time is GitHub's clock, a head's is the database's: a move heard up to this long
+ * before the comment still counts as after it, so that clocks apart by less never let a push made
+ * after the comment through (the cost: a push seconds before a comment is refused as well).
+ */
+export const CLOCK_MARGIN_SECONDS = 10;
+
+export type HeadCheck = { kind: "ok" } | { kind: "moved"; seen: string | null } | { kind: "wait"; seconds: number };
+
+/**
+ * Whether `current`, the head a worker just read, is the head the pull request had when the
+ * comment was written, judged from the latest head the App heard of (`heard`, from the
+ * pull_request webhooks; their time is when the App received them, never before the push):
+ * - heard to move after the comment (or less than CLOCK_MARGIN_SECONDS before): moved, to what
+ *   the maintainer may not have seen;
+ * - heard to be `current` since before the comment: ok;
+ * - `current` not heard of yet: its webhook may be on its way, so wait until HEAD_GRACE_SECONDS
+ *   after the comment; then it moved if the App knew another head, and it is ok if the App heard
+ *   of none (a pull request older than the App's installation, untouched since).
+ */
+export function headAsCommented(current: string, heard: { head_sha: string; moved_at: Date } | undefined, commentedAt: Date, now = new Date()): HeadCheck {
+  if (heard && heard.moved_at.getTime() > commentedAt.getTime() - CLOCK_MARGIN_SECONDS * 1000) return { kind: "moved", seen: null };
+  if (heard && heard.head_sha === current) return { kind: "ok" };
+  const wait = (commentedAt.getTime() + HEAD_GRACE_SECONDS * 1000 - now.getTime()) / 1000;
+  if (wait > 0) return { kind: "wait", seconds: Math.max(1, Math.ceil(wait)) };
+  return heard ? { kind: "moved", seen: heard.head_sha } : { kind: "ok" };
+}
+
+/** `pull/<n>/head` and its kin: refs whoever pushes to a pull request moves, fork authors included. */
+export function isMovableByForks(ref: string): boolean {
+  return /^(refs\/)?pull\//i.test(ref.trim());
 }
 
 function repoConfig(snapshot: RepositorySnapshot): RepoConfig {

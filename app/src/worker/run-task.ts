@@ -2,6 +2,7 @@ import type { ClaimedTask, ReplyPayload } from "../store/store.js";
 import { announceJob } from "./announce-job.js";
 import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
 import { handleCommand, giveUpOnCommand } from "./handle-command.js";
+import { NotYet } from "./not-yet.js";
 import { postReply } from "./post-reply.js";
 import type { WorkerDeps } from "./worker.js";
 
@@ -39,9 +40,10 @@ function kindOf(task: ClaimedTask, deps: WorkerDeps): { run(): Promise<string>; 
 }
 
 /**
- * Does one claimed task, the same way for every kind: done with its outcome; or failed, to be
- * tried again after the store's backoff (at least as long as GitHub asked), or given up when the
- * error is permanent or this was its last attempt — with the kind's last reply, if it has one.
+ * Does one claimed task, the same way for every kind: done with its outcome; put back uncounted
+ * when it is not due yet (NotYet); or failed, to be tried again after the store's backoff (at
+ * least as long as GitHub asked), or given up when the error is permanent or this was its last
+ * attempt — with the kind's last reply, if it has one.
  */
 export async function runTask(task: ClaimedTask, deps: WorkerDeps): Promise<void> {
   const { store, log } = deps;
@@ -52,6 +54,11 @@ export async function runTask(task: ClaimedTask, deps: WorkerDeps): Promise<void
     await store.call("finishTask", { taskId: task.id, token: task.token, outcome });
     log.info({ ...where, outcome }, "task done");
   } catch (error) {
+    if (error instanceof NotYet) {
+      const deferred = await store.call("deferTask", { taskId: task.id, token: task.token, seconds: Math.ceil(error.seconds), reason: error.message });
+      log.info({ ...where, wait: error.seconds, reason: error.message, deferred }, "task not due yet; put back uncounted");
+      return;
+    }
     const reason = describeError(error);
     const state = await store.call("failTask", {
       taskId: task.id,

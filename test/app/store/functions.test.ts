@@ -126,7 +126,7 @@ function acceptsNull(field: z.ZodType): boolean {
 
 const SUPABASE_TIME = "2026-11-28T09:00:00+00:00";
 const PAYLOADS = {
-  command: { body: "/bisect v1.4..main -- npm test", requester: "octocat", isPullRequest: true },
+  command: { body: "/bisect v1.4..main -- npm test", requester: "octocat", isPullRequest: true, commentedAt: "2026-12-01T12:00:00Z" },
   reply: { body: "Done.", reaction: "hooray", cancelRunId: 21474836470 },
   announce: {},
 };

@@ -108,7 +108,11 @@ describe.each(TRANSPORTS)("reads and dashboard views on %s", (transport) => {
 
       const task = { deliveryId: "d-1", ...REPO_A, installationId: 1, issueNumber: 9, commentId: 2 };
       // A command read, not answered yet, is not handled.
-      await store.call("enqueueTask", { kind: "command", ...task, payload: { body: "/bisect", requester: "octocat", isPullRequest: false } });
+      await store.call("enqueueTask", {
+        kind: "command",
+        ...task,
+        payload: { body: "/bisect", requester: "octocat", isPullRequest: false, commentedAt: "2026-12-01T12:00:00Z" },
+      });
       expect(await handled(2)).toBe(false);
       await store.call("enqueueTask", { kind: "reply", ...task, payload: { body: "Usage: …", reaction: "confused", cancelRunId: null } });
       expect(await handled(2)).toBe(true);

@@ -29,7 +29,7 @@ function command(overrides: Partial<NewTask> = {}): NewTask {
     ...REPOSITORY,
     issueNumber: 9,
     commentId: 4_100_000_000 + serial,
-    payload: { body: "/bisect v1.4..main -- npm test", requester: "octocat", isPullRequest: true },
+    payload: { body: "/bisect v1.4..main -- npm test", requester: "octocat", isPullRequest: true, commentedAt: "2026-12-01T12:00:00Z" },
     ...overrides,
   };
 }
@@ -132,7 +132,13 @@ describe.each(TRANSPORTS)("task queue through the Store on %s", (transport) => {
       expect(first.created).toBe(true);
       expect(await enqueue(c)).toEqual({ id: first.id, created: false });
       // The same comment under a new delivery id (a manual redelivery), with another body (edited).
-      expect(await enqueue({ ...c, deliveryId: "another-delivery", payload: { body: "/bisect edited", requester: "octocat", isPullRequest: true } })).toEqual({
+      expect(
+        await enqueue({
+          ...c,
+          deliveryId: "another-delivery",
+          payload: { body: "/bisect edited", requester: "octocat", isPullRequest: true, commentedAt: "2026-12-01T12:00:00Z" },
+        }),
+      ).toEqual({
         id: first.id,
         created: false,
       });

@@ -53,7 +53,7 @@ function command(commentId: number) {
     installationId: 7_000_000_001,
     issueNumber: 42,
     commentId,
-    payload: { body: "/bisect v1.4..main -- npm test", requester: "octocat", isPullRequest: false },
+    payload: { body: "/bisect v1.4..main -- npm test", requester: "octocat", isPullRequest: false, commentedAt: "2026-12-01T12:00:00Z" },
   });
 }
 
