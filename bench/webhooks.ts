@@ -5,12 +5,15 @@
  *
  * 1. One single-runner bisect end to end on the idle instances, counting the double's requests
  *    (comment → dispatch → completed run with a result artifact → workflow_run webhook → answer).
- *    Goal: ≤ 10 GitHub API calls, token exchanges and the artifact's storage download aside.
+ *    Gate: ≤ 12 GitHub API calls, token exchanges and the artifact's storage download aside (two of
+ *    them check that the culprit the run named is a commit of the range).
  * 2. Load: signed `issue_comment` deliveries at 50, 100 and 200 per second for 30 s each, open
  *    loop (sent on a fixed timer whatever the answers, by a separate process: bench/webhooks/
  *    load.ts), alternating between the instances, each with its own delivery id and comment; then
- *    the workers get up to BENCH_WEBHOOK_DRAIN_SECONDS (25) to drain before the next phase. Goal:
- *    at 100/s, p99 of the acknowledgement under 250 ms and no errors. Reported besides: what became
+ *    the workers get up to BENCH_WEBHOOK_DRAIN_SECONDS (25) to drain before the next phase. Gates
+ *    (reliability-security.md §6 test 3): at 100/s, under 0.1 % failed, p95 under 250 ms, p99 under
+ *    1 s; at every rate, no acknowledgement near GitHub's 10 s limit (9 s or more), every
+ *    acknowledged webhook stored once, no duplicate job or dispatch. Reported besides: what became
  *    of the commands (jobs, duplicates, dispatches), worker throughput, the double's answer times,
  *    RSS and CPU of each part.
  *
@@ -20,7 +23,8 @@
  * second per instance, and without it (BENCH_WEBHOOK_OCTOKIT=unthrottled) the double's git-backed
  * GraphQL and compare answers bound them. The tables say how far they got.
  *
- * Loopback only; about 3 minutes. Exits 0 when a goal is missed (it says so), non-zero on a crash.
+ * Loopback only; about 3 minutes. Prints a table of the gates; exits 2 when one is missed, 1 on a
+ * crash, 0 when all are met.
  * Run alone: npm run bench:webhooks  (BENCH_WEBHOOK_RATES=50,100 BENCH_WEBHOOK_SECONDS=10 for a
  * shorter run)
  */
@@ -54,8 +58,12 @@ const DRAIN_LIMIT_SECONDS = Number(process.env.BENCH_WEBHOOK_DRAIN_SECONDS ?? 25
 const OCTOKIT = process.env.BENCH_WEBHOOK_OCTOKIT === "unthrottled" ? "unthrottled" : "probot";
 const ENTRY = OCTOKIT === "unthrottled" ? "bench/webhooks/unthrottled-instance.ts" : "app/src/main.ts";
 const GOAL_RATE = 100;
-const GOAL_P99_MS = 250;
-const GOAL_API_CALLS = 10;
+const GOAL_FAILED_FRACTION = 0.001;
+const GOAL_P95_MS = 250;
+const GOAL_P99_MS = 1000;
+/** GitHub gives up on a delivery after 10 s; an acknowledgement this slow is as good as lost. */
+const TOO_SLOW_MS = 9000;
+const GOAL_API_CALLS = 12;
 
 const INSTANCE_ENV = {
   // The most the App accepts (1–256): one repository gets every job of the bench.
@@ -571,7 +579,8 @@ async function loadPhase(
 
 // ---------------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
+/** Runs the bench and prints its tables; answers the gates it missed. */
+async function main(): Promise<string[]> {
   const benchStarted = performance.now();
   const server: PostgresServer = await startPostgres();
   cleanups.push(() => server.stop());
@@ -635,8 +644,7 @@ async function main(): Promise<void> {
         "max (ms)": ms(p.latencies.at(-1) ?? Number.NaN),
         "achieved rate (/s)": p.achievedRate.toFixed(1),
         "max send lag (ms)": ms(p.load.maxScheduleLagMs),
-        [`goal @${GOAL_RATE}/s: p99 < ${GOAL_P99_MS} ms, 0 errors`]:
-          p.rate === GOAL_RATE ? (percentile(p.latencies, 0.99) < GOAL_P99_MS && p.load.ok === p.load.sent ? "met" : "goal missed") : "",
+        [`acks ≥ ${TOO_SLOW_MS / 1000} s`]: p.latencies.filter((l) => l >= TOO_SLOW_MS).length,
       })),
     ),
   );
@@ -700,17 +708,31 @@ async function main(): Promise<void> {
   );
 
   const goalPhase = phases.find((p) => p.rate === GOAL_RATE);
-  const goalLatency = goalPhase ? percentile(goalPhase.latencies, 0.99) : Number.NaN;
-  const goalMet = goalPhase !== undefined && goalLatency < GOAL_P99_MS && goalPhase.load.ok === goalPhase.load.sent;
-  console.log(
-    goalPhase
-      ? `Goal at ${GOAL_RATE}/s (ack p99 < ${GOAL_P99_MS} ms, no errors): ${goalMet ? "met" : "goal missed"} (p99 ${ms(goalLatency)} ms, ${goalPhase.load.sent - goalPhase.load.ok} errors).`
-      : `Goal at ${GOAL_RATE}/s: not measured (rates ${RATES.join(", ")}).`,
-  );
-  console.log(`Goal of ≤ ${GOAL_API_CALLS} GitHub API calls per bisect: ${api.total <= GOAL_API_CALLS ? "met" : "goal missed"} (${api.total}).`);
   const noDuplicates = phases.every((p) => p.duplicateCommands === 0 && p.duplicateJobs === 0 && p.duplicateDispatches === 0);
   const allJobs = phases.every((p) => p.jobs === p.load.sent);
   const stored = phases.every((p) => p.commands === p.load.ok);
+  const tooSlow = phases.reduce((n, p) => n + p.latencies.filter((l) => l >= TOO_SLOW_MS).length, 0);
+  const failed = goalPhase ? (goalPhase.load.sent - goalPhase.load.ok) / Math.max(1, goalPhase.load.sent) : Number.NaN;
+  const p95 = goalPhase ? percentile(goalPhase.latencies, 0.95) : Number.NaN;
+  const p99 = goalPhase ? percentile(goalPhase.latencies, 0.99) : Number.NaN;
+  const gates: { gate: string; measured: string; met: boolean }[] = [
+    {
+      gate: `@${GOAL_RATE}/s: failed acknowledgements < ${GOAL_FAILED_FRACTION * 100} %`,
+      measured: `${(failed * 100).toFixed(2)} %`,
+      met: failed < GOAL_FAILED_FRACTION,
+    },
+    { gate: `@${GOAL_RATE}/s: ack p95 < ${GOAL_P95_MS} ms`, measured: `${ms(p95)} ms`, met: p95 < GOAL_P95_MS },
+    { gate: `@${GOAL_RATE}/s: ack p99 < ${GOAL_P99_MS} ms`, measured: `${ms(p99)} ms`, met: p99 < GOAL_P99_MS },
+    { gate: `every rate: no ack ≥ ${TOO_SLOW_MS / 1000} s (GitHub gives up at 10 s)`, measured: String(tooSlow), met: tooSlow === 0 },
+    { gate: "every acknowledged webhook stored once", measured: stored ? "yes" : "no", met: stored },
+    { gate: "no duplicate command, job or dispatch", measured: noDuplicates ? "none" : "duplicates", met: noDuplicates },
+    { gate: `GitHub API calls per bisect ≤ ${GOAL_API_CALLS}`, measured: String(api.total), met: api.total <= GOAL_API_CALLS },
+  ];
+  // A rate list without the gate's rate measures nothing there: that is a miss, not a pass.
+  section(
+    `Gates (reliability-security.md §6 test 3; ${goalPhase ? `${PHASE_SECONDS} s at ${GOAL_RATE}/s` : `${GOAL_RATE}/s not run: rates ${RATES.join(", ")}`})`,
+    table(gates.map((g) => ({ gate: g.gate, measured: g.measured, result: g.met ? "met" : "MISSED" }))),
+  );
   console.log(
     `Summary: ack p99 ${phases.map((p) => `${ms(percentile(p.latencies, 0.99))} ms @${p.rate}/s`).join(", ")}; ` +
       `${phases.reduce((n, p) => n + p.load.sent - p.load.ok, 0)} errors; every acknowledged webhook ${stored ? "stored once" : "NOT stored once"}; ` +
@@ -718,12 +740,14 @@ async function main(): Promise<void> {
       `(workers ${phases.map((p) => `${p.handledPerSecond.toFixed(1)}`).join(" / ")} commands/s); ${api.total} API calls per bisect; ` +
       `bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s.`,
   );
+  return gates.filter((g) => !g.met).map((g) => g.gate);
 }
 
 try {
-  await main();
+  const missed = await main();
   await cleanup();
-  process.exit(0);
+  if (missed.length > 0) console.error(`Gates missed: ${missed.join("; ")}.`);
+  process.exit(missed.length > 0 ? 2 : 0);
 } catch (error) {
   // After Ctrl-C the children die first: that is not worth a stack trace.
   if (!cleaning) console.error(error);
