@@ -34,6 +34,9 @@ function holdsNul(value: unknown): boolean {
   return Object.entries(value).some(([key, v]) => key.includes("\u0000") || holdsNul(v));
 }
 
+/** The longest the artifact's download may take: it is at most 1 MiB, from GitHub's storage. */
+export const DOWNLOAD_TIMEOUT_MS = 60_000;
+
 /** Reads a body from a stream, giving up past `maxBytes`. */
 async function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
   const declared = Number(response.headers.get("content-length"));
@@ -77,7 +80,10 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
   const location = redirect.headers.location;
   let zip: Buffer;
   if (location) {
-    const response = await fetch(location, { redirect: "follow" });
+    // A storage host that accepts the connection and then says nothing must not hold the worker:
+    // the download (body included) is abandoned after DOWNLOAD_TIMEOUT_MS, and the look at the
+    // run fails (tried again, within the bounds of followRun).
+    const response = await fetch(location, { redirect: "follow", signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
     if (!response.ok) throw new ArtifactProblem(`downloading the artifact failed with HTTP ${response.status}`);
     zip = await readCapped(response, MAX_ARTIFACT_BYTES);
   } else {
