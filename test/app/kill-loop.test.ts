@@ -433,12 +433,12 @@ describe("backdated leases around the dispatch", () => {
     expect(h.double.violations).toEqual([]);
   }, 60_000);
 
-  // BUG (app/src/worker/dispatch-job.ts, dispatchJob → showStatus): the status comment is posted,
-  // then remembered (setStatusComment). A worker that dies between the two leaves a comment nobody
-  // knows: the next one adopts the run, finds status_comment_id null and posts a second status
-  // comment; the first stays on the thread saying "dispatched" for good. Marked `fails` until the
-  // App finds its own earlier comment (or remembers one before posting it).
-  it.fails("a claim abandoned after posting the status comment, before recording it: still one status comment", async () => {
+  // The status comment is posted, then remembered (setStatusComment); a worker that dies between
+  // the two leaves a comment the job does not know. Its successor, seeing the dispatch intent,
+  // adopts the run and looks on the thread for the App's comment carrying the job's marker: it
+  // edits and remembers that one instead of posting a second. The thread keeps one status comment,
+  // the one the job knows, naming its run.
+  it("a claim abandoned after posting the status comment, before recording it: still one status comment", async () => {
     const jobId = await abandon(200, "after-status-comment");
     await h.settle();
     await expectOnce([jobId]);

@@ -39,7 +39,8 @@ export function workflowInputs(job: JobRow, options: JobOptions, known: readonly
  * Starts the job's workflow run for its current attempt: shows the job on its thread, then
  * dispatches on the default branch with SHAs as inputs. If an earlier holder of this attempt may
  * have dispatched already (it recorded the intent, then died), it looks for that run first, so a
- * crash between dispatch and commit never starts two runs. Returns whether a run was recorded.
+ * crash between dispatch and commit never starts two runs, and for the status comment it may have
+ * posted, so the thread never gets two either. Returns whether a run was recorded.
  */
 export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<boolean> {
   const { token } = job;
@@ -59,8 +60,10 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     const earlierRuns = job.attempts > 1 ? (await store.call("attemptRuns", { jobId: job.id })).map((r) => r.run_id) : [];
     // A dispatch of this attempt or of the one before may have made a run nobody recorded: a
     // worker died after the POST, or GitHub created the run and still answered with an error.
-    // Such a run is this job's, and is adopted instead of dispatching another.
-    if (job.dispatch_intent_attempt !== null && job.dispatch_intent_attempt >= job.attempts - 1) {
+    // Such a run is this job's, and is adopted instead of dispatching another. That worker may
+    // also have posted the status comment and died before recording it: it is looked for too.
+    const earlierDispatch = job.dispatch_intent_attempt !== null && job.dispatch_intent_attempt >= job.attempts - 1;
+    if (earlierDispatch) {
       run = await findRun(octokit, where, options.workflow, job.id, new Date(job.created_at.getTime() - CLOCK_SKEW_MS), earlierRuns, { unended: true });
       if (run) log.info({ job: job.id, run: run.runId }, "adopted a run an earlier dispatch made");
     }
@@ -78,7 +81,8 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     // The status comment comes with its run link (one call, not a post and an edit), and is
     // remembered while this worker still holds the job.
     try {
-      if (!(await showStatus(octokit, job, store, { phase: "dispatched", runUrl: run.runUrl }))) return stopIfCancelled(octokit, job, run, deps);
+      const shown = await showStatus(octokit, job, store, { phase: "dispatched", runUrl: run.runUrl }, { earlierHolder: earlierDispatch });
+      if (!shown) return stopIfCancelled(octokit, job, run, deps);
     } catch (error) {
       // The thread refused the comment (issue deleted, locked…): the run goes on regardless.
       log.warn({ job: job.id, error: describeError(error) }, "could not show the status comment");

@@ -1,6 +1,7 @@
 import type { Logger } from "probot";
+import { z } from "zod";
 import { httpStatus, type Octokit, type RepoRef } from "../github/octokit.js";
-import { statusComment, type StatusPhase } from "../messages/status-comment.js";
+import { isStatusCommentOf, statusComment, type StatusPhase } from "../messages/status-comment.js";
 import type { ClaimedJob, JobRow, Store } from "../store/store.js";
 import { describeError } from "./github-errors.js";
 
@@ -24,6 +25,58 @@ export async function react(octokit: Octokit, job: JobRow, log: Logger): Promise
   }
 }
 
+/** GitHub's clock and ours differ a little: look for comments from a bit before the job was created. */
+const CLOCK_SKEW_MS = 60_000;
+
+/** How many comments the search for an unrecorded status comment reads: one page, GitHub's largest. */
+const COMMENTS_READ = 100;
+
+/** The parts of a listed issue comment read here. */
+const issueCommentsSchema = z.array(
+  z.object({
+    id: z.number().int(),
+    body: z.string().optional(),
+    user: z.object({ type: z.string() }).nullable(),
+    performed_via_github_app: z.object({ id: z.number().int() }).nullish(),
+  }),
+);
+
+/** What an App's Octokit answers to `auth({ type: "app" })` (@octokit/auth-app): the App's own id among it. */
+const appAuthSchema = z.object({ type: z.literal("app"), appId: z.number().int() });
+
+/**
+ * The id of the App whose installation `octokit` acts for, from its own credentials (a JWT signed
+ * here, no request); null when it holds none (a plain token), so nothing can be told to be ours.
+ */
+async function appIdOf(octokit: Octokit): Promise<number | null> {
+  const auth: unknown = await octokit.auth({ type: "app" }).catch(() => null);
+  const parsed = appAuthSchema.safeParse(auth);
+  return parsed.success ? parsed.data.appId : null;
+}
+
+/**
+ * The status comment an earlier holder of the job posted and died before recording, if any: the
+ * newest comment on the thread that this App's bot wrote and whose first line is the job's marker.
+ * Bounded: reads one page, the first 100 comments updated since the job was created (GitHub lists
+ * them oldest first; the status comment is posted at the job's first dispatch, so it is among
+ * them unless the thread had 100 comments edited or added meanwhile).
+ */
+async function findStatusComment(octokit: Octokit, job: JobRow): Promise<number | null> {
+  const appId = await appIdOf(octokit);
+  if (appId === null) return null;
+  const since = new Date(job.created_at.getTime() - CLOCK_SKEW_MS).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const { data } = await octokit.request("GET /repos/{owner}/{repo}/issues/{issue_number}/comments", {
+    ...repoRef(job),
+    issue_number: job.issue_number,
+    since,
+    per_page: COMMENTS_READ,
+  });
+  const ours = issueCommentsSchema
+    .parse(data)
+    .filter((c) => c.user?.type === "Bot" && c.performed_via_github_app?.id === appId && isStatusCommentOf(c.body ?? "", job.id));
+  return ours.length > 0 ? Math.max(...ours.map((c) => c.id)) : null;
+}
+
 /**
  * Writes `body` as the job's status comment: edits it when there is one (a deleted one is
  * posted again), else posts it. Answers the id of the comment written.
@@ -45,11 +98,20 @@ async function putComment(octokit: Octokit, job: JobRow, body: string): Promise<
 
 /**
  * Shows the job on its thread: posts the status comment the first time (remembered on the job,
- * so later updates edit it), edits it afterwards. Returns false when the lease was lost meanwhile
+ * so later updates edit it), edits it afterwards. With `earlierHolder` (a worker before this one
+ * may have posted it and died before remembering it), it first looks for that comment on the
+ * thread and edits it rather than post a second. Returns false when the lease was lost meanwhile
  * (another worker has the job).
  */
-export async function showStatus(octokit: Octokit, job: ClaimedJob, store: Store, phase: StatusPhase): Promise<boolean> {
-  const written = await putComment(octokit, job, statusComment(job, job.options, phase));
+export async function showStatus(
+  octokit: Octokit,
+  job: ClaimedJob,
+  store: Store,
+  phase: StatusPhase,
+  options: { earlierHolder?: boolean } = {},
+): Promise<boolean> {
+  const known = job.status_comment_id ?? (options.earlierHolder ? await findStatusComment(octokit, job) : null);
+  const written = await putComment(octokit, { ...job, status_comment_id: known }, statusComment(job, job.options, phase));
   if (written === job.status_comment_id) return true;
   // Known to this worker even when the store refuses it (lease lost), so it can still edit it.
   job.status_comment_id = written;

@@ -4,7 +4,7 @@
  * code spans and table cells, and nothing in them mentions, links or injects HTML.
  */
 import { describe, expect, it } from "vitest";
-import { statusComment, type StatusPhase } from "../../../app/src/messages/status-comment.js";
+import { isStatusCommentOf, statusComment, type StatusPhase } from "../../../app/src/messages/status-comment.js";
 import { job, options, RUN_URL } from "./fixtures.js";
 import { githubCells, render, renderedRows, textOf } from "./render-markdown.js";
 
@@ -58,6 +58,16 @@ describe("status comment", () => {
     const out = statusComment(job(), options(), { phase: "dispatched", runUrl: "javascript:alert(1)" });
     expect(out).toContain("🏃 Workflow run dispatched");
     expect(out).not.toContain("javascript:");
+  });
+
+  it("starts with the job's hidden marker, which a worker taking the job over finds; a command quoting another job's marker is not that job's", () => {
+    const out = statusComment(job({ id: 42, command: "echo '<!-- bisect-bot:job=7 -->'" }), options(), DISPATCHED);
+    expect(out.split("\n")[0]).toBe("<!-- bisect-bot:job=42 -->");
+    expect(isStatusCommentOf(out, 42)).toBe(true);
+    expect(isStatusCommentOf(out, 7)).toBe(false);
+    expect(isStatusCommentOf(out, 4)).toBe(false);
+    // Shown as nothing: the comment still begins with its heading.
+    expect(render(out)).toMatch(/^<!-- bisect-bot:job=42 -->\n<h3>/);
   });
 
   it("says how the search runs, the time limit and the limit per test", () => {

@@ -249,6 +249,23 @@ export const handlers: Record<string, Handler> = {
     return { status: 201, body: json, headers: { location: String(json.url) } };
   },
 
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/comments": (req) => {
+    const repo = repoOf(req);
+    // `since`: only comments updated at or after it; GitHub lists them by ascending id.
+    const since = req.query.since === undefined ? null : Date.parse(req.query.since);
+    const all = req.state.commentList
+      .filter(
+        (c) =>
+          c.repository.toLowerCase() === fullNameOf(repo).toLowerCase() &&
+          c.issueNumber === Number(req.params.issue_number) &&
+          (since === null || Date.parse(c.updatedAt) >= since),
+      )
+      .sort((a, b) => a.id - b.id);
+    const { perPage, page } = paging(req.query);
+    const listed = all.slice((page - 1) * perPage, page * perPage);
+    return { status: 200, headers: linkHeader(req, page, perPage, all.length), body: listed.map((c) => issueComment(req.state, repo, c)) };
+  },
+
   "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}": (req) => {
     const repo = repoOf(req);
     const comment = commentOf(req, repo);
