@@ -158,7 +158,7 @@ end $$;
  * attempt. The held job, dispatching with no run yet, goes back to the queue uncounted (its
  * attempt undone, its place kept) and is due again after p_seconds at least (what GitHub asked,
  * a minute when it named no time), longer on repeats: the backoff (base 60 s) counts the claims
- * of this attempt. p_error says why it waits (/job/:id shows it). The dispatch intent stays:
+ * of this attempt, and is cut at the job's time limit. p_error says why it waits (/job/:id shows it). The dispatch intent stays:
  * this dispatch made no run, but an earlier holder of the same attempt may have dispatched
  * before it died, and the attempt gets the same number when claimed again, so the next dispatch
  * still looks for that run first. Returns false without the lease.
@@ -169,9 +169,14 @@ begin
   update public.bisect_jobs j set
     state = 'queued',
     attempts = j.attempts - 1,
-    next_check_at = public.bisect_backoff(60, (
-      select count(*)::integer from public.bisect_claim_audit a where a.job_id = j.id and a.attempt = j.attempts and a.from_state = 'queued'
-    ), p_seconds),
+    -- Never past the job's time limit, counted from its creation: the try due then fails the job
+    -- when GitHub still asks to wait (the caller decides), so the job ends on time.
+    next_check_at = least(
+      public.bisect_backoff(60, (
+        select count(*)::integer from public.bisect_claim_audit a where a.job_id = j.id and a.attempt = j.attempts and a.from_state = 'queued'
+      ), p_seconds),
+      greatest(now() + make_interval(secs => p_seconds), j.created_at + make_interval(secs => coalesce((j.options ->> 'timeoutSeconds')::integer, 1800)))
+    ),
     error = p_error,
     locked_by = null, lease_expires_at = null, updated_at = now()
   from public.bisect_held_job(p_job_id, p_token) h

@@ -255,18 +255,20 @@ export async function followRun(job: ClaimedJob, deps: WorkerDeps, now = Date.no
 }
 
 /**
- * The run cannot be followed any more: past its time limit the job ends `timed_out` (the run is
- * cancelled if GitHub lets us); before it, the attempt is an infrastructure failure (another run,
- * while attempts remain). GitHub calls here are best-effort: the job's state is recorded whatever
+ * The run cannot be followed any more: it is cancelled if GitHub lets us; past its time limit the
+ * job ends `timed_out`, before it the attempt is an infrastructure failure (another run, while
+ * attempts remain). GitHub calls here are best-effort: the job's state is recorded whatever
  * GitHub answers.
  */
 async function giveUpFollowing(job: ClaimedJob, deps: WorkerDeps, reason: string, pastLimit: boolean): Promise<CheckOutcome> {
   const octokit = job.installation_id === null ? null : await deps.octokitFor(job.installation_id).catch(() => null);
-  if (!pastLimit) return infrastructureFailure(job, deps, octokit, reason);
+  // The run may still hold a runner: it is stopped (if GitHub lets us) before another is dispatched
+  // or the job ends, so a given-up run never goes on beside its successor.
   if (octokit && job.run_id !== null)
     await cancelRun(octokit, repoRef(job), job.run_id).catch((error: unknown) =>
       deps.log.warn({ job: job.id, error: describeError(error) }, "could not cancel the run"),
     );
+  if (!pastLimit) return infrastructureFailure(job, deps, octokit, reason);
   const probes = await deps.store.call("jobProbes", { jobId: job.id });
   const limit = Math.round(job.options.timeoutSeconds / 60);
   const why = `the bisect ran past its time limit of ${limit} min while its run could not be followed (${reason})`;
