@@ -54,9 +54,7 @@ export async function findRun(
   });
   const run = runsSchema
     .parse(data)
-    .workflow_runs.filter(
-      (r) => runBelongsToJob(r.display_title, jobId) && !earlierRuns.includes(r.id) && !(options.unended && r.status === "completed"),
-    )
+    .workflow_runs.filter((r) => runBelongsToJob(r.display_title, jobId) && !earlierRuns.includes(r.id) && !(options.unended && r.status === "completed"))
     .sort((a, b) => b.id - a.id)[0];
   return run ? { runId: run.id, runUrl: run.html_url } : null;
 }

@@ -19,6 +19,7 @@ export async function announceJob(task: Extract<ClaimedTask, { kind: "announce" 
   await react(octokit, found, deps.log);
   const job = { ...found, token: task.token };
   // An earlier try may have posted the comment and died before remembering it: looked for first.
-  if (!(await showStatus(octokit, job, store, { phase: "queued", position, active }, { earlierHolder: task.attempts > 1 }))) throw new Error("lost the job's lease while announcing it");
+  if (!(await showStatus(octokit, job, store, { phase: "queued", position, active }, { earlierHolder: task.attempts > 1 })))
+    throw new Error("lost the job's lease while announcing it");
   return `announced at place ${position ?? "?"}`;
 }
