@@ -151,7 +151,7 @@ describe("three instances, one budget", () => {
     {
       said: "the hourly quota used up until its reset",
       headers: { "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(Math.ceil(Date.now() / 1000) + 600) },
-      atLeast: 590,
+      atLeast: 540, // the reset is fixed when the file loads; the tests before take some of its 600 s
     },
   ])("$said, met by one instance, stops the others until it passes: nothing is sent before", async ({ headers, atLeast }) => {
     const [first, ...others] = instances;

@@ -471,7 +471,10 @@ describe("injection: the test command is the user's code, sent only as a workflo
     const status = replies(issue).map((c) => c.body);
     expect(status).toHaveLength(1);
     expect(status[0]).toContain(file);
-    expect(outsideCode(status[0]!)).not.toMatch(/@|<(?!\/?sub>)|\$\(|\$\{\{/);
+    // Its first line is the App's own hidden marker, with the job's id and nothing of the user's.
+    const [marker, ...rest] = status[0]!.split("\n");
+    expect(marker).toMatch(/^<!-- bisect-bot:job=\d+ -->$/);
+    expect(outsideCode(rest.join("\n"))).not.toMatch(/@|<(?!\/?sub>)|\$\(|\$\{\{/);
   });
 
   it("a 64 KB command is refused with a reply that names the limit; nothing is dispatched", async () => {
