@@ -110,18 +110,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     if (isPermanent(error)) {
       // Retrying cannot fix this (a missing workflow, refused inputs, a missing permission).
       log.warn({ job: job.id, reason }, "dispatch refused; the job fails");
-      const failed = await store.call("recordResult", {
-        jobId: job.id,
-        token,
-        verdict: "error",
-        reason: null,
-        culpritSha: null,
-        confidence: null,
-        tested: 0,
-        rounds: 0,
-        error: reason,
-        probes: [],
-      });
+      const failed = await failWithoutRun(job, reason, deps);
       if (failed && octokit) await tellFailure(octokit, job, reason, deps);
       return false;
     }
@@ -130,6 +119,12 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     if (state === "failed" && octokit) await tellFailure(octokit, job, reason, deps);
     return false;
   }
+}
+
+/** The job ends in an error before any run: nothing was tested. Answers false without the lease. */
+function failWithoutRun(job: ClaimedJob, reason: string, { store }: WorkerDeps): Promise<boolean> {
+  const nothing = { reason: null, culpritSha: null, confidence: null, tested: 0, rounds: 0, probes: [] };
+  return store.call("recordResult", { jobId: job.id, token: job.token, verdict: "error", error: reason, ...nothing });
 }
 
 /**
@@ -152,18 +147,7 @@ async function holdBack(job: ClaimedJob, error: unknown, deps: WorkerDeps): Prom
   }
   const reason = `GitHub's rate limit kept the workflow from starting within the job's time limit (${formatDuration(limit)}): ${describeError(error)}`;
   log.warn({ job: job.id, reason }, "dispatch held back by GitHub's rate limit past the time limit; the job fails");
-  const failed = await store.call("recordResult", {
-    jobId: job.id,
-    token: job.token,
-    verdict: "error",
-    reason: null,
-    culpritSha: null,
-    confidence: null,
-    tested: 0,
-    rounds: 0,
-    error: reason,
-    probes: [],
-  });
+  const failed = await failWithoutRun(job, reason, deps);
   if (failed) {
     await store.call("enqueueTask", {
       kind: "reply",
