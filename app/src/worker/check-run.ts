@@ -58,7 +58,7 @@ export function knownVerdicts(job: JobRow, probes: readonly StoredProbe[]): { sh
 
 /** Seconds until the next look at a run: grows with its age (half of it), 30 s to 10 min, never past its time limit. */
 function nextCheckSeconds(job: JobRow, options: JobOptions, minimum: number, now: number): number {
-  const age = (now - (job.dispatched_at ?? job.updated_at).getTime()) / 1000;
+  const age = runAge(job, now);
   const untilTimeout = options.timeoutSeconds - age;
   return Math.max(1, Math.ceil(Math.min(Math.max(age / 2, minimum), MAX_CHECK_SECONDS, untilTimeout + 1)));
 }
@@ -95,7 +95,7 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
     }
     runUrl = run.html_url;
     if (run.status !== "completed") {
-      const age = (now - (job.dispatched_at ?? job.updated_at).getTime()) / 1000;
+      const age = runAge(job, now);
       if (age >= options.timeoutSeconds) return timeOut(job, runId, deps, octokit);
       if (run.status === "in_progress" && job.state === "dispatched")
         await store.call("noteRunEvent", {
