@@ -20,7 +20,14 @@ export interface DispatchedRun {
 const runDetailsSchema = z.object({ workflow_run_id: z.number().int(), html_url: z.string() });
 const runsSchema = z.object({
   workflow_runs: z.array(
-    z.object({ id: z.number().int(), display_title: z.string(), html_url: z.string(), created_at: z.string(), status: z.string().nullable() }),
+    z.object({
+      id: z.number().int(),
+      display_title: z.string(),
+      html_url: z.string(),
+      created_at: z.string(),
+      status: z.string().nullable(),
+      conclusion: z.string().nullable(),
+    }),
   ),
 });
 
@@ -32,8 +39,9 @@ export function runBelongsToJob(displayTitle: string, jobId: number): boolean {
 /**
  * The run of this job's current attempt, if one exists: a `workflow_dispatch` run of the workflow
  * whose title names the job, created after `notBefore`, that is not a run of an earlier attempt.
- * With `unended`, only a run still queued or going counts: one that has ended (cancelled with the
- * attempt it belonged to, or finished) is never adopted as a new attempt's run.
+ * With `uncancelled`, a cancelled run never counts: it was cancelled with the attempt it belonged
+ * to, and a retry must replace it, not adopt it. A run that ran to its end still counts: it holds
+ * this attempt's answer, and dispatching another would make two runs of one attempt.
  */
 export async function findRun(
   octokit: Octokit,
@@ -42,7 +50,7 @@ export async function findRun(
   jobId: number,
   notBefore: Date,
   earlierRuns: readonly number[],
-  options: { unended?: boolean } = {},
+  options: { uncancelled?: boolean } = {},
 ): Promise<DispatchedRun | null> {
   const { data } = await octokit.request("GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", {
     owner: where.owner,
@@ -54,7 +62,9 @@ export async function findRun(
   });
   const run = runsSchema
     .parse(data)
-    .workflow_runs.filter((r) => runBelongsToJob(r.display_title, jobId) && !earlierRuns.includes(r.id) && !(options.unended && r.status === "completed"))
+    .workflow_runs.filter(
+      (r) => runBelongsToJob(r.display_title, jobId) && !earlierRuns.includes(r.id) && !(options.uncancelled && r.conclusion === "cancelled"),
+    )
     .sort((a, b) => b.id - a.id)[0];
   return run ? { runId: run.id, runUrl: run.html_url } : null;
 }

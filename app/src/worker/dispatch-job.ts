@@ -64,7 +64,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     // also have posted the status comment and died before recording it: it is looked for too.
     const earlierDispatch = job.dispatch_intent_attempt !== null && job.dispatch_intent_attempt >= job.attempts - 1;
     if (earlierDispatch) {
-      run = await findRun(octokit, where, options.workflow, job.id, new Date(job.created_at.getTime() - CLOCK_SKEW_MS), earlierRuns, { unended: true });
+      run = await findRun(octokit, where, options.workflow, job.id, new Date(job.created_at.getTime() - CLOCK_SKEW_MS), earlierRuns, { uncancelled: true });
       if (run) log.info({ job: job.id, run: run.runId }, "adopted a run an earlier dispatch made");
     }
     if (!run) {

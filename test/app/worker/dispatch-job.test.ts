@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { dispatchJob, workflowInputs } from "../../../app/src/worker/dispatch-job.js";
 import { startHarness, OWNER, REPO, REPOSITORY_ID, type Harness } from "../../support/app-harness.js";
+import { resultZip } from "../../support/zip.js";
 
 const FULL = `${OWNER}/${REPO}`;
 const DISPATCH = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
@@ -73,6 +74,44 @@ describe("dispatch", () => {
     expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "dispatched", run_id: runs[0]!.id, attempts: 1 });
     // One status comment, edited; not one per worker.
     expect(h.appComments(issue)).toHaveLength(1);
+  });
+
+  it("a worker that dies after dispatching, and a run that has finished before its successor looks: adopted, its answer recorded, no second run", async () => {
+    const job = await bisect();
+    const [claimed] = await h.store.call("claimJobs", { worker: "doomed-worker", limit: 1, leaseSeconds: 30, maxActive: 4 });
+    const real = await h.server.app.probot!.auth(job.installation_id!);
+    const dying = new Proxy(real, {
+      get: (target, key): unknown =>
+        key === "request"
+          ? (route: string, params: unknown) =>
+              route.includes("/issues/{issue_number}/comments") ? new Promise(() => undefined) : target.request(route as never, params as never)
+          : Reflect.get(target, key),
+    });
+    void dispatchJob(claimed!, { ...workerDeps(), octokitFor: () => Promise.resolve(dying) });
+    await waitFor(() => h.double.runs.some((r) => r.inputs.job_id === String(job.id)));
+    // The run is quick: it is over, its webhook gone to the dead instance, before the lease ends.
+    const run = h.double.runs.find((r) => r.inputs.job_id === String(job.id))!;
+    const culprit = h.repo.sha.c7!;
+    const document = {
+      schema: 1,
+      jobId: String(job.id),
+      verdict: "culprit",
+      culprit: { sha: culprit, confidence: 1 },
+      candidates: [culprit],
+      range: { good: job.good_shas, bad: job.bad_sha, size: 15 },
+      probes: [{ sha: culprit, verdict: "bad", exitCode: 1, durationMs: 900, round: 1 }],
+      tested: 1,
+      rounds: 1,
+    };
+    h.double.completeRun(run.id, { conclusion: "success", artifact: { zip: resultZip(String(job.id), document) } });
+    await h.db.client.exec(`update public.bisect_jobs set lease_expires_at = now() - interval '1 second' where id = ${job.id}`);
+    await h.settle();
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "dispatched", run_id: run.id, attempts: 1 });
+    // Its next look finds the run completed and reads the answer from it.
+    await h.db.client.exec(`update public.bisect_jobs set next_check_at = now() where id = ${job.id}`);
+    await h.settle();
+    expect(await h.store.call("getJob", { jobId: job.id })).toMatchObject({ state: "succeeded", culprit_sha: culprit, attempts: 1 });
+    expect(h.double.dispatches.filter((d) => d.inputs.job_id === String(job.id))).toHaveLength(1);
   });
 
   it("a dispatch GitHub answered with an error after creating the run: the next attempt adopts that run, no second one", async () => {
