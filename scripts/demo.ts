@@ -64,6 +64,7 @@ const server = await startServer({
   GHE_PROTOCOL: double.env.GHE_PROTOCOL,
   HOST: "127.0.0.1",
   PORT: "0",
+  METRICS_PORT: "0",
   LOG_LEVEL: "fatal",
   DATA_DIR: dataDir,
   WORKER_POLL_MS: "200",

@@ -43,6 +43,20 @@ export const settingsSchema = z.object({
    * keeps deliveries 3 days (the default), GitHub Enterprise Server 7 (the most).
    */
   REDELIVERY_LOOKBACK_SECONDS: positiveInt(259_200, 604_800),
+  /**
+   * The port of the metrics listener: `GET /metrics` only, without the admin token, for Prometheus
+   * to scrape at the pod's address (it carries no job data). `0` turns the listener off.
+   */
+  METRICS_PORT: z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: "expected a port number (0 turns the metrics listener off)" })
+    .transform(Number)
+    .pipe(z.number().int().min(0).max(65_535))
+    .optional()
+    .transform((v) => v ?? 9464),
+  /** Finished commands and replies, and claim-audit rows, are deleted this many days after they ended. */
+  RETENTION_DAYS: positiveInt(30, 3650),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 

@@ -135,7 +135,7 @@ describe("the migration files", () => {
     );
     expect([...functions.keys()].sort()).toEqual(procs.rows.map((r) => r.name));
     const rels = await db.client.query<{ name: string }>(
-      "select relname as name from pg_catalog.pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and relname <> 'schema_migrations' order by 1",
+      "select relname as name from pg_catalog.pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') order by 1",
     );
     expect([...tables.keys()].sort()).toEqual(rels.rows.map((r) => r.name));
   });

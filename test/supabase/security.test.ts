@@ -164,7 +164,6 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
         "bisect_probes",
         "bisect_tasks",
         "bisect_claim_audit",
-        "schema_migrations",
         "bisect_queue",
         "bisect_repository_stats",
       ]),

@@ -74,6 +74,8 @@ export function appEnv(double: GitHubDouble, extra: Record<string, string> = {})
     GHE_PROTOCOL: double.env.GHE_PROTOCOL,
     HOST: "127.0.0.1",
     PORT: "0",
+    // Many instances run at once here: none listens for Prometheus unless a test asks.
+    METRICS_PORT: "0",
     LOG_LEVEL: "fatal",
     ...extra,
   };

@@ -9,6 +9,15 @@ export interface SqlClient {
   /** Runs `fn` on one connection (session locks and transactions need that). */
   withSession<T>(fn: (session: SqlClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** A pool's connections now (PostgreSQL); absent where there is no pool (PGlite). */
+  poolStats?: () => PoolStats;
+}
+
+/** A connection pool's connections: open, idle among them, and callers waiting for one. */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
 }
 
 /** How long the pool lets a connection and its statements take; see {@link pgClient}. */
@@ -97,6 +106,7 @@ export function pgClient(connectionString: string, options: { max?: number; time
       }
     },
     close: () => pool.end(),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
   return client;
 }

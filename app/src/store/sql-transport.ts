@@ -18,5 +18,6 @@ export function sqlTransport(client: SqlClient): Transport {
       return row?.value;
     },
     close: () => client.close(),
+    ...(client.poolStats ? { poolStats: client.poolStats } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { errorMessage } from "../../../action/src/error-message.js";
+import type { PoolStats } from "./sql-client.js";
 import { FUNCTIONS, pgTypeOf, sqlArgument, sqlName, type PgType, type Returns, type StoreFunction } from "./functions.js";
 
 export type { ClaimedJob, ClaimedTask, JobRow, JobState, JobStats, Reaction, ReplyPayload, StoredProbe, TaskKind, TaskRow } from "./rows.js";
@@ -20,6 +21,8 @@ export interface Argument {
 export interface Transport {
   call(name: string, args: readonly Argument[], returns: Returns): Promise<unknown>;
   close(): Promise<void>;
+  /** The connection pool's connections, where the transport has a pool. */
+  poolStats?: () => PoolStats;
 }
 
 /**
@@ -69,7 +72,19 @@ export type ResultOf<F extends StoreFunction> = z.output<(typeof FUNCTIONS)[F]["
  * await store.call("checkLater", { jobId: job.id, token: job.token, seconds: 30 });
  */
 export class Store {
-  constructor(private readonly transport: Transport) {}
+  /**
+   * @param description Which database this is, fit for a log line (no password): "PostgreSQL at
+   * postgres://***@db:5432/bisect".
+   */
+  constructor(
+    private readonly transport: Transport,
+    readonly description = "a database",
+  ) {}
+
+  /** The pool's connections (total, idle, callers waiting), or null where there is no pool (PGlite, PostgREST). */
+  poolStats(): PoolStats | null {
+    return this.transport.poolStats?.() ?? null;
+  }
 
   async call<F extends StoreFunction>(fn: F, args: ArgsOf<F>): Promise<ResultOf<F>> {
     const declaration = TABLE[fn];

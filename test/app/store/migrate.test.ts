@@ -7,8 +7,9 @@ import { copyFile, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MIGRATIONS_DIR, migrate } from "../../../app/src/store/migrate.js";
+import { MIGRATIONS_DIR, migrate, pendingMigrations } from "../../../app/src/store/migrate.js";
 import { pgClient, type SqlClient } from "../../../app/src/store/sql-client.js";
+import { remoteVersions, supabaseDbPush } from "../../support/supabase-cli.js";
 import { BACKENDS, openTestDatabase, startPostgres, stopTestPostgres, type TestDatabase } from "../../support/postgres.js";
 
 const MIGRATION_FILE = /^\d{14}_[\w-]+\.sql$/;
@@ -18,7 +19,7 @@ async function migrationFiles(dir = MIGRATIONS_DIR): Promise<string[]> {
 }
 
 async function appliedVersions(c: SqlClient): Promise<string[]> {
-  const { rows } = await c.query<{ version: string }>("select version from public.schema_migrations order by version");
+  const { rows } = await c.query<{ version: string }>("select version from supabase_migrations.schema_migrations order by version");
   return rows.map((r) => r.version);
 }
 
@@ -69,9 +70,11 @@ describe.each(BACKENDS)("migrate on %s", (backend) => {
   });
 
   it("applies nothing on a second run", async () => {
-    const before = await db.client.query<{ version: string; applied_at: Date }>("select version, applied_at from public.schema_migrations order by version");
+    const before = await db.client.query<{ version: string; name: string; statements: string[] }>(
+      "select version, name, statements from supabase_migrations.schema_migrations order by version",
+    );
     expect(await migrate(db.client)).toEqual([]);
-    expect((await db.client.query("select version, applied_at from public.schema_migrations order by version")).rows).toEqual(before.rows);
+    expect((await db.client.query("select version, name, statements from supabase_migrations.schema_migrations order by version")).rows).toEqual(before.rows);
   });
 
   it("fails a broken migration with its file name and leaves no part of it behind", async () => {
@@ -103,7 +106,7 @@ describe.each(BACKENDS)("migrate on %s", (backend) => {
     // Fixed, it applies, and then the next one.
     await writeFile(join(dir, broken), "create table public.half_done (id bigint primary key);");
     expect(await migrate(c, dir)).toEqual(["20991231235958", "20991231235959"]);
-    await c.exec("drop table public.half_done, public.after_broken; delete from public.schema_migrations where version like '2099%';");
+    await c.exec("drop table public.half_done, public.after_broken; delete from supabase_migrations.schema_migrations where version like '2099%';");
   });
 
   it("fails a migration with a syntax error with its file name", async () => {
@@ -115,7 +118,7 @@ describe.each(BACKENDS)("migrate on %s", (backend) => {
 });
 
 describe("migrate on a fresh PostgreSQL database", () => {
-  it("leaves only an empty schema_migrations when the first migration fails", async () => {
+  it("leaves no table in public, and an empty history, when the first migration fails", async () => {
     const db = await openTestDatabase("postgres", { migrated: false });
     const dir = await mkdtemp(join(tmpdir(), "bisect-migrations-"));
     temps.push(dir);
@@ -128,8 +131,64 @@ describe("migrate on a fresh PostgreSQL database", () => {
       const { rows } = await db.client.query<{ name: string }>(
         "select relname as name from pg_catalog.pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'",
       );
-      expect(rows.map((r) => r.name)).toEqual(["schema_migrations"]);
+      expect(rows.map((r) => r.name)).toEqual([]);
       expect(await appliedVersions(db.client)).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe.each(BACKENDS)("one migration history with the Supabase CLI, on %s", (backend) => {
+  it("supabase db push applies the first migrations, the App's runner the rest; then neither has anything to do", async () => {
+    const db = await openTestDatabase(backend, { migrated: false });
+    try {
+      const versions = (await migrationFiles()).map((f) => f.slice(0, 14));
+      const half = versions[Math.floor(versions.length / 2)]!;
+      expect(await supabaseDbPush(db.client, MIGRATIONS_DIR, half)).toEqual(versions.filter((v) => v <= half));
+      expect(await pendingMigrations(db.client)).toEqual((await migrationFiles()).filter((f) => f.slice(0, 14) > half));
+      expect(await migrate(db.client)).toEqual(versions.filter((v) => v > half));
+      expect(await remoteVersions(db.client)).toEqual(versions);
+      expect(await supabaseDbPush(db.client, MIGRATIONS_DIR)).toEqual([]);
+      expect(await migrate(db.client)).toEqual([]);
+      // The runner's rows read as the CLI's: a name and the statements applied.
+      const { rows } = await db.client.query<{ name: string | null; statements: string[] | null }>(
+        "select name, statements from supabase_migrations.schema_migrations order by version desc limit 1",
+      );
+      expect(rows[0]!.name).toBe((await migrationFiles()).at(-1)!.slice(15, -4));
+      expect(rows[0]!.statements?.join("")).toContain("create");
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("the App's runner applies everything, then supabase db push finds nothing to apply", async () => {
+    const db = await openTestDatabase(backend, { migrated: false });
+    try {
+      const versions = (await migrationFiles()).map((f) => f.slice(0, 14));
+      expect(await migrate(db.client)).toEqual(versions);
+      expect(await supabaseDbPush(db.client, MIGRATIONS_DIR)).toEqual([]);
+      expect(await pendingMigrations(db.client)).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("a database the runner migrated before the history moved has its versions adopted, nothing applied twice", async () => {
+    const db = await openTestDatabase(backend, { migrated: false });
+    try {
+      const versions = (await migrationFiles()).map((f) => f.slice(0, 14));
+      await migrate(db.client);
+      // As the old runner left it: its own table in public, and no Supabase history.
+      await db.client.exec(
+        "create table public.schema_migrations (version text primary key, applied_at timestamptz not null default now());" +
+          "insert into public.schema_migrations (version) select version from supabase_migrations.schema_migrations;" +
+          "drop schema supabase_migrations cascade;",
+      );
+      expect(await migrate(db.client)).toEqual([]);
+      expect(await remoteVersions(db.client)).toEqual(versions);
+      const { rows } = await db.client.query("select 1 from pg_catalog.pg_class where relname = 'schema_migrations' and relnamespace = 'public'::regnamespace");
+      expect(rows).toEqual([]);
     } finally {
       await db.close();
     }

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openStore, storeConfig } from "../../../app/src/store/open-store.js";
+import { migrateDatabase, openStore, storeConfig } from "../../../app/src/store/open-store.js";
 import { newJob } from "../../support/jobs.js";
 import { stopTestPostgres, testPostgres } from "../../support/postgres.js";
 
@@ -16,7 +16,20 @@ afterAll(() => stopTestPostgres());
 describe("storeConfig", () => {
   it("chooses PostgreSQL, then Supabase, then the embedded database", () => {
     const databaseUrl = "postgres://bot:secret@db.example.com:5432/bisect";
-    expect(storeConfig({ DATABASE_URL: databaseUrl, SUPABASE_URL: "https://x.supabase.co" })).toEqual({ kind: "postgres", databaseUrl });
+    expect(storeConfig({ DATABASE_URL: databaseUrl, SUPABASE_URL: "https://x.supabase.co" })).toEqual({
+      kind: "postgres",
+      databaseUrl,
+      migrationUrl: undefined,
+      poolMax: 10,
+    });
+    const direct = "postgres://postgres:pw@db.abcd.supabase.co:5432/postgres";
+    expect(
+      storeConfig({
+        DATABASE_URL: "postgres://postgres.abcd:pw@aws-0-eu-west-1.pooler.supabase.com:6543/postgres",
+        MIGRATION_DATABASE_URL: direct,
+        DATABASE_POOL_MAX: "4",
+      }),
+    ).toMatchObject({ kind: "postgres", migrationUrl: direct, poolMax: 4 });
     expect(storeConfig({ SUPABASE_URL: "https://abcd.supabase.co", SUPABASE_SECRET_KEY: "sb_secret_x" })).toEqual({
       kind: "supabase",
       url: "https://abcd.supabase.co",
@@ -44,6 +57,25 @@ describe("storeConfig", () => {
     expect(() => storeConfig({ SUPABASE_URL: "https://abcd.supabase.co/rest/v1/", SUPABASE_SECRET_KEY: "k" })).toThrow(
       /project URL alone: https:\/\/abcd.supabase.co/,
     );
+    expect(() => storeConfig({ DATABASE_URL: "postgres://db/bisect", DATABASE_POOL_MAX: "lots" })).toThrow(
+      /DATABASE_POOL_MAX 'lots' is not a number of connections from 1 to 1000\. Unset it for 10/,
+    );
+    expect(() =>
+      storeConfig({
+        DATABASE_URL: "postgres://db/bisect",
+        MIGRATION_DATABASE_URL: "postgres://postgres.abcd:hunter2@aws-0-eu-west-1.pooler.supabase.com:6543/postgres",
+      }),
+    ).toThrow(
+      /MIGRATION_DATABASE_URL 'postgres:\/\/\*\*\*@aws-0-eu-west-1\.pooler\.supabase\.com:6543\/postgres' is a transaction pooler.*session pooler \(port 5432\)/,
+    );
+  });
+
+  it("refuses the embedded database in production, saying why", () => {
+    expect(() => storeConfig({ NODE_ENV: "production" })).toThrow(
+      /NODE_ENV is production, but neither DATABASE_URL nor SUPABASE_URL is set\. The embedded database \(PGlite in DATA_DIR\) is for one process/,
+    );
+    expect(storeConfig({ NODE_ENV: "production", DATABASE_URL: "postgres://db/bisect" })).toMatchObject({ kind: "postgres" });
+    expect(storeConfig({ NODE_ENV: "development" })).toMatchObject({ kind: "pglite" });
   });
 });
 
@@ -77,6 +109,46 @@ describe("openStore", () => {
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }
+  });
+
+  it("through a transaction pooler, refuses a database that lacks migrations and says to run migrate; after migrate, opens it and says which store", async () => {
+    const url = await (await testPostgres()).createDatabase();
+    // pgbouncer=true marks a transaction pooler (as Prisma and others spell it), whatever the port.
+    const pooled = `${url}?pgbouncer=true`;
+    await expect(openStore({ DATABASE_URL: pooled })).rejects.toThrow(
+      /lacks \d+ migration\(s\) \(20261201000000_tables\.sql, .*and DATABASE_URL is a transaction pooler, where migrations cannot run\. Run the image with the argument 'migrate'/,
+    );
+    expect((await migrateDatabase({ DATABASE_URL: pooled, MIGRATION_DATABASE_URL: url })).applied).toContain("20261201000000");
+    expect((await migrateDatabase({ DATABASE_URL: url })).applied).toEqual([]);
+    const store = await openStore({ DATABASE_URL: pooled, DATABASE_POOL_MAX: "3" });
+    try {
+      expect(store.description).toMatch(/^PostgreSQL at postgres:\/\/.*127\.0\.0\.1:\d+\/\S+ \(3 connections at most\)$/);
+      await Promise.all(Array.from({ length: 8 }, (_, i) => store.call("createJob", newJob({ deliveryId: `pooled-${i}` }))));
+      expect(store.poolStats()!.total).toBeLessThanOrEqual(3);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("runs pending migrations through MIGRATION_DATABASE_URL when it is given", async () => {
+    const server = await testPostgres();
+    const url = await server.createDatabase();
+    const store = await openStore({ DATABASE_URL: `${url}?pgbouncer=true`, MIGRATION_DATABASE_URL: url });
+    try {
+      const { job_id } = await store.call("createJob", newJob({ deliveryId: "migrated-apart" }));
+      expect(job_id).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("migrate without a database URL, or through a transaction pooler, is refused with the fix", async () => {
+    await expect(migrateDatabase({ SUPABASE_URL: "https://abcd.supabase.co", SUPABASE_SECRET_KEY: "k" })).rejects.toThrow(
+      /Nothing to migrate: set MIGRATION_DATABASE_URL \(or DATABASE_URL\).*or run 'supabase db push'/,
+    );
+    await expect(migrateDatabase({ DATABASE_URL: "postgres://postgres.abcd:hunter2@aws-0-eu-west-1.pooler.supabase.com:6543/postgres" })).rejects.toThrow(
+      /DATABASE_URL .* is a transaction pooler/,
+    );
   });
 
   it("says which server it cannot reach", async () => {
