@@ -120,22 +120,31 @@ const postJson = (path: string, body: unknown) => api(path, { method: "POST", bo
 const latest = async (issueNumber: number) => h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber });
 
 /**
- * The clock moves to the next thing that will be due (nothing that is due now: the worker has
- * just done all of that it could): every stored time goes back by that much. Answers the
- * seconds moved, or null when nothing will ever be due again.
+ * How recently a time may have come and still count as coming: one that came while the worker
+ * settled (after its claim looked) is not yet done, however it raced.
+ */
+const JUST_DUE = "interval '2 seconds'";
+
+/**
+ * The clock moves to the next thing that will be due (nothing that has been due a while: the
+ * worker has just done all of that it could): every stored time goes back by that much. Answers
+ * the seconds moved, or null when nothing will ever be due again. A job or task whose time came
+ * while the worker settled (within the last JUST_DUE) moves the clock by 0: the next pass takes
+ * it. (The end of GitHub's pause is no work of its own: only a time still to come counts.)
  */
 async function advanceClock(): Promise<number | null> {
   const { rows } = await h.db.client.query<{ seconds: number | null }>(`
-    select extract(epoch from least(
+    select greatest(0, extract(epoch from least(
       (select min(next_check_at) from public.bisect_jobs
-        where state in ('queued', 'dispatching', 'dispatched', 'running') and locked_by is null and next_check_at > now()),
+        where state in ('queued', 'dispatching', 'dispatched', 'running') and locked_by is null and next_check_at > now() - ${JUST_DUE}),
       (select min(lease_expires_at) from public.bisect_jobs where lease_expires_at > now()),
-      (select min(run_at) from public.bisect_tasks where state = 'pending' and locked_by is null and run_at > now()),
+      (select min(run_at) from public.bisect_tasks where state = 'pending' and locked_by is null and run_at > now() - ${JUST_DUE}),
       (select min(lease_expires_at) from public.bisect_tasks where state = 'pending' and lease_expires_at > now()),
       (select min(paused_until) from public.bisect_github_budget where paused_until > now())
-    ) - now())::float8 as seconds`);
+    ) - now()))::float8 as seconds`);
   const seconds = rows[0]?.seconds ?? null;
   if (seconds === null) return null;
+  if (seconds === 0) return 0;
   const by = `make_interval(secs => ${Math.ceil(seconds * 1000) / 1000})`;
   await h.db.client.exec(`
     update public.bisect_jobs set created_at = created_at - ${by}, updated_at = updated_at - ${by}, started_at = started_at - ${by},
@@ -165,15 +174,23 @@ async function tasksPending(issueNumber: number): Promise<boolean> {
  */
 async function drive(issueNumber: number, onStep?: (job: JobRow, step: number) => Promise<boolean>): Promise<{ job: JobRow; steps: number }> {
   let job: JobRow | undefined;
+  // Passes that found a time come while the worker settled: another pass, not another step.
+  let again = 0;
   for (let step = 1; step <= MAX_STEPS; step++) {
     await h.settle();
     job = await latest(issueNumber);
     // Final, and the thread has been told: no reply about it is still waiting to be posted.
     if (job && FINAL.has(job.state) && !(await tasksPending(issueNumber))) return { job, steps: step };
     if (job && onStep && (await onStep(job, step))) continue;
-    if ((await advanceClock()) === null) throw new Error(`nothing will ever be due again, and the job is not final: ${JSON.stringify(job)}`);
+    const moved = await advanceClock();
+    if (moved === null) throw new Error(`nothing will ever be due again, and the job is not final: ${JSON.stringify(job)}`);
+    if (moved === 0 && again++ < 10 * MAX_STEPS) step--;
   }
-  throw new Error(`the job is not final after ${MAX_STEPS} steps: ${JSON.stringify(job)}`);
+  const tasks = await h.db.client.query(
+    "select kind, state, run_at, attempts, locked_by, error, now() as now from public.bisect_tasks where issue_number = $1",
+    [issueNumber],
+  );
+  throw new Error(`the job is not final after ${MAX_STEPS} steps: ${JSON.stringify(job)}; tasks ${JSON.stringify(tasks.rows)}`);
 }
 
 /** Calls to GitHub since `from`, token exchanges left out (downloads from the artifact storage count). */

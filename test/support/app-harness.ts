@@ -76,6 +76,9 @@ export function appEnv(double: GitHubDouble, extra: Record<string, string> = {})
     PORT: "0",
     // Many instances run at once here: none listens for Prometheus unless a test asks.
     METRICS_PORT: "0",
+    // A test file writes far more a minute than one installation would (80 would hold a write
+    // for up to a minute, past a test's timeout); the budget has tests of its own.
+    GITHUB_WRITES_PER_MINUTE: "1000",
     LOG_LEVEL: "fatal",
     ...extra,
   };
