@@ -76,7 +76,7 @@ const READERS: Record<Surface, Reader> = {
   cli: (key, text) => {
     try {
       const settings = parseCli(["run", "--good", "v1.4", "--bad", "main", ...flagWords(key, text), "--", "npm", "test"]);
-      return settings === "help" ? null : valueIn(settings, key);
+      return settings === "help" || settings === "version" ? null : valueIn(settings, key);
     } catch {
       return null;
     }

@@ -11,10 +11,12 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-RX6CH7YB.js";
+} from "./shared-T3ST7WRT.js";
 
 // action/src/cli/main.ts
-import { resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 // action/src/cli/settings.ts
 import { parseArgs } from "node:util";
@@ -37,7 +39,8 @@ var LEADING_FLAGS = [
 var TRAILING_FLAGS = [
   ["--json", "print the result document (JSON) on stdout"],
   ["--verbose", "show the test command's output"],
-  ["-h, --help", "show this help"]
+  ["-h, --help", "show this help"],
+  ["-V, --version", "print the version"]
 ];
 function optionHelp(definition) {
   if (definition.kind === "switch") return definition.help;
@@ -94,6 +97,7 @@ function parseCli(argv) {
   const before = split < 0 ? [...argv] : argv.slice(0, split);
   const command = split < 0 ? [] : argv.slice(split + 1);
   if (before.length === 0 || before.includes("-h") || before.includes("--help") || before[0] === "help") return "help";
+  if (before.includes("-V") || before.includes("--version") || before[0] === "version") return "version";
   if (before[0] !== "run") {
     throw new UsageError(`Unknown command '${before[0]}': expected 'run' (bisect-bot run --good <ref> --bad <ref> -- <command>).`);
   }
@@ -140,6 +144,14 @@ var EXIT = { culprit: 0, error: 1, ambiguous: 2, "no-culprit": 3, interrupted: 1
 function exitStatus(verdict) {
   return verdict === "searching" ? EXIT.error : EXIT[verdict];
 }
+var packageSchema = external_exports.object({ name: external_exports.literal("bisect-bot"), version: external_exports.string() });
+async function packageVersion() {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const parsed = packageSchema.safeParse(await readFile(join(dir, "package.json"), "utf8").then(JSON.parse, () => null));
+    if (parsed.success) return parsed.data.version;
+    if (dirname(dir) === dir) return "unknown";
+  }
+}
 var short = (sha) => sha.slice(0, 10);
 var seconds = (ms) => `${(ms / 1e3).toFixed(2)}s`;
 async function main(argv, io) {
@@ -156,6 +168,11 @@ async function main(argv, io) {
   }
   if (settings === "help") {
     io.stdout(`${USAGE}
+`);
+    return 0;
+  }
+  if (settings === "version") {
+    io.stdout(`${await packageVersion()}
 `);
     return 0;
   }

@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-RX6CH7YB.js";
+} from "./shared-T3ST7WRT.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";

@@ -10,7 +10,7 @@ const RUN = ["run", "--good", "v1.4", "--bad", "main"];
 
 function settings(...flags: string[]): CliSettings {
   const parsed = parseCli([...RUN, ...flags, "--", "npm", "test"]);
-  if (parsed === "help") throw new Error("expected settings, got help");
+  if (parsed === "help" || parsed === "version") throw new Error(`expected settings, got ${parsed}`);
   return parsed;
 }
 
@@ -68,6 +68,10 @@ describe("bisect-bot run: options from their one definition", () => {
   it("keeps its own flags: -C, --json, --verbose, help", () => {
     expect(settings("-C", "/tmp/repo", "--json", "--verbose")).toMatchObject({ dir: "/tmp/repo", json: true, verbose: true });
     expect(parseCli(["run", "--help"])).toBe("help");
+    expect(parseCli(["--version"])).toBe("version");
+    expect(parseCli(["-V"])).toBe("version");
+    // After --, it is the test command's flag.
+    expect(parseCli(["run", "--good", "a", "--bad", "b", "--", "node", "--version"])).not.toBe("version");
     for (const flag of ["-C <dir>", "--good <ref>", "--bad <ref>", "--json", "--verbose", "-h, --help"]) expect(USAGE).toContain(`  ${flag} `);
   });
 

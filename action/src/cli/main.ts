@@ -1,4 +1,7 @@
-import { resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
 import { resolveRange, runBisect, runnerOptions, type RunnerEvent } from "../runner/bisect-runner.js";
 import { parseCli, USAGE, UsageError, type CliSettings } from "./settings.js";
 import { GitCli } from "../runner/git.js";
@@ -19,6 +22,20 @@ interface Io {
   signal?: AbortSignal;
 }
 
+const packageSchema = z.object({ name: z.literal("bisect-bot"), version: z.string() });
+
+/**
+ * The version in the package's package.json: the nearest one above this file that is
+ * bisect-bot's (the sources sit deeper than the bundle, so the depth is not fixed).
+ */
+async function packageVersion(): Promise<string> {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const parsed = packageSchema.safeParse(await readFile(join(dir, "package.json"), "utf8").then(JSON.parse, () => null));
+    if (parsed.success) return parsed.data.version;
+    if (dirname(dir) === dir) return "unknown";
+  }
+}
+
 const short = (sha: string) => sha.slice(0, 10);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
 
@@ -27,7 +44,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
  * summary (or with --json the result document on stdout). Returns the exit status.
  */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
-  let settings: CliSettings | "help";
+  let settings: CliSettings | "help" | "version";
   try {
     settings = parseCli(argv);
   } catch (error) {
@@ -39,6 +56,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   if (settings === "help") {
     io.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  if (settings === "version") {
+    io.stdout(`${await packageVersion()}\n`);
     return 0;
   }
 

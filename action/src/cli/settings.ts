@@ -29,6 +29,7 @@ const TRAILING_FLAGS: readonly [string, string][] = [
   ["--json", "print the result document (JSON) on stdout"],
   ["--verbose", "show the test command's output"],
   ["-h, --help", "show this help"],
+  ["-V, --version", "print the version"],
 ];
 
 /** An option's help, with its range and default when it takes a value. */
@@ -94,14 +95,15 @@ function optionValue(key: OptionKey, given: ReturnType<typeof parseArgs>["values
 }
 
 /**
- * Parses `bisect-bot` arguments. Returns "help" for -h/--help, else the settings of `run`.
- * Throws UsageError with a one-line message that names the bad value.
+ * Parses `bisect-bot` arguments. Returns "help" for -h/--help, "version" for -V/--version, else
+ * the settings of `run`. Throws UsageError with a one-line message that names the bad value.
  */
-export function parseCli(argv: readonly string[]): CliSettings | "help" {
+export function parseCli(argv: readonly string[]): CliSettings | "help" | "version" {
   const split = argv.indexOf("--");
   const before = split < 0 ? [...argv] : argv.slice(0, split);
   const command = split < 0 ? [] : argv.slice(split + 1);
   if (before.length === 0 || before.includes("-h") || before.includes("--help") || before[0] === "help") return "help";
+  if (before.includes("-V") || before.includes("--version") || before[0] === "version") return "version";
   if (before[0] !== "run") {
     throw new UsageError(`Unknown command '${before[0]}': expected 'run' (bisect-bot run --good <ref> --bad <ref> -- <command>).`);
   }

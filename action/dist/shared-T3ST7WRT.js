@@ -5,2310 +5,6 @@ var __export = (target, all) => {
     __defProp(target, name, { get: all[name], enumerable: true });
 };
 
-// action/src/runner/run-result.ts
-function resultBase(jobId, range, probes) {
-  return {
-    schema: 1,
-    ...jobId !== void 0 ? { jobId } : {},
-    range,
-    probes: [...probes],
-    tested: probes.length,
-    rounds: probes.reduce((m, p) => Math.max(m, p.round), 0)
-  };
-}
-function interruptedResult(base, reason) {
-  const tests = `${base.tested} test${base.tested === 1 ? "" : "s"}`;
-  const error62 = reason === "cancelled" ? `Interrupted after ${tests}: the bisection was stopped before it ended and its worktrees removed.` : `The bisection stopped before it ended, after ${tests}.`;
-  return { ...base, verdict: "interrupted", reason, candidates: [], error: error62 };
-}
-function endedResult(base, status, failure2, partial2) {
-  if (failure2) return { ...base, verdict: "error", reason: failure2.reason, candidates: [], error: failure2.message };
-  switch (status.state) {
-    case "culprit":
-      return { ...base, verdict: "culprit", culprit: { sha: status.sha, confidence: status.confidence }, candidates: [status.sha] };
-    case "ambiguous":
-      return { ...base, verdict: "ambiguous", reason: status.reason, candidates: status.candidates };
-    case "no-culprit":
-      return { ...base, verdict: "no-culprit", reason: status.reason, candidates: [], error: status.message };
-    case "error":
-      return { ...base, verdict: "error", reason: status.reason, candidates: [], error: status.message };
-    case "searching":
-      if (partial2) return { ...base, verdict: "searching", candidates: partial2.candidates() };
-      return { ...base, verdict: "error", reason: "no-verdict", candidates: [], error: "The bisection stopped before reaching a verdict." };
-  }
-}
-
-// action/src/bisect/ancestor-sums.ts
-function ancestorSums(graph, member, weight) {
-  const n = graph.size;
-  const { parents } = graph;
-  const childCount = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    if (!member[i]) continue;
-    for (const p of parents[i]) if (member[p]) childCount[p]++;
-  }
-  const seg = new Int32Array(n).fill(-1);
-  const within = new Float64Array(n);
-  const segTotal = [];
-  const segParents = [];
-  for (let i = 0; i < n; i++) {
-    if (!member[i]) continue;
-    let onlyParent = -1;
-    let memberParents = 0;
-    for (const p of parents[i]) {
-      if (member[p]) {
-        memberParents++;
-        onlyParent = p;
-      }
-    }
-    if (memberParents === 1 && childCount[onlyParent] === 1) {
-      const s2 = seg[onlyParent];
-      seg[i] = s2;
-      within[i] = within[onlyParent] + weight[i];
-      segTotal[s2] += weight[i];
-      continue;
-    }
-    const s = segTotal.length;
-    seg[i] = s;
-    within[i] = weight[i];
-    segTotal.push(weight[i]);
-    const ps = [];
-    for (const p of parents[i]) {
-      if (member[p] && !ps.includes(seg[p])) ps.push(seg[p]);
-    }
-    segParents.push(ps);
-  }
-  const m = segTotal.length;
-  const below = new Float64Array(m);
-  if (m > 1) {
-    const words = m + 31 >>> 5;
-    const pending = new Int32Array(m);
-    for (const ps of segParents) for (const t of ps) pending[t]++;
-    const bits = new Array(m);
-    const pool = [];
-    for (let s = 0; s < m; s++) {
-      const ps = segParents[s];
-      const own2 = pool.pop()?.fill(0) ?? new Uint32Array(words);
-      let total = 0;
-      if (ps.length > 0) {
-        let best = ps[0];
-        for (const t of ps) if (below[t] + segTotal[t] > below[best] + segTotal[best]) best = t;
-        own2.set(bits[best]);
-        total = below[best] + segTotal[best];
-        for (const t of ps) {
-          if (t === best) continue;
-          const other = bits[t];
-          for (let w = 0; w < words; w++) {
-            let add = other[w] & ~own2[w];
-            if (add === 0) continue;
-            own2[w] = own2[w] | add;
-            while (add !== 0) {
-              const low = add & -add;
-              total += segTotal[(w << 5) + 31 - Math.clz32(low)];
-              add ^= low;
-            }
-          }
-        }
-        for (const t of ps) {
-          if (--pending[t] === 0) {
-            pool.push(bits[t]);
-            bits[t] = void 0;
-          }
-        }
-      }
-      own2[s >>> 5] = own2[s >>> 5] | 1 << (s & 31);
-      below[s] = total;
-      if (pending[s] > 0) bits[s] = own2;
-      else pool.push(own2);
-    }
-  }
-  const sums = new Float64Array(n);
-  for (let i = 0; i < n; i++) if (member[i]) sums[i] = below[seg[i]] + within[i];
-  return sums;
-}
-
-// action/src/bisect/plan-probes.ts
-function planProbes(input2) {
-  const { graph, member, mass, eligible, pending, count } = input2;
-  const n = graph.size;
-  if (count <= 0) return [];
-  const groupOf = new Int32Array(n).fill(-1);
-  const signatureGroup = /* @__PURE__ */ new Map();
-  const groupMass = [];
-  const groupEligible = [];
-  const dividers = pending.slice(0, 30);
-  const inAncestors = dividers.map((p) => graph.ancestors([p]));
-  for (let i = 0; i < n; i++) {
-    if (!member[i]) continue;
-    let signature = 0;
-    inAncestors.forEach((a, b) => {
-      if (a[i]) signature |= 1 << b;
-    });
-    let g = signatureGroup.get(signature);
-    if (g === void 0) {
-      g = groupMass.length;
-      signatureGroup.set(signature, g);
-      groupMass.push(0);
-      groupEligible.push(0);
-    }
-    groupOf[i] = g;
-    groupMass[g] += mass[i];
-    if (eligible(i)) groupEligible[g]++;
-  }
-  const probesIn = groupMass.map(() => 0);
-  for (let t = 0; t < count; t++) {
-    let best = -1;
-    for (let g = 0; g < groupMass.length; g++) {
-      if (probesIn[g] >= groupEligible[g]) continue;
-      if (best < 0 || groupMass[g] / (probesIn[g] + 1) > groupMass[best] / (probesIn[best] + 1)) best = g;
-    }
-    if (best < 0 || groupMass[best] <= 0) break;
-    probesIn[best]++;
-  }
-  const chosen = [];
-  probesIn.forEach((d, g) => {
-    if (d === 0) return;
-    const inGroup = new Uint8Array(n);
-    const groupWeights = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      if (groupOf[i] === g) {
-        inGroup[i] = 1;
-        groupWeights[i] = mass[i];
-      }
-    }
-    const below = ancestorSums(graph, inGroup, groupWeights);
-    const taken = /* @__PURE__ */ new Set();
-    for (let t = 1; t <= d; t++) {
-      const target = t * groupMass[g] / (d + 1);
-      let best = -1;
-      let bestGap = Infinity;
-      for (let i = 0; i < n; i++) {
-        if (!inGroup[i] || taken.has(i) || !eligible(i)) continue;
-        const gap = Math.abs(below[i] - target);
-        if (gap < bestGap || gap === bestGap && i > best) {
-          best = i;
-          bestGap = gap;
-        }
-      }
-      if (best < 0) break;
-      taken.add(best);
-      chosen.push(best);
-    }
-  });
-  return chosen;
-}
-
-// action/src/bisect/search.ts
-function binarySteps(n) {
-  return n <= 1 ? 0 : Math.ceil(Math.log2(n));
-}
-
-// action/src/bisect/deterministic-search.ts
-var DeterministicSearch = class {
-  constructor(graph, bad, verifyBad = false) {
-    this.graph = graph;
-    this.bad = bad;
-    this.badVerified = !verifyBad;
-    const n = graph.size;
-    this.alive = new Uint8Array(n).fill(1);
-    this.goodClosed = new Uint8Array(n);
-    this.skipped = new Uint8Array(n);
-    this.tested = new Uint8Array(n);
-    this.aliveCount = n;
-  }
-  graph;
-  bad;
-  alive;
-  goodClosed;
-  skipped;
-  tested;
-  aliveCount;
-  badVerified;
-  end;
-  record(index, verdict) {
-    if (this.end) return;
-    const sha = this.graph.shas[index];
-    if (verdict === "skip") {
-      this.skipped[index] = 1;
-      return;
-    }
-    const wasTested = this.tested[index] === 1;
-    this.tested[index] = 1;
-    if (verdict === "good") {
-      if (index === this.bad && !wasTested) {
-        this.end = {
-          kind: "no-culprit",
-          reason: "bad-commit-passes",
-          message: `The bad commit ${sha} passes the test, so no commit in the range fails it. The failure may be flaky (try --flaky) or depend on something outside the repository.`
-        };
-        return;
-      }
-      this.graph.markAncestors([index], this.goodClosed);
-      for (let i = 0; i < this.alive.length; i++) {
-        if (this.alive[i] && this.goodClosed[i]) {
-          this.alive[i] = 0;
-          this.aliveCount--;
-        }
-      }
-    } else {
-      if (index === this.bad) this.badVerified = true;
-      if (this.goodClosed[index]) {
-        this.end = this.contradiction(`${sha} fails the test, but it is an ancestor of a commit that passed`);
-        return;
-      }
-      const below = this.graph.ancestors([index]);
-      for (let i = 0; i < this.alive.length; i++) {
-        if (this.alive[i] && !below[i]) {
-          this.alive[i] = 0;
-          this.aliveCount--;
-        }
-      }
-    }
-    if (this.aliveCount === 0) {
-      this.end = this.contradiction(`after ${sha} was ${verdict}, no commit can be the first bad one`);
-    }
-  }
-  next(count, pending) {
-    if (this.outcome(pending) || count <= 0) return [];
-    const running = new Set(pending);
-    const verifyNow = this.mustVerifyBad() && !running.has(this.bad);
-    if (this.aliveCount === 1) return verifyNow ? [this.bad] : [];
-    const mass = new Float64Array(this.graph.size);
-    for (let i = 0; i < mass.length; i++) mass[i] = this.alive[i];
-    const planned = planProbes({
-      graph: this.graph,
-      member: this.alive,
-      mass,
-      eligible: (i) => this.isProbeable(i) && !running.has(i),
-      pending: pending.filter((p) => this.alive[p]),
-      count
-    });
-    if (verifyNow && planned.length < count) planned.push(this.bad);
-    if (planned.length === 0 && !pending.some((p) => this.isInformative(p))) {
-      const outside = this.outsideProbe(running);
-      if (outside !== void 0) planned.push(outside);
-    }
-    return planned;
-  }
-  /**
-   * When only skipped candidates are left, a commit that is no longer a candidate can still
-   * split them: a good verdict on it clears its ancestors (git stops at "could be any of" here).
-   * Returns the one that splits the candidates most evenly, if any.
-   */
-  outsideProbe(running) {
-    const n = this.graph.size;
-    const below = ancestorSums(this.graph, new Uint8Array(n).fill(1), Float64Array.from(this.alive));
-    let best;
-    let bestSplit = 0;
-    for (let i = 0; i < n; i++) {
-      if (this.alive[i] || this.tested[i] || this.skipped[i] || running.has(i)) continue;
-      const split = Math.min(below[i], this.aliveCount - below[i]);
-      if (split > bestSplit) {
-        best = i;
-        bestSplit = split;
-      }
-    }
-    return best;
-  }
-  outcome(pending) {
-    if (this.end) return this.end;
-    if (this.aliveCount === 1) {
-      const only = this.alive.indexOf(1);
-      if (only === this.bad && this.mustVerifyBad()) return void 0;
-      return { kind: "culprit", index: only, confidence: 1 };
-    }
-    for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return void 0;
-    if (pending.some((p) => this.isInformative(p))) return void 0;
-    if (this.outsideProbe(new Set(pending)) !== void 0) return void 0;
-    return { kind: "ambiguous", indices: this.candidates(), reason: "only-skipped-left" };
-  }
-  candidates() {
-    const indices = [];
-    this.alive.forEach((a, i) => a && indices.push(i));
-    return indices;
-  }
-  remaining() {
-    const extra = this.mustVerifyBad() ? 1 : 0;
-    return { candidates: this.aliveCount, estimatedTests: binarySteps(this.aliveCount) + extra };
-  }
-  isInformative(index) {
-    if (this.end || this.tested[index] || this.skipped[index]) return false;
-    if (index === this.bad) return this.mustVerifyBad();
-    const below = this.graph.ancestors([index]);
-    let inside = 0;
-    for (let i = 0; i < below.length; i++) if (below[i] && this.alive[i]) inside++;
-    return inside > 0 && inside < this.aliveCount;
-  }
-  /** With verifyBad: the bad commit is still a candidate, untested, and testable (a skip ends the check). */
-  mustVerifyBad() {
-    return !this.badVerified && this.alive[this.bad] === 1 && !this.skipped[this.bad];
-  }
-  /** A commit the search may choose: still a candidate, untested, not skipped, not the bad one. */
-  isProbeable(i) {
-    return this.alive[i] === 1 && !this.skipped[i] && !this.tested[i] && i !== this.bad;
-  }
-  contradiction(what) {
-    return {
-      kind: "error",
-      reason: "contradiction",
-      message: `The verdicts contradict each other: ${what}. The test is flaky or depends on something outside the commit; rerun with --flaky.`
-    };
-  }
-};
-
-// action/src/bisect/flaky-search.ts
-function defaultFlakyOptions(rangeSize) {
-  return {
-    confidence: 0.99,
-    // Two rates suffice: a 15-test run barely tells 0.1 from 0.2, so extra grid points only add
-    // hedging cost at 0.1 (N=1024 sims: a 0.3 point with 20% prior costs +0.4 tests at f=0.1).
-    // The prior sits at the knee of the trade-off: more weight on 0.2 buys accuracy at f=0.2
-    // (0.5: 99.2%) for tests at f=0.1 (15.06); less (0.4) saves 0.1 test but drops to ~98.8%.
-    flakeRates: [0.1, 0.2],
-    flakeRatePrior: [0.55, 0.45],
-    probeFlakeRatePrior: [0.4, 0.6],
-    falsePassRate: 0,
-    noCulpritPrior: 0.02,
-    maxTests: 16 + 5 * Math.ceil(Math.log2(rangeSize + 1))
-  };
-}
-function entropy(p) {
-  if (p <= 0 || p >= 1) return 0;
-  return -(p * Math.log2(p) + (1 - p) * Math.log2(1 - p));
-}
-var FlakySearch = class {
-  constructor(graph, bad, options) {
-    this.graph = graph;
-    this.bad = bad;
-    this.options = options;
-    this.n = graph.size;
-    const { flakeRates, flakeRatePrior, noCulpritPrior } = options;
-    const priorTotal = flakeRatePrior.reduce((a, b) => a + b, 0);
-    const width = this.n + 1;
-    this.posterior = new Float64Array(flakeRates.length * width);
-    flakeRates.forEach((_, g) => {
-      const pg = flakeRatePrior[g] / priorTotal;
-      for (let j = 0; j < this.n; j++) this.posterior[g * width + j] = pg * (1 - noCulpritPrior) / this.n;
-      this.posterior[g * width + this.n] = pg * noCulpritPrior;
-    });
-    this.skipped = new Uint8Array(this.n);
-  }
-  graph;
-  bad;
-  options;
-  n;
-  /** Posterior, row g holds P(hypothesis, f = flakeRates[g]); column n is "no culprit". */
-  posterior;
-  skipped;
-  tests = 0;
-  end;
-  /** Bayes update of the joint posterior with one verdict; a skip only marks the commit unprobeable. */
-  record(index, verdict) {
-    if (this.end) return;
-    if (verdict === "skip") {
-      this.skipped[index] = 1;
-      return;
-    }
-    this.tests++;
-    const below = this.graph.ancestors([index]);
-    const fail = verdict === "bad";
-    const q = this.options.falsePassRate;
-    const width = this.n + 1;
-    let total = 0;
-    this.options.flakeRates.forEach((f, g) => {
-      const holds = fail ? 1 - q : q;
-      const clean = fail ? f : 1 - f;
-      const row = g * width;
-      for (let j = 0; j < this.n; j++) {
-        const v2 = this.posterior[row + j] * (below[j] ? holds : clean);
-        this.posterior[row + j] = v2;
-        total += v2;
-      }
-      const v = this.posterior[row + this.n] * clean;
-      this.posterior[row + this.n] = v;
-      total += v;
-    });
-    if (!(total > 0)) {
-      this.end = {
-        kind: "error",
-        reason: "contradiction",
-        message: `The verdict on ${this.graph.shas[index]} is impossible under the flake model (a pass was trusted, then contradicted).`
-      };
-      return;
-    }
-    for (let i = 0; i < this.posterior.length; i++) this.posterior[i] /= total;
-  }
-  /** Posterior mass of each hypothesis (index n: no culprit), summed over the flake rates. */
-  marginal() {
-    const width = this.n + 1;
-    const m = new Float64Array(width);
-    for (let g = 0; g < this.options.flakeRates.length; g++) {
-      for (let j = 0; j < width; j++) m[j] += this.posterior[g * width + j];
-    }
-    return m;
-  }
-  /** The current estimate of the false-failure rate (posterior mean; at least the grid's floor). */
-  flakeRate() {
-    const width = this.n + 1;
-    let est = 0;
-    this.options.flakeRates.forEach((f, g) => {
-      let pg = 0;
-      for (let j = 0; j < width; j++) pg += this.posterior[g * width + j];
-      est += pg * f;
-    });
-    return est;
-  }
-  /** The most informative probe, then (count > 1) mass-quantile probes around the running ones. */
-  next(count, pending) {
-    if (count <= 0 || this.outcome(pending)) return [];
-    const running = new Set(pending);
-    const first = this.bestProbe(running);
-    if (first === void 0) return [];
-    if (count === 1) return [first.index];
-    const member = new Uint8Array(this.n).fill(1);
-    const rest = planProbes({
-      graph: this.graph,
-      member,
-      mass: this.marginal().subarray(0, this.n),
-      eligible: (i) => !this.skipped[i] && !running.has(i) && i !== first.index,
-      pending: [...pending, first.index],
-      count: count - 1
-    });
-    return [first.index, ...rest];
-  }
-  /** A verdict once one hypothesis reaches the confidence; ambiguous when out of tests or probes. */
-  outcome(pending) {
-    if (this.end) return this.end;
-    const m = this.marginal();
-    let best = 0;
-    for (let j = 1; j < m.length; j++) if (m[j] > m[best]) best = j;
-    if (m[best] >= this.options.confidence) {
-      if (best === this.n) {
-        return {
-          kind: "no-culprit",
-          reason: "flake",
-          message: `The failure looks like a flake: with a false-failure rate of about ${this.flakeRate().toFixed(2)}, the tests say no commit in the range broke it (confidence ${m[best].toFixed(3)}).`
-        };
-      }
-      return { kind: "culprit", index: best, confidence: m[best] };
-    }
-    const stuck = this.tests >= this.options.maxTests || this.bestProbe(new Set(pending)) === void 0;
-    if (!stuck || pending.length > 0) return void 0;
-    return { kind: "ambiguous", indices: this.likeliest(m), reason: "out-of-tests" };
-  }
-  /** Live candidates and a rough count of tests left (entropy to shed over the current best gain). */
-  candidates() {
-    return this.likeliest(this.marginal());
-  }
-  remaining() {
-    const m = this.marginal();
-    let h = 0;
-    let candidates = 0;
-    for (let j = 0; j < m.length; j++) {
-      const p = m[j];
-      if (p > 0) h -= p * Math.log2(p);
-      if (j < this.n && p > 1e-4 / this.n) candidates++;
-    }
-    const gain = this.bestProbe(/* @__PURE__ */ new Set())?.gain ?? 1;
-    const stop = Math.log2(1 / (1 - this.options.confidence)) * 0.5;
-    return { candidates, estimatedTests: Math.max(1, Math.ceil((h + stop) / Math.max(gain, 0.05))) };
-  }
-  /** Whether a verdict at `index` could still move the posterior about the culprit. */
-  isInformative(index) {
-    if (this.end || this.skipped[index]) return false;
-    const below = this.graph.ancestors([index]);
-    const probe = this.probeModel();
-    let mass = 0;
-    let failMass = 0;
-    let noiseEntropy = 0;
-    for (let j = 0; j < this.n; j++) {
-      if (!below[j]) continue;
-      mass += probe.mass[j];
-      failMass += probe.failMass[j];
-      noiseEntropy += probe.noiseEntropy[j];
-    }
-    return probe.gain(mass, failMass, noiseEntropy) > 1e-6;
-  }
-  /**
-   * What a test at x tells about the culprit, from three sums over the hypotheses below x:
-   * their mass, their mass × E[f | j] (for j not below x, a fail is a flake at j's estimated rate)
-   * and their mass × H(E[f | j]). Gain = H(P(fail)) − E_j H(P(fail | j)), mixing over f exactly.
-   */
-  probeModel() {
-    const width = this.n + 1;
-    const rates = this.options.flakeRates;
-    const q = this.options.falsePassRate;
-    const rowWeight = this.probeRowWeights();
-    const mass = new Float64Array(width);
-    const failMass = new Float64Array(width);
-    let z2 = 0;
-    for (let g = 0; g < rates.length; g++) {
-      const row = g * width;
-      const w = rowWeight[g];
-      if (w === 0) continue;
-      for (let j = 0; j < width; j++) {
-        const p = this.posterior[row + j] * w;
-        mass[j] += p;
-        failMass[j] += p * rates[g];
-        z2 += p;
-      }
-    }
-    if (z2 > 0) {
-      for (let j = 0; j < width; j++) {
-        mass[j] /= z2;
-        failMass[j] /= z2;
-      }
-    }
-    const noiseEntropy = new Float64Array(width);
-    let totalFail = 0;
-    let totalEntropy = 0;
-    for (let j = 0; j < width; j++) {
-      const f = mass[j] > 0 ? failMass[j] / mass[j] : 0;
-      noiseEntropy[j] = mass[j] * entropy(f);
-      totalFail += failMass[j];
-      totalEntropy += noiseEntropy[j];
-    }
-    const hq = entropy(q);
-    return {
-      mass,
-      failMass,
-      noiseEntropy,
-      /** Expected information of a test whose ancestors hold these sums. */
-      gain: (below, belowFail, belowEntropy) => {
-        const pFail = below * (1 - q) + (totalFail - belowFail);
-        return entropy(Math.min(1, Math.max(0, pFail))) - below * hq - (totalEntropy - belowEntropy);
-      }
-    };
-  }
-  /**
-   * Factor per rate that turns the posterior into the one `probeFlakeRatePrior` would have given:
-   * the likelihood is the same, so swapping priors is a reweighting of the rows.
-   */
-  probeRowWeights() {
-    const { flakeRatePrior, probeFlakeRatePrior } = this.options;
-    if (!probeFlakeRatePrior || probeFlakeRatePrior.length !== flakeRatePrior.length) return flakeRatePrior.map(() => 1);
-    const total = flakeRatePrior.reduce((a, b) => a + b, 0);
-    const probeTotal = probeFlakeRatePrior.reduce((a, b) => a + b, 0);
-    return flakeRatePrior.map((p, g) => p > 0 ? (probeFlakeRatePrior[g] ?? 0) / probeTotal * (total / p) : 0);
-  }
-  /** The most informative probe (see `probeModel`) that is neither skipped nor running. */
-  bestProbe(running) {
-    const probe = this.probeModel();
-    const member = new Uint8Array(this.n).fill(1);
-    const below = ancestorSums(this.graph, member, probe.mass.subarray(0, this.n));
-    const belowFail = ancestorSums(this.graph, member, probe.failMass.subarray(0, this.n));
-    const belowEntropy = ancestorSums(this.graph, member, probe.noiseEntropy.subarray(0, this.n));
-    let best;
-    for (let i = 0; i < this.n; i++) {
-      if (this.skipped[i] || running.has(i)) continue;
-      const gain = probe.gain(below[i], belowFail[i], belowEntropy[i]);
-      if (gain > 1e-6 && (!best || gain > best.gain + 1e-12 || Math.abs(gain - best.gain) <= 1e-12 && i > best.index)) {
-        best = { index: i, gain };
-      }
-    }
-    return best;
-  }
-  /** The fewest candidates that together hold `confidence` of the culprit mass. */
-  likeliest(m) {
-    const order = Array.from({ length: this.n }, (_, j) => j).sort((a, b) => m[b] - m[a]);
-    const out = [];
-    let mass = 0;
-    const culpritMass = 1 - m[this.n];
-    for (const j of order) {
-      if (mass >= this.options.confidence * culpritMass || m[j] <= 0) break;
-      out.push(j);
-      mass += m[j];
-    }
-    return out.length > 0 ? out : [this.bad];
-  }
-};
-
-// action/src/bisect/graph.ts
-var CommitGraph = class _CommitGraph {
-  /** sha of each index. */
-  shas;
-  /** Parent indices of each index (first parent first); always smaller than the index itself. */
-  parents;
-  /** Child indices of each index. */
-  children;
-  index;
-  constructor(shas, parents, children, index) {
-    this.shas = shas;
-    this.parents = parents;
-    this.children = children;
-    this.index = index;
-  }
-  /**
-   * Builds the graph, sorting the commits topologically (parents first).
-   * @example CommitGraph.from([{ sha: "b", parents: ["a"] }, { sha: "a", parents: [] }])
-   */
-  static from(commits, options = {}) {
-    const inputIndex = /* @__PURE__ */ new Map();
-    commits.forEach((c, i) => {
-      if (inputIndex.has(c.sha)) throw new Error(`Commit ${c.sha} appears twice in the history.`);
-      inputIndex.set(c.sha, i);
-    });
-    const inputParents = commits.map((c) => {
-      const ps = options.firstParent ? c.parents.slice(0, 1) : c.parents;
-      const out = [];
-      for (const p of ps) {
-        const j = inputIndex.get(p);
-        if (j !== void 0 && !out.includes(j)) out.push(j);
-      }
-      return out;
-    });
-    const n = commits.length;
-    const order = [];
-    const state = new Uint8Array(n);
-    for (let root = 0; root < n; root++) {
-      if (state[root] !== 0) continue;
-      const stack = [root];
-      const next = [0];
-      state[root] = 1;
-      while (stack.length > 0) {
-        const top = stack.length - 1;
-        const v = stack[top];
-        const ps = inputParents[v];
-        const k = next[top];
-        if (k < ps.length) {
-          next[top] = k + 1;
-          const p = ps[ps.length - 1 - k];
-          if (state[p] === 0) {
-            state[p] = 1;
-            stack.push(p);
-            next.push(0);
-          } else if (state[p] === 1) {
-            throw new Error(`The history has a cycle through ${commits[p].sha}.`);
-          }
-        } else {
-          state[v] = 2;
-          order.push(v);
-          stack.pop();
-          next.pop();
-        }
-      }
-    }
-    const rank = new Int32Array(n);
-    order.forEach((v, i) => rank[v] = i);
-    const shas = order.map((v) => commits[v].sha);
-    const parents = order.map((v) => Int32Array.from(inputParents[v], (p) => rank[p]));
-    const childLists = Array.from({ length: n }, () => []);
-    parents.forEach((ps, i) => ps.forEach((p) => childLists[p].push(i)));
-    const index = /* @__PURE__ */ new Map();
-    shas.forEach((s, i) => index.set(s, i));
-    return new _CommitGraph(
-      shas,
-      parents,
-      childLists.map((c) => Int32Array.from(c)),
-      index
-    );
-  }
-  get size() {
-    return this.shas.length;
-  }
-  /** Index of a sha, or undefined when the commit is not in the graph. */
-  indexOf(sha) {
-    return this.index.get(sha);
-  }
-  /** Index of a sha; throws a clear error when it is not in the graph. */
-  require(sha) {
-    const i = this.index.get(sha);
-    if (i === void 0) throw new Error(`Commit ${sha} is not in the history being bisected.`);
-    return i;
-  }
-  /**
-   * Marks the ancestors of `from` (itself included) in `mark` with `value`, not walking past
-   * nodes for which `stop` returns true. Returns the number of nodes newly marked.
-   */
-  markAncestors(from, mark, value = 1, stop) {
-    const stack = [];
-    let count = 0;
-    for (const f of from) {
-      if (mark[f] !== value && !stop?.(f)) {
-        mark[f] = value;
-        count++;
-        stack.push(f);
-      }
-    }
-    while (stack.length > 0) {
-      const v = stack.pop();
-      for (const p of this.parents[v]) {
-        if (mark[p] !== value && !stop?.(p)) {
-          mark[p] = value;
-          count++;
-          stack.push(p);
-        }
-      }
-    }
-    return count;
-  }
-  /** A fresh membership array of the ancestors of `from`, itself included. */
-  ancestors(from) {
-    const mark = new Uint8Array(this.size);
-    this.markAncestors(from, mark);
-    return mark;
-  }
-};
-
-// action/src/bisect/range.ts
-function computeRange(input2) {
-  const full = CommitGraph.from(input2.commits);
-  const bad = full.indexOf(input2.bad);
-  if (bad === void 0) throw new Error(`The bad commit ${input2.bad} is not in the history.`);
-  if (input2.goods.length === 0) throw new Error("At least one good commit is needed.");
-  const goods = input2.goods.map((g) => full.indexOf(g)).filter((g) => g !== void 0);
-  if (input2.goods.includes(input2.bad)) {
-    throw new Error(`The commit ${input2.bad} is given as both good and bad.`);
-  }
-  const goodClosed = full.ancestors(goods);
-  if (goodClosed[bad]) {
-    const descendant = goods.find((g) => full.ancestors([g])[bad]);
-    throw new Error(
-      `The good commit ${descendant === void 0 ? "" : full.shas[descendant] + " "}is a descendant of the bad commit ${input2.bad}: the range is empty. Did you swap the good and bad commits?`
-    );
-  }
-  const inRange = new Uint8Array(full.size);
-  if (input2.firstParent) {
-    for (let c = bad; c !== void 0 && !goodClosed[c]; c = full.parents[c][0]) inRange[c] = 1;
-  } else {
-    full.markAncestors([bad], inRange, 1, (i) => goodClosed[i] === 1);
-  }
-  let mergeBases;
-  if (input2.mergeBases) {
-    mergeBases = input2.mergeBases.filter((m) => !input2.goods.includes(m));
-  } else {
-    const badAncestors = full.ancestors([bad]);
-    mergeBases = [];
-    for (let i = 0; i < full.size; i++) {
-      if (!badAncestors[i] || !goodClosed[i] || goods.includes(i)) continue;
-      if (!Array.from(full.children[i]).some((c) => badAncestors[c] && goodClosed[c])) mergeBases.push(full.shas[i]);
-    }
-  }
-  if (!input2.firstParent && inRange.every((v) => v === 1)) return { graph: full, bad, mergeBases };
-  const commits = [];
-  for (let i = 0; i < full.size; i++) {
-    if (!inRange[i]) continue;
-    commits.push({ sha: full.shas[i], parents: Array.from(full.parents[i], (p) => full.shas[p]) });
-  }
-  const graph = CommitGraph.from(commits, { firstParent: input2.firstParent ?? false });
-  return { graph, bad: graph.require(input2.bad), mergeBases };
-}
-
-// action/src/bisect/bisection.ts
-var Bisection = class _Bisection {
-  constructor(range, search, flaky, goods) {
-    this.range = range;
-    this.search = search;
-    this.flaky = flaky;
-    this.goods = goods;
-    for (const m of range.mergeBases) this.checks.set(m, { done: false, failures: 0 });
-  }
-  range;
-  search;
-  flaky;
-  goods;
-  warnings = [];
-  checks = /* @__PURE__ */ new Map();
-  checkError;
-  testCount = 0;
-  /** Builds the range; throws an Error naming the refs when it is empty or malformed. */
-  static create(input2) {
-    const range = computeRange(input2);
-    const flaky = input2.flaky !== void 0 && input2.flaky !== false;
-    let search;
-    if (flaky) {
-      const overrides = typeof input2.flaky === "object" ? input2.flaky : {};
-      const options = { ...defaultFlakyOptions(range.graph.size), ...overrides };
-      if (input2.confidence !== void 0) options.confidence = input2.confidence;
-      search = new FlakySearch(range.graph, range.bad, options);
-    } else {
-      search = new DeterministicSearch(range.graph, range.bad, input2.verifyBad ?? false);
-    }
-    return new _Bisection(range, search, flaky, input2.goods);
-  }
-  /** Number of commits that could hold the culprit at the start (the bad one included). */
-  get rangeSize() {
-    return this.range.graph.size;
-  }
-  /** The bad commit. */
-  get bad() {
-    return this.range.graph.shas[this.range.bad];
-  }
-  /** Merge bases that git would test before bisecting (goods that are not ancestors of bad). */
-  get mergeBases() {
-    return this.range.mergeBases;
-  }
-  /** Tests recorded so far (skips included). */
-  get tested() {
-    return this.testCount;
-  }
-  /** Whether `sha` is a commit of the range or a merge base to check. */
-  knows(sha) {
-    return this.checks.has(sha) || this.range.graph.indexOf(sha) !== void 0;
-  }
-  /** Records one test verdict. Throws when the commit is neither in the range nor a check. */
-  record(sha, verdict) {
-    this.testCount++;
-    const check2 = this.checks.get(sha);
-    if (check2) {
-      this.recordCheck(sha, check2, verdict);
-      return;
-    }
-    this.search.record(this.range.graph.require(sha), verdict);
-  }
-  /**
-   * The next probes to run: up to `count`, given the probes in `pending` that are still running
-   * (they count as dividers). Empty when the bisection has ended, or when it must wait for a
-   * running probe.
-   */
-  next(count = 1, pending = []) {
-    if (this.checkError || count <= 0) return [];
-    const running = new Set(pending);
-    const out = [...this.checks].filter(([sha, c]) => !c.done && !running.has(sha)).map(([sha]) => sha).slice(0, count);
-    if (out.length > 0 && count === 1) return out;
-    const graph = this.range.graph;
-    const pendingIndices = pending.map((s) => graph.indexOf(s)).filter((i) => i !== void 0);
-    const more = this.search.next(count - out.length, pendingIndices).map((i) => graph.shas[i]);
-    return [...out, ...more];
-  }
-  /** Where the bisection stands, given the probes still running. */
-  status(pending = []) {
-    if (this.checkError) return { state: "error", reason: "merge-base-fails", message: this.checkError };
-    const graph = this.range.graph;
-    const pendingIndices = pending.map((s) => graph.indexOf(s)).filter((i) => i !== void 0);
-    const unchecked = [...this.checks.values()].some((c) => !c.done);
-    const outcome = unchecked ? void 0 : this.search.outcome(pendingIndices);
-    if (!outcome) {
-      const r = this.search.remaining();
-      const checksLeft = [...this.checks.values()].filter((c) => !c.done).length;
-      return { state: "searching", candidates: r.candidates, estimatedTests: r.estimatedTests + checksLeft };
-    }
-    switch (outcome.kind) {
-      case "culprit":
-        return { state: "culprit", sha: graph.shas[outcome.index], confidence: outcome.confidence };
-      case "ambiguous":
-        return { state: "ambiguous", candidates: outcome.indices.map((i) => graph.shas[i]), reason: outcome.reason };
-      case "no-culprit":
-        return { state: "no-culprit", reason: outcome.reason, message: outcome.message };
-      case "error":
-        return { state: "error", reason: outcome.reason, message: outcome.message };
-    }
-  }
-  /** Whether a verdict on `sha` could still change the answer; a running probe that is not can be stopped. */
-  isInformative(sha) {
-    const check2 = this.checks.get(sha);
-    if (check2) return !check2.done;
-    const i = this.range.graph.indexOf(sha);
-    return i !== void 0 && this.search.isInformative(i);
-  }
-  /** The commits that can still hold the culprit, given the verdicts so far. */
-  candidates() {
-    return this.search.candidates().map((i) => this.range.graph.shas[i]);
-  }
-  recordCheck(sha, check2, verdict) {
-    if (check2.done) return;
-    if (verdict === "good") {
-      check2.done = true;
-    } else if (verdict === "skip") {
-      check2.done = true;
-      this.warnings.push(
-        `The merge base ${sha} was skipped, so it is not known whether the first bad commit lies between the good commits and ${this.bad}. Continuing anyway.`
-      );
-    } else if (++check2.failures >= (this.flaky ? 2 : 1)) {
-      check2.done = true;
-      this.checkError = `The merge base ${sha} of the bad commit ${this.bad} and the good commit(s) ${this.goods.join(", ")} fails the test: the bug was fixed between ${sha} and the good commit(s), not broken between good and bad. To find where it broke, use a good commit that is an ancestor of ${this.bad}.`;
-    }
-  }
-};
-
-// action/src/runner/command-check.ts
-function notRunnable(exitCode) {
-  return exitCode === 126 || exitCode === 127;
-}
-var CommandCheck = class {
-  constructor(command, goodCommit) {
-    this.command = command;
-    this.goodCommit = goodCommit;
-  }
-  command;
-  goodCommit;
-  /** Whether the command is known to run, or its re-check has been started. */
-  settled = false;
-  /** The verdict waiting for the re-check. */
-  held;
-  /**
-   * A test's verdict (infrastructure errors are not verdicts): `hold` when `item` must wait for a
-   * re-check on the good commit, which the caller starts; else `record` it now.
-   */
-  consider(run, item) {
-    if (run.verdict === "bad" && notRunnable(run.exitCode) && !this.settled) {
-      this.settled = true;
-      this.held = item;
-      return "hold";
-    }
-    this.settled ||= run.verdict === "good";
-    return "record";
-  }
-  /** Whether a verdict waits for the re-check: nothing new is started meanwhile. */
-  get holding() {
-    return this.held !== void 0;
-  }
-  /** The re-check's run: the held verdict, to record as bad, or why nothing can be blamed. */
-  conclude(run) {
-    const held = this.held;
-    if (held === void 0) throw new Error("No verdict is waiting for a re-check of the command.");
-    this.held = void 0;
-    if (!notRunnable(run.exitCode)) return { held };
-    return {
-      failure: {
-        reason: run.exitCode === 127 ? "command-not-found" : "command-not-executable",
-        message: `The command '${this.command.join(" ")}' exits ${run.exitCode} on the good commit ${this.goodCommit} too: it was ${run.exitCode === 127 ? "not found" : "not executable"}, so no commit can be blamed. Check the command and that it is installed (each probe runs in a fresh worktree of the commit).`
-      }
-    };
-  }
-};
-
-// action/src/runner/infrastructure-retry.ts
-var InfrastructureRetry = class {
-  /** Commits that have had their one retry. */
-  retried = /* @__PURE__ */ new Set();
-  /** Retries waiting for a free worktree, oldest first. */
-  waiting = [];
-  /** After an infrastructure error on `sha`: `retry` the first time (it waits in line), `skip` after that. */
-  onError(sha) {
-    if (this.retried.has(sha)) return "skip";
-    this.retried.add(sha);
-    this.waiting.push(sha);
-    return "retry";
-  }
-  /** Whether a retry is waiting to start. */
-  get hasWaiting() {
-    return this.waiting.length > 0;
-  }
-  /** The oldest waiting retry, now started; undefined when none waits. */
-  take() {
-    return this.waiting.shift();
-  }
-};
-
-// action/src/runner/probe-plan.ts
-var BisectPlan = class {
-  constructor(bisection) {
-    this.bisection = bisection;
-  }
-  bisection;
-  partial = false;
-  isOver(pending) {
-    return this.bisection.status(pending).state !== "searching";
-  }
-  next(count, running) {
-    return this.bisection.next(count, running);
-  }
-  mayStop(sha) {
-    return !this.bisection.isInformative(sha);
-  }
-};
-var ProbeListPlan = class {
-  partial = true;
-  queue;
-  constructor(commits) {
-    this.queue = [...new Set(commits)];
-  }
-  isOver(pending, retriesWaiting) {
-    return this.queue.length === 0 && !retriesWaiting && pending.length === 0;
-  }
-  next(count) {
-    return this.queue.splice(0, Math.max(0, count));
-  }
-  mayStop() {
-    return false;
-  }
-};
-
-// action/src/runner/run-test.ts
-import { spawn } from "node:child_process";
-
-// action/src/runner/test-environment.ts
-var DROPPED_PREFIXES = ["ACTIONS_", "INPUT_"];
-var DROPPED_NAMES = /* @__PURE__ */ new Set([
-  // Tokens for the GitHub API, as the workflow or gh read them.
-  "GITHUB_TOKEN",
-  "GH_TOKEN",
-  "GITHUB_ENTERPRISE_TOKEN",
-  "GH_ENTERPRISE_TOKEN",
-  // The runner's file commands: writing to them sets variables and PATH for the workflow's later
-  // steps (among them the upload of our result, which holds ACTIONS_RUNTIME_TOKEN), or forges our
-  // outputs and step summary.
-  "GITHUB_ENV",
-  "GITHUB_PATH",
-  "GITHUB_OUTPUT",
-  "GITHUB_STATE",
-  "GITHUB_STEP_SUMMARY"
-]);
-function isRunnerSecret(name) {
-  const upper = name.toUpperCase();
-  return DROPPED_NAMES.has(upper) || DROPPED_PREFIXES.some((prefix) => upper.startsWith(prefix));
-}
-function testEnvironment(runner = process.env) {
-  return Object.fromEntries(Object.entries(runner).filter(([name]) => !isRunnerSecret(name)));
-}
-
-// action/src/runner/run-test.ts
-var SHELL_METACHARACTERS = /[|&;<>()$`\\"' \t\n*?[#~=%]/;
-function verdictOfExit(exitCode) {
-  if (exitCode === null || exitCode >= 128 || exitCode < 0) return "error";
-  if (exitCode === 0) return "good";
-  if (exitCode === 125) return "skip";
-  return "bad";
-}
-function runTest(command) {
-  const [program, ...rest] = command.argv;
-  if (!program) throw new Error("The test command is empty.");
-  const useShell = SHELL_METACHARACTERS.test(program);
-  const file2 = useShell ? "sh" : program;
-  const args = useShell ? ["-c", `${program} "$@"`, program, ...rest] : rest;
-  const started = performance.now();
-  const output2 = command.output ?? "ignore";
-  const sink = typeof output2 === "function" ? output2 : void 0;
-  const stdio = typeof output2 === "function" ? "pipe" : output2;
-  return new Promise((resolve2) => {
-    let settled = false;
-    let note;
-    let stopped = false;
-    const finish = (run) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      command.signal?.removeEventListener("abort", onAbort);
-      resolve2({ ...run, durationMs: Math.round(performance.now() - started) });
-    };
-    const child2 = spawn(file2, args, {
-      cwd: command.cwd,
-      // The commit under test is untrusted: it never sees the runner's tokens (DESIGN, Trust).
-      env: testEnvironment(command.env ?? process.env),
-      detached: true,
-      stdio: ["ignore", stdio, stdio]
-    });
-    if (sink) {
-      child2.stdout?.on("data", sink);
-      child2.stderr?.on("data", sink);
-    }
-    const killGroup = () => {
-      try {
-        if (child2.pid) process.kill(-child2.pid, "SIGKILL");
-      } catch {
-      }
-    };
-    const timer = command.timeoutMs ? setTimeout(() => {
-      note = `timed out after ${(command.timeoutMs / 1e3).toFixed(0)} s`;
-      killGroup();
-    }, command.timeoutMs) : void 0;
-    const onAbort = () => {
-      stopped = true;
-      note = "stopped: its verdict is no longer needed";
-      killGroup();
-    };
-    if (command.signal?.aborted) onAbort();
-    command.signal?.addEventListener("abort", onAbort);
-    child2.on("error", (error62) => {
-      const exitCode = error62.code === "ENOENT" ? 127 : error62.code === "EACCES" ? 126 : null;
-      finish({ verdict: verdictOfExit(exitCode), exitCode, note: `${program}: ${error62.message}` });
-    });
-    child2.on("close", (code, signal) => {
-      killGroup();
-      if (stopped) return finish({ verdict: "error", exitCode: null, note, stopped: true });
-      if (note) return finish({ verdict: "error", exitCode: null, note });
-      if (signal) return finish({ verdict: "error", exitCode: null, note: `killed by ${signal}` });
-      finish({
-        verdict: verdictOfExit(code),
-        exitCode: code,
-        ...code !== null && code >= 128 ? { note: `exit ${code} (128 or more) aborts the probe` } : {}
-      });
-    });
-  });
-}
-
-// action/src/runner/worktree-pool.ts
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-var WorktreePool = class {
-  constructor(git2, size, parentDir = tmpdir()) {
-    this.git = git2;
-    this.size = size;
-    this.parentDir = parentDir;
-  }
-  git;
-  size;
-  parentDir;
-  free = [];
-  all = [];
-  warming = [];
-  baseDir;
-  /**
-   * Registers every worktree now, so the first probes only check out their commits. The runner
-   * starts this while it reads the history. Failures surface on `acquire`.
-   */
-  warm(sha) {
-    while (this.all.length < this.size) {
-      const creating = this.create(sha);
-      creating.catch(() => void 0);
-      this.warming.push(creating);
-    }
-  }
-  /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
-  async acquire(sha) {
-    const warmed = this.warming.shift();
-    let worktree = warmed ? await warmed : this.free.pop();
-    if (!worktree) {
-      if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
-      worktree = await this.create(sha);
-    }
-    await this.git.checkoutWorktree(worktree.path, sha);
-    return worktree;
-  }
-  /** Registers one more worktree (not checked out yet). */
-  async create(sha) {
-    this.baseDir ??= mkdtemp(join(this.parentDir, "bisect-bot-"));
-    const id = this.all.length;
-    const worktree = { id, path: "" };
-    this.all.push(worktree);
-    worktree.path = join(await this.baseDir, `worker-${id}`);
-    await this.git.addWorktree(worktree.path, sha);
-    return worktree;
-  }
-  release(worktree) {
-    this.free.push(worktree);
-  }
-  /** Removes every worktree and the temporary directory. Safe to call twice. */
-  async dispose() {
-    await Promise.allSettled(this.warming.splice(0));
-    const all = this.all.splice(0);
-    this.free.length = 0;
-    await this.git.removeWorktrees(all.map((w) => w.path).filter(Boolean));
-    if (this.baseDir) await rm(await this.baseDir, { recursive: true, force: true });
-    this.baseDir = void 0;
-  }
-};
-
-// action/src/runner/bisect-runner.ts
-async function resolveRange(git2, refs) {
-  const [bad, good] = await Promise.all([git2.resolveCommit(refs.bad), Promise.all(refs.good.map((ref) => git2.resolveCommit(ref)))]);
-  return { git: git2, good, bad, refNames: { good: refs.good, bad: refs.bad } };
-}
-function runnerOptions(values) {
-  return {
-    parallel: values.parallel,
-    firstParent: values.firstParent,
-    flaky: values.flaky,
-    confidence: values.confidence,
-    verifyBad: values.verify ?? false,
-    ...values.stepTimeoutSeconds > 0 ? { stepTimeoutMs: values.stepTimeoutSeconds * 1e3 } : {}
-  };
-}
-async function runBisect(settings) {
-  const emit = (event) => {
-    try {
-      settings.onEvent?.(event);
-    } catch {
-    }
-  };
-  const parallel = Math.max(1, settings.parallel ?? 1);
-  const pool = new WorktreePool(settings.git, parallel, settings.worktreeDir);
-  pool.warm(settings.bad);
-  try {
-    return await bisectInPool(settings, pool, parallel, emit);
-  } finally {
-    await pool.dispose();
-  }
-}
-async function bisectInPool(settings, pool, parallel, emit) {
-  const git2 = settings.git;
-  const [mergeBases, commits] = await Promise.all([
-    findMergeBases(git2, settings.bad, settings.good),
-    git2.rangeCommits(settings.bad, settings.good, settings.firstParent ?? false)
-  ]);
-  if (commits.length === 0) throw new Error(await explainEmptyRange(settings));
-  const bisection = Bisection.create({
-    commits,
-    bad: settings.bad,
-    goods: settings.good,
-    mergeBases,
-    firstParent: settings.firstParent ?? false,
-    flaky: settings.flaky ?? false,
-    verifyBad: settings.verifyBad ?? false,
-    ...settings.confidence !== void 0 ? { confidence: settings.confidence } : {}
-  });
-  for (const k of settings.known ?? []) {
-    if (bisection.knows(k.sha)) bisection.record(k.sha, k.verdict);
-  }
-  const initial = bisection.status();
-  emit({
-    type: "start",
-    rangeSize: bisection.rangeSize,
-    estimatedTests: initial.state === "searching" ? initial.estimatedTests : 0,
-    mergeBases: bisection.mergeBases
-  });
-  const plan = settings.probeOnly ? new ProbeListPlan(settings.probeOnly) : new BisectPlan(bisection);
-  const scheduler = new Scheduler(settings, bisection, plan, pool, parallel, emit);
-  const failure2 = await scheduler.run();
-  const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize }, scheduler.probes);
-  if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
-  return endedResult(base, bisection.status(), failure2, plan.partial ? { candidates: () => bisection.candidates() } : void 0);
-}
-var keyOf = (r) => r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha;
-var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-var Scheduler = class {
-  constructor(settings, bisection, plan, pool, parallel, emit) {
-    this.settings = settings;
-    this.bisection = bisection;
-    this.plan = plan;
-    this.pool = pool;
-    this.parallel = parallel;
-    this.emit = emit;
-    this.commandCheck = new CommandCheck(settings.command, settings.good[0]);
-  }
-  settings;
-  bisection;
-  plan;
-  pool;
-  parallel;
-  emit;
-  /** Every verdict, in the order they arrived (stopped tests are not probes). */
-  probes = [];
-  running = /* @__PURE__ */ new Map();
-  finished = [];
-  /** Resolves the loop's wait when a test finishes. */
-  wake;
-  /** The latest round whose verdict is known: a probe started now is planned in the next. */
-  latestRound = 0;
-  failure;
-  warningsSeen = 0;
-  retry = new InfrastructureRetry();
-  commandCheck;
-  /** Runs until the plan is over, a failure ends it, or the signal stops it. Returns the failure, if any. */
-  async run() {
-    const signal = this.settings.signal;
-    const stopAll = () => this.running.forEach((r) => r.abort.abort());
-    signal?.addEventListener("abort", stopAll);
-    try {
-      while (!signal?.aborted && !this.failure) {
-        if (!this.commandCheck.holding && this.plan.isOver(this.pendingShas(), this.retry.hasWaiting)) break;
-        if (!this.commandCheck.holding) this.fillWorktrees();
-        if (this.running.size === 0) {
-          this.failure = { reason: "no-verdict", message: "The engine has no probe to run but has not reached a verdict (this is a bug)." };
-          break;
-        }
-        if (this.finished.length === 0) await new Promise((r) => this.wake = r);
-        this.wake = void 0;
-        await awaitCompanions(this.finished[0], this.running, this.finished);
-        for (const f of this.finished.splice(0)) {
-          this.running.delete(keyOf(f.running));
-          this.apply(f);
-        }
-        for (const r of this.running.values()) {
-          if (r.purpose !== "good-check" && this.plan.mayStop(r.sha)) r.abort.abort();
-        }
-      }
-    } finally {
-      signal?.removeEventListener("abort", stopAll);
-      stopAll();
-      await Promise.allSettled([...this.running.values()].map((r) => r.done));
-    }
-    return this.failure;
-  }
-  /** Starts waiting retries, then what the plan asks for, until every worktree is busy. */
-  fillWorktrees() {
-    while (this.running.size < this.parallel) {
-      const sha = this.retry.take();
-      if (sha === void 0) break;
-      this.start(sha, "retry");
-    }
-    const chosen = this.plan.next(
-      this.parallel - this.running.size,
-      [...this.running.values()].map((r) => r.sha)
-    );
-    for (const sha of chosen) this.start(sha, this.bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
-  }
-  /** Probes still running that the bisection counts (the 126/127 re-check is not one of them). */
-  pendingShas() {
-    return [...this.running.values()].filter((r) => r.purpose !== "good-check").map((r) => r.sha);
-  }
-  start(sha, purpose) {
-    const abort = new AbortController();
-    const running = {
-      sha,
-      round: this.latestRound + 1,
-      purpose,
-      abort,
-      done: this.test(sha, () => running).then((tested) => ({ running, ...tested }))
-    };
-    running.done.then(
-      (f) => {
-        this.finished.push(f);
-        this.wake?.();
-      },
-      (error62) => {
-        this.failure ??= { reason: "probe-failed", message: `Could not run a probe of ${sha}: ${error62.message}` };
-        this.finished.push({ running, run: { verdict: "error", exitCode: null, durationMs: 0, stopped: true }, worker: -1 });
-        this.wake?.();
-      }
-    );
-    this.running.set(keyOf(running), running);
-  }
-  /** Tests `sha` in a free worktree; rejects when no worktree could be had. */
-  async test(sha, entry) {
-    const worktree = await this.pool.acquire(sha);
-    const running = entry();
-    this.emit({ type: "probe-start", sha, worker: worktree.id, round: running.round, purpose: running.purpose });
-    running.startedAt = performance.now();
-    try {
-      const { command, stepTimeoutMs, onOutput } = this.settings;
-      const run = await runTest({
-        argv: command,
-        cwd: worktree.path,
-        ...stepTimeoutMs ? { timeoutMs: stepTimeoutMs } : {},
-        signal: running.abort.signal,
-        ...onOutput ? { output: (chunk) => onOutput(sha, chunk) } : {}
-      });
-      return { run, worker: worktree.id };
-    } finally {
-      this.pool.release(worktree);
-    }
-  }
-  /**
-   * Applies one finished test: an infrastructure error is retried once (then skipped), a first
-   * exit 126/127 waits for the command's re-check on a good commit, any other verdict is recorded.
-   */
-  apply(f) {
-    const { running: done, run, worker } = f;
-    if (run.stopped) {
-      if (worker >= 0) this.emit({ type: "probe-stopped", sha: done.sha, worker });
-      return;
-    }
-    const probe = { sha: done.sha, verdict: run.verdict, exitCode: run.exitCode, durationMs: run.durationMs, round: done.round };
-    this.probes.push(probe);
-    this.latestRound = Math.max(this.latestRound, done.round);
-    if (done.purpose === "good-check") {
-      this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: this.bisection.status() });
-      const outcome = this.commandCheck.conclude(run);
-      if ("failure" in outcome) this.failure = outcome.failure;
-      else this.record(outcome.held.finished, outcome.held.probe, "bad", outcome.held.finished.run.note);
-      return;
-    }
-    if (run.verdict === "error") {
-      const note = run.note ?? "infrastructure error";
-      if (this.retry.onError(done.sha) === "retry") {
-        this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${note}; retrying once`, status: this.bisection.status() });
-      } else {
-        this.record(f, probe, "skip", `${note} twice; treated as skip`);
-      }
-      return;
-    }
-    if (this.commandCheck.consider(run, { finished: f, probe }) === "hold") {
-      this.start(this.commandCheck.goodCommit, "good-check");
-      return;
-    }
-    this.record(f, probe, run.verdict, run.note);
-  }
-  /** Gives the engine a verdict and reports it, with any warning it raised. */
-  record(f, probe, verdict, note) {
-    const sha = f.running.sha;
-    if (this.bisection.knows(sha)) this.bisection.record(sha, verdict);
-    for (const message of this.bisection.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
-    this.warningsSeen = this.bisection.warnings.length;
-    this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...note ? { note } : {}, status: this.bisection.status(this.pendingShas()) });
-  }
-};
-async function awaitCompanions(first, running, finished) {
-  const duration3 = first.run.durationMs;
-  const deadline = performance.now() + Math.min(250, duration3 / 5);
-  const done = new Set(finished.map((f) => f.running));
-  const companions = [...running.values()].filter((r) => !done.has(r) && r.startedAt !== void 0 && r.startedAt + duration3 <= deadline);
-  if (companions.length === 0) return;
-  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
-}
-async function explainEmptyRange(settings) {
-  const names = settings.refNames ?? { good: settings.good, bad: settings.bad };
-  const short = (sha) => sha.slice(0, 10);
-  for (const [i, g] of settings.good.entries()) {
-    if (g === settings.bad) {
-      return `The good ref '${names.good[i]}' and the bad ref '${names.bad}' are the same commit (${short(g)}): there is nothing to bisect.`;
-    }
-    if (await settings.git.isAncestor(settings.bad, g)) {
-      return `The good ref '${names.good[i]}' (${short(g)}) is a descendant of the bad ref '${names.bad}' (${short(settings.bad)}): the range is empty. Did you swap the good and bad commits?`;
-    }
-  }
-  return `The range ${names.good.join(", ")}..${names.bad} holds no commits.`;
-}
-async function findMergeBases(git2, bad, good) {
-  const ancestry = await Promise.all(good.map((g) => git2.isAncestor(g, bad)));
-  if (ancestry.every(Boolean)) return [];
-  return (await git2.mergeBases(bad, good)).filter((m) => !good.includes(m));
-}
-
-// action/src/error-message.ts
-function errorMessage(error62) {
-  return error62 instanceof Error ? error62.message : String(error62);
-}
-
-// node_modules/@actions/exec/lib/exec.js
-import { StringDecoder } from "string_decoder";
-
-// node_modules/@actions/exec/lib/toolrunner.js
-import * as os from "os";
-import * as events from "events";
-import * as child from "child_process";
-import * as path3 from "path";
-
-// node_modules/@actions/io/lib/io.js
-import * as path2 from "path";
-
-// node_modules/@actions/io/lib/io-util.js
-import * as fs from "fs";
-import * as path from "path";
-var __awaiter = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve2) {
-      resolve2(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve2, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve2(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm: rm2, rmdir, stat, symlink, unlink } = fs.promises;
-var IS_WINDOWS = process.platform === "win32";
-var READONLY = fs.constants.O_RDONLY;
-function exists(fsPath) {
-  return __awaiter(this, void 0, void 0, function* () {
-    try {
-      yield stat(fsPath);
-    } catch (err) {
-      if (err.code === "ENOENT") {
-        return false;
-      }
-      throw err;
-    }
-    return true;
-  });
-}
-function isRooted(p) {
-  p = normalizeSeparators(p);
-  if (!p) {
-    throw new Error('isRooted() parameter "p" cannot be empty');
-  }
-  if (IS_WINDOWS) {
-    return p.startsWith("\\") || /^[A-Z]:/i.test(p);
-  }
-  return p.startsWith("/");
-}
-function tryGetExecutablePath(filePath, extensions) {
-  return __awaiter(this, void 0, void 0, function* () {
-    let stats = void 0;
-    try {
-      stats = yield stat(filePath);
-    } catch (err) {
-      if (err.code !== "ENOENT") {
-        console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-      }
-    }
-    if (stats && stats.isFile()) {
-      if (IS_WINDOWS) {
-        const upperExt = path.extname(filePath).toUpperCase();
-        if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
-          return filePath;
-        }
-      } else {
-        if (isUnixExecutable(stats)) {
-          return filePath;
-        }
-      }
-    }
-    const originalFilePath = filePath;
-    for (const extension of extensions) {
-      filePath = originalFilePath + extension;
-      stats = void 0;
-      try {
-        stats = yield stat(filePath);
-      } catch (err) {
-        if (err.code !== "ENOENT") {
-          console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-        }
-      }
-      if (stats && stats.isFile()) {
-        if (IS_WINDOWS) {
-          try {
-            const directory = path.dirname(filePath);
-            const upperName = path.basename(filePath).toUpperCase();
-            for (const actualName of yield readdir(directory)) {
-              if (upperName === actualName.toUpperCase()) {
-                filePath = path.join(directory, actualName);
-                break;
-              }
-            }
-          } catch (err) {
-            console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
-          }
-          return filePath;
-        } else {
-          if (isUnixExecutable(stats)) {
-            return filePath;
-          }
-        }
-      }
-    }
-    return "";
-  });
-}
-function normalizeSeparators(p) {
-  p = p || "";
-  if (IS_WINDOWS) {
-    p = p.replace(/\//g, "\\");
-    return p.replace(/\\\\+/g, "\\");
-  }
-  return p.replace(/\/\/+/g, "/");
-}
-function isUnixExecutable(stats) {
-  return (stats.mode & 1) > 0 || (stats.mode & 8) > 0 && process.getgid !== void 0 && stats.gid === process.getgid() || (stats.mode & 64) > 0 && process.getuid !== void 0 && stats.uid === process.getuid();
-}
-
-// node_modules/@actions/io/lib/io.js
-var __awaiter2 = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve2) {
-      resolve2(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve2, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve2(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-function which(tool, check2) {
-  return __awaiter2(this, void 0, void 0, function* () {
-    if (!tool) {
-      throw new Error("parameter 'tool' is required");
-    }
-    if (check2) {
-      const result = yield which(tool, false);
-      if (!result) {
-        if (IS_WINDOWS) {
-          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
-        } else {
-          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
-        }
-      }
-      return result;
-    }
-    const matches = yield findInPath(tool);
-    if (matches && matches.length > 0) {
-      return matches[0];
-    }
-    return "";
-  });
-}
-function findInPath(tool) {
-  return __awaiter2(this, void 0, void 0, function* () {
-    if (!tool) {
-      throw new Error("parameter 'tool' is required");
-    }
-    const extensions = [];
-    if (IS_WINDOWS && process.env["PATHEXT"]) {
-      for (const extension of process.env["PATHEXT"].split(path2.delimiter)) {
-        if (extension) {
-          extensions.push(extension);
-        }
-      }
-    }
-    if (isRooted(tool)) {
-      const filePath = yield tryGetExecutablePath(tool, extensions);
-      if (filePath) {
-        return [filePath];
-      }
-      return [];
-    }
-    if (tool.includes(path2.sep)) {
-      return [];
-    }
-    const directories = [];
-    if (process.env.PATH) {
-      for (const p of process.env.PATH.split(path2.delimiter)) {
-        if (p) {
-          directories.push(p);
-        }
-      }
-    }
-    const matches = [];
-    for (const directory of directories) {
-      const filePath = yield tryGetExecutablePath(path2.join(directory, tool), extensions);
-      if (filePath) {
-        matches.push(filePath);
-      }
-    }
-    return matches;
-  });
-}
-
-// node_modules/@actions/exec/lib/toolrunner.js
-import { setTimeout as setTimeout2 } from "timers";
-var __awaiter3 = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve2) {
-      resolve2(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve2, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve2(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-var IS_WINDOWS2 = process.platform === "win32";
-var ToolRunner = class extends events.EventEmitter {
-  constructor(toolPath, args, options) {
-    super();
-    if (!toolPath) {
-      throw new Error("Parameter 'toolPath' cannot be null or empty.");
-    }
-    this.toolPath = toolPath;
-    this.args = args || [];
-    this.options = options || {};
-  }
-  _debug(message) {
-    if (this.options.listeners && this.options.listeners.debug) {
-      this.options.listeners.debug(message);
-    }
-  }
-  _getCommandString(options, noPrefix) {
-    const toolPath = this._getSpawnFileName();
-    const args = this._getSpawnArgs(options);
-    let cmd = noPrefix ? "" : "[command]";
-    if (IS_WINDOWS2) {
-      if (this._isCmdFile()) {
-        cmd += toolPath;
-        for (const a of args) {
-          cmd += ` ${a}`;
-        }
-      } else if (options.windowsVerbatimArguments) {
-        cmd += `"${toolPath}"`;
-        for (const a of args) {
-          cmd += ` ${a}`;
-        }
-      } else {
-        cmd += this._windowsQuoteCmdArg(toolPath);
-        for (const a of args) {
-          cmd += ` ${this._windowsQuoteCmdArg(a)}`;
-        }
-      }
-    } else {
-      cmd += toolPath;
-      for (const a of args) {
-        cmd += ` ${a}`;
-      }
-    }
-    return cmd;
-  }
-  _processLineBuffer(data, strBuffer, onLine) {
-    try {
-      let s = strBuffer + data.toString();
-      let n = s.indexOf(os.EOL);
-      while (n > -1) {
-        const line = s.substring(0, n);
-        onLine(line);
-        s = s.substring(n + os.EOL.length);
-        n = s.indexOf(os.EOL);
-      }
-      return s;
-    } catch (err) {
-      this._debug(`error processing line. Failed with error ${err}`);
-      return "";
-    }
-  }
-  _getSpawnFileName() {
-    if (IS_WINDOWS2) {
-      if (this._isCmdFile()) {
-        return process.env["COMSPEC"] || "cmd.exe";
-      }
-    }
-    return this.toolPath;
-  }
-  _getSpawnArgs(options) {
-    if (IS_WINDOWS2) {
-      if (this._isCmdFile()) {
-        let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
-        for (const a of this.args) {
-          argline += " ";
-          argline += options.windowsVerbatimArguments ? a : this._windowsQuoteCmdArg(a);
-        }
-        argline += '"';
-        return [argline];
-      }
-    }
-    return this.args;
-  }
-  _endsWith(str, end) {
-    return str.endsWith(end);
-  }
-  _isCmdFile() {
-    const upperToolPath = this.toolPath.toUpperCase();
-    return this._endsWith(upperToolPath, ".CMD") || this._endsWith(upperToolPath, ".BAT");
-  }
-  _windowsQuoteCmdArg(arg) {
-    if (!this._isCmdFile()) {
-      return this._uvQuoteCmdArg(arg);
-    }
-    if (!arg) {
-      return '""';
-    }
-    const cmdSpecialChars = [
-      " ",
-      "	",
-      "&",
-      "(",
-      ")",
-      "[",
-      "]",
-      "{",
-      "}",
-      "^",
-      "=",
-      ";",
-      "!",
-      "'",
-      "+",
-      ",",
-      "`",
-      "~",
-      "|",
-      "<",
-      ">",
-      '"'
-    ];
-    let needsQuotes = false;
-    for (const char of arg) {
-      if (cmdSpecialChars.some((x) => x === char)) {
-        needsQuotes = true;
-        break;
-      }
-    }
-    if (!needsQuotes) {
-      return arg;
-    }
-    let reverse = '"';
-    let quoteHit = true;
-    for (let i = arg.length; i > 0; i--) {
-      reverse += arg[i - 1];
-      if (quoteHit && arg[i - 1] === "\\") {
-        reverse += "\\";
-      } else if (arg[i - 1] === '"') {
-        quoteHit = true;
-        reverse += '"';
-      } else {
-        quoteHit = false;
-      }
-    }
-    reverse += '"';
-    return reverse.split("").reverse().join("");
-  }
-  _uvQuoteCmdArg(arg) {
-    if (!arg) {
-      return '""';
-    }
-    if (!arg.includes(" ") && !arg.includes("	") && !arg.includes('"')) {
-      return arg;
-    }
-    if (!arg.includes('"') && !arg.includes("\\")) {
-      return `"${arg}"`;
-    }
-    let reverse = '"';
-    let quoteHit = true;
-    for (let i = arg.length; i > 0; i--) {
-      reverse += arg[i - 1];
-      if (quoteHit && arg[i - 1] === "\\") {
-        reverse += "\\";
-      } else if (arg[i - 1] === '"') {
-        quoteHit = true;
-        reverse += "\\";
-      } else {
-        quoteHit = false;
-      }
-    }
-    reverse += '"';
-    return reverse.split("").reverse().join("");
-  }
-  _cloneExecOptions(options) {
-    options = options || {};
-    const result = {
-      cwd: options.cwd || process.cwd(),
-      env: options.env || process.env,
-      silent: options.silent || false,
-      windowsVerbatimArguments: options.windowsVerbatimArguments || false,
-      failOnStdErr: options.failOnStdErr || false,
-      ignoreReturnCode: options.ignoreReturnCode || false,
-      delay: options.delay || 1e4
-    };
-    result.outStream = options.outStream || process.stdout;
-    result.errStream = options.errStream || process.stderr;
-    return result;
-  }
-  _getSpawnOptions(options, toolPath) {
-    options = options || {};
-    const result = {};
-    result.cwd = options.cwd;
-    result.env = options.env;
-    result["windowsVerbatimArguments"] = options.windowsVerbatimArguments || this._isCmdFile();
-    if (options.windowsVerbatimArguments) {
-      result.argv0 = `"${toolPath}"`;
-    }
-    return result;
-  }
-  /**
-   * Exec a tool.
-   * Output will be streamed to the live console.
-   * Returns promise with return code
-   *
-   * @param     tool     path to tool to exec
-   * @param     options  optional exec options.  See ExecOptions
-   * @returns   number
-   */
-  exec() {
-    return __awaiter3(this, void 0, void 0, function* () {
-      if (!isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS2 && this.toolPath.includes("\\"))) {
-        this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
-      }
-      this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve2, reject) => __awaiter3(this, void 0, void 0, function* () {
-        this._debug(`exec tool: ${this.toolPath}`);
-        this._debug("arguments:");
-        for (const arg of this.args) {
-          this._debug(`   ${arg}`);
-        }
-        const optionsNonNull = this._cloneExecOptions(this.options);
-        if (!optionsNonNull.silent && optionsNonNull.outStream) {
-          optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + os.EOL);
-        }
-        const state = new ExecState(optionsNonNull, this.toolPath);
-        state.on("debug", (message) => {
-          this._debug(message);
-        });
-        if (this.options.cwd && !(yield exists(this.options.cwd))) {
-          return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
-        }
-        const fileName = this._getSpawnFileName();
-        const cp = child.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
-        let stdbuffer = "";
-        if (cp.stdout) {
-          cp.stdout.on("data", (data) => {
-            if (this.options.listeners && this.options.listeners.stdout) {
-              this.options.listeners.stdout(data);
-            }
-            if (!optionsNonNull.silent && optionsNonNull.outStream) {
-              optionsNonNull.outStream.write(data);
-            }
-            stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
-              if (this.options.listeners && this.options.listeners.stdline) {
-                this.options.listeners.stdline(line);
-              }
-            });
-          });
-        }
-        let errbuffer = "";
-        if (cp.stderr) {
-          cp.stderr.on("data", (data) => {
-            state.processStderr = true;
-            if (this.options.listeners && this.options.listeners.stderr) {
-              this.options.listeners.stderr(data);
-            }
-            if (!optionsNonNull.silent && optionsNonNull.errStream && optionsNonNull.outStream) {
-              const s = optionsNonNull.failOnStdErr ? optionsNonNull.errStream : optionsNonNull.outStream;
-              s.write(data);
-            }
-            errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
-              if (this.options.listeners && this.options.listeners.errline) {
-                this.options.listeners.errline(line);
-              }
-            });
-          });
-        }
-        cp.on("error", (err) => {
-          state.processError = err.message;
-          state.processExited = true;
-          state.processClosed = true;
-          state.CheckComplete();
-        });
-        cp.on("exit", (code) => {
-          state.processExitCode = code;
-          state.processExited = true;
-          this._debug(`Exit code ${code} received from tool '${this.toolPath}'`);
-          state.CheckComplete();
-        });
-        cp.on("close", (code) => {
-          state.processExitCode = code;
-          state.processExited = true;
-          state.processClosed = true;
-          this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
-          state.CheckComplete();
-        });
-        state.on("done", (error62, exitCode) => {
-          if (stdbuffer.length > 0) {
-            this.emit("stdline", stdbuffer);
-          }
-          if (errbuffer.length > 0) {
-            this.emit("errline", errbuffer);
-          }
-          cp.removeAllListeners();
-          if (error62) {
-            reject(error62);
-          } else {
-            resolve2(exitCode);
-          }
-        });
-        if (this.options.input) {
-          if (!cp.stdin) {
-            throw new Error("child process missing stdin");
-          }
-          cp.stdin.end(this.options.input);
-        }
-      }));
-    });
-  }
-};
-function argStringToArray(argString) {
-  const args = [];
-  let inQuotes = false;
-  let escaped = false;
-  let arg = "";
-  function append(c) {
-    if (escaped && c !== '"') {
-      arg += "\\";
-    }
-    arg += c;
-    escaped = false;
-  }
-  for (let i = 0; i < argString.length; i++) {
-    const c = argString.charAt(i);
-    if (c === '"') {
-      if (!escaped) {
-        inQuotes = !inQuotes;
-      } else {
-        append(c);
-      }
-      continue;
-    }
-    if (c === "\\" && escaped) {
-      append(c);
-      continue;
-    }
-    if (c === "\\" && inQuotes) {
-      escaped = true;
-      continue;
-    }
-    if (c === " " && !inQuotes) {
-      if (arg.length > 0) {
-        args.push(arg);
-        arg = "";
-      }
-      continue;
-    }
-    append(c);
-  }
-  if (arg.length > 0) {
-    args.push(arg.trim());
-  }
-  return args;
-}
-var ExecState = class _ExecState extends events.EventEmitter {
-  constructor(options, toolPath) {
-    super();
-    this.processClosed = false;
-    this.processError = "";
-    this.processExitCode = 0;
-    this.processExited = false;
-    this.processStderr = false;
-    this.delay = 1e4;
-    this.done = false;
-    this.timeout = null;
-    if (!toolPath) {
-      throw new Error("toolPath must not be empty");
-    }
-    this.options = options;
-    this.toolPath = toolPath;
-    if (options.delay) {
-      this.delay = options.delay;
-    }
-  }
-  CheckComplete() {
-    if (this.done) {
-      return;
-    }
-    if (this.processClosed) {
-      this._setResult();
-    } else if (this.processExited) {
-      this.timeout = setTimeout2(_ExecState.HandleTimeout, this.delay, this);
-    }
-  }
-  _debug(message) {
-    this.emit("debug", message);
-  }
-  _setResult() {
-    let error62;
-    if (this.processExited) {
-      if (this.processError) {
-        error62 = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
-      } else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
-        error62 = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
-      } else if (this.processStderr && this.options.failOnStdErr) {
-        error62 = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
-      }
-    }
-    if (this.timeout) {
-      clearTimeout(this.timeout);
-      this.timeout = null;
-    }
-    this.done = true;
-    this.emit("done", error62, this.processExitCode);
-  }
-  static HandleTimeout(state) {
-    if (state.done) {
-      return;
-    }
-    if (!state.processClosed && state.processExited) {
-      const message = `The STDIO streams did not close within ${state.delay / 1e3} seconds of the exit event from process '${state.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
-      state._debug(message);
-    }
-    state._setResult();
-  }
-};
-
-// node_modules/@actions/exec/lib/exec.js
-var __awaiter4 = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve2) {
-      resolve2(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve2, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve2(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-function exec(commandLine, args, options) {
-  return __awaiter4(this, void 0, void 0, function* () {
-    const commandArgs = argStringToArray(commandLine);
-    if (commandArgs.length === 0) {
-      throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
-    }
-    const toolPath = commandArgs[0];
-    args = commandArgs.slice(1).concat(args || []);
-    const runner = new ToolRunner(toolPath, args, options);
-    return runner.exec();
-  });
-}
-function getExecOutput(commandLine, args, options) {
-  return __awaiter4(this, void 0, void 0, function* () {
-    var _a3, _b;
-    let stdout = "";
-    let stderr = "";
-    const stdoutDecoder = new StringDecoder("utf8");
-    const stderrDecoder = new StringDecoder("utf8");
-    const originalStdoutListener = (_a3 = options === null || options === void 0 ? void 0 : options.listeners) === null || _a3 === void 0 ? void 0 : _a3.stdout;
-    const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
-    const stdErrListener = (data) => {
-      stderr += stderrDecoder.write(data);
-      if (originalStdErrListener) {
-        originalStdErrListener(data);
-      }
-    };
-    const stdOutListener = (data) => {
-      stdout += stdoutDecoder.write(data);
-      if (originalStdoutListener) {
-        originalStdoutListener(data);
-      }
-    };
-    const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
-    const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
-    stdout += stdoutDecoder.end();
-    stderr += stderrDecoder.end();
-    return {
-      exitCode,
-      stdout,
-      stderr
-    };
-  });
-}
-
-// action/src/runner/git.ts
-import { readFile, rm as rm3 } from "node:fs/promises";
-import { resolve as resolvePath } from "node:path";
-async function git(cwd, args, options = {}) {
-  const out = await getExecOutput("git", [...args], { cwd, silent: true, ignoreReturnCode: true });
-  if (out.exitCode !== 0 && !options.allowFailure) {
-    const message = out.stderr.trim().split("\n").pop() ?? "";
-    throw new Error(`git ${args.join(" ")} failed (exit ${out.exitCode}): ${message}`);
-  }
-  return out;
-}
-var GitCli = class _GitCli {
-  constructor(root) {
-    this.root = root;
-  }
-  root;
-  registering = Promise.resolve();
-  /** Opens the repository containing `dir`; throws a clear error when there is none. */
-  static async open(dir) {
-    const out = await git(dir, ["rev-parse", "--show-toplevel"], { allowFailure: true }).catch((e) => {
-      throw new Error(`Cannot run git in '${dir}': ${e.message}. Is git installed and the directory present?`);
-    });
-    if (out.exitCode !== 0) {
-      throw new Error(`'${dir}' is not inside a git repository. Run bisect-bot in a clone, or pass -C <dir>.`);
-    }
-    return new _GitCli(out.stdout.trim());
-  }
-  async resolveCommit(ref) {
-    if (ref.startsWith("-")) throw new Error(`Unknown ref '${ref}': a ref cannot start with '-'.`);
-    const out = await git(this.root, ["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`], { allowFailure: true });
-    if (out.exitCode !== 0) {
-      throw new Error(`Unknown ref '${ref}': no commit by that name in ${this.root}. Check the spelling, or fetch it first (git fetch --tags).`);
-    }
-    return out.stdout.trim();
-  }
-  async isAncestor(ancestor, descendant) {
-    const out = await git(this.root, ["merge-base", "--is-ancestor", ancestor, descendant], { allowFailure: true });
-    if (out.exitCode > 1) throw new Error(`git merge-base --is-ancestor failed: ${out.stderr.trim()}`);
-    return out.exitCode === 0;
-  }
-  async mergeBases(bad, goods) {
-    const out = await git(this.root, ["merge-base", "--all", bad, ...goods], { allowFailure: true });
-    return out.stdout.split("\n").filter(Boolean);
-  }
-  async rangeCommits(bad, goods, firstParent) {
-    const args = ["rev-list", "--parents", ...firstParent ? ["--first-parent"] : [], bad, "--not", ...goods, "--"];
-    const out = await git(this.root, args);
-    return out.stdout.split("\n").filter(Boolean).map((line) => {
-      const [sha, ...parents] = line.split(" ");
-      return { sha, parents };
-    });
-  }
-  async describe(sha) {
-    const [info] = await this.describeMany([sha]);
-    return info;
-  }
-  /** Subject, author and date of many commits in one git call, in the order given. */
-  async describeMany(shas) {
-    if (shas.length === 0) return [];
-    const out = await git(this.root, ["log", "--no-walk=unsorted", "--format=%H%x00%s%x00%an%x00%ae%x00%aI", ...shas, "--"]);
-    const byLine = out.stdout.split("\n").filter(Boolean).map((line) => {
-      const [sha, subject, authorName, authorEmail, date5] = line.split("\0");
-      return { sha, subject, authorName, authorEmail, date: date5 };
-    });
-    const bySha = new Map(byLine.map((c) => [c.sha, c]));
-    return shas.map((s) => bySha.get(s) ?? byLine.find((c) => c.sha.startsWith(s)));
-  }
-  /** The refs that do not name a commit present in the object database (one git call). */
-  async missingCommits(refs) {
-    const input2 = Buffer.from(refs.map((r) => `${r}^{commit}
-`).join(""));
-    const out = await getExecOutput("git", ["cat-file", "--batch-check"], { cwd: this.root, silent: true, input: input2, ignoreReturnCode: true });
-    const lines = out.stdout.split("\n");
-    return refs.filter((_, i) => !/^[0-9a-f]+ commit /.test(lines[i] ?? ""));
-  }
-  async fetch(args) {
-    await git(this.root, ["fetch", "--quiet", ...args]);
-  }
-  async isShallow() {
-    return (await git(this.root, ["rev-parse", "--is-shallow-repository"])).stdout.trim() === "true";
-  }
-  /** The shallow boundary (the commits whose parents were not fetched), as git records it. */
-  async shallowBoundary() {
-    const path4 = (await git(this.root, ["rev-parse", "--git-path", "shallow"])).stdout.trim();
-    return readFile(resolvePath(this.root, path4), "utf8").catch(() => "");
-  }
-  /** How many commits of `bad --not goods` sit on the shallow boundary (0: the range is whole). */
-  async shallowCommitsIn(bad, goods) {
-    const boundary = new Set((await this.shallowBoundary()).split("\n").filter(Boolean));
-    if (boundary.size === 0) return 0;
-    const range = await git(this.root, ["rev-list", bad, "--not", ...goods, "--"]);
-    return range.stdout.split("\n").filter((sha) => boundary.has(sha)).length;
-  }
-  async addWorktree(path4, sha) {
-    const register = this.registering.then(() => git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path4, sha]));
-    this.registering = register.catch(() => void 0);
-    await register;
-  }
-  async checkoutWorktree(path4, sha) {
-    await git(path4, ["checkout", "--detach", "--force", "--quiet", sha]);
-  }
-  async removeWorktrees(paths) {
-    await Promise.all(paths.map((p) => rm3(p, { recursive: true, force: true })));
-    await git(this.root, ["worktree", "prune"], { allowFailure: true });
-  }
-};
-
 // node_modules/zod/v4/classic/external.js
 var external_exports = {};
 __export(external_exports, {
@@ -7525,7 +5221,7 @@ function bucketFor(state, inst) {
   return bucket;
 }
 var handoff;
-var open2 = [];
+var open = [];
 var memo = {
   alloc(_inst, payload, empty) {
     const bucket = handoff;
@@ -7534,7 +5230,7 @@ var memo = {
     handoff = void 0;
     const entry = { value: empty, issues: null };
     bucket.set(payload.value, entry);
-    open2.push(entry);
+    open.push(entry);
     return empty;
   },
   guard(inst) {
@@ -7605,10 +5301,10 @@ var memo = {
           return payload;
         }
         handoff = bucket;
-        const depth = open2.length;
+        const depth = open.length;
         const result = base(payload, ctx);
         handoff = void 0;
-        const entry = open2.length > depth ? open2.pop() : void 0;
+        const entry = open.length > depth ? open.pop() : void 0;
         if (result instanceof Promise) {
           return result.then((r) => {
             if (entry)
@@ -22026,6 +19722,2310 @@ function date4(params) {
   return _coercedDate(ZodDate, params);
 }
 
+// action/src/runner/run-result.ts
+function resultBase(jobId, range, probes) {
+  return {
+    schema: 1,
+    ...jobId !== void 0 ? { jobId } : {},
+    range,
+    probes: [...probes],
+    tested: probes.length,
+    rounds: probes.reduce((m, p) => Math.max(m, p.round), 0)
+  };
+}
+function interruptedResult(base, reason) {
+  const tests = `${base.tested} test${base.tested === 1 ? "" : "s"}`;
+  const error62 = reason === "cancelled" ? `Interrupted after ${tests}: the bisection was stopped before it ended and its worktrees removed.` : `The bisection stopped before it ended, after ${tests}.`;
+  return { ...base, verdict: "interrupted", reason, candidates: [], error: error62 };
+}
+function endedResult(base, status, failure2, partial2) {
+  if (failure2) return { ...base, verdict: "error", reason: failure2.reason, candidates: [], error: failure2.message };
+  switch (status.state) {
+    case "culprit":
+      return { ...base, verdict: "culprit", culprit: { sha: status.sha, confidence: status.confidence }, candidates: [status.sha] };
+    case "ambiguous":
+      return { ...base, verdict: "ambiguous", reason: status.reason, candidates: status.candidates };
+    case "no-culprit":
+      return { ...base, verdict: "no-culprit", reason: status.reason, candidates: [], error: status.message };
+    case "error":
+      return { ...base, verdict: "error", reason: status.reason, candidates: [], error: status.message };
+    case "searching":
+      if (partial2) return { ...base, verdict: "searching", candidates: partial2.candidates() };
+      return { ...base, verdict: "error", reason: "no-verdict", candidates: [], error: "The bisection stopped before reaching a verdict." };
+  }
+}
+
+// action/src/bisect/ancestor-sums.ts
+function ancestorSums(graph, member, weight) {
+  const n = graph.size;
+  const { parents } = graph;
+  const childCount = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (!member[i]) continue;
+    for (const p of parents[i]) if (member[p]) childCount[p]++;
+  }
+  const seg = new Int32Array(n).fill(-1);
+  const within = new Float64Array(n);
+  const segTotal = [];
+  const segParents = [];
+  for (let i = 0; i < n; i++) {
+    if (!member[i]) continue;
+    let onlyParent = -1;
+    let memberParents = 0;
+    for (const p of parents[i]) {
+      if (member[p]) {
+        memberParents++;
+        onlyParent = p;
+      }
+    }
+    if (memberParents === 1 && childCount[onlyParent] === 1) {
+      const s2 = seg[onlyParent];
+      seg[i] = s2;
+      within[i] = within[onlyParent] + weight[i];
+      segTotal[s2] += weight[i];
+      continue;
+    }
+    const s = segTotal.length;
+    seg[i] = s;
+    within[i] = weight[i];
+    segTotal.push(weight[i]);
+    const ps = [];
+    for (const p of parents[i]) {
+      if (member[p] && !ps.includes(seg[p])) ps.push(seg[p]);
+    }
+    segParents.push(ps);
+  }
+  const m = segTotal.length;
+  const below = new Float64Array(m);
+  if (m > 1) {
+    const words = m + 31 >>> 5;
+    const pending = new Int32Array(m);
+    for (const ps of segParents) for (const t of ps) pending[t]++;
+    const bits = new Array(m);
+    const pool = [];
+    for (let s = 0; s < m; s++) {
+      const ps = segParents[s];
+      const own2 = pool.pop()?.fill(0) ?? new Uint32Array(words);
+      let total = 0;
+      if (ps.length > 0) {
+        let best = ps[0];
+        for (const t of ps) if (below[t] + segTotal[t] > below[best] + segTotal[best]) best = t;
+        own2.set(bits[best]);
+        total = below[best] + segTotal[best];
+        for (const t of ps) {
+          if (t === best) continue;
+          const other = bits[t];
+          for (let w = 0; w < words; w++) {
+            let add = other[w] & ~own2[w];
+            if (add === 0) continue;
+            own2[w] = own2[w] | add;
+            while (add !== 0) {
+              const low = add & -add;
+              total += segTotal[(w << 5) + 31 - Math.clz32(low)];
+              add ^= low;
+            }
+          }
+        }
+        for (const t of ps) {
+          if (--pending[t] === 0) {
+            pool.push(bits[t]);
+            bits[t] = void 0;
+          }
+        }
+      }
+      own2[s >>> 5] = own2[s >>> 5] | 1 << (s & 31);
+      below[s] = total;
+      if (pending[s] > 0) bits[s] = own2;
+      else pool.push(own2);
+    }
+  }
+  const sums = new Float64Array(n);
+  for (let i = 0; i < n; i++) if (member[i]) sums[i] = below[seg[i]] + within[i];
+  return sums;
+}
+
+// action/src/bisect/plan-probes.ts
+function planProbes(input2) {
+  const { graph, member, mass, eligible, pending, count } = input2;
+  const n = graph.size;
+  if (count <= 0) return [];
+  const groupOf = new Int32Array(n).fill(-1);
+  const signatureGroup = /* @__PURE__ */ new Map();
+  const groupMass = [];
+  const groupEligible = [];
+  const dividers = pending.slice(0, 30);
+  const inAncestors = dividers.map((p) => graph.ancestors([p]));
+  for (let i = 0; i < n; i++) {
+    if (!member[i]) continue;
+    let signature = 0;
+    inAncestors.forEach((a, b) => {
+      if (a[i]) signature |= 1 << b;
+    });
+    let g = signatureGroup.get(signature);
+    if (g === void 0) {
+      g = groupMass.length;
+      signatureGroup.set(signature, g);
+      groupMass.push(0);
+      groupEligible.push(0);
+    }
+    groupOf[i] = g;
+    groupMass[g] += mass[i];
+    if (eligible(i)) groupEligible[g]++;
+  }
+  const probesIn = groupMass.map(() => 0);
+  for (let t = 0; t < count; t++) {
+    let best = -1;
+    for (let g = 0; g < groupMass.length; g++) {
+      if (probesIn[g] >= groupEligible[g]) continue;
+      if (best < 0 || groupMass[g] / (probesIn[g] + 1) > groupMass[best] / (probesIn[best] + 1)) best = g;
+    }
+    if (best < 0 || groupMass[best] <= 0) break;
+    probesIn[best]++;
+  }
+  const chosen = [];
+  probesIn.forEach((d, g) => {
+    if (d === 0) return;
+    const inGroup = new Uint8Array(n);
+    const groupWeights = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      if (groupOf[i] === g) {
+        inGroup[i] = 1;
+        groupWeights[i] = mass[i];
+      }
+    }
+    const below = ancestorSums(graph, inGroup, groupWeights);
+    const taken = /* @__PURE__ */ new Set();
+    for (let t = 1; t <= d; t++) {
+      const target = t * groupMass[g] / (d + 1);
+      let best = -1;
+      let bestGap = Infinity;
+      for (let i = 0; i < n; i++) {
+        if (!inGroup[i] || taken.has(i) || !eligible(i)) continue;
+        const gap = Math.abs(below[i] - target);
+        if (gap < bestGap || gap === bestGap && i > best) {
+          best = i;
+          bestGap = gap;
+        }
+      }
+      if (best < 0) break;
+      taken.add(best);
+      chosen.push(best);
+    }
+  });
+  return chosen;
+}
+
+// action/src/bisect/search.ts
+function binarySteps(n) {
+  return n <= 1 ? 0 : Math.ceil(Math.log2(n));
+}
+
+// action/src/bisect/deterministic-search.ts
+var DeterministicSearch = class {
+  constructor(graph, bad, verifyBad = false) {
+    this.graph = graph;
+    this.bad = bad;
+    this.badVerified = !verifyBad;
+    const n = graph.size;
+    this.alive = new Uint8Array(n).fill(1);
+    this.goodClosed = new Uint8Array(n);
+    this.skipped = new Uint8Array(n);
+    this.tested = new Uint8Array(n);
+    this.aliveCount = n;
+  }
+  graph;
+  bad;
+  alive;
+  goodClosed;
+  skipped;
+  tested;
+  aliveCount;
+  badVerified;
+  end;
+  record(index, verdict) {
+    if (this.end) return;
+    const sha = this.graph.shas[index];
+    if (verdict === "skip") {
+      this.skipped[index] = 1;
+      return;
+    }
+    const wasTested = this.tested[index] === 1;
+    this.tested[index] = 1;
+    if (verdict === "good") {
+      if (index === this.bad && !wasTested) {
+        this.end = {
+          kind: "no-culprit",
+          reason: "bad-commit-passes",
+          message: `The bad commit ${sha} passes the test, so no commit in the range fails it. The failure may be flaky (try --flaky) or depend on something outside the repository.`
+        };
+        return;
+      }
+      this.graph.markAncestors([index], this.goodClosed);
+      for (let i = 0; i < this.alive.length; i++) {
+        if (this.alive[i] && this.goodClosed[i]) {
+          this.alive[i] = 0;
+          this.aliveCount--;
+        }
+      }
+    } else {
+      if (index === this.bad) this.badVerified = true;
+      if (this.goodClosed[index]) {
+        this.end = this.contradiction(`${sha} fails the test, but it is an ancestor of a commit that passed`);
+        return;
+      }
+      const below = this.graph.ancestors([index]);
+      for (let i = 0; i < this.alive.length; i++) {
+        if (this.alive[i] && !below[i]) {
+          this.alive[i] = 0;
+          this.aliveCount--;
+        }
+      }
+    }
+    if (this.aliveCount === 0) {
+      this.end = this.contradiction(`after ${sha} was ${verdict}, no commit can be the first bad one`);
+    }
+  }
+  next(count, pending) {
+    if (this.outcome(pending) || count <= 0) return [];
+    const running = new Set(pending);
+    const verifyNow = this.mustVerifyBad() && !running.has(this.bad);
+    if (this.aliveCount === 1) return verifyNow ? [this.bad] : [];
+    const mass = new Float64Array(this.graph.size);
+    for (let i = 0; i < mass.length; i++) mass[i] = this.alive[i];
+    const planned = planProbes({
+      graph: this.graph,
+      member: this.alive,
+      mass,
+      eligible: (i) => this.isProbeable(i) && !running.has(i),
+      pending: pending.filter((p) => this.alive[p]),
+      count
+    });
+    if (verifyNow && planned.length < count) planned.push(this.bad);
+    if (planned.length === 0 && !pending.some((p) => this.isInformative(p))) {
+      const outside = this.outsideProbe(running);
+      if (outside !== void 0) planned.push(outside);
+    }
+    return planned;
+  }
+  /**
+   * When only skipped candidates are left, a commit that is no longer a candidate can still
+   * split them: a good verdict on it clears its ancestors (git stops at "could be any of" here).
+   * Returns the one that splits the candidates most evenly, if any.
+   */
+  outsideProbe(running) {
+    const n = this.graph.size;
+    const below = ancestorSums(this.graph, new Uint8Array(n).fill(1), Float64Array.from(this.alive));
+    let best;
+    let bestSplit = 0;
+    for (let i = 0; i < n; i++) {
+      if (this.alive[i] || this.tested[i] || this.skipped[i] || running.has(i)) continue;
+      const split = Math.min(below[i], this.aliveCount - below[i]);
+      if (split > bestSplit) {
+        best = i;
+        bestSplit = split;
+      }
+    }
+    return best;
+  }
+  outcome(pending) {
+    if (this.end) return this.end;
+    if (this.aliveCount === 1) {
+      const only = this.alive.indexOf(1);
+      if (only === this.bad && this.mustVerifyBad()) return void 0;
+      return { kind: "culprit", index: only, confidence: 1 };
+    }
+    for (let i = 0; i < this.alive.length; i++) if (this.isProbeable(i)) return void 0;
+    if (pending.some((p) => this.isInformative(p))) return void 0;
+    if (this.outsideProbe(new Set(pending)) !== void 0) return void 0;
+    return { kind: "ambiguous", indices: this.candidates(), reason: "only-skipped-left" };
+  }
+  candidates() {
+    const indices = [];
+    this.alive.forEach((a, i) => a && indices.push(i));
+    return indices;
+  }
+  remaining() {
+    const extra = this.mustVerifyBad() ? 1 : 0;
+    return { candidates: this.aliveCount, estimatedTests: binarySteps(this.aliveCount) + extra };
+  }
+  isInformative(index) {
+    if (this.end || this.tested[index] || this.skipped[index]) return false;
+    if (index === this.bad) return this.mustVerifyBad();
+    const below = this.graph.ancestors([index]);
+    let inside = 0;
+    for (let i = 0; i < below.length; i++) if (below[i] && this.alive[i]) inside++;
+    return inside > 0 && inside < this.aliveCount;
+  }
+  /** With verifyBad: the bad commit is still a candidate, untested, and testable (a skip ends the check). */
+  mustVerifyBad() {
+    return !this.badVerified && this.alive[this.bad] === 1 && !this.skipped[this.bad];
+  }
+  /** A commit the search may choose: still a candidate, untested, not skipped, not the bad one. */
+  isProbeable(i) {
+    return this.alive[i] === 1 && !this.skipped[i] && !this.tested[i] && i !== this.bad;
+  }
+  contradiction(what) {
+    return {
+      kind: "error",
+      reason: "contradiction",
+      message: `The verdicts contradict each other: ${what}. The test is flaky or depends on something outside the commit; rerun with --flaky.`
+    };
+  }
+};
+
+// action/src/bisect/flaky-search.ts
+function defaultFlakyOptions(rangeSize) {
+  return {
+    confidence: 0.99,
+    // Two rates suffice: a 15-test run barely tells 0.1 from 0.2, so extra grid points only add
+    // hedging cost at 0.1 (N=1024 sims: a 0.3 point with 20% prior costs +0.4 tests at f=0.1).
+    // The prior sits at the knee of the trade-off: more weight on 0.2 buys accuracy at f=0.2
+    // (0.5: 99.2%) for tests at f=0.1 (15.06); less (0.4) saves 0.1 test but drops to ~98.8%.
+    flakeRates: [0.1, 0.2],
+    flakeRatePrior: [0.55, 0.45],
+    probeFlakeRatePrior: [0.4, 0.6],
+    falsePassRate: 0,
+    noCulpritPrior: 0.02,
+    maxTests: 16 + 5 * Math.ceil(Math.log2(rangeSize + 1))
+  };
+}
+function entropy(p) {
+  if (p <= 0 || p >= 1) return 0;
+  return -(p * Math.log2(p) + (1 - p) * Math.log2(1 - p));
+}
+var FlakySearch = class {
+  constructor(graph, bad, options) {
+    this.graph = graph;
+    this.bad = bad;
+    this.options = options;
+    this.n = graph.size;
+    const { flakeRates, flakeRatePrior, noCulpritPrior } = options;
+    const priorTotal = flakeRatePrior.reduce((a, b) => a + b, 0);
+    const width = this.n + 1;
+    this.posterior = new Float64Array(flakeRates.length * width);
+    flakeRates.forEach((_, g) => {
+      const pg = flakeRatePrior[g] / priorTotal;
+      for (let j = 0; j < this.n; j++) this.posterior[g * width + j] = pg * (1 - noCulpritPrior) / this.n;
+      this.posterior[g * width + this.n] = pg * noCulpritPrior;
+    });
+    this.skipped = new Uint8Array(this.n);
+  }
+  graph;
+  bad;
+  options;
+  n;
+  /** Posterior, row g holds P(hypothesis, f = flakeRates[g]); column n is "no culprit". */
+  posterior;
+  skipped;
+  tests = 0;
+  end;
+  /** Bayes update of the joint posterior with one verdict; a skip only marks the commit unprobeable. */
+  record(index, verdict) {
+    if (this.end) return;
+    if (verdict === "skip") {
+      this.skipped[index] = 1;
+      return;
+    }
+    this.tests++;
+    const below = this.graph.ancestors([index]);
+    const fail = verdict === "bad";
+    const q = this.options.falsePassRate;
+    const width = this.n + 1;
+    let total = 0;
+    this.options.flakeRates.forEach((f, g) => {
+      const holds = fail ? 1 - q : q;
+      const clean = fail ? f : 1 - f;
+      const row = g * width;
+      for (let j = 0; j < this.n; j++) {
+        const v2 = this.posterior[row + j] * (below[j] ? holds : clean);
+        this.posterior[row + j] = v2;
+        total += v2;
+      }
+      const v = this.posterior[row + this.n] * clean;
+      this.posterior[row + this.n] = v;
+      total += v;
+    });
+    if (!(total > 0)) {
+      this.end = {
+        kind: "error",
+        reason: "contradiction",
+        message: `The verdict on ${this.graph.shas[index]} is impossible under the flake model (a pass was trusted, then contradicted).`
+      };
+      return;
+    }
+    for (let i = 0; i < this.posterior.length; i++) this.posterior[i] /= total;
+  }
+  /** Posterior mass of each hypothesis (index n: no culprit), summed over the flake rates. */
+  marginal() {
+    const width = this.n + 1;
+    const m = new Float64Array(width);
+    for (let g = 0; g < this.options.flakeRates.length; g++) {
+      for (let j = 0; j < width; j++) m[j] += this.posterior[g * width + j];
+    }
+    return m;
+  }
+  /** The current estimate of the false-failure rate (posterior mean; at least the grid's floor). */
+  flakeRate() {
+    const width = this.n + 1;
+    let est = 0;
+    this.options.flakeRates.forEach((f, g) => {
+      let pg = 0;
+      for (let j = 0; j < width; j++) pg += this.posterior[g * width + j];
+      est += pg * f;
+    });
+    return est;
+  }
+  /** The most informative probe, then (count > 1) mass-quantile probes around the running ones. */
+  next(count, pending) {
+    if (count <= 0 || this.outcome(pending)) return [];
+    const running = new Set(pending);
+    const first = this.bestProbe(running);
+    if (first === void 0) return [];
+    if (count === 1) return [first.index];
+    const member = new Uint8Array(this.n).fill(1);
+    const rest = planProbes({
+      graph: this.graph,
+      member,
+      mass: this.marginal().subarray(0, this.n),
+      eligible: (i) => !this.skipped[i] && !running.has(i) && i !== first.index,
+      pending: [...pending, first.index],
+      count: count - 1
+    });
+    return [first.index, ...rest];
+  }
+  /** A verdict once one hypothesis reaches the confidence; ambiguous when out of tests or probes. */
+  outcome(pending) {
+    if (this.end) return this.end;
+    const m = this.marginal();
+    let best = 0;
+    for (let j = 1; j < m.length; j++) if (m[j] > m[best]) best = j;
+    if (m[best] >= this.options.confidence) {
+      if (best === this.n) {
+        return {
+          kind: "no-culprit",
+          reason: "flake",
+          message: `The failure looks like a flake: with a false-failure rate of about ${this.flakeRate().toFixed(2)}, the tests say no commit in the range broke it (confidence ${m[best].toFixed(3)}).`
+        };
+      }
+      return { kind: "culprit", index: best, confidence: m[best] };
+    }
+    const stuck = this.tests >= this.options.maxTests || this.bestProbe(new Set(pending)) === void 0;
+    if (!stuck || pending.length > 0) return void 0;
+    return { kind: "ambiguous", indices: this.likeliest(m), reason: "out-of-tests" };
+  }
+  /** Live candidates and a rough count of tests left (entropy to shed over the current best gain). */
+  candidates() {
+    return this.likeliest(this.marginal());
+  }
+  remaining() {
+    const m = this.marginal();
+    let h = 0;
+    let candidates = 0;
+    for (let j = 0; j < m.length; j++) {
+      const p = m[j];
+      if (p > 0) h -= p * Math.log2(p);
+      if (j < this.n && p > 1e-4 / this.n) candidates++;
+    }
+    const gain = this.bestProbe(/* @__PURE__ */ new Set())?.gain ?? 1;
+    const stop = Math.log2(1 / (1 - this.options.confidence)) * 0.5;
+    return { candidates, estimatedTests: Math.max(1, Math.ceil((h + stop) / Math.max(gain, 0.05))) };
+  }
+  /** Whether a verdict at `index` could still move the posterior about the culprit. */
+  isInformative(index) {
+    if (this.end || this.skipped[index]) return false;
+    const below = this.graph.ancestors([index]);
+    const probe = this.probeModel();
+    let mass = 0;
+    let failMass = 0;
+    let noiseEntropy = 0;
+    for (let j = 0; j < this.n; j++) {
+      if (!below[j]) continue;
+      mass += probe.mass[j];
+      failMass += probe.failMass[j];
+      noiseEntropy += probe.noiseEntropy[j];
+    }
+    return probe.gain(mass, failMass, noiseEntropy) > 1e-6;
+  }
+  /**
+   * What a test at x tells about the culprit, from three sums over the hypotheses below x:
+   * their mass, their mass × E[f | j] (for j not below x, a fail is a flake at j's estimated rate)
+   * and their mass × H(E[f | j]). Gain = H(P(fail)) − E_j H(P(fail | j)), mixing over f exactly.
+   */
+  probeModel() {
+    const width = this.n + 1;
+    const rates = this.options.flakeRates;
+    const q = this.options.falsePassRate;
+    const rowWeight = this.probeRowWeights();
+    const mass = new Float64Array(width);
+    const failMass = new Float64Array(width);
+    let z2 = 0;
+    for (let g = 0; g < rates.length; g++) {
+      const row = g * width;
+      const w = rowWeight[g];
+      if (w === 0) continue;
+      for (let j = 0; j < width; j++) {
+        const p = this.posterior[row + j] * w;
+        mass[j] += p;
+        failMass[j] += p * rates[g];
+        z2 += p;
+      }
+    }
+    if (z2 > 0) {
+      for (let j = 0; j < width; j++) {
+        mass[j] /= z2;
+        failMass[j] /= z2;
+      }
+    }
+    const noiseEntropy = new Float64Array(width);
+    let totalFail = 0;
+    let totalEntropy = 0;
+    for (let j = 0; j < width; j++) {
+      const f = mass[j] > 0 ? failMass[j] / mass[j] : 0;
+      noiseEntropy[j] = mass[j] * entropy(f);
+      totalFail += failMass[j];
+      totalEntropy += noiseEntropy[j];
+    }
+    const hq = entropy(q);
+    return {
+      mass,
+      failMass,
+      noiseEntropy,
+      /** Expected information of a test whose ancestors hold these sums. */
+      gain: (below, belowFail, belowEntropy) => {
+        const pFail = below * (1 - q) + (totalFail - belowFail);
+        return entropy(Math.min(1, Math.max(0, pFail))) - below * hq - (totalEntropy - belowEntropy);
+      }
+    };
+  }
+  /**
+   * Factor per rate that turns the posterior into the one `probeFlakeRatePrior` would have given:
+   * the likelihood is the same, so swapping priors is a reweighting of the rows.
+   */
+  probeRowWeights() {
+    const { flakeRatePrior, probeFlakeRatePrior } = this.options;
+    if (!probeFlakeRatePrior || probeFlakeRatePrior.length !== flakeRatePrior.length) return flakeRatePrior.map(() => 1);
+    const total = flakeRatePrior.reduce((a, b) => a + b, 0);
+    const probeTotal = probeFlakeRatePrior.reduce((a, b) => a + b, 0);
+    return flakeRatePrior.map((p, g) => p > 0 ? (probeFlakeRatePrior[g] ?? 0) / probeTotal * (total / p) : 0);
+  }
+  /** The most informative probe (see `probeModel`) that is neither skipped nor running. */
+  bestProbe(running) {
+    const probe = this.probeModel();
+    const member = new Uint8Array(this.n).fill(1);
+    const below = ancestorSums(this.graph, member, probe.mass.subarray(0, this.n));
+    const belowFail = ancestorSums(this.graph, member, probe.failMass.subarray(0, this.n));
+    const belowEntropy = ancestorSums(this.graph, member, probe.noiseEntropy.subarray(0, this.n));
+    let best;
+    for (let i = 0; i < this.n; i++) {
+      if (this.skipped[i] || running.has(i)) continue;
+      const gain = probe.gain(below[i], belowFail[i], belowEntropy[i]);
+      if (gain > 1e-6 && (!best || gain > best.gain + 1e-12 || Math.abs(gain - best.gain) <= 1e-12 && i > best.index)) {
+        best = { index: i, gain };
+      }
+    }
+    return best;
+  }
+  /** The fewest candidates that together hold `confidence` of the culprit mass. */
+  likeliest(m) {
+    const order = Array.from({ length: this.n }, (_, j) => j).sort((a, b) => m[b] - m[a]);
+    const out = [];
+    let mass = 0;
+    const culpritMass = 1 - m[this.n];
+    for (const j of order) {
+      if (mass >= this.options.confidence * culpritMass || m[j] <= 0) break;
+      out.push(j);
+      mass += m[j];
+    }
+    return out.length > 0 ? out : [this.bad];
+  }
+};
+
+// action/src/bisect/graph.ts
+var CommitGraph = class _CommitGraph {
+  /** sha of each index. */
+  shas;
+  /** Parent indices of each index (first parent first); always smaller than the index itself. */
+  parents;
+  /** Child indices of each index. */
+  children;
+  index;
+  constructor(shas, parents, children, index) {
+    this.shas = shas;
+    this.parents = parents;
+    this.children = children;
+    this.index = index;
+  }
+  /**
+   * Builds the graph, sorting the commits topologically (parents first).
+   * @example CommitGraph.from([{ sha: "b", parents: ["a"] }, { sha: "a", parents: [] }])
+   */
+  static from(commits, options = {}) {
+    const inputIndex = /* @__PURE__ */ new Map();
+    commits.forEach((c, i) => {
+      if (inputIndex.has(c.sha)) throw new Error(`Commit ${c.sha} appears twice in the history.`);
+      inputIndex.set(c.sha, i);
+    });
+    const inputParents = commits.map((c) => {
+      const ps = options.firstParent ? c.parents.slice(0, 1) : c.parents;
+      const out = [];
+      for (const p of ps) {
+        const j = inputIndex.get(p);
+        if (j !== void 0 && !out.includes(j)) out.push(j);
+      }
+      return out;
+    });
+    const n = commits.length;
+    const order = [];
+    const state = new Uint8Array(n);
+    for (let root = 0; root < n; root++) {
+      if (state[root] !== 0) continue;
+      const stack = [root];
+      const next = [0];
+      state[root] = 1;
+      while (stack.length > 0) {
+        const top = stack.length - 1;
+        const v = stack[top];
+        const ps = inputParents[v];
+        const k = next[top];
+        if (k < ps.length) {
+          next[top] = k + 1;
+          const p = ps[ps.length - 1 - k];
+          if (state[p] === 0) {
+            state[p] = 1;
+            stack.push(p);
+            next.push(0);
+          } else if (state[p] === 1) {
+            throw new Error(`The history has a cycle through ${commits[p].sha}.`);
+          }
+        } else {
+          state[v] = 2;
+          order.push(v);
+          stack.pop();
+          next.pop();
+        }
+      }
+    }
+    const rank = new Int32Array(n);
+    order.forEach((v, i) => rank[v] = i);
+    const shas = order.map((v) => commits[v].sha);
+    const parents = order.map((v) => Int32Array.from(inputParents[v], (p) => rank[p]));
+    const childLists = Array.from({ length: n }, () => []);
+    parents.forEach((ps, i) => ps.forEach((p) => childLists[p].push(i)));
+    const index = /* @__PURE__ */ new Map();
+    shas.forEach((s, i) => index.set(s, i));
+    return new _CommitGraph(
+      shas,
+      parents,
+      childLists.map((c) => Int32Array.from(c)),
+      index
+    );
+  }
+  get size() {
+    return this.shas.length;
+  }
+  /** Index of a sha, or undefined when the commit is not in the graph. */
+  indexOf(sha) {
+    return this.index.get(sha);
+  }
+  /** Index of a sha; throws a clear error when it is not in the graph. */
+  require(sha) {
+    const i = this.index.get(sha);
+    if (i === void 0) throw new Error(`Commit ${sha} is not in the history being bisected.`);
+    return i;
+  }
+  /**
+   * Marks the ancestors of `from` (itself included) in `mark` with `value`, not walking past
+   * nodes for which `stop` returns true. Returns the number of nodes newly marked.
+   */
+  markAncestors(from, mark, value = 1, stop) {
+    const stack = [];
+    let count = 0;
+    for (const f of from) {
+      if (mark[f] !== value && !stop?.(f)) {
+        mark[f] = value;
+        count++;
+        stack.push(f);
+      }
+    }
+    while (stack.length > 0) {
+      const v = stack.pop();
+      for (const p of this.parents[v]) {
+        if (mark[p] !== value && !stop?.(p)) {
+          mark[p] = value;
+          count++;
+          stack.push(p);
+        }
+      }
+    }
+    return count;
+  }
+  /** A fresh membership array of the ancestors of `from`, itself included. */
+  ancestors(from) {
+    const mark = new Uint8Array(this.size);
+    this.markAncestors(from, mark);
+    return mark;
+  }
+};
+
+// action/src/bisect/range.ts
+function computeRange(input2) {
+  const full = CommitGraph.from(input2.commits);
+  const bad = full.indexOf(input2.bad);
+  if (bad === void 0) throw new Error(`The bad commit ${input2.bad} is not in the history.`);
+  if (input2.goods.length === 0) throw new Error("At least one good commit is needed.");
+  const goods = input2.goods.map((g) => full.indexOf(g)).filter((g) => g !== void 0);
+  if (input2.goods.includes(input2.bad)) {
+    throw new Error(`The commit ${input2.bad} is given as both good and bad.`);
+  }
+  const goodClosed = full.ancestors(goods);
+  if (goodClosed[bad]) {
+    const descendant = goods.find((g) => full.ancestors([g])[bad]);
+    throw new Error(
+      `The good commit ${descendant === void 0 ? "" : full.shas[descendant] + " "}is a descendant of the bad commit ${input2.bad}: the range is empty. Did you swap the good and bad commits?`
+    );
+  }
+  const inRange = new Uint8Array(full.size);
+  if (input2.firstParent) {
+    for (let c = bad; c !== void 0 && !goodClosed[c]; c = full.parents[c][0]) inRange[c] = 1;
+  } else {
+    full.markAncestors([bad], inRange, 1, (i) => goodClosed[i] === 1);
+  }
+  let mergeBases;
+  if (input2.mergeBases) {
+    mergeBases = input2.mergeBases.filter((m) => !input2.goods.includes(m));
+  } else {
+    const badAncestors = full.ancestors([bad]);
+    mergeBases = [];
+    for (let i = 0; i < full.size; i++) {
+      if (!badAncestors[i] || !goodClosed[i] || goods.includes(i)) continue;
+      if (!Array.from(full.children[i]).some((c) => badAncestors[c] && goodClosed[c])) mergeBases.push(full.shas[i]);
+    }
+  }
+  if (!input2.firstParent && inRange.every((v) => v === 1)) return { graph: full, bad, mergeBases };
+  const commits = [];
+  for (let i = 0; i < full.size; i++) {
+    if (!inRange[i]) continue;
+    commits.push({ sha: full.shas[i], parents: Array.from(full.parents[i], (p) => full.shas[p]) });
+  }
+  const graph = CommitGraph.from(commits, { firstParent: input2.firstParent ?? false });
+  return { graph, bad: graph.require(input2.bad), mergeBases };
+}
+
+// action/src/bisect/bisection.ts
+var Bisection = class _Bisection {
+  constructor(range, search, flaky, goods) {
+    this.range = range;
+    this.search = search;
+    this.flaky = flaky;
+    this.goods = goods;
+    for (const m of range.mergeBases) this.checks.set(m, { done: false, failures: 0 });
+  }
+  range;
+  search;
+  flaky;
+  goods;
+  warnings = [];
+  checks = /* @__PURE__ */ new Map();
+  checkError;
+  testCount = 0;
+  /** Builds the range; throws an Error naming the refs when it is empty or malformed. */
+  static create(input2) {
+    const range = computeRange(input2);
+    const flaky = input2.flaky !== void 0 && input2.flaky !== false;
+    let search;
+    if (flaky) {
+      const overrides = typeof input2.flaky === "object" ? input2.flaky : {};
+      const options = { ...defaultFlakyOptions(range.graph.size), ...overrides };
+      if (input2.confidence !== void 0) options.confidence = input2.confidence;
+      search = new FlakySearch(range.graph, range.bad, options);
+    } else {
+      search = new DeterministicSearch(range.graph, range.bad, input2.verifyBad ?? false);
+    }
+    return new _Bisection(range, search, flaky, input2.goods);
+  }
+  /** Number of commits that could hold the culprit at the start (the bad one included). */
+  get rangeSize() {
+    return this.range.graph.size;
+  }
+  /** The bad commit. */
+  get bad() {
+    return this.range.graph.shas[this.range.bad];
+  }
+  /** Merge bases that git would test before bisecting (goods that are not ancestors of bad). */
+  get mergeBases() {
+    return this.range.mergeBases;
+  }
+  /** Tests recorded so far (skips included). */
+  get tested() {
+    return this.testCount;
+  }
+  /** Whether `sha` is a commit of the range or a merge base to check. */
+  knows(sha) {
+    return this.checks.has(sha) || this.range.graph.indexOf(sha) !== void 0;
+  }
+  /** Records one test verdict. Throws when the commit is neither in the range nor a check. */
+  record(sha, verdict) {
+    this.testCount++;
+    const check2 = this.checks.get(sha);
+    if (check2) {
+      this.recordCheck(sha, check2, verdict);
+      return;
+    }
+    this.search.record(this.range.graph.require(sha), verdict);
+  }
+  /**
+   * The next probes to run: up to `count`, given the probes in `pending` that are still running
+   * (they count as dividers). Empty when the bisection has ended, or when it must wait for a
+   * running probe.
+   */
+  next(count = 1, pending = []) {
+    if (this.checkError || count <= 0) return [];
+    const running = new Set(pending);
+    const out = [...this.checks].filter(([sha, c]) => !c.done && !running.has(sha)).map(([sha]) => sha).slice(0, count);
+    if (out.length > 0 && count === 1) return out;
+    const graph = this.range.graph;
+    const pendingIndices = pending.map((s) => graph.indexOf(s)).filter((i) => i !== void 0);
+    const more = this.search.next(count - out.length, pendingIndices).map((i) => graph.shas[i]);
+    return [...out, ...more];
+  }
+  /** Where the bisection stands, given the probes still running. */
+  status(pending = []) {
+    if (this.checkError) return { state: "error", reason: "merge-base-fails", message: this.checkError };
+    const graph = this.range.graph;
+    const pendingIndices = pending.map((s) => graph.indexOf(s)).filter((i) => i !== void 0);
+    const unchecked = [...this.checks.values()].some((c) => !c.done);
+    const outcome = unchecked ? void 0 : this.search.outcome(pendingIndices);
+    if (!outcome) {
+      const r = this.search.remaining();
+      const checksLeft = [...this.checks.values()].filter((c) => !c.done).length;
+      return { state: "searching", candidates: r.candidates, estimatedTests: r.estimatedTests + checksLeft };
+    }
+    switch (outcome.kind) {
+      case "culprit":
+        return { state: "culprit", sha: graph.shas[outcome.index], confidence: outcome.confidence };
+      case "ambiguous":
+        return { state: "ambiguous", candidates: outcome.indices.map((i) => graph.shas[i]), reason: outcome.reason };
+      case "no-culprit":
+        return { state: "no-culprit", reason: outcome.reason, message: outcome.message };
+      case "error":
+        return { state: "error", reason: outcome.reason, message: outcome.message };
+    }
+  }
+  /** Whether a verdict on `sha` could still change the answer; a running probe that is not can be stopped. */
+  isInformative(sha) {
+    const check2 = this.checks.get(sha);
+    if (check2) return !check2.done;
+    const i = this.range.graph.indexOf(sha);
+    return i !== void 0 && this.search.isInformative(i);
+  }
+  /** The commits that can still hold the culprit, given the verdicts so far. */
+  candidates() {
+    return this.search.candidates().map((i) => this.range.graph.shas[i]);
+  }
+  recordCheck(sha, check2, verdict) {
+    if (check2.done) return;
+    if (verdict === "good") {
+      check2.done = true;
+    } else if (verdict === "skip") {
+      check2.done = true;
+      this.warnings.push(
+        `The merge base ${sha} was skipped, so it is not known whether the first bad commit lies between the good commits and ${this.bad}. Continuing anyway.`
+      );
+    } else if (++check2.failures >= (this.flaky ? 2 : 1)) {
+      check2.done = true;
+      this.checkError = `The merge base ${sha} of the bad commit ${this.bad} and the good commit(s) ${this.goods.join(", ")} fails the test: the bug was fixed between ${sha} and the good commit(s), not broken between good and bad. To find where it broke, use a good commit that is an ancestor of ${this.bad}.`;
+    }
+  }
+};
+
+// action/src/runner/command-check.ts
+function notRunnable(exitCode) {
+  return exitCode === 126 || exitCode === 127;
+}
+var CommandCheck = class {
+  constructor(command, goodCommit) {
+    this.command = command;
+    this.goodCommit = goodCommit;
+  }
+  command;
+  goodCommit;
+  /** Whether the command is known to run, or its re-check has been started. */
+  settled = false;
+  /** The verdict waiting for the re-check. */
+  held;
+  /**
+   * A test's verdict (infrastructure errors are not verdicts): `hold` when `item` must wait for a
+   * re-check on the good commit, which the caller starts; else `record` it now.
+   */
+  consider(run, item) {
+    if (run.verdict === "bad" && notRunnable(run.exitCode) && !this.settled) {
+      this.settled = true;
+      this.held = item;
+      return "hold";
+    }
+    this.settled ||= run.verdict === "good";
+    return "record";
+  }
+  /** Whether a verdict waits for the re-check: nothing new is started meanwhile. */
+  get holding() {
+    return this.held !== void 0;
+  }
+  /** The re-check's run: the held verdict, to record as bad, or why nothing can be blamed. */
+  conclude(run) {
+    const held = this.held;
+    if (held === void 0) throw new Error("No verdict is waiting for a re-check of the command.");
+    this.held = void 0;
+    if (!notRunnable(run.exitCode)) return { held };
+    return {
+      failure: {
+        reason: run.exitCode === 127 ? "command-not-found" : "command-not-executable",
+        message: `The command '${this.command.join(" ")}' exits ${run.exitCode} on the good commit ${this.goodCommit} too: it was ${run.exitCode === 127 ? "not found" : "not executable"}, so no commit can be blamed. Check the command and that it is installed (each probe runs in a fresh worktree of the commit).`
+      }
+    };
+  }
+};
+
+// action/src/runner/infrastructure-retry.ts
+var InfrastructureRetry = class {
+  /** Commits that have had their one retry. */
+  retried = /* @__PURE__ */ new Set();
+  /** Retries waiting for a free worktree, oldest first. */
+  waiting = [];
+  /** After an infrastructure error on `sha`: `retry` the first time (it waits in line), `skip` after that. */
+  onError(sha) {
+    if (this.retried.has(sha)) return "skip";
+    this.retried.add(sha);
+    this.waiting.push(sha);
+    return "retry";
+  }
+  /** Whether a retry is waiting to start. */
+  get hasWaiting() {
+    return this.waiting.length > 0;
+  }
+  /** The oldest waiting retry, now started; undefined when none waits. */
+  take() {
+    return this.waiting.shift();
+  }
+};
+
+// action/src/runner/probe-plan.ts
+var BisectPlan = class {
+  constructor(bisection) {
+    this.bisection = bisection;
+  }
+  bisection;
+  partial = false;
+  isOver(pending) {
+    return this.bisection.status(pending).state !== "searching";
+  }
+  next(count, running) {
+    return this.bisection.next(count, running);
+  }
+  mayStop(sha) {
+    return !this.bisection.isInformative(sha);
+  }
+};
+var ProbeListPlan = class {
+  partial = true;
+  queue;
+  constructor(commits) {
+    this.queue = [...new Set(commits)];
+  }
+  isOver(pending, retriesWaiting) {
+    return this.queue.length === 0 && !retriesWaiting && pending.length === 0;
+  }
+  next(count) {
+    return this.queue.splice(0, Math.max(0, count));
+  }
+  mayStop() {
+    return false;
+  }
+};
+
+// action/src/runner/run-test.ts
+import { spawn } from "node:child_process";
+
+// action/src/runner/test-environment.ts
+var DROPPED_PREFIXES = ["ACTIONS_", "INPUT_"];
+var DROPPED_NAMES = /* @__PURE__ */ new Set([
+  // Tokens for the GitHub API, as the workflow or gh read them.
+  "GITHUB_TOKEN",
+  "GH_TOKEN",
+  "GITHUB_ENTERPRISE_TOKEN",
+  "GH_ENTERPRISE_TOKEN",
+  // The runner's file commands: writing to them sets variables and PATH for the workflow's later
+  // steps (among them the upload of our result, which holds ACTIONS_RUNTIME_TOKEN), or forges our
+  // outputs and step summary.
+  "GITHUB_ENV",
+  "GITHUB_PATH",
+  "GITHUB_OUTPUT",
+  "GITHUB_STATE",
+  "GITHUB_STEP_SUMMARY"
+]);
+function isRunnerSecret(name) {
+  const upper = name.toUpperCase();
+  return DROPPED_NAMES.has(upper) || DROPPED_PREFIXES.some((prefix) => upper.startsWith(prefix));
+}
+function testEnvironment(runner = process.env) {
+  return Object.fromEntries(Object.entries(runner).filter(([name]) => !isRunnerSecret(name)));
+}
+
+// action/src/runner/run-test.ts
+var SHELL_METACHARACTERS = /[|&;<>()$`\\"' \t\n*?[#~=%]/;
+function verdictOfExit(exitCode) {
+  if (exitCode === null || exitCode >= 128 || exitCode < 0) return "error";
+  if (exitCode === 0) return "good";
+  if (exitCode === 125) return "skip";
+  return "bad";
+}
+function runTest(command) {
+  const [program, ...rest] = command.argv;
+  if (!program) throw new Error("The test command is empty.");
+  const useShell = SHELL_METACHARACTERS.test(program);
+  const file2 = useShell ? "sh" : program;
+  const args = useShell ? ["-c", `${program} "$@"`, program, ...rest] : rest;
+  const started = performance.now();
+  const output2 = command.output ?? "ignore";
+  const sink = typeof output2 === "function" ? output2 : void 0;
+  const stdio = typeof output2 === "function" ? "pipe" : output2;
+  return new Promise((resolve2) => {
+    let settled = false;
+    let note;
+    let stopped = false;
+    const finish = (run) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      command.signal?.removeEventListener("abort", onAbort);
+      resolve2({ ...run, durationMs: Math.round(performance.now() - started) });
+    };
+    const child2 = spawn(file2, args, {
+      cwd: command.cwd,
+      // The commit under test is untrusted: it never sees the runner's tokens (DESIGN, Trust).
+      env: testEnvironment(command.env ?? process.env),
+      detached: true,
+      stdio: ["ignore", stdio, stdio]
+    });
+    if (sink) {
+      child2.stdout?.on("data", sink);
+      child2.stderr?.on("data", sink);
+    }
+    const killGroup = () => {
+      try {
+        if (child2.pid) process.kill(-child2.pid, "SIGKILL");
+      } catch {
+      }
+    };
+    const timer = command.timeoutMs ? setTimeout(() => {
+      note = `timed out after ${(command.timeoutMs / 1e3).toFixed(0)} s`;
+      killGroup();
+    }, command.timeoutMs) : void 0;
+    const onAbort = () => {
+      stopped = true;
+      note = "stopped: its verdict is no longer needed";
+      killGroup();
+    };
+    if (command.signal?.aborted) onAbort();
+    command.signal?.addEventListener("abort", onAbort);
+    child2.on("error", (error62) => {
+      const exitCode = error62.code === "ENOENT" ? 127 : error62.code === "EACCES" ? 126 : null;
+      finish({ verdict: verdictOfExit(exitCode), exitCode, note: `${program}: ${error62.message}` });
+    });
+    child2.on("close", (code, signal) => {
+      killGroup();
+      if (stopped) return finish({ verdict: "error", exitCode: null, note, stopped: true });
+      if (note) return finish({ verdict: "error", exitCode: null, note });
+      if (signal) return finish({ verdict: "error", exitCode: null, note: `killed by ${signal}` });
+      finish({
+        verdict: verdictOfExit(code),
+        exitCode: code,
+        ...code !== null && code >= 128 ? { note: `exit ${code} (128 or more) aborts the probe` } : {}
+      });
+    });
+  });
+}
+
+// action/src/runner/worktree-pool.ts
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+var WorktreePool = class {
+  constructor(git2, size, parentDir = tmpdir()) {
+    this.git = git2;
+    this.size = size;
+    this.parentDir = parentDir;
+  }
+  git;
+  size;
+  parentDir;
+  free = [];
+  all = [];
+  warming = [];
+  baseDir;
+  /**
+   * Registers every worktree now, so the first probes only check out their commits. The runner
+   * starts this while it reads the history. Failures surface on `acquire`.
+   */
+  warm(sha) {
+    while (this.all.length < this.size) {
+      const creating = this.create(sha);
+      creating.catch(() => void 0);
+      this.warming.push(creating);
+    }
+  }
+  /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
+  async acquire(sha) {
+    const warmed = this.warming.shift();
+    let worktree = warmed ? await warmed : this.free.pop();
+    if (!worktree) {
+      if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
+      worktree = await this.create(sha);
+    }
+    await this.git.checkoutWorktree(worktree.path, sha);
+    return worktree;
+  }
+  /** Registers one more worktree (not checked out yet). */
+  async create(sha) {
+    this.baseDir ??= mkdtemp(join(this.parentDir, "bisect-bot-"));
+    const id = this.all.length;
+    const worktree = { id, path: "" };
+    this.all.push(worktree);
+    worktree.path = join(await this.baseDir, `worker-${id}`);
+    await this.git.addWorktree(worktree.path, sha);
+    return worktree;
+  }
+  release(worktree) {
+    this.free.push(worktree);
+  }
+  /** Removes every worktree and the temporary directory. Safe to call twice. */
+  async dispose() {
+    await Promise.allSettled(this.warming.splice(0));
+    const all = this.all.splice(0);
+    this.free.length = 0;
+    await this.git.removeWorktrees(all.map((w) => w.path).filter(Boolean));
+    if (this.baseDir) await rm(await this.baseDir, { recursive: true, force: true });
+    this.baseDir = void 0;
+  }
+};
+
+// action/src/runner/bisect-runner.ts
+async function resolveRange(git2, refs) {
+  const [bad, good] = await Promise.all([git2.resolveCommit(refs.bad), Promise.all(refs.good.map((ref) => git2.resolveCommit(ref)))]);
+  return { git: git2, good, bad, refNames: { good: refs.good, bad: refs.bad } };
+}
+function runnerOptions(values) {
+  return {
+    parallel: values.parallel,
+    firstParent: values.firstParent,
+    flaky: values.flaky,
+    confidence: values.confidence,
+    verifyBad: values.verify ?? false,
+    ...values.stepTimeoutSeconds > 0 ? { stepTimeoutMs: values.stepTimeoutSeconds * 1e3 } : {}
+  };
+}
+async function runBisect(settings) {
+  const emit = (event) => {
+    try {
+      settings.onEvent?.(event);
+    } catch {
+    }
+  };
+  const parallel = Math.max(1, settings.parallel ?? 1);
+  const pool = new WorktreePool(settings.git, parallel, settings.worktreeDir);
+  pool.warm(settings.bad);
+  try {
+    return await bisectInPool(settings, pool, parallel, emit);
+  } finally {
+    await pool.dispose();
+  }
+}
+async function bisectInPool(settings, pool, parallel, emit) {
+  const git2 = settings.git;
+  const [mergeBases, commits] = await Promise.all([
+    findMergeBases(git2, settings.bad, settings.good),
+    git2.rangeCommits(settings.bad, settings.good, settings.firstParent ?? false)
+  ]);
+  if (commits.length === 0) throw new Error(await explainEmptyRange(settings));
+  const bisection = Bisection.create({
+    commits,
+    bad: settings.bad,
+    goods: settings.good,
+    mergeBases,
+    firstParent: settings.firstParent ?? false,
+    flaky: settings.flaky ?? false,
+    verifyBad: settings.verifyBad ?? false,
+    ...settings.confidence !== void 0 ? { confidence: settings.confidence } : {}
+  });
+  for (const k of settings.known ?? []) {
+    if (bisection.knows(k.sha)) bisection.record(k.sha, k.verdict);
+  }
+  const initial = bisection.status();
+  emit({
+    type: "start",
+    rangeSize: bisection.rangeSize,
+    estimatedTests: initial.state === "searching" ? initial.estimatedTests : 0,
+    mergeBases: bisection.mergeBases
+  });
+  const plan = settings.probeOnly ? new ProbeListPlan(settings.probeOnly) : new BisectPlan(bisection);
+  const scheduler = new Scheduler(settings, bisection, plan, pool, parallel, emit);
+  const failure2 = await scheduler.run();
+  const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize }, scheduler.probes);
+  if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
+  return endedResult(base, bisection.status(), failure2, plan.partial ? { candidates: () => bisection.candidates() } : void 0);
+}
+var keyOf = (r) => r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha;
+var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+var Scheduler = class {
+  constructor(settings, bisection, plan, pool, parallel, emit) {
+    this.settings = settings;
+    this.bisection = bisection;
+    this.plan = plan;
+    this.pool = pool;
+    this.parallel = parallel;
+    this.emit = emit;
+    this.commandCheck = new CommandCheck(settings.command, settings.good[0]);
+  }
+  settings;
+  bisection;
+  plan;
+  pool;
+  parallel;
+  emit;
+  /** Every verdict, in the order they arrived (stopped tests are not probes). */
+  probes = [];
+  running = /* @__PURE__ */ new Map();
+  finished = [];
+  /** Resolves the loop's wait when a test finishes. */
+  wake;
+  /** The latest round whose verdict is known: a probe started now is planned in the next. */
+  latestRound = 0;
+  failure;
+  warningsSeen = 0;
+  retry = new InfrastructureRetry();
+  commandCheck;
+  /** Runs until the plan is over, a failure ends it, or the signal stops it. Returns the failure, if any. */
+  async run() {
+    const signal = this.settings.signal;
+    const stopAll = () => this.running.forEach((r) => r.abort.abort());
+    signal?.addEventListener("abort", stopAll);
+    try {
+      while (!signal?.aborted && !this.failure) {
+        if (!this.commandCheck.holding && this.plan.isOver(this.pendingShas(), this.retry.hasWaiting)) break;
+        if (!this.commandCheck.holding) this.fillWorktrees();
+        if (this.running.size === 0) {
+          this.failure = { reason: "no-verdict", message: "The engine has no probe to run but has not reached a verdict (this is a bug)." };
+          break;
+        }
+        if (this.finished.length === 0) await new Promise((r) => this.wake = r);
+        this.wake = void 0;
+        await awaitCompanions(this.finished[0], this.running, this.finished);
+        for (const f of this.finished.splice(0)) {
+          this.running.delete(keyOf(f.running));
+          this.apply(f);
+        }
+        for (const r of this.running.values()) {
+          if (r.purpose !== "good-check" && this.plan.mayStop(r.sha)) r.abort.abort();
+        }
+      }
+    } finally {
+      signal?.removeEventListener("abort", stopAll);
+      stopAll();
+      await Promise.allSettled([...this.running.values()].map((r) => r.done));
+    }
+    return this.failure;
+  }
+  /** Starts waiting retries, then what the plan asks for, until every worktree is busy. */
+  fillWorktrees() {
+    while (this.running.size < this.parallel) {
+      const sha = this.retry.take();
+      if (sha === void 0) break;
+      this.start(sha, "retry");
+    }
+    const chosen = this.plan.next(
+      this.parallel - this.running.size,
+      [...this.running.values()].map((r) => r.sha)
+    );
+    for (const sha of chosen) this.start(sha, this.bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
+  }
+  /** Probes still running that the bisection counts (the 126/127 re-check is not one of them). */
+  pendingShas() {
+    return [...this.running.values()].filter((r) => r.purpose !== "good-check").map((r) => r.sha);
+  }
+  start(sha, purpose) {
+    const abort = new AbortController();
+    const running = {
+      sha,
+      round: this.latestRound + 1,
+      purpose,
+      abort,
+      done: this.test(sha, () => running).then((tested) => ({ running, ...tested }))
+    };
+    running.done.then(
+      (f) => {
+        this.finished.push(f);
+        this.wake?.();
+      },
+      (error62) => {
+        this.failure ??= { reason: "probe-failed", message: `Could not run a probe of ${sha}: ${error62.message}` };
+        this.finished.push({ running, run: { verdict: "error", exitCode: null, durationMs: 0, stopped: true }, worker: -1 });
+        this.wake?.();
+      }
+    );
+    this.running.set(keyOf(running), running);
+  }
+  /** Tests `sha` in a free worktree; rejects when no worktree could be had. */
+  async test(sha, entry) {
+    const worktree = await this.pool.acquire(sha);
+    const running = entry();
+    this.emit({ type: "probe-start", sha, worker: worktree.id, round: running.round, purpose: running.purpose });
+    running.startedAt = performance.now();
+    try {
+      const { command, stepTimeoutMs, onOutput } = this.settings;
+      const run = await runTest({
+        argv: command,
+        cwd: worktree.path,
+        ...stepTimeoutMs ? { timeoutMs: stepTimeoutMs } : {},
+        signal: running.abort.signal,
+        ...onOutput ? { output: (chunk) => onOutput(sha, chunk) } : {}
+      });
+      return { run, worker: worktree.id };
+    } finally {
+      this.pool.release(worktree);
+    }
+  }
+  /**
+   * Applies one finished test: an infrastructure error is retried once (then skipped), a first
+   * exit 126/127 waits for the command's re-check on a good commit, any other verdict is recorded.
+   */
+  apply(f) {
+    const { running: done, run, worker } = f;
+    if (run.stopped) {
+      if (worker >= 0) this.emit({ type: "probe-stopped", sha: done.sha, worker });
+      return;
+    }
+    const probe = { sha: done.sha, verdict: run.verdict, exitCode: run.exitCode, durationMs: run.durationMs, round: done.round };
+    this.probes.push(probe);
+    this.latestRound = Math.max(this.latestRound, done.round);
+    if (done.purpose === "good-check") {
+      this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: this.bisection.status() });
+      const outcome = this.commandCheck.conclude(run);
+      if ("failure" in outcome) this.failure = outcome.failure;
+      else this.record(outcome.held.finished, outcome.held.probe, "bad", outcome.held.finished.run.note);
+      return;
+    }
+    if (run.verdict === "error") {
+      const note = run.note ?? "infrastructure error";
+      if (this.retry.onError(done.sha) === "retry") {
+        this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${note}; retrying once`, status: this.bisection.status() });
+      } else {
+        this.record(f, probe, "skip", `${note} twice; treated as skip`);
+      }
+      return;
+    }
+    if (this.commandCheck.consider(run, { finished: f, probe }) === "hold") {
+      this.start(this.commandCheck.goodCommit, "good-check");
+      return;
+    }
+    this.record(f, probe, run.verdict, run.note);
+  }
+  /** Gives the engine a verdict and reports it, with any warning it raised. */
+  record(f, probe, verdict, note) {
+    const sha = f.running.sha;
+    if (this.bisection.knows(sha)) this.bisection.record(sha, verdict);
+    for (const message of this.bisection.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
+    this.warningsSeen = this.bisection.warnings.length;
+    this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...note ? { note } : {}, status: this.bisection.status(this.pendingShas()) });
+  }
+};
+async function awaitCompanions(first, running, finished) {
+  const duration3 = first.run.durationMs;
+  const deadline = performance.now() + Math.min(250, duration3 / 5);
+  const done = new Set(finished.map((f) => f.running));
+  const companions = [...running.values()].filter((r) => !done.has(r) && r.startedAt !== void 0 && r.startedAt + duration3 <= deadline);
+  if (companions.length === 0) return;
+  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
+}
+async function explainEmptyRange(settings) {
+  const names = settings.refNames ?? { good: settings.good, bad: settings.bad };
+  const short = (sha) => sha.slice(0, 10);
+  for (const [i, g] of settings.good.entries()) {
+    if (g === settings.bad) {
+      return `The good ref '${names.good[i]}' and the bad ref '${names.bad}' are the same commit (${short(g)}): there is nothing to bisect.`;
+    }
+    if (await settings.git.isAncestor(settings.bad, g)) {
+      return `The good ref '${names.good[i]}' (${short(g)}) is a descendant of the bad ref '${names.bad}' (${short(settings.bad)}): the range is empty. Did you swap the good and bad commits?`;
+    }
+  }
+  return `The range ${names.good.join(", ")}..${names.bad} holds no commits.`;
+}
+async function findMergeBases(git2, bad, good) {
+  const ancestry = await Promise.all(good.map((g) => git2.isAncestor(g, bad)));
+  if (ancestry.every(Boolean)) return [];
+  return (await git2.mergeBases(bad, good)).filter((m) => !good.includes(m));
+}
+
+// action/src/error-message.ts
+function errorMessage(error62) {
+  return error62 instanceof Error ? error62.message : String(error62);
+}
+
+// node_modules/@actions/exec/lib/exec.js
+import { StringDecoder } from "string_decoder";
+
+// node_modules/@actions/exec/lib/toolrunner.js
+import * as os from "os";
+import * as events from "events";
+import * as child from "child_process";
+import * as path3 from "path";
+
+// node_modules/@actions/io/lib/io.js
+import * as path2 from "path";
+
+// node_modules/@actions/io/lib/io-util.js
+import * as fs from "fs";
+import * as path from "path";
+var __awaiter = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve2) {
+      resolve2(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve2, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve2(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var { chmod, copyFile, lstat, mkdir, open: open2, readdir, rename, rm: rm2, rmdir, stat, symlink, unlink } = fs.promises;
+var IS_WINDOWS = process.platform === "win32";
+var READONLY = fs.constants.O_RDONLY;
+function exists(fsPath) {
+  return __awaiter(this, void 0, void 0, function* () {
+    try {
+      yield stat(fsPath);
+    } catch (err) {
+      if (err.code === "ENOENT") {
+        return false;
+      }
+      throw err;
+    }
+    return true;
+  });
+}
+function isRooted(p) {
+  p = normalizeSeparators(p);
+  if (!p) {
+    throw new Error('isRooted() parameter "p" cannot be empty');
+  }
+  if (IS_WINDOWS) {
+    return p.startsWith("\\") || /^[A-Z]:/i.test(p);
+  }
+  return p.startsWith("/");
+}
+function tryGetExecutablePath(filePath, extensions) {
+  return __awaiter(this, void 0, void 0, function* () {
+    let stats = void 0;
+    try {
+      stats = yield stat(filePath);
+    } catch (err) {
+      if (err.code !== "ENOENT") {
+        console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+      }
+    }
+    if (stats && stats.isFile()) {
+      if (IS_WINDOWS) {
+        const upperExt = path.extname(filePath).toUpperCase();
+        if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
+          return filePath;
+        }
+      } else {
+        if (isUnixExecutable(stats)) {
+          return filePath;
+        }
+      }
+    }
+    const originalFilePath = filePath;
+    for (const extension of extensions) {
+      filePath = originalFilePath + extension;
+      stats = void 0;
+      try {
+        stats = yield stat(filePath);
+      } catch (err) {
+        if (err.code !== "ENOENT") {
+          console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+        }
+      }
+      if (stats && stats.isFile()) {
+        if (IS_WINDOWS) {
+          try {
+            const directory = path.dirname(filePath);
+            const upperName = path.basename(filePath).toUpperCase();
+            for (const actualName of yield readdir(directory)) {
+              if (upperName === actualName.toUpperCase()) {
+                filePath = path.join(directory, actualName);
+                break;
+              }
+            }
+          } catch (err) {
+            console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
+          }
+          return filePath;
+        } else {
+          if (isUnixExecutable(stats)) {
+            return filePath;
+          }
+        }
+      }
+    }
+    return "";
+  });
+}
+function normalizeSeparators(p) {
+  p = p || "";
+  if (IS_WINDOWS) {
+    p = p.replace(/\//g, "\\");
+    return p.replace(/\\\\+/g, "\\");
+  }
+  return p.replace(/\/\/+/g, "/");
+}
+function isUnixExecutable(stats) {
+  return (stats.mode & 1) > 0 || (stats.mode & 8) > 0 && process.getgid !== void 0 && stats.gid === process.getgid() || (stats.mode & 64) > 0 && process.getuid !== void 0 && stats.uid === process.getuid();
+}
+
+// node_modules/@actions/io/lib/io.js
+var __awaiter2 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve2) {
+      resolve2(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve2, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve2(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+function which(tool, check2) {
+  return __awaiter2(this, void 0, void 0, function* () {
+    if (!tool) {
+      throw new Error("parameter 'tool' is required");
+    }
+    if (check2) {
+      const result = yield which(tool, false);
+      if (!result) {
+        if (IS_WINDOWS) {
+          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
+        } else {
+          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
+        }
+      }
+      return result;
+    }
+    const matches = yield findInPath(tool);
+    if (matches && matches.length > 0) {
+      return matches[0];
+    }
+    return "";
+  });
+}
+function findInPath(tool) {
+  return __awaiter2(this, void 0, void 0, function* () {
+    if (!tool) {
+      throw new Error("parameter 'tool' is required");
+    }
+    const extensions = [];
+    if (IS_WINDOWS && process.env["PATHEXT"]) {
+      for (const extension of process.env["PATHEXT"].split(path2.delimiter)) {
+        if (extension) {
+          extensions.push(extension);
+        }
+      }
+    }
+    if (isRooted(tool)) {
+      const filePath = yield tryGetExecutablePath(tool, extensions);
+      if (filePath) {
+        return [filePath];
+      }
+      return [];
+    }
+    if (tool.includes(path2.sep)) {
+      return [];
+    }
+    const directories = [];
+    if (process.env.PATH) {
+      for (const p of process.env.PATH.split(path2.delimiter)) {
+        if (p) {
+          directories.push(p);
+        }
+      }
+    }
+    const matches = [];
+    for (const directory of directories) {
+      const filePath = yield tryGetExecutablePath(path2.join(directory, tool), extensions);
+      if (filePath) {
+        matches.push(filePath);
+      }
+    }
+    return matches;
+  });
+}
+
+// node_modules/@actions/exec/lib/toolrunner.js
+import { setTimeout as setTimeout2 } from "timers";
+var __awaiter3 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve2) {
+      resolve2(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve2, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve2(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var IS_WINDOWS2 = process.platform === "win32";
+var ToolRunner = class extends events.EventEmitter {
+  constructor(toolPath, args, options) {
+    super();
+    if (!toolPath) {
+      throw new Error("Parameter 'toolPath' cannot be null or empty.");
+    }
+    this.toolPath = toolPath;
+    this.args = args || [];
+    this.options = options || {};
+  }
+  _debug(message) {
+    if (this.options.listeners && this.options.listeners.debug) {
+      this.options.listeners.debug(message);
+    }
+  }
+  _getCommandString(options, noPrefix) {
+    const toolPath = this._getSpawnFileName();
+    const args = this._getSpawnArgs(options);
+    let cmd = noPrefix ? "" : "[command]";
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        cmd += toolPath;
+        for (const a of args) {
+          cmd += ` ${a}`;
+        }
+      } else if (options.windowsVerbatimArguments) {
+        cmd += `"${toolPath}"`;
+        for (const a of args) {
+          cmd += ` ${a}`;
+        }
+      } else {
+        cmd += this._windowsQuoteCmdArg(toolPath);
+        for (const a of args) {
+          cmd += ` ${this._windowsQuoteCmdArg(a)}`;
+        }
+      }
+    } else {
+      cmd += toolPath;
+      for (const a of args) {
+        cmd += ` ${a}`;
+      }
+    }
+    return cmd;
+  }
+  _processLineBuffer(data, strBuffer, onLine) {
+    try {
+      let s = strBuffer + data.toString();
+      let n = s.indexOf(os.EOL);
+      while (n > -1) {
+        const line = s.substring(0, n);
+        onLine(line);
+        s = s.substring(n + os.EOL.length);
+        n = s.indexOf(os.EOL);
+      }
+      return s;
+    } catch (err) {
+      this._debug(`error processing line. Failed with error ${err}`);
+      return "";
+    }
+  }
+  _getSpawnFileName() {
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        return process.env["COMSPEC"] || "cmd.exe";
+      }
+    }
+    return this.toolPath;
+  }
+  _getSpawnArgs(options) {
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
+        for (const a of this.args) {
+          argline += " ";
+          argline += options.windowsVerbatimArguments ? a : this._windowsQuoteCmdArg(a);
+        }
+        argline += '"';
+        return [argline];
+      }
+    }
+    return this.args;
+  }
+  _endsWith(str, end) {
+    return str.endsWith(end);
+  }
+  _isCmdFile() {
+    const upperToolPath = this.toolPath.toUpperCase();
+    return this._endsWith(upperToolPath, ".CMD") || this._endsWith(upperToolPath, ".BAT");
+  }
+  _windowsQuoteCmdArg(arg) {
+    if (!this._isCmdFile()) {
+      return this._uvQuoteCmdArg(arg);
+    }
+    if (!arg) {
+      return '""';
+    }
+    const cmdSpecialChars = [
+      " ",
+      "	",
+      "&",
+      "(",
+      ")",
+      "[",
+      "]",
+      "{",
+      "}",
+      "^",
+      "=",
+      ";",
+      "!",
+      "'",
+      "+",
+      ",",
+      "`",
+      "~",
+      "|",
+      "<",
+      ">",
+      '"'
+    ];
+    let needsQuotes = false;
+    for (const char of arg) {
+      if (cmdSpecialChars.some((x) => x === char)) {
+        needsQuotes = true;
+        break;
+      }
+    }
+    if (!needsQuotes) {
+      return arg;
+    }
+    let reverse = '"';
+    let quoteHit = true;
+    for (let i = arg.length; i > 0; i--) {
+      reverse += arg[i - 1];
+      if (quoteHit && arg[i - 1] === "\\") {
+        reverse += "\\";
+      } else if (arg[i - 1] === '"') {
+        quoteHit = true;
+        reverse += '"';
+      } else {
+        quoteHit = false;
+      }
+    }
+    reverse += '"';
+    return reverse.split("").reverse().join("");
+  }
+  _uvQuoteCmdArg(arg) {
+    if (!arg) {
+      return '""';
+    }
+    if (!arg.includes(" ") && !arg.includes("	") && !arg.includes('"')) {
+      return arg;
+    }
+    if (!arg.includes('"') && !arg.includes("\\")) {
+      return `"${arg}"`;
+    }
+    let reverse = '"';
+    let quoteHit = true;
+    for (let i = arg.length; i > 0; i--) {
+      reverse += arg[i - 1];
+      if (quoteHit && arg[i - 1] === "\\") {
+        reverse += "\\";
+      } else if (arg[i - 1] === '"') {
+        quoteHit = true;
+        reverse += "\\";
+      } else {
+        quoteHit = false;
+      }
+    }
+    reverse += '"';
+    return reverse.split("").reverse().join("");
+  }
+  _cloneExecOptions(options) {
+    options = options || {};
+    const result = {
+      cwd: options.cwd || process.cwd(),
+      env: options.env || process.env,
+      silent: options.silent || false,
+      windowsVerbatimArguments: options.windowsVerbatimArguments || false,
+      failOnStdErr: options.failOnStdErr || false,
+      ignoreReturnCode: options.ignoreReturnCode || false,
+      delay: options.delay || 1e4
+    };
+    result.outStream = options.outStream || process.stdout;
+    result.errStream = options.errStream || process.stderr;
+    return result;
+  }
+  _getSpawnOptions(options, toolPath) {
+    options = options || {};
+    const result = {};
+    result.cwd = options.cwd;
+    result.env = options.env;
+    result["windowsVerbatimArguments"] = options.windowsVerbatimArguments || this._isCmdFile();
+    if (options.windowsVerbatimArguments) {
+      result.argv0 = `"${toolPath}"`;
+    }
+    return result;
+  }
+  /**
+   * Exec a tool.
+   * Output will be streamed to the live console.
+   * Returns promise with return code
+   *
+   * @param     tool     path to tool to exec
+   * @param     options  optional exec options.  See ExecOptions
+   * @returns   number
+   */
+  exec() {
+    return __awaiter3(this, void 0, void 0, function* () {
+      if (!isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS2 && this.toolPath.includes("\\"))) {
+        this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+      }
+      this.toolPath = yield which(this.toolPath, true);
+      return new Promise((resolve2, reject) => __awaiter3(this, void 0, void 0, function* () {
+        this._debug(`exec tool: ${this.toolPath}`);
+        this._debug("arguments:");
+        for (const arg of this.args) {
+          this._debug(`   ${arg}`);
+        }
+        const optionsNonNull = this._cloneExecOptions(this.options);
+        if (!optionsNonNull.silent && optionsNonNull.outStream) {
+          optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + os.EOL);
+        }
+        const state = new ExecState(optionsNonNull, this.toolPath);
+        state.on("debug", (message) => {
+          this._debug(message);
+        });
+        if (this.options.cwd && !(yield exists(this.options.cwd))) {
+          return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
+        }
+        const fileName = this._getSpawnFileName();
+        const cp = child.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+        let stdbuffer = "";
+        if (cp.stdout) {
+          cp.stdout.on("data", (data) => {
+            if (this.options.listeners && this.options.listeners.stdout) {
+              this.options.listeners.stdout(data);
+            }
+            if (!optionsNonNull.silent && optionsNonNull.outStream) {
+              optionsNonNull.outStream.write(data);
+            }
+            stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
+              if (this.options.listeners && this.options.listeners.stdline) {
+                this.options.listeners.stdline(line);
+              }
+            });
+          });
+        }
+        let errbuffer = "";
+        if (cp.stderr) {
+          cp.stderr.on("data", (data) => {
+            state.processStderr = true;
+            if (this.options.listeners && this.options.listeners.stderr) {
+              this.options.listeners.stderr(data);
+            }
+            if (!optionsNonNull.silent && optionsNonNull.errStream && optionsNonNull.outStream) {
+              const s = optionsNonNull.failOnStdErr ? optionsNonNull.errStream : optionsNonNull.outStream;
+              s.write(data);
+            }
+            errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
+              if (this.options.listeners && this.options.listeners.errline) {
+                this.options.listeners.errline(line);
+              }
+            });
+          });
+        }
+        cp.on("error", (err) => {
+          state.processError = err.message;
+          state.processExited = true;
+          state.processClosed = true;
+          state.CheckComplete();
+        });
+        cp.on("exit", (code) => {
+          state.processExitCode = code;
+          state.processExited = true;
+          this._debug(`Exit code ${code} received from tool '${this.toolPath}'`);
+          state.CheckComplete();
+        });
+        cp.on("close", (code) => {
+          state.processExitCode = code;
+          state.processExited = true;
+          state.processClosed = true;
+          this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
+          state.CheckComplete();
+        });
+        state.on("done", (error62, exitCode) => {
+          if (stdbuffer.length > 0) {
+            this.emit("stdline", stdbuffer);
+          }
+          if (errbuffer.length > 0) {
+            this.emit("errline", errbuffer);
+          }
+          cp.removeAllListeners();
+          if (error62) {
+            reject(error62);
+          } else {
+            resolve2(exitCode);
+          }
+        });
+        if (this.options.input) {
+          if (!cp.stdin) {
+            throw new Error("child process missing stdin");
+          }
+          cp.stdin.end(this.options.input);
+        }
+      }));
+    });
+  }
+};
+function argStringToArray(argString) {
+  const args = [];
+  let inQuotes = false;
+  let escaped = false;
+  let arg = "";
+  function append(c) {
+    if (escaped && c !== '"') {
+      arg += "\\";
+    }
+    arg += c;
+    escaped = false;
+  }
+  for (let i = 0; i < argString.length; i++) {
+    const c = argString.charAt(i);
+    if (c === '"') {
+      if (!escaped) {
+        inQuotes = !inQuotes;
+      } else {
+        append(c);
+      }
+      continue;
+    }
+    if (c === "\\" && escaped) {
+      append(c);
+      continue;
+    }
+    if (c === "\\" && inQuotes) {
+      escaped = true;
+      continue;
+    }
+    if (c === " " && !inQuotes) {
+      if (arg.length > 0) {
+        args.push(arg);
+        arg = "";
+      }
+      continue;
+    }
+    append(c);
+  }
+  if (arg.length > 0) {
+    args.push(arg.trim());
+  }
+  return args;
+}
+var ExecState = class _ExecState extends events.EventEmitter {
+  constructor(options, toolPath) {
+    super();
+    this.processClosed = false;
+    this.processError = "";
+    this.processExitCode = 0;
+    this.processExited = false;
+    this.processStderr = false;
+    this.delay = 1e4;
+    this.done = false;
+    this.timeout = null;
+    if (!toolPath) {
+      throw new Error("toolPath must not be empty");
+    }
+    this.options = options;
+    this.toolPath = toolPath;
+    if (options.delay) {
+      this.delay = options.delay;
+    }
+  }
+  CheckComplete() {
+    if (this.done) {
+      return;
+    }
+    if (this.processClosed) {
+      this._setResult();
+    } else if (this.processExited) {
+      this.timeout = setTimeout2(_ExecState.HandleTimeout, this.delay, this);
+    }
+  }
+  _debug(message) {
+    this.emit("debug", message);
+  }
+  _setResult() {
+    let error62;
+    if (this.processExited) {
+      if (this.processError) {
+        error62 = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
+      } else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
+        error62 = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
+      } else if (this.processStderr && this.options.failOnStdErr) {
+        error62 = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
+      }
+    }
+    if (this.timeout) {
+      clearTimeout(this.timeout);
+      this.timeout = null;
+    }
+    this.done = true;
+    this.emit("done", error62, this.processExitCode);
+  }
+  static HandleTimeout(state) {
+    if (state.done) {
+      return;
+    }
+    if (!state.processClosed && state.processExited) {
+      const message = `The STDIO streams did not close within ${state.delay / 1e3} seconds of the exit event from process '${state.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
+      state._debug(message);
+    }
+    state._setResult();
+  }
+};
+
+// node_modules/@actions/exec/lib/exec.js
+var __awaiter4 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve2) {
+      resolve2(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve2, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve2(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+function exec(commandLine, args, options) {
+  return __awaiter4(this, void 0, void 0, function* () {
+    const commandArgs = argStringToArray(commandLine);
+    if (commandArgs.length === 0) {
+      throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
+    }
+    const toolPath = commandArgs[0];
+    args = commandArgs.slice(1).concat(args || []);
+    const runner = new ToolRunner(toolPath, args, options);
+    return runner.exec();
+  });
+}
+function getExecOutput(commandLine, args, options) {
+  return __awaiter4(this, void 0, void 0, function* () {
+    var _a3, _b;
+    let stdout = "";
+    let stderr = "";
+    const stdoutDecoder = new StringDecoder("utf8");
+    const stderrDecoder = new StringDecoder("utf8");
+    const originalStdoutListener = (_a3 = options === null || options === void 0 ? void 0 : options.listeners) === null || _a3 === void 0 ? void 0 : _a3.stdout;
+    const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
+    const stdErrListener = (data) => {
+      stderr += stderrDecoder.write(data);
+      if (originalStdErrListener) {
+        originalStdErrListener(data);
+      }
+    };
+    const stdOutListener = (data) => {
+      stdout += stdoutDecoder.write(data);
+      if (originalStdoutListener) {
+        originalStdoutListener(data);
+      }
+    };
+    const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
+    const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
+    stdout += stdoutDecoder.end();
+    stderr += stderrDecoder.end();
+    return {
+      exitCode,
+      stdout,
+      stderr
+    };
+  });
+}
+
+// action/src/runner/git.ts
+import { readFile, rm as rm3 } from "node:fs/promises";
+import { resolve as resolvePath } from "node:path";
+async function git(cwd, args, options = {}) {
+  const out = await getExecOutput("git", [...args], { cwd, silent: true, ignoreReturnCode: true });
+  if (out.exitCode !== 0 && !options.allowFailure) {
+    const message = out.stderr.trim().split("\n").pop() ?? "";
+    throw new Error(`git ${args.join(" ")} failed (exit ${out.exitCode}): ${message}`);
+  }
+  return out;
+}
+var GitCli = class _GitCli {
+  constructor(root) {
+    this.root = root;
+  }
+  root;
+  registering = Promise.resolve();
+  /** Opens the repository containing `dir`; throws a clear error when there is none. */
+  static async open(dir) {
+    const out = await git(dir, ["rev-parse", "--show-toplevel"], { allowFailure: true }).catch((e) => {
+      throw new Error(`Cannot run git in '${dir}': ${e.message}. Is git installed and the directory present?`);
+    });
+    if (out.exitCode !== 0) {
+      throw new Error(`'${dir}' is not inside a git repository. Run bisect-bot in a clone, or pass -C <dir>.`);
+    }
+    return new _GitCli(out.stdout.trim());
+  }
+  async resolveCommit(ref) {
+    if (ref.startsWith("-")) throw new Error(`Unknown ref '${ref}': a ref cannot start with '-'.`);
+    const out = await git(this.root, ["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`], { allowFailure: true });
+    if (out.exitCode !== 0) {
+      throw new Error(`Unknown ref '${ref}': no commit by that name in ${this.root}. Check the spelling, or fetch it first (git fetch --tags).`);
+    }
+    return out.stdout.trim();
+  }
+  async isAncestor(ancestor, descendant) {
+    const out = await git(this.root, ["merge-base", "--is-ancestor", ancestor, descendant], { allowFailure: true });
+    if (out.exitCode > 1) throw new Error(`git merge-base --is-ancestor failed: ${out.stderr.trim()}`);
+    return out.exitCode === 0;
+  }
+  async mergeBases(bad, goods) {
+    const out = await git(this.root, ["merge-base", "--all", bad, ...goods], { allowFailure: true });
+    return out.stdout.split("\n").filter(Boolean);
+  }
+  async rangeCommits(bad, goods, firstParent) {
+    const args = ["rev-list", "--parents", ...firstParent ? ["--first-parent"] : [], bad, "--not", ...goods, "--"];
+    const out = await git(this.root, args);
+    return out.stdout.split("\n").filter(Boolean).map((line) => {
+      const [sha, ...parents] = line.split(" ");
+      return { sha, parents };
+    });
+  }
+  async describe(sha) {
+    const [info] = await this.describeMany([sha]);
+    return info;
+  }
+  /** Subject, author and date of many commits in one git call, in the order given. */
+  async describeMany(shas) {
+    if (shas.length === 0) return [];
+    const out = await git(this.root, ["log", "--no-walk=unsorted", "--format=%H%x00%s%x00%an%x00%ae%x00%aI", ...shas, "--"]);
+    const byLine = out.stdout.split("\n").filter(Boolean).map((line) => {
+      const [sha, subject, authorName, authorEmail, date5] = line.split("\0");
+      return { sha, subject, authorName, authorEmail, date: date5 };
+    });
+    const bySha = new Map(byLine.map((c) => [c.sha, c]));
+    return shas.map((s) => bySha.get(s) ?? byLine.find((c) => c.sha.startsWith(s)));
+  }
+  /** The refs that do not name a commit present in the object database (one git call). */
+  async missingCommits(refs) {
+    const input2 = Buffer.from(refs.map((r) => `${r}^{commit}
+`).join(""));
+    const out = await getExecOutput("git", ["cat-file", "--batch-check"], { cwd: this.root, silent: true, input: input2, ignoreReturnCode: true });
+    const lines = out.stdout.split("\n");
+    return refs.filter((_, i) => !/^[0-9a-f]+ commit /.test(lines[i] ?? ""));
+  }
+  async fetch(args) {
+    await git(this.root, ["fetch", "--quiet", ...args]);
+  }
+  async isShallow() {
+    return (await git(this.root, ["rev-parse", "--is-shallow-repository"])).stdout.trim() === "true";
+  }
+  /** The shallow boundary (the commits whose parents were not fetched), as git records it. */
+  async shallowBoundary() {
+    const path4 = (await git(this.root, ["rev-parse", "--git-path", "shallow"])).stdout.trim();
+    return readFile(resolvePath(this.root, path4), "utf8").catch(() => "");
+  }
+  /** How many commits of `bad --not goods` sit on the shallow boundary (0: the range is whole). */
+  async shallowCommitsIn(bad, goods) {
+    const boundary = new Set((await this.shallowBoundary()).split("\n").filter(Boolean));
+    if (boundary.size === 0) return 0;
+    const range = await git(this.root, ["rev-list", bad, "--not", ...goods, "--"]);
+    return range.stdout.split("\n").filter((sha) => boundary.has(sha)).length;
+  }
+  async addWorktree(path4, sha) {
+    const register = this.registering.then(() => git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path4, sha]));
+    this.registering = register.catch(() => void 0);
+    await register;
+  }
+  async checkoutWorktree(path4, sha) {
+    await git(path4, ["checkout", "--detach", "--force", "--quiet", sha]);
+  }
+  async removeWorktrees(paths) {
+    await Promise.all(paths.map((p) => rm3(p, { recursive: true, force: true })));
+    await git(this.root, ["worktree", "prune"], { allowFailure: true });
+  }
+};
+
 // action/src/options.ts
 var UNITS = [
   ["h", 3600],
@@ -22198,12 +22198,12 @@ function flagSyntax(definition) {
 }
 
 export {
+  external_exports,
   resultBase,
   interruptedResult,
   resolveRange,
   runnerOptions,
   runBisect,
-  external_exports,
   OPTIONS,
   optionValuesSchema,
   SURFACES,
