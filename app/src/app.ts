@@ -4,6 +4,8 @@ import { issueCommentEventSchema, receiveIssueComment } from "./handlers/issue-c
 import { pullRequestEventSchema, receivePullRequest } from "./handlers/pull-request.js";
 import { receiveWorkflowJob, receiveWorkflowRun, workflowJobEventSchema, workflowRunEventSchema } from "./handlers/workflow-run.js";
 import { routes } from "./http/routes.js";
+import type { Octokit } from "./github/octokit.js";
+import type { AppMetrics } from "./metrics.js";
 import type { Settings } from "./settings.js";
 import type { Store } from "./store/store.js";
 import { RedeliveryLoop } from "./worker/redeliver.js";
@@ -14,6 +16,8 @@ export interface BisectAppOptions {
   settings: Settings;
   workerId: string;
   adminToken?: string | undefined;
+  /** The instance's metrics: GitHub requests are counted on every Octokit the App makes. */
+  metrics: AppMetrics;
   /** Start the worker loop and the webhook recovery loop when the app loads (default true; tests may drive them by hand). */
   startWorker?: boolean;
 }
@@ -35,16 +39,19 @@ export class BisectApp {
   constructor(private readonly options: BisectAppOptions) {}
 
   readonly appFn: ApplicationFunction = (app, { addHandler }) => {
-    const { store, settings, workerId } = this.options;
+    const { store, settings, workerId, metrics } = this.options;
     this.probot = app;
     app.on("issue_comment.created", async (context) => {
       const event = issueCommentEventSchema.parse(context.payload);
+      const log = context.log.child({ delivery: context.id, repository: event.repository.full_name });
       const outcome = await receiveIssueComment(context.id, event, store);
-      context.log.info({ delivery: context.id, repository: event.repository.full_name, comment: event.comment.id, ...outcome }, "issue_comment handled");
+      log.info({ comment: event.comment.id, ...outcome }, "issue_comment handled");
     });
     app.on("workflow_run", async (context) => {
-      const concerned = await receiveWorkflowRun(workflowRunEventSchema.parse(context.payload), store);
-      if (concerned > 0) context.log.info({ delivery: context.id, run: context.payload.workflow_run.id, action: context.payload.action }, "workflow_run noted");
+      const event = workflowRunEventSchema.parse(context.payload);
+      const log = context.log.child({ delivery: context.id, ...(event.repository.full_name ? { repository: event.repository.full_name } : {}) });
+      const concerned = await receiveWorkflowRun(event, store);
+      if (concerned > 0) log.info({ run: event.workflow_run.id, action: event.action, jobs: concerned }, "workflow_run noted");
     });
     app.on(["pull_request.opened", "pull_request.reopened", "pull_request.synchronize"], async (context) => {
       await receivePullRequest(pullRequestEventSchema.parse(context.payload), store);
@@ -58,12 +65,33 @@ export class BisectApp {
       store,
       settings,
       workerId,
-      octokitFor: async (installationId) => budget.wrap(await app.auth(installationId), installationId),
+      octokitFor: async (installationId, log) => {
+        const octokit = await app.auth(installationId);
+        // Probot's request log lines ("GitHub request: …") then carry the job or task they are for.
+        if (log) octokit.log = log.child({ name: "github" });
+        return budget.wrap(metrics.instrument(octokit, installationId), installationId);
+      },
       log: app.log,
+      metrics,
     });
     // `app.auth()` without an installation: the App's JWT, which the delivery log requires.
-    this.redelivery = new RedeliveryLoop({ store, settings, workerId, appOctokit: () => app.auth(), log: app.log });
-    addHandler(routes({ store, worker: () => this.worker, workerId, adminToken: this.options.adminToken }));
+    // Probot hands out one Octokit as the App (not a new one per call): it is instrumented once.
+    let appOctokit: Promise<Octokit> | undefined;
+    this.redelivery = new RedeliveryLoop({
+      store,
+      settings,
+      workerId,
+      appOctokit: () =>
+        (appOctokit ??= app.auth().then(
+          (octokit) => metrics.instrument(octokit, null),
+          (error: unknown) => {
+            appOctokit = undefined;
+            throw error;
+          },
+        )),
+      log: app.log,
+    });
+    addHandler(routes({ store, worker: () => this.worker, workerId, adminToken: this.options.adminToken, metrics }));
     if (this.options.startWorker ?? true) {
       this.worker.start();
       this.redelivery.start();

@@ -4,7 +4,8 @@ import type { Store } from "../store/store.js";
 /** The part of a `workflow_run` webhook the App reads. */
 export const workflowRunEventSchema = z.object({
   action: z.string(),
-  repository: z.object({ id: z.number().int() }),
+  // full_name: for the log lines about the delivery (GitHub always sends it).
+  repository: z.object({ id: z.number().int(), full_name: z.string().optional() }),
   workflow_run: z.object({
     id: z.number().int(),
     run_attempt: z.number().int().min(1),

@@ -69,6 +69,19 @@ const maybeRow = <A extends z.ZodRawShape, S extends z.ZodType>(args: A, one: S)
   );
 const value = <A extends z.ZodRawShape, S extends z.ZodType>(args: A, result: S) => declare(args, "value", result);
 
+/** What `bisect_metrics_snapshot` answers: counts only for the reporter (null for the others). */
+const metricsSnapshotSchema = z.object({
+  reporter: z.boolean(),
+  command_tasks: bigintColumn.nullable(),
+  reply_tasks: bigintColumn.nullable(),
+  announce_tasks: bigintColumn.nullable(),
+  queued_jobs: bigintColumn.nullable(),
+  dispatching_jobs: bigintColumn.nullable(),
+  dispatched_jobs: bigintColumn.nullable(),
+  running_jobs: bigintColumn.nullable(),
+  overdue_jobs: bigintColumn.nullable(),
+});
+
 const job = { jobId: bigint() };
 const held = { jobId: bigint(), token: bigint() };
 const probes = jsonb(z.array(probeSchema));
@@ -225,6 +238,16 @@ export const FUNCTIONS = {
   ),
   /** GitHub did not take the redelivery: given back to be asked again next pass (`retry`), or kept counted. */
   failRedelivery: value({ guid: text(), error: text(), retry: typed("boolean", z.boolean()) }, z.boolean()),
+
+  // ── Cluster-wide metrics, exported by one instance at a time (…0700_metrics.sql) ───────────
+  /** Takes or renews the reporter lease; the reporter gets work waiting per queue, unfinished jobs by state and jobs past their time limit, the others reporter false and nulls. */
+  metricsSnapshot: row({ worker: text(), leaseSeconds: integer() }, metricsSnapshotSchema),
+  /** An instance shutting down gives up the reporter lease (answers whether it held it). */
+  releaseMetricsReporter: value({ worker: text() }, z.boolean()),
+
+  // ── Retention (…0800_retention.sql) ──────────────────────────────────────────────────────────
+  /** Deletes up to `batch` finished tasks and up to `batch` claim-audit rows older than `olderThanSeconds` (at least an hour); answers how many. */
+  prune: value({ olderThanSeconds: integer(), batch: integer() }, z.number().int()),
 };
 
 export type StoreFunction = keyof typeof FUNCTIONS;

@@ -170,7 +170,8 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
     return infrastructureFailure(job, deps, octokit, `the result could not be stored: ${error.message.slice(0, 200)}`);
   }
   if (!recorded) return "lost-lease";
-  log.info({ job: job.id, run: runId, verdict: result.verdict, culprit: result.culprit?.sha }, "bisect finished");
+  deps.metrics?.observeJobEnd(job, result.verdict === "error" ? "failed" : "succeeded");
+  log.info({ run: runId, verdict: result.verdict, culprit: result.culprit?.sha }, "bisect finished");
 
   const culprit = result.verdict === "culprit" && result.culprit ? await commitDetails(octokit, where, result.culprit.sha).catch(() => null) : null;
   const body = resultComment({
@@ -198,10 +199,11 @@ async function infrastructureFailure(
   reason: string,
   probes: ResultDocument["probes"] = [],
 ): Promise<CheckOutcome> {
-  deps.log.warn({ job: job.id, attempt: job.attempts, reason, kept: probes.length }, "infrastructure failure");
+  deps.log.warn({ attempt: job.attempts, reason, kept: probes.length }, "infrastructure failure");
   const state = await deps.store.call("failAttempt", { jobId: job.id, token: job.token, error: reason, retryAfterSeconds: 0, probes: [...probes] });
   if (state === null) return "lost-lease";
   if (state !== "failed") return "retrying";
+  deps.metrics?.observeJobEnd(job, state);
   if (octokit) await writeFailure(job, deps, octokit, reason, await deps.store.call("jobProbes", { jobId: job.id }), false);
   return "failed";
 }
@@ -218,6 +220,7 @@ async function timeOut(job: ClaimedJob, runId: number, deps: WorkerDeps, octokit
   const probes = await deps.store.call("jobProbes", { jobId: job.id });
   const reason = `the bisect ran past its time limit of ${Math.round(job.options.timeoutSeconds / 60)} min and was cancelled`;
   if (!(await deps.store.call("timeOutJob", { jobId: job.id, token: job.token, error: reason, tested: probes.length }))) return "lost-lease";
+  deps.metrics?.observeJobEnd(job, "timed_out");
   await writeFailure(job, deps, octokit, reason, probes, true);
   return "timed-out";
 }
@@ -247,7 +250,7 @@ export async function followRun(job: ClaimedJob, deps: WorkerDeps, now = Date.no
     return await checkRun(job, deps, now);
   } catch (error) {
     const reason = `following the run failed: ${describeError(error)}`;
-    deps.log.warn({ job: job.id, run: job.run_id, failedChecks: job.failed_checks + 1, error: reason }, "could not follow the run");
+    deps.log.warn({ run: job.run_id, failedChecks: job.failed_checks + 1, error: reason }, "could not follow the run");
     if (pastLimit || job.failed_checks + 1 >= MAX_FAILED_CHECKS) return giveUpFollowing(job, deps, reason, pastLimit);
     const failed = await deps.store.call("checkFailed", { jobId: job.id, token: job.token, error: reason, retryAfterSeconds: retryAfterSeconds(error) });
     return failed === null ? "lost-lease" : "looking-again";
@@ -265,14 +268,13 @@ async function giveUpFollowing(job: ClaimedJob, deps: WorkerDeps, reason: string
   // The run may still hold a runner: it is stopped (if GitHub lets us) before another is dispatched
   // or the job ends, so a given-up run never goes on beside its successor.
   if (octokit && job.run_id !== null)
-    await cancelRun(octokit, repoRef(job), job.run_id).catch((error: unknown) =>
-      deps.log.warn({ job: job.id, error: describeError(error) }, "could not cancel the run"),
-    );
+    await cancelRun(octokit, repoRef(job), job.run_id).catch((error: unknown) => deps.log.warn({ error: describeError(error) }, "could not cancel the run"));
   if (!pastLimit) return infrastructureFailure(job, deps, octokit, reason);
   const probes = await deps.store.call("jobProbes", { jobId: job.id });
   const limit = Math.round(job.options.timeoutSeconds / 60);
   const why = `the bisect ran past its time limit of ${limit} min while its run could not be followed (${reason})`;
   if (!(await deps.store.call("timeOutJob", { jobId: job.id, token: job.token, error: why, tested: probes.length }))) return "lost-lease";
+  deps.metrics?.observeJobEnd(job, "timed_out");
   if (octokit) await writeFailure(job, deps, octokit, why, probes, true);
   return "timed-out";
 }

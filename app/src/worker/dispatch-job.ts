@@ -65,7 +65,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     const earlierDispatch = job.dispatch_intent_attempt !== null && job.dispatch_intent_attempt >= job.attempts - 1;
     if (earlierDispatch) {
       run = await findRun(octokit, where, options.workflow, job.id, new Date(job.created_at.getTime() - CLOCK_SKEW_MS), earlierRuns, { uncancelled: true });
-      if (run) log.info({ job: job.id, run: run.runId }, "adopted a run an earlier dispatch made");
+      if (run) log.info({ run: run.runId }, "adopted a run an earlier dispatch made");
     }
     if (!run) {
       if (!(await store.call("recordDispatchIntent", { jobId: job.id, token }))) return false;
@@ -85,7 +85,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
       if (!shown) return stopIfCancelled(octokit, job, run, deps);
     } catch (error) {
       // The thread refused the comment (issue deleted, locked…): the run goes on regardless.
-      log.warn({ job: job.id, error: describeError(error) }, "could not show the status comment");
+      log.warn({ error: describeError(error) }, "could not show the status comment");
     }
     const recorded = await store.call("recordDispatch", {
       jobId: job.id,
@@ -95,13 +95,14 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
       checkAfterSeconds: settings.RUN_CHECK_SECONDS,
     });
     if (!recorded) return stopIfCancelled(octokit, job, run, deps);
-    log.info({ job: job.id, run: run.runId, attempt: job.attempts }, "dispatched");
+    deps.metrics?.observeDispatch(job);
+    log.info({ run: run.runId, attempt: job.attempts }, "dispatched");
     return true;
   } catch (error) {
     if (run) {
       // The run exists; only recording it failed. Leave the job as it is: when the lease ends,
       // the next worker finds the run by the dispatch intent and adopts it.
-      log.warn({ job: job.id, run: run.runId, error: describeError(error) }, "dispatched, but could not record the run");
+      log.warn({ run: run.runId, error: describeError(error) }, "dispatched, but could not record the run");
       return false;
     }
     // GitHub made no run and did nothing wrong: the job waits for the rate limit, uncounted.
@@ -109,22 +110,25 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     const reason = `Dispatching the workflow failed: ${describeError(error)}`;
     if (isPermanent(error)) {
       // Retrying cannot fix this (a missing workflow, refused inputs, a missing permission).
-      log.warn({ job: job.id, reason }, "dispatch refused; the job fails");
+      log.warn({ reason }, "dispatch refused; the job fails");
       const failed = await failWithoutRun(job, reason, deps);
       if (failed && octokit) await tellFailure(octokit, job, reason, deps);
       return false;
     }
-    log.warn({ job: job.id, reason }, "dispatch failed; trying again later");
+    log.warn({ reason }, "dispatch failed; trying again later");
     const state = await store.call("failAttempt", { jobId: job.id, token, error: reason, retryAfterSeconds: retryAfterSeconds(error), probes: [] });
+    if (state === "failed") deps.metrics?.observeJobEnd(job, state);
     if (state === "failed" && octokit) await tellFailure(octokit, job, reason, deps);
     return false;
   }
 }
 
 /** The job ends in an error before any run: nothing was tested. Answers false without the lease. */
-function failWithoutRun(job: ClaimedJob, reason: string, { store }: WorkerDeps): Promise<boolean> {
+async function failWithoutRun(job: ClaimedJob, reason: string, { store, metrics }: WorkerDeps): Promise<boolean> {
   const nothing = { reason: null, culpritSha: null, confidence: null, tested: 0, rounds: 0, probes: [] };
-  return store.call("recordResult", { jobId: job.id, token: job.token, verdict: "error", error: reason, ...nothing });
+  const failed = await store.call("recordResult", { jobId: job.id, token: job.token, verdict: "error", error: reason, ...nothing });
+  if (failed) metrics?.observeJobEnd(job, "failed");
+  return failed;
 }
 
 /**
@@ -141,12 +145,12 @@ async function holdBack(job: ClaimedJob, error: unknown, deps: WorkerDeps): Prom
   if (Date.now() + wait * 1000 <= job.created_at.getTime() + limit * 1000) {
     const why = `Waiting for GitHub's rate limit: ${describeError(error)}`;
     if (await store.call("deferJob", { jobId: job.id, token: job.token, seconds: wait, error: why })) {
-      log.warn({ job: job.id, wait, error: describeError(error) }, "dispatch held back by GitHub's rate limit; not an attempt, queued again");
+      log.warn({ wait, error: describeError(error) }, "dispatch held back by GitHub's rate limit; not an attempt, queued again");
     }
     return false;
   }
   const reason = `GitHub's rate limit kept the workflow from starting within the job's time limit (${formatDuration(limit)}): ${describeError(error)}`;
-  log.warn({ job: job.id, reason }, "dispatch held back by GitHub's rate limit past the time limit; the job fails");
+  log.warn({ reason }, "dispatch held back by GitHub's rate limit past the time limit; the job fails");
   const failed = await failWithoutRun(job, reason, deps);
   if (failed) {
     await store.call("enqueueTask", {
@@ -170,12 +174,10 @@ async function holdBack(job: ClaimedJob, error: unknown, deps: WorkerDeps): Prom
 async function stopIfCancelled(octokit: Octokit, job: JobRow, run: DispatchedRun, deps: WorkerDeps): Promise<false> {
   const now = await deps.store.call("getJob", { jobId: job.id });
   if (now?.state !== "cancelled") return false;
-  await cancelRun(octokit, repoRef(job), run.runId).catch((error: unknown) =>
-    deps.log.warn({ job: job.id, error: describeError(error) }, "could not cancel the run"),
-  );
+  await cancelRun(octokit, repoRef(job), run.runId).catch((error: unknown) => deps.log.warn({ error: describeError(error) }, "could not cancel the run"));
   const withComment = { ...now, status_comment_id: job.status_comment_id ?? now.status_comment_id, run_url: run.runUrl };
   await writeComment(octokit, withComment, cancelledStatus(withComment, now.cancelled_by ?? "a maintainer"), deps.log);
-  deps.log.info({ job: job.id, run: run.runId }, "the job was cancelled during its dispatch: run cancelled");
+  deps.log.info({ run: run.runId }, "the job was cancelled during its dispatch: run cancelled");
   return false;
 }
 

@@ -95,6 +95,7 @@ export async function handleCommand(received: CommandTask, worker: WorkerDeps): 
         const job = await store.call("latestJob", { repositoryId: received.repository_id, issueNumber: received.issue_number });
         if (!job) return await reply(new Refusal("cancel: no job", replies.noJobReply(), null));
         const { cancelled, run_id } = await store.call("cancelJob", { jobId: job.id, by: login });
+        if (cancelled) worker.metrics?.observeJobEnd(job, "cancelled");
         // The status comment stops saying "waiting" or "dispatched" (the reply cancels the run).
         if (cancelled) await writeComment(deps.octokit, job, replies.cancelledStatus(job, login), deps.log);
         return await reply(new Refusal("cancel", replies.cancelReply(job, cancelled), cancelled ? "+1" : null), cancelled ? run_id : null);
@@ -220,6 +221,7 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
     options,
     maxAttempts: deps.settings.MAX_ATTEMPTS,
   });
+  deps.log.info({ job: job_id, created }, created ? "job created" : "job already there");
   return `job ${job_id}${created ? "" : " (already there)"}`;
 }
 

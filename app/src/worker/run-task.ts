@@ -47,7 +47,8 @@ function kindOf(task: ClaimedTask, deps: WorkerDeps): { run(): Promise<string>; 
  */
 export async function runTask(task: ClaimedTask, deps: WorkerDeps): Promise<void> {
   const { store, log } = deps;
-  const where = { task: task.id, kind: task.kind, repository: task.repository, issue: task.issue_number };
+  // The worker's log is bound to the task, its delivery, job and repository already.
+  const where = { issue: task.issue_number };
   const kind = kindOf(task, deps);
   try {
     const outcome = await kind.run();

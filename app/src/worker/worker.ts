@@ -1,6 +1,8 @@
 import type { Logger } from "probot";
 import type { Octokit } from "../github/octokit.js";
+import type { AppMetrics } from "../metrics.js";
 import type { Settings } from "../settings.js";
+import { POOL_TIMEOUTS } from "../store/sql-client.js";
 import type { ClaimedJob, ClaimedTask, Store } from "../store/store.js";
 import { runJob } from "./run-job.js";
 import { runTask } from "./run-task.js";
@@ -9,10 +11,20 @@ export interface WorkerDeps {
   store: Store;
   settings: Settings;
   workerId: string;
-  /** An installation's Octokit; tokens are fetched (and refreshed) per use. */
-  octokitFor(installationId: number): Promise<Octokit>;
+  /** An installation's Octokit; tokens are fetched (and refreshed) per use. Its request log lines go to `log` when given. */
+  octokitFor(installationId: number, log?: Logger): Promise<Octokit>;
+  /** Bound per item to its job, task, delivery and repository (see WorkKind.logFields). */
   log: Logger;
+  /** Where the worker reports dispatch latency and job durations (absent in tests that drive pieces by hand). */
+  metrics?: AppMetrics | undefined;
 }
+
+/**
+ * A loop whose tick has not ended for this long is stuck (liveness fails). A tick's two claims
+ * each end within the pool's query time-out even when the database does not answer, so a database
+ * outage alone never makes the process look dead (restarting it would not help).
+ */
+const LOOP_STALL_MS = 2 * POOL_TIMEOUTS.queryTimeoutMs + 10_000;
 
 /** How long SIGTERM waits for in-flight GitHub calls before giving the leases back. */
 export const DRAIN_MS = 10_000;
@@ -30,6 +42,8 @@ interface WorkKind<T extends Leased> {
   share: number;
   claim(deps: WorkerDeps, limit: number): Promise<T[]>;
   run(item: T, deps: WorkerDeps): Promise<void>;
+  /** What every log line about the item carries: its id, its job, its delivery, its repository. */
+  logFields(item: T): Record<string, string | number>;
 }
 
 const tasks: WorkKind<ClaimedTask> = {
@@ -39,6 +53,13 @@ const tasks: WorkKind<ClaimedTask> = {
   share: 0.5,
   claim: ({ store, settings, workerId }, limit) => store.call("claimTasks", { worker: workerId, limit, leaseSeconds: settings.LEASE_SECONDS }),
   run: runTask,
+  logFields: (task) => ({
+    task: task.id,
+    kind: task.kind,
+    repository: task.repository,
+    ...(task.delivery_id === null ? {} : { delivery: task.delivery_id }),
+    ...(task.job_id === null ? {} : { job: task.job_id }),
+  }),
 };
 
 const jobs: WorkKind<ClaimedJob> = {
@@ -47,6 +68,7 @@ const jobs: WorkKind<ClaimedJob> = {
   claim: ({ store, settings, workerId }, limit) =>
     store.call("claimJobs", { worker: workerId, limit, leaseSeconds: settings.LEASE_SECONDS, maxActive: settings.MAX_CONCURRENT_JOBS }),
   run: runJob,
+  logFields: (job) => ({ job: job.id, repository: job.repository, delivery: job.delivery_id }),
 };
 
 /**
@@ -61,6 +83,9 @@ export class Worker {
   private readonly inflight = new Map<string, { promise: Promise<void>; token: number; keeper: NodeJS.Timeout }>();
   private stopping = false;
   private lastTickAt = 0;
+  /** When a tick last ended, well or not (the loop goes round even while the database is down). */
+  private lastLoopAt = 0;
+  private running = false;
   private ticking: Promise<void> | undefined;
   /** Counters for /metrics. */
   readonly counters = { ticks: 0, claims: 0, errors: 0 };
@@ -68,6 +93,8 @@ export class Worker {
   constructor(private readonly deps: WorkerDeps) {}
 
   start(): void {
+    this.running = true;
+    this.lastLoopAt = Date.now();
     const loop = async () => {
       if (this.stopping) return;
       this.ticking = this.tick().catch((error: unknown) => {
@@ -75,6 +102,7 @@ export class Worker {
         this.deps.log.error({ err: error }, "worker tick failed");
       });
       await this.ticking;
+      this.lastLoopAt = Date.now();
       if (!this.stopping) this.timer = setTimeout(() => void loop(), this.deps.settings.WORKER_POLL_MS);
     };
     this.timer = setTimeout(() => void loop(), 0);
@@ -83,6 +111,20 @@ export class Worker {
   /** Alive: not stopping, and a tick ended recently (a stuck loop or database fails this). */
   get alive(): boolean {
     return !this.stopping && Date.now() - this.lastTickAt < Math.max(30_000, 3 * this.deps.settings.WORKER_POLL_MS);
+  }
+
+  /** Whether the loop was started (tests may drive ticks by hand instead). */
+  get started(): boolean {
+    return this.running;
+  }
+
+  /**
+   * Live: the loop goes round — a tick ended, well or not, recently (a hung tick fails this; a
+   * database that refuses does not: restarting the process would not bring it back). A loop driven
+   * by hand counts when a tick succeeded recently.
+   */
+  get looping(): boolean {
+    return Date.now() - Math.max(this.lastLoopAt, this.lastTickAt) < Math.max(LOOP_STALL_MS, 3 * this.deps.settings.WORKER_POLL_MS);
   }
 
   get isStopping(): boolean {
@@ -106,19 +148,24 @@ export class Worker {
     const room = this.deps.settings.WORKER_CONCURRENCY - this.inflight.size;
     if (room <= 0 || this.stopping) return;
     const claimed = await kind.claim(this.deps, Math.max(1, Math.floor(room * kind.share)));
-    for (const item of claimed) this.track(`${kind.name}:${item.id}`, item.token, kind.run(item, this.deps));
+    for (const item of claimed) {
+      // Every line about the item carries its ids and repository, whoever writes it.
+      const log = this.deps.log.child(kind.logFields(item));
+      const octokitFor = (installationId: number) => this.deps.octokitFor(installationId, log);
+      this.track(`${kind.name}:${item.id}`, item.token, log, kind.run(item, { ...this.deps, log, octokitFor }));
+    }
   }
 
-  private track(key: string, token: number, work: Promise<void>): void {
+  private track(key: string, token: number, log: Logger, work: Promise<void>): void {
     this.counters.claims++;
     // While the work runs (GitHub calls can wait out a rate limit), its lease is kept alive, so no
     // other worker takes it over and does it a second time meanwhile.
-    const { store, settings, log } = this.deps;
+    const { store, settings } = this.deps;
     const keeper = setInterval(
       () => {
         store
           .call("extendLease", { token, leaseSeconds: settings.LEASE_SECONDS })
-          .catch((error: unknown) => log.warn({ err: error, key }, "could not extend a lease"));
+          .catch((error: unknown) => log.warn({ err: error }, "could not extend a lease"));
       },
       (settings.LEASE_SECONDS * 1000) / 3,
     );
@@ -126,7 +173,7 @@ export class Worker {
     const promise = work
       .catch((error: unknown) => {
         this.counters.errors++;
-        log.error({ err: error, key }, "worker task failed");
+        log.error({ err: error }, "worker task failed");
       })
       .finally(() => {
         clearInterval(keeper);

@@ -87,6 +87,9 @@ const EVERY_CALL: { [F in StoreFunction]: ArgsOf<F> } = {
     maxRequests: 3,
   },
   failRedelivery: { guid: "0b989ba4-242f-11e5-81e1-c7b6966d2516", error: "HTTP 422: too old", retry: false },
+  prune: { olderThanSeconds: 86_400, batch: 10 },
+  metricsSnapshot: { worker: "worker", leaseSeconds: 120 },
+  releaseMetricsReporter: { worker: "worker" },
 };
 const EVERY_FUNCTION = Object.keys(FUNCTIONS) as StoreFunction[];
 const callWith = <F extends StoreFunction>(store: Store, fn: F) => store.call(fn, EVERY_CALL[fn]);

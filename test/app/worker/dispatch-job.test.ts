@@ -305,7 +305,7 @@ describe("HTTP routes", () => {
 
   it("GET /metrics speaks Prometheus", async () => {
     const text = await (await fetch(`${h.server.url}/metrics`)).text();
-    expect(text).toMatch(/^bisect_jobs\{state="pending"\} \d+$/m);
+    expect(text).toMatch(/^bisect_jobs\{state="queued"\} \d+$/m);
     expect(text).toMatch(/^bisect_worker_events_total\{event="claims"\} [1-9]\d*$/m);
   });
 });
