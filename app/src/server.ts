@@ -3,8 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createProbot, type Probot, type ProbotOctokit } from "probot";
 import { z } from "zod";
 import { BisectApp } from "./app.js";
+import { metricsOnly, readiness } from "./http/routes.js";
+import { AppMetrics, DATABASE_WAIT_MS, within } from "./metrics.js";
 import { readSettings, workerId as makeWorkerId, type Settings } from "./settings.js";
 import { openStore } from "./store/open-store.js";
+import { startRetention } from "./store/retention.js";
+import { errorMessage } from "../../action/src/error-message.js";
 import type { Store } from "./store/store.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => boolean | void | Promise<boolean | void>;
@@ -48,6 +52,12 @@ export interface RunningServer {
   workerId: string;
   /** Deliveries whose body is being read right now, before their signature is checked. */
   readonly unverifiedBodies: number;
+  /** The instance's Prometheus metrics. */
+  metrics: AppMetrics;
+  /** The metrics listener (METRICS_PORT): `GET /metrics` without the admin token; null when METRICS_PORT is 0. */
+  metricsUrl: string | null;
+  /** The App's logger (JSON lines in production, or with LOG_FORMAT=json). */
+  log: Probot["log"];
   /**
    * Graceful shutdown: /health answers 503 at once (a load balancer stops sending), the worker
    * drains and gives back its leases while webhooks are still accepted and stored; then the server
@@ -83,6 +93,9 @@ class UnverifiedBodies {
     this.count--;
   }
 }
+
+/** The repository a delivery is about, for its log lines, when it names one. */
+const payloadRepositorySchema = z.object({ repository: z.object({ full_name: z.string() }) });
 
 const contentLengthSchema = z.coerce.number().int().nonnegative().optional();
 
@@ -142,28 +155,29 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
  * refused unread (413), one that turns out larger is cut off at the first byte past it, and only
  * `maxUnverifiedBodies` bodies are read at once (503 with retry-after beyond, unread).
  */
-function webhookHandler(probot: Probot, secret: string, path: string, limits: IngressLimits, unverified: UnverifiedBodies): Handler {
+function webhookHandler(probot: Probot, secret: string, path: string, limits: IngressLimits, unverified: UnverifiedBodies, metrics: AppMetrics): Handler {
   return async (req, res) => {
     if (new URL(req.url ?? "/", "http://localhost").pathname !== path) return false;
+    const began = process.hrtime.bigint();
+    // Every answer is timed, by event: "unknown" until the signature and the event's name are known.
+    const answer = (status: number, body: unknown, headers: Record<string, string> = {}, event = "unknown") => {
+      json(res, status, body, headers);
+      metrics.observeWebhookAck(event, status, Number(process.hrtime.bigint() - began) / 1e9);
+    };
     if (req.method !== "POST") {
-      json(res, 405, { error: "Webhooks are POSTed." });
+      answer(405, { error: "Webhooks are POSTed." });
       return true;
     }
     // The body is left unread: the connection is closed after the answer instead of kept alive.
     const tooLarge = () =>
-      json(
-        res,
-        413,
-        { error: `A delivery larger than ${limits.maxBodyBytes} bytes is not from GitHub (GitHub sends at most 25 MB).` },
-        { connection: "close" },
-      );
+      answer(413, { error: `A delivery larger than ${limits.maxBodyBytes} bytes is not from GitHub (GitHub sends at most 25 MB).` }, { connection: "close" });
     const declared = contentLengthSchema.safeParse(req.headers["content-length"]);
     if (declared.success && declared.data !== undefined && declared.data > limits.maxBodyBytes) {
       tooLarge();
       return true;
     }
     if (!unverified.take()) {
-      json(res, 503, { error: "Too many deliveries are arriving at once; redeliver in a few seconds." }, { connection: "close", "retry-after": "5" });
+      answer(503, { error: "Too many deliveries are arriving at once; redeliver in a few seconds." }, { connection: "close", "retry-after": "5" });
       return true;
     }
     let read: BodyRead;
@@ -183,32 +197,60 @@ function webhookHandler(probot: Probot, secret: string, path: string, limits: In
       return Array.isArray(value) ? value[0] : value;
     };
     if (!signatureMatches(secret, body, header("x-hub-signature-256"))) {
-      json(res, 401, { error: "Missing or wrong X-Hub-Signature-256: check that WEBHOOK_SECRET matches the GitHub App's webhook secret." });
+      answer(401, { error: "Missing or wrong X-Hub-Signature-256: check that WEBHOOK_SECRET matches the GitHub App's webhook secret." }, {}, "invalid");
       return true;
     }
     const id = header("x-github-delivery");
     const name = header("x-github-event");
     if (!id || !name) {
-      json(res, 400, { error: "Missing X-GitHub-Delivery or X-GitHub-Event." });
+      answer(400, { error: "Missing X-GitHub-Delivery or X-GitHub-Event." });
       return true;
     }
     let payload: unknown;
     try {
       payload = JSON.parse(body.toString("utf8"));
     } catch {
-      json(res, 400, { error: "The body is not JSON." });
+      answer(400, { error: "The body is not JSON." }, {}, name);
       return true;
     }
     try {
       // eslint-disable-next-line @typescript-eslint/consistent-type-assertions -- Probot types each payload by its event name, which a signed body of unknown shape cannot meet; the handlers parse it with their schemas
       await probot.receive({ id, name, payload } as Parameters<Probot["receive"]>[0]);
-      json(res, 200, { ok: true });
+      answer(200, { ok: true }, {}, name);
     } catch (error) {
-      probot.log.error({ err: error, delivery: id, event: name }, "webhook failed");
-      json(res, 500, { error: "The delivery could not be stored; redeliver it from the App's settings." });
+      const repository = payloadRepositorySchema.safeParse(payload);
+      probot.log.error(
+        { err: error, delivery: id, event: name, ...(repository.success ? { repository: repository.data.repository.full_name } : {}) },
+        "webhook failed",
+      );
+      answer(500, { error: "The delivery could not be stored; redeliver it from the App's settings." }, {}, name);
     }
     return true;
   };
+}
+
+/** Listens on host:port; answers the port (the one the system chose, for port 0). */
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const address = server.address();
+      // Listening on host:port gives a TCP address; a pipe name (a string) or null would be a bug here.
+      if (address === null || typeof address === "string") reject(new Error(`The server listens on ${String(address)}, not on a TCP port.`));
+      else resolve(address.port);
+    });
+  });
+}
+
+/**
+ * Probot's environment, with its log format decided: JSON lines (one object per line, for a log
+ * collector) when LOG_FORMAT=json, or in production (NODE_ENV=production) unless LOG_FORMAT says
+ * otherwise; Probot's pretty lines elsewhere.
+ */
+export function logEnv(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  if (env.LOG_FORMAT || env.NODE_ENV !== "production") return env;
+  return { ...env, LOG_FORMAT: "json" };
 }
 
 /**
@@ -234,13 +276,20 @@ export async function startServer(
   const settings = readSettings(env);
   const store = overrides.store ?? (await openStore(env));
   const workerId = makeWorkerId();
-  const probot = createProbot({ env, ...(overrides.Octokit ? { overrides: { Octokit: overrides.Octokit } } : {}) });
-  const app = new BisectApp({ store, settings, workerId, adminToken: serverEnv.ADMIN_TOKEN, startWorker: overrides.startWorker ?? true });
+  const probot = createProbot({ env: logEnv(env), ...(overrides.Octokit ? { overrides: { Octokit: overrides.Octokit } } : {}) });
+  const metrics: AppMetrics = new AppMetrics({
+    store,
+    workerId,
+    // Read at scrape time, once the app below exists.
+    ready: async () => (await readiness({ store, worker: () => app.worker })).ready,
+    workerEvents: () => ({ ...app.worker?.counters }),
+  });
+  const app: BisectApp = new BisectApp({ store, settings, workerId, adminToken: serverEnv.ADMIN_TOKEN, startWorker: overrides.startWorker ?? true, metrics });
   const limits: IngressLimits = { ...INGRESS_LIMITS, ...overrides.ingress };
   const unverified = new UnverifiedBodies(limits.maxUnverifiedBodies);
   const handlers: Handler[] = [];
   await probot.load(app.appFn, { cwd: process.cwd(), addHandler: (h: Handler) => handlers.push(h) });
-  handlers.push(webhookHandler(probot, serverEnv.WEBHOOK_SECRET, serverEnv.WEBHOOK_PATH, limits, unverified));
+  handlers.push(webhookHandler(probot, serverEnv.WEBHOOK_SECRET, serverEnv.WEBHOOK_PATH, limits, unverified, metrics));
 
   // Requests being answered: the store stays open until they are done.
   let inFlight = 0;
@@ -266,15 +315,37 @@ export async function startServer(
     },
     (req, res) => void respond(req, res),
   );
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(Number(serverEnv.PORT), serverEnv.HOST, () => resolve());
-  });
-  const address = server.address();
-  // Listening on HOST:PORT gives a TCP address; a pipe name (a string) or null would be a bug here.
-  if (address === null || typeof address === "string") throw new Error(`The server listens on ${String(address)}, not on a TCP port.`);
-  const port = address.port;
+  // Prometheus scrapes the metrics listener at the pod's address; it answers nothing but /metrics.
+  const metricsServer =
+    settings.METRICS_PORT === 0
+      ? null
+      : createServer({ requestTimeout: limits.requestTimeoutMs, headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) }, (req, res) => {
+          metricsOnly(metrics)(req, res).catch((error: unknown) => {
+            probot.log.error({ err: error }, "metrics scrape failed");
+            if (!res.headersSent) json(res, 500, { error: "Internal error." });
+          });
+        });
+  let port: number;
+  let metricsPort: number | null = null;
+  try {
+    if (metricsServer) {
+      metricsPort = await listen(metricsServer, settings.METRICS_PORT, serverEnv.HOST).catch((error: unknown) => {
+        throw new Error(
+          `METRICS_PORT=${settings.METRICS_PORT}: the metrics listener could not listen on ${serverEnv.HOST}:${settings.METRICS_PORT} (${errorMessage(error)}). Set METRICS_PORT to a free port, or to 0 to turn the metrics listener off.`,
+        );
+      });
+    }
+    port = await listen(server, Number(serverEnv.PORT), serverEnv.HOST);
+  } catch (error) {
+    // Nothing may outlive a start that failed: the worker loop, the other listener, the store.
+    await app.stop();
+    metricsServer?.close();
+    if (!overrides.store) await store.close();
+    throw error;
+  }
   const host = serverEnv.HOST.includes(":") ? `[${serverEnv.HOST}]` : serverEnv.HOST;
+  // Finished tasks and claim records past RETENTION_DAYS go, in batches, hourly (with the worker).
+  const retention = (overrides.startWorker ?? true) ? startRetention(store, settings.RETENTION_DAYS, probot.log) : undefined;
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
@@ -283,6 +354,9 @@ export async function startServer(
     store,
     settings,
     workerId,
+    metrics,
+    metricsUrl: metricsPort === null ? null : `http://${host}:${metricsPort}`,
+    log: probot.log,
     get unverifiedBodies() {
       return unverified.count;
     },
@@ -290,6 +364,7 @@ export async function startServer(
       (closing ??= (async () => {
         // The worker stops claiming at once (so /health fails and a load balancer stops sending)
         // and drains; meanwhile webhooks are still stored and answered.
+        retention?.stop();
         await app.stop();
         // No new connections from here; idle keep-alive ones close now. A request cannot take
         // longer than requestTimeoutMs to arrive, so that bounds the wait for those in flight.
@@ -301,6 +376,19 @@ export async function startServer(
         });
         server.closeAllConnections();
         await closed;
+        // Another instance reports the cluster's numbers from its next scrape on; this one's
+        // listener stays up until here, so a scrape during the drain still sees it.
+        // Bounded: a database that does not answer must not hold the shutdown (the lease expires anyway).
+        await within(
+          metrics.releaseReporter().catch((error: unknown) => probot.log.warn({ err: error }, "could not give up the metrics reporter lease")),
+          DATABASE_WAIT_MS,
+          undefined,
+        );
+        if (metricsServer) {
+          const metricsClosed = new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+          metricsServer.closeAllConnections();
+          await metricsClosed;
+        }
         if (!overrides.store) await store.close();
       })()),
   };

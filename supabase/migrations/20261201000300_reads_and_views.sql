@@ -71,17 +71,28 @@ returns table (repository_id bigint, repository text, active bigint, queued bigi
   group by j.repository_id;
 $$;
 
-/** Section – counts for GET /stats; `p_worker`'s leases are the jobs this instance holds. */
+/**
+ * Section – counts for GET /stats and /health: the jobs waiting and in flight now, and those that
+ * ended in the last 24 hours; `p_worker`'s leases are the jobs this instance holds. Each count
+ * reads an index (the active jobs' partial index, the ended jobs' finished_at): the cost follows
+ * the day's work, not every job ever kept.
+ */
 create function public.bisect_stats(p_worker text)
 returns table (pending bigint, running bigint, completed bigint, failed bigint, cancelled bigint, running_on_this_instance bigint) language sql stable security invoker set search_path = '' as $$
+  with active as (
+    select j.state, j.locked_by, j.lease_expires_at from public.bisect_jobs j
+    where j.state in ('queued', 'dispatching', 'dispatched', 'running')
+  ), ended as (
+    select j.state from public.bisect_jobs j
+    where j.finished_at > now() - interval '24 hours'
+  )
   select
-    count(*) filter (where j.state = 'queued'),
-    count(*) filter (where j.state in ('dispatching', 'dispatched', 'running')),
-    count(*) filter (where j.state = 'succeeded'),
-    count(*) filter (where j.state in ('failed', 'timed_out')),
-    count(*) filter (where j.state = 'cancelled'),
-    count(*) filter (where j.locked_by = p_worker and j.lease_expires_at > now())
-  from public.bisect_jobs j;
+    (select count(*) from active a where a.state = 'queued'),
+    (select count(*) from active a where a.state <> 'queued'),
+    (select count(*) from ended e where e.state = 'succeeded'),
+    (select count(*) from ended e where e.state in ('failed', 'timed_out')),
+    (select count(*) from ended e where e.state = 'cancelled'),
+    (select count(*) from active a where a.locked_by = p_worker and a.lease_expires_at > now());
 $$;
 
 /**
@@ -149,12 +160,13 @@ select
     filter (where j.finished_at is not null) as p95_seconds,
   round(avg(j.tested) filter (where j.tested is not null), 1) as tests_per_bisect
 from public.bisect_jobs j
+where j.created_at > now() - interval '30 days'
 group by j.repository;
 
-comment on view public.bisect_repository_stats is 'Per repository: jobs by state, how often a culprit was found, how long bisects take and how many tests they need.';
+comment on view public.bisect_repository_stats is 'Per repository, for the jobs of the last 30 days: jobs by state, how often a culprit was found, how long bisects take and how many tests they need.';
 select public.bisect_comment_columns('public.bisect_repository_stats', $$
 repository: owner/name.
-jobs: Jobs ever accepted.
+jobs: Jobs accepted in the last 30 days.
 queued: Waiting for a slot.
 active: Holding a slot (dispatching, dispatched or running).
 succeeded: Ended with an answer (culprit, ambiguous or no culprit).

@@ -149,6 +149,35 @@ describe.each(TRANSPORTS)("reads and dashboard views on %s", (transport) => {
       // An expired lease is nobody's.
       await t.expireLeases();
       expect((await store.call("stats", { worker: "stats-worker" })).running_on_this_instance).toBe(0);
+      // Ended jobs count for a day; waiting and running ones for as long as they wait and run.
+      await admin.exec(`update public.bisect_jobs set finished_at = finished_at - interval '25 hours' where id in (${succeeded}, ${failed})`);
+      await admin.exec(`update public.bisect_jobs set created_at = created_at - interval '40 days' where id = ${running}`);
+      expect(await store.call("stats", { worker: "stats-worker" })).toMatchObject({ pending: 1, running: 1, completed: 0, failed: 1, cancelled: 1 });
+    });
+
+    it("prunes finished tasks and claim records past the retention, in batches, and nothing else", async () => {
+      const task = { repository: REPO_A.repository, repositoryId: REPO_A.repositoryId, installationId: 1, issueNumber: 9, deliveryId: null };
+      for (let i = 0; i < 5; i++)
+        await store.call("enqueueTask", { kind: "reply", ...task, commentId: 900 + i, payload: { body: "Usage: …", reaction: "confused", cancelRunId: null } });
+      const job = await create();
+      await claimOne();
+      await admin.exec("update public.bisect_tasks set state = 'done', finished_at = now() - interval '31 days' where comment_id in (900, 901, 902)");
+      await admin.exec("update public.bisect_tasks set state = 'done', finished_at = now() - interval '29 days' where comment_id = 903");
+      await admin.exec(`update public.bisect_claim_audit set claimed_at = now() - interval '31 days' where job_id = ${job}`);
+      const month = 30 * 86_400;
+      // Batches of 2: the first is full, the second is not.
+      expect(await store.call("prune", { olderThanSeconds: month, batch: 2 })).toBe(3);
+      expect(await store.call("prune", { olderThanSeconds: month, batch: 2 })).toBe(1);
+      expect(await store.call("prune", { olderThanSeconds: month, batch: 2 })).toBe(0);
+      const left = await admin.query<{ comment_id: string; state: string }>("select comment_id::text, state from public.bisect_tasks order by comment_id");
+      // The task finished 29 days ago and the pending one stay; the job stays whatever its age.
+      expect(left.rows).toEqual([
+        { comment_id: "903", state: "done" },
+        { comment_id: "904", state: "pending" },
+      ]);
+      expect((await admin.query("select 1 from public.bisect_claim_audit")).rows).toEqual([]);
+      expect(await store.call("getJob", { jobId: job })).toBeDefined();
+      await expect(store.call("prune", { olderThanSeconds: 60, batch: 100 })).rejects.toThrow(/keep rows at least an hour/);
     });
 
     it("lists per-repository load: slots held and jobs waiting", async () => {
