@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["action/dist/**", "node_modules/**", "coverage/**", ".data/**"] },
+  { ignores: ["action/dist/**", "app/dist/**", "node_modules/**", "coverage/**", ".data/**"] },
   js.configs.recommended,
   // Type-checked: floating promises, throwing non-Errors, unsafe `any` and the rest need the types.
   ...tseslint.configs.recommendedTypeChecked,
