@@ -10,8 +10,34 @@ interface RunResult {
   code: number;
 }
 
+/** Directories of repositories whose history does not change while the process runs (DoubleRepository.frozen). */
+const frozen = new Set<string>();
+/** The answers of git in frozen repositories, by directory, arguments and environment. */
+const frozenAnswers = new Map<string, Promise<RunResult>>();
+
+/**
+ * Promises that the repository in `dir` (refs, objects, HEAD) does not change from now on in this
+ * process: git's answers there are then computed once and reused. Forking git costs milliseconds of
+ * the double's event loop; a load test asking the same questions thousands of times can't afford it.
+ */
+export function freezeRepository(dir: string): void {
+  frozen.add(dir);
+}
+
 /** Runs git in `dir`; a non-zero exit is returned, not thrown (most lookups may legitimately miss). */
 function run(dir: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  if (!frozen.has(dir)) return runGit(dir, args, env);
+  const key = JSON.stringify([dir, args, env]);
+  let answer = frozenAnswers.get(key);
+  if (!answer) {
+    answer = runGit(dir, args, env);
+    frozenAnswers.set(key, answer);
+    answer.catch(() => frozenAnswers.delete(key));
+  }
+  return answer;
+}
+
+function runGit(dir: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     execFile(
       "git",

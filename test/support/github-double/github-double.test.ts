@@ -217,6 +217,48 @@ describe("REST", () => {
     expect(takeViolations()).toEqual([]);
   });
 
+  it("serves many installations' repositories from one frozen git directory, answering each git question once", async () => {
+    // Its own directory: a frozen directory stays frozen for the rest of the process.
+    const frozenDir = join(dir, "frozen");
+    await mkdir(frozenDir);
+    const frozenShas = await buildRepo(
+      frozenDir,
+      [
+        { id: "a", parents: [], files: { "README.md": "# frozen\n" } },
+        { id: "b", parents: ["a"] },
+      ],
+      { branches: { main: "b" } },
+    );
+    for (const k of [1, 2, 3]) {
+      double.addRepository({ owner: `org-${k}`, name: "widgets", id: 5000 + k, path: frozenDir, installationId: 500 + k, frozen: true });
+    }
+    const compare = async (k: number) =>
+      (
+        await client(double, keys.privateKey, 500 + k).rest.repos.compareCommitsWithBasehead({
+          owner: `org-${k}`,
+          repo: "widgets",
+          basehead: `${frozenShas.get("a")}...main`,
+        })
+      ).data;
+    for (const k of [1, 2, 3]) expect(await compare(k)).toMatchObject({ status: "ahead", ahead_by: 1, commits: [{ sha: frozenShas.get("b") }] });
+    // Each installation sees its own repository only.
+    await expect(
+      client(double, keys.privateKey, 501).rest.repos.compareCommitsWithBasehead({ owner: "org-2", repo: "widgets", basehead: "main...main" }),
+    ).rejects.toMatchObject({ status: 404 });
+    // The promise broken on purpose: main moves, and the frozen answers do not.
+    const tree = (await git(frozenDir, ["rev-parse", "main^{tree}"])).stdout.trim();
+    const c = (await git(frozenDir, ["commit-tree", "-p", frozenShas.get("b")!, "-m", "c", tree])).stdout.trim();
+    await git(frozenDir, ["update-ref", "refs/heads/main", c]);
+    expect(await compare(3)).toMatchObject({ ahead_by: 1, commits: [{ sha: frozenShas.get("b") }] });
+    // An unfrozen repository asks git every time.
+    await git(repoDir, ["update-ref", "refs/heads/moving", shas.get("c")!]);
+    expect((await octokit.rest.repos.compareCommitsWithBasehead({ ...repo, basehead: "v1...moving" })).data).toMatchObject({ ahead_by: 1 });
+    await git(repoDir, ["update-ref", "refs/heads/moving", shas.get("d")!]);
+    expect((await octokit.rest.repos.compareCommitsWithBasehead({ ...repo, basehead: "v1...moving" })).data).toMatchObject({ ahead_by: 2 });
+    await git(repoDir, ["update-ref", "-d", "refs/heads/moving"]);
+    expect(takeViolations()).toEqual([]);
+  });
+
   it("compares like git: ahead, behind, diverged, identical, per_page=1, unknown ref 404", async () => {
     const compare = async (basehead: string, extra: { per_page?: number } = {}) =>
       (await octokit.rest.repos.compareCommitsWithBasehead({ ...repo, basehead, ...extra })).data;

@@ -17,7 +17,7 @@ import { addArtifact, type ArtifactOptions } from "./artifacts.js";
 import { hookDeliveryLog, type HookDeliveries, type HookDeliveryRecord, type WebhookToSend } from "./deliveries.js";
 import { completeRun, setRunStatus, startRun, type CompletedRun, type CompleteRunOptions, type RunConclusion } from "./runs.js";
 import { BLOB_ROUTE, createBlobServer, createDoubleServer, TOKEN_ROUTE, type RecordedRequest } from "./server.js";
-import { isoSeconds } from "./git-data.js";
+import { freezeRepository, isoSeconds } from "./git-data.js";
 import { Runner, type Chance, type DeliveryRecord, type RunnerFaults, type RunnerOptions, type WorkflowRunner } from "./runner.js";
 import {
   DoubleState,
@@ -174,6 +174,7 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
     blobUrl: state.blobUrl,
     addRepository(repo) {
       state.repositories.set(`${repo.owner}/${repo.name}`.toLowerCase(), { ...repo });
+      if (repo.frozen) freezeRepository(repo.path);
       state.user(repo.owner);
     },
     setPermission(fullName, login, role) {
@@ -197,7 +198,7 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
       const repo = repoOrThrow(fullName);
       const now = isoSeconds(Date.now());
       const id = comment.id ?? state.nextCommentId++;
-      if (state.commentList.some((c) => c.id === id)) throw new Error(`comment ${id} already exists`);
+      if (state.commentsById.get(id).length > 0) throw new Error(`comment ${id} already exists`);
       state.commentList.push({
         id,
         repository: `${repo.owner}/${repo.name}`,
@@ -217,8 +218,8 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
         .map((c) => ({ id: c.id, issueNumber: c.issueNumber, body: c.body, user: c.user, history: [...c.history] }));
     },
     reactions(fullName, commentId) {
-      const comment = state.commentList.find((c) => c.id === commentId && c.repository.toLowerCase() === fullName.toLowerCase());
-      return comment ? state.reactionList.filter((r) => r.commentId === commentId).map((r) => r.content) : [];
+      const comment = state.commentsById.get(commentId).find((c) => c.repository.toLowerCase() === fullName.toLowerCase());
+      return comment ? state.reactionsByComment.get(commentId).map((r) => r.content) : [];
     },
     runs: state.runs,
     runner,

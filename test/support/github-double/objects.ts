@@ -157,7 +157,7 @@ export function issueComment(state: DoubleState, repo: DoubleRepository, comment
   const api = `${state.api}/repos/${fullNameOf(repo)}`;
   const url = `${api}/issues/comments/${comment.id}`;
   const counts: Record<string, number> = { "+1": 0, "-1": 0, laugh: 0, confused: 0, heart: 0, hooray: 0, eyes: 0, rocket: 0 };
-  const reactions = state.reactionList.filter((r) => r.commentId === comment.id);
+  const reactions = state.reactionsByComment.get(comment.id);
   for (const r of reactions) counts[r.content] = (counts[r.content] ?? 0) + 1;
   return {
     id: comment.id,

@@ -99,7 +99,7 @@ function runOf(req: RestRequest, repo: DoubleRepository): WorkflowRunRecord {
 }
 
 function commentOf(req: RestRequest, repo: DoubleRepository) {
-  const comment = req.state.commentList.find((c) => c.id === Number(req.params.comment_id) && c.repository.toLowerCase() === fullNameOf(repo).toLowerCase());
+  const comment = req.state.commentsById.get(Number(req.params.comment_id)).find((c) => c.repository.toLowerCase() === fullNameOf(repo).toLowerCase());
   if (!comment) throw notFound();
   return comment;
 }
@@ -223,7 +223,7 @@ export const handlers: Record<string, Handler> = {
     const { content } = reactionBodySchema.parse(req.body);
     const state = req.state;
     // GitHub answers 200 with the existing reaction when this user already reacted so.
-    const existing = state.reactionList.find((r) => r.commentId === comment.id && r.content === content && r.user === state.botLogin);
+    const existing = state.reactionsByComment.get(comment.id).find((r) => r.content === content && r.user === state.botLogin);
     if (existing) return { status: 200, body: reaction(state, existing) };
     const record = { id: state.nextReactionId++, commentId: comment.id, content, user: state.botLogin, createdAt: isoSeconds(Date.now()) };
     state.reactionList.push(record);

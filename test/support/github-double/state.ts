@@ -14,6 +14,11 @@ export interface DoubleRepository {
   defaultBranch?: string;
   installationId: number;
   private?: boolean;
+  /**
+   * The history at `path` never changes while this process runs (for benches): the double asks
+   * git each question once and reuses the answer (git-data.ts, freezeRepository). Default false.
+   */
+  frozen?: boolean;
 }
 
 export type Role = "admin" | "maintain" | "write" | "triage" | "read" | "none";
@@ -168,6 +173,37 @@ export interface UserRecord {
   type: "User" | "Bot" | "Organization";
 }
 
+/**
+ * The items of an append-only list grouped by a key, indexed as the list grows: tests may push to
+ * the list directly, and a list that shrank is indexed again from the start. Keeps lookups by id
+ * constant-time when a bench holds tens of thousands of comments.
+ */
+export class GrowingIndex<T, K> {
+  private readonly groups = new Map<K, T[]>();
+  private indexed = 0;
+
+  constructor(
+    private readonly list: readonly T[],
+    private readonly key: (item: T) => K,
+  ) {}
+
+  /** The items with this key, in list order. */
+  get(key: K): readonly T[] {
+    if (this.list.length < this.indexed) {
+      this.groups.clear();
+      this.indexed = 0;
+    }
+    for (; this.indexed < this.list.length; this.indexed++) {
+      const item = this.list[this.indexed]!;
+      const k = this.key(item);
+      const group = this.groups.get(k);
+      if (group) group.push(item);
+      else this.groups.set(k, [item]);
+    }
+    return this.groups.get(key) ?? [];
+  }
+}
+
 export class DoubleState {
   readonly repositories = new Map<string, DoubleRepository>();
   readonly permissions = new Map<string, Map<string, Role>>();
@@ -176,6 +212,10 @@ export class DoubleState {
   readonly pullRequests = new Map<string, PullRequestRecord[]>();
   readonly commentList: CommentRecord[] = [];
   readonly reactionList: ReactionRecord[] = [];
+  /** `commentList` by comment id. */
+  readonly commentsById = new GrowingIndex(this.commentList, (c) => c.id);
+  /** `reactionList` by the id of the comment reacted to. */
+  readonly reactionsByComment = new GrowingIndex(this.reactionList, (r) => r.commentId);
   readonly runs: WorkflowRunRecord[] = [];
   readonly dispatches: DispatchRecord[] = [];
   readonly tokens = new Map<string, TokenRecord>();
