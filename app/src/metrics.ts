@@ -174,32 +174,32 @@ export class AppMetrics {
       },
     });
     const snapshot = () => this.snapshot();
-    new Gauge({
-      name: "bisect_queue_depth",
-      help: "Work waiting for a worker, cluster-wide: due tasks per kind (command, reply, announce) and jobs waiting to be dispatched (dispatch). Exported by one instance at a time.",
-      labelNames: ["queue"],
-      registers,
-      collect: async function (this: Gauge<"queue">) {
-        const s = await snapshot();
-        this.reset();
-        if (s === null) return;
-        const queues = { command: s.command_tasks, reply: s.reply_tasks, announce: s.announce_tasks, dispatch: s.queued_jobs };
-        for (const [queue, n] of Object.entries(queues)) if (n !== null) this.set({ queue }, n);
-      },
-    });
-    new Gauge({
-      name: "bisect_jobs",
-      help: "Unfinished jobs by state (queued, dispatching, dispatched, running), cluster-wide. Exported by one instance at a time.",
-      labelNames: ["state"],
-      registers,
-      collect: async function (this: Gauge<"state">) {
-        const s = await snapshot();
-        this.reset();
-        if (s === null) return;
-        const jobs = { queued: s.queued_jobs, dispatching: s.dispatching_jobs, dispatched: s.dispatched_jobs, running: s.running_jobs };
-        for (const [state, n] of Object.entries(jobs)) if (n !== null) this.set({ state }, n);
-      },
-    });
+    /** A cluster gauge with one label: its series from the scrape's snapshot, none when this instance is not the reporter. */
+    const clusterGauge = (name: string, help: string, label: string, pick: (s: Snapshot) => Record<string, number | null>) =>
+      new Gauge<string>({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect: async function (this: Gauge<string>) {
+          const s = await snapshot();
+          this.reset();
+          if (s === null) return;
+          for (const [value, n] of Object.entries(pick(s))) if (n !== null) this.set({ [label]: value }, n);
+        },
+      });
+    clusterGauge(
+      "bisect_queue_depth",
+      "Work waiting for a worker, cluster-wide: due tasks per kind (command, reply, announce) and jobs waiting to be dispatched (dispatch). Exported by one instance at a time.",
+      "queue",
+      (s) => ({ command: s.command_tasks, reply: s.reply_tasks, announce: s.announce_tasks, dispatch: s.queued_jobs }),
+    );
+    clusterGauge(
+      "bisect_jobs",
+      "Unfinished jobs by state (queued, dispatching, dispatched, running), cluster-wide. Exported by one instance at a time.",
+      "state",
+      (s) => ({ queued: s.queued_jobs, dispatching: s.dispatching_jobs, dispatched: s.dispatched_jobs, running: s.running_jobs }),
+    );
     new Gauge({
       name: "bisect_jobs_overdue",
       help: "Dispatched or running jobs whose run is past the job's time limit, cluster-wide (the worker should have ended them). Exported by one instance at a time.",

@@ -179,10 +179,7 @@ async function ensureMigrated(runtime: SqlClient, config: Extract<StoreConfig, {
   const pending = await pendingMigrations(runtime, dir);
   if (pending.length === 0) return;
   if (config.migrationUrl !== undefined) {
-    const session = pgClient(config.migrationUrl, { max: 1 });
-    await connect(session, `MIGRATION_DATABASE_URL '${redact(config.migrationUrl)}'`);
-    await orClose(session, () => migrate(session, dir));
-    await session.close();
+    await migrateThrough(config.migrationUrl, "MIGRATION_DATABASE_URL", dir);
     return;
   }
   if (isTransactionPooler(config.databaseUrl)) {
@@ -191,6 +188,15 @@ async function ensureMigrated(runtime: SqlClient, config: Extract<StoreConfig, {
     );
   }
   await migrate(runtime, dir);
+}
+
+/** Applies the migrations through a connection of their own to `url` (named `variable` in errors), then closes it. */
+async function migrateThrough(url: string, variable: string, dir: string): Promise<string[]> {
+  const session = pgClient(url, { max: 1 });
+  await connect(session, `${variable} '${redact(url)}'`);
+  const applied = await orClose(session, () => migrate(session, dir));
+  await session.close();
+  return applied;
 }
 
 /** A connection string's host, port and database, for a log line. */
@@ -257,9 +263,5 @@ export async function migrateDatabase(env: Record<string, string | undefined> = 
   const problem = checkDatabaseUrl(url);
   if (problem) throw new Error(problem.replaceAll("DATABASE_URL", variable));
   if (isTransactionPooler(url)) throw new Error(transactionPoolerProblem(variable, url));
-  const client = pgClient(url, { max: 1 });
-  await connect(client, `${variable} '${redact(url)}'`);
-  const applied = await orClose(client, () => migrate(client, vars.MIGRATIONS_DIR ?? MIGRATIONS_DIR));
-  await client.close();
-  return { where: describeUrl(url), applied };
+  return { where: describeUrl(url), applied: await migrateThrough(url, variable, vars.MIGRATIONS_DIR ?? MIGRATIONS_DIR) };
 }

@@ -5,6 +5,7 @@
  * views, which only the database's owner and service_role read (through `admin` here).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { pruneOld } from "../../../app/src/store/retention.js";
 import type { SqlClient } from "../../../app/src/store/sql-client.js";
 import type { ArgsOf, ClaimedJob, Store } from "../../../app/src/store/store.js";
 import { newJob, sha, type NewJob } from "../../support/jobs.js";
@@ -178,6 +179,15 @@ describe.each(TRANSPORTS)("reads and dashboard views on %s", (transport) => {
       expect((await admin.query("select 1 from public.bisect_claim_audit")).rows).toEqual([]);
       expect(await store.call("getJob", { jobId: job })).toBeDefined();
       await expect(store.call("prune", { olderThanSeconds: 60, batch: 100 })).rejects.toThrow(/keep rows at least an hour/);
+    });
+
+    it("pruneOld repeats full batches until a short one: a backlog goes in one call", async () => {
+      const task = { repository: REPO_A.repository, repositoryId: REPO_A.repositoryId, installationId: 1, issueNumber: 9, deliveryId: null };
+      for (let i = 0; i < 7; i++)
+        await store.call("enqueueTask", { kind: "reply", ...task, commentId: 950 + i, payload: { body: "Usage: …", reaction: "confused", cancelRunId: null } });
+      await admin.exec("update public.bisect_tasks set state = 'done', finished_at = now() - interval '31 days'");
+      expect(await pruneOld(store, 30, 2)).toBe(7);
+      expect((await admin.query("select 1 from public.bisect_tasks")).rows).toEqual([]);
     });
 
     it("lists per-repository load: slots held and jobs waiting", async () => {
