@@ -475,6 +475,8 @@ interface RunResult {
   api: ApiCallsResult | null;
   /** The double's answers during the load and the drain, by route: calls, p50, p95 (ms). */
   routes: Row[];
+  /** The store's SQL functions called during the run (pg_stat_user_functions), with calls per decided command. */
+  storeCalls: Row[];
 }
 
 function runLoad(request: LoadRequest): { pid: number; ready: Promise<void>; go: (epochMs: number) => void; result: Promise<LoadResult> } {
@@ -657,6 +659,20 @@ async function runInstances(
   stopping = true;
   await stopAll();
   cleanups.splice(cleanups.indexOf(stopAll), 1);
+  // The store's calls during the run (every call is one SQL function; the instances flushed their
+  // counts when they exited), per command decided.
+  const stats = pgClient(databaseUrl, { max: 1 });
+  const { rows: calls } = await stats
+    .query<{ name: string; calls: number; ms: number }>(
+      "select funcname as name, calls::int, total_time::float8 as ms from pg_stat_user_functions order by calls desc",
+    )
+    .finally(() => stats.close());
+  const storeCalls = calls.map((c) => ({
+    function: `\`${c.name}\``,
+    calls: c.calls,
+    "per command decided": (c.calls / Math.max(1, decidedAt.size)).toFixed(2),
+    "time in PostgreSQL (s)": (c.ms / 1000).toFixed(1),
+  }));
 
   const stages = STAGES.map((stage, s): StageResult => {
     const load = mergeLoads(results, s);
@@ -749,7 +765,7 @@ async function runInstances(
     },
   ];
   if (api) gates.push({ name: `GitHub API calls per bisect ≤ ${GOAL_API_CALLS}`, measured: String(api.total), met: api.total <= GOAL_API_CALLS });
-  return { n, stages, gates, idleRss, endRss, drainSeconds, api, routes };
+  return { n, stages, gates, idleRss, endRss, drainSeconds, api, routes, storeCalls };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -759,6 +775,11 @@ async function main(): Promise<string[]> {
   const benchStarted = performance.now();
   const server: PostgresServer = await startPostgres();
   cleanups.push(() => server.stop());
+  // Count calls of the store's SQL functions (reported per run).
+  const superuser = pgClient(server.url(), { max: 1 });
+  await superuser.query("alter system set track_functions = 'pl'");
+  await superuser.query("select pg_reload_conf()");
+  await superuser.close();
 
   const double = await startGitHubDouble({ appId: APP_ID, appPublicKey: appKeys().publicKey, appSlug: "bisect-bot" });
   cleanups.push(() => double.close());
@@ -862,6 +883,7 @@ function printRun(run: RunResult): void {
     ),
   );
   section(`N = ${run.n}: the GitHub double's answers to the instances during the load and the drain, by route`, table(run.routes));
+  section(`N = ${run.n}: the store's calls during the run (pg_stat_user_functions)`, table(run.storeCalls));
   const failures = run.stages.flatMap((s) => Object.entries(s.load.failures).map(([why, count]) => `- ${s.stage.name}: ${count} × ${why}`));
   if (failures.length > 0) console.log(`Errors:\n${failures.join("\n")}\n`);
   section(

@@ -1,8 +1,6 @@
-import type { ApplicationFunction, Probot } from "probot";
+import type { ApplicationFunction, Logger, Probot } from "probot";
 import { GitHubBudget } from "./github/budget.js";
-import { issueCommentEventSchema, receiveIssueComment } from "./handlers/issue-comment.js";
-import { pullRequestEventSchema, receivePullRequest } from "./handlers/pull-request.js";
-import { receiveWorkflowJob, receiveWorkflowRun, workflowJobEventSchema, workflowRunEventSchema } from "./handlers/workflow-run.js";
+import { eventRoutes, type Delivery, type EventRoutes } from "./handlers/events.js";
 import { routes } from "./http/routes.js";
 import type { Octokit } from "./github/octokit.js";
 import type { AppMetrics } from "./metrics.js";
@@ -35,30 +33,17 @@ export class BisectApp {
   /** Finds webhook deliveries the App failed to take (GitHub does not redeliver them) and has GitHub redeliver them. */
   redelivery: RedeliveryLoop | undefined;
   probot: Probot | undefined;
+  private log: Logger | undefined;
+  private events: EventRoutes | undefined;
 
   constructor(private readonly options: BisectAppOptions) {}
 
   readonly appFn: ApplicationFunction = (app, { addHandler }) => {
     const { store, settings, workerId, metrics } = this.options;
     this.probot = app;
-    app.on("issue_comment.created", async (context) => {
-      const event = issueCommentEventSchema.parse(context.payload);
-      const log = context.log.child({ delivery: context.id, repository: event.repository.full_name });
-      const outcome = await receiveIssueComment(context.id, event, store);
-      log.info({ comment: event.comment.id, ...outcome }, "issue_comment handled");
-    });
-    app.on("workflow_run", async (context) => {
-      const event = workflowRunEventSchema.parse(context.payload);
-      const log = context.log.child({ delivery: context.id, ...(event.repository.full_name ? { repository: event.repository.full_name } : {}) });
-      const concerned = await receiveWorkflowRun(event, store);
-      if (concerned > 0) log.info({ run: event.workflow_run.id, action: event.action, jobs: concerned }, "workflow_run noted");
-    });
-    app.on(["pull_request.opened", "pull_request.reopened", "pull_request.synchronize"], async (context) => {
-      await receivePullRequest(pullRequestEventSchema.parse(context.payload), store);
-    });
-    app.on("workflow_job", async (context) => {
-      await receiveWorkflowJob(workflowJobEventSchema.parse(context.payload), store);
-    });
+    this.log = app.log;
+    // A command stored here is claimed at once, not at the next poll.
+    this.events = eventRoutes(store, { queued: () => this.worker?.wake() });
     // GitHub's rate limits count per installation, over every instance: one budget in the store.
     const budget = new GitHubBudget(store, { writesPerWindow: settings.GITHUB_WRITES_PER_MINUTE, windowSeconds: 60 }, app.log);
     this.worker = new Worker({
@@ -97,6 +82,18 @@ export class BisectApp {
       this.redelivery.start();
     }
   };
+
+  /**
+   * Takes a verified delivery: the handler for its event stores what it means (a command task, a
+   * run's state, a pull request's head) and nothing else; deliveries of other events are
+   * acknowledged and dropped. Throws when the store failed (the caller answers 500). Probot's own
+   * `receive` is not used: it builds an authenticated Octokit for every delivery, which none of
+   * these handlers needs, and which cost more than the rest of an acknowledgement together.
+   */
+  async receive(delivery: Delivery): Promise<void> {
+    if (!this.events || !this.log) throw new Error("The app is not loaded: probot.load(app.appFn) first.");
+    await this.events(delivery, this.log);
+  }
 
   async stop(): Promise<void> {
     await Promise.all([this.worker?.stop(), this.redelivery?.stop()]);

@@ -146,7 +146,7 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 /**
  * The webhook endpoint: a delivery must carry a valid signature (401 otherwise, nothing
- * written), then Probot runs the handlers, which only write to the store; the answer is 200 when
+ * written), then the App's event routes run the handlers, which only write to the store; the answer is 200 when
  * the job or reply is stored, 500 when the store failed (GitHub shows the delivery as failed and
  * it can be redelivered). While the instance drains it still answers: GitHub never redelivers on
  * its own, so a delivery refused then would be lost.
@@ -155,7 +155,15 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
  * refused unread (413), one that turns out larger is cut off at the first byte past it, and only
  * `maxUnverifiedBodies` bodies are read at once (503 with retry-after beyond, unread).
  */
-function webhookHandler(probot: Probot, secret: string, path: string, limits: IngressLimits, unverified: UnverifiedBodies, metrics: AppMetrics): Handler {
+function webhookHandler(
+  app: BisectApp,
+  log: Probot["log"],
+  secret: string,
+  path: string,
+  limits: IngressLimits,
+  unverified: UnverifiedBodies,
+  metrics: AppMetrics,
+): Handler {
   return async (req, res) => {
     if (new URL(req.url ?? "/", "http://localhost").pathname !== path) return false;
     const began = process.hrtime.bigint();
@@ -214,12 +222,11 @@ function webhookHandler(probot: Probot, secret: string, path: string, limits: In
       return true;
     }
     try {
-      // eslint-disable-next-line @typescript-eslint/consistent-type-assertions -- Probot types each payload by its event name, which a signed body of unknown shape cannot meet; the handlers parse it with their schemas
-      await probot.receive({ id, name, payload } as Parameters<Probot["receive"]>[0]);
+      await app.receive({ id, name, payload });
       answer(200, { ok: true }, {}, name);
     } catch (error) {
       const repository = payloadRepositorySchema.safeParse(payload);
-      probot.log.error(
+      log.error(
         { err: error, delivery: id, event: name, ...(repository.success ? { repository: repository.data.repository.full_name } : {}) },
         "webhook failed",
       );
@@ -289,7 +296,7 @@ export async function startServer(
   const unverified = new UnverifiedBodies(limits.maxUnverifiedBodies);
   const handlers: Handler[] = [];
   await probot.load(app.appFn, { cwd: process.cwd(), addHandler: (h: Handler) => handlers.push(h) });
-  handlers.push(webhookHandler(probot, serverEnv.WEBHOOK_SECRET, serverEnv.WEBHOOK_PATH, limits, unverified, metrics));
+  handlers.push(webhookHandler(app, probot.log, serverEnv.WEBHOOK_SECRET, serverEnv.WEBHOOK_PATH, limits, unverified, metrics));
 
   // Requests being answered: the store stays open until they are done.
   let inFlight = 0;

@@ -10,7 +10,7 @@
  * Waits are never slept through: the test moves the due times (the job's, the pause's) to now.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { GitHubBudget, InstallationPausedError } from "../../app/src/github/budget.js";
+import { GitHubBudget, InstallationPausedError, READ_CHECK_MS } from "../../app/src/github/budget.js";
 import type { Octokit } from "../../app/src/github/octokit.js";
 import { pgClient, type SqlClient } from "../../app/src/store/sql-client.js";
 import { sqlTransport } from "../../app/src/store/sql-transport.js";
@@ -169,5 +169,18 @@ describe("three instances, one budget", () => {
     await waitIsOver();
     await expect(comment(others[0]!, "after the wait")).resolves.toMatchObject({ status: 201 });
     await expect(read(others[1]!)).resolves.toMatchObject({ status: 200 });
+  });
+
+  it(`a pause met by one instance holds another's writes at once, and its reads within ${READ_CHECK_MS / 1000} s, however recently it last asked`, async () => {
+    const [met, other] = clients
+      .slice(0, 2)
+      .map((c) => new GitHubBudget(new Store(sqlTransport(c)), { writesPerWindow: BUDGET, windowSeconds: WINDOW_SECONDS }));
+    // The other instance has just been told the installation is not paused.
+    await expect(other!.take(INSTALLATION_ID, false)).resolves.toBeNull();
+    await met!.note(INSTALLATION_ID, null, 403, { "retry-after": "30" }, "You have exceeded a secondary rate limit.");
+    await expect(other!.take(INSTALLATION_ID, false, Date.now() + READ_CHECK_MS)).rejects.toBeInstanceOf(InstallationPausedError);
+    await expect(other!.take(INSTALLATION_ID, true)).rejects.toBeInstanceOf(InstallationPausedError);
+    // And while it knows of the pause, every read asks again.
+    await expect(other!.take(INSTALLATION_ID, false)).rejects.toBeInstanceOf(InstallationPausedError);
   });
 });

@@ -4,6 +4,12 @@ import { z } from "zod";
 import type { Store } from "../store/store.js";
 import { githubMessage, httpStatus, type Octokit } from "./octokit.js";
 
+/** How stale this instance's knowledge of an installation's pause may be before a read asks the store again. */
+export const READ_CHECK_MS = 2_000;
+
+/** How often, at most, a read's answer records the installation's quota (the dashboard's figure; writes record it every time). */
+const QUOTA_NOTE_MS = 10_000;
+
 /** GitHub's advice when a rate limit names no time: wait at least a minute, longer on repeats. */
 export const RATE_LIMIT_FLOOR_SECONDS = 60;
 
@@ -102,6 +108,11 @@ export function isWrite(options: unknown): boolean {
  * const octokit = budget.wrap(await app.auth(installationId), installationId);
  */
 export class GitHubBudget {
+  /** Per installation, when the store last told this instance that it is not paused. */
+  private readonly clearAt = new Map<number, number>();
+  /** Per installation, when this instance last recorded the quota of a read's answer. */
+  private readonly quotaNotedAt = new Map<number, number>();
+
   constructor(
     private readonly store: Store,
     private readonly options: BudgetOptions,
@@ -124,8 +135,16 @@ export class GitHubBudget {
     return octokit;
   }
 
-  /** Before a request: throws while the installation is paused; a write waits for its slot and answers it (null for a read). */
-  async take(installationId: number, write: boolean): Promise<number | null> {
+  /**
+   * Before a request: throws while the installation is paused; a write waits for its slot and
+   * answers it (null for a read). A read asks the store only when this instance has not heard of
+   * the installation for READ_CHECK_MS: a pause another instance recorded reaches reads that late
+   * at most (writes, which GitHub's secondary limits are about, always ask).
+   */
+  async take(installationId: number, write: boolean, now = Date.now()): Promise<number | null> {
+    // Only "not paused" is taken on trust: while a pause is known, every request asks (they are few then).
+    const checkedAt = this.clearAt.get(installationId);
+    if (!write && checkedAt !== undefined && now - checkedAt < READ_CHECK_MS) return null;
     for (;;) {
       const slot = await this.store.call("takeGithubSlot", {
         installationId,
@@ -133,6 +152,8 @@ export class GitHubBudget {
         writesPerWindow: this.options.writesPerWindow,
         windowSeconds: this.options.windowSeconds,
       });
+      if (slot.paused) this.clearAt.delete(installationId);
+      else this.clearAt.set(installationId, Date.now());
       if (slot.paused) throw new InstallationPausedError(installationId, slot.wait_seconds, slot.reason);
       if (slot.wait_seconds <= 0) return slot.slot_id;
       // Instances waiting for the same slot ask again at slightly different times.
@@ -151,8 +172,13 @@ export class GitHubBudget {
     const limited = isRateLimitAnswer(status, message);
     // A rate limit pauses for what GitHub named, or a minute; a used-up quota until its reset.
     const pauseSeconds = limited ? asked || RATE_LIMIT_FLOOR_SECONDS : headers.remaining === 0 ? asked : 0;
-    if (slot === null && pauseSeconds === 0 && headers.remaining === undefined) return;
     const reason = limited ? (message.split("\n")[0] ?? "").slice(0, 200) : "the hourly quota is used up";
+    if (pauseSeconds > 0) this.clearAt.delete(installationId);
+    // A read's answer that asks nothing is recorded for its quota alone: every QUOTA_NOTE_MS at most.
+    if (slot === null && pauseSeconds === 0) {
+      if (headers.remaining === undefined || now - (this.quotaNotedAt.get(installationId) ?? -Infinity) < QUOTA_NOTE_MS) return;
+      this.quotaNotedAt.set(installationId, now);
+    }
     try {
       await this.store.call("noteGithubAnswer", {
         installationId,

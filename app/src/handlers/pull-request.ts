@@ -11,7 +11,7 @@ export const pullRequestEventSchema = z.object({
 export type PullRequestEvent = z.infer<typeof pullRequestEventSchema>;
 
 /** The actions that say where a pull request's head is: it appeared, came back, or moved (a push, a force push). */
-const HEAD_ACTIONS = new Set(["opened", "reopened", "synchronize"]);
+export const HEAD_ACTIONS: ReadonlySet<string> = new Set(["opened", "reopened", "synchronize"]);
 
 /**
  * Remembers where a pull request's head is and when it moved there, so that a bare `/bisect`

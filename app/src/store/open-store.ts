@@ -219,7 +219,8 @@ export async function openStore(env: Record<string, string | undefined> = proces
   const dir = envSchema.parse(env).MIGRATIONS_DIR ?? MIGRATIONS_DIR;
   switch (config.kind) {
     case "postgres": {
-      const client = pgClient(config.databaseUrl, { max: config.poolMax });
+      // Behind Supabase's transaction pooler (or PgBouncer) statements are not prepared.
+      const client = pgClient(config.databaseUrl, { max: config.poolMax, prepare: !isTransactionPooler(config.databaseUrl) });
       await connect(client, `DATABASE_URL '${redact(config.databaseUrl)}'`);
       await orClose(client, () => ensureMigrated(client, config, dir));
       return new Store(sqlTransport(client), `PostgreSQL at ${describeUrl(config.databaseUrl)} (${config.poolMax} connections at most)`);

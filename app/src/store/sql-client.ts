@@ -3,7 +3,11 @@ import pg from "pg";
 
 /** The little the store needs from a PostgreSQL connection: parameterised queries and a close. */
 export interface SqlClient {
-  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<{ rows: T[] }>;
+  /**
+   * One statement. `statement` names it when the same text is sent again and again: a client that
+   * keeps prepared statements parses and plans it once per connection (see `pgClient`'s `prepare`).
+   */
+  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: readonly unknown[], statement?: string): Promise<{ rows: T[] }>;
   /** Runs several statements (a migration file) as one script. */
   exec(sql: string): Promise<void>;
   /** Runs `fn` on one connection (session locks and transactions need that). */
@@ -56,7 +60,18 @@ export const POOL_TIMEOUTS: PoolTimeouts = {
  * session (`withSession`, the migrations) has no timeouts of its own: waiting for another
  * instance's migrations takes as long as they take.
  */
-export function pgClient(connectionString: string, options: { max?: number; timeouts?: Partial<PoolTimeouts> } = {}): SqlClient {
+export function pgClient(
+  connectionString: string,
+  options: {
+    max?: number;
+    timeouts?: Partial<PoolTimeouts>;
+    /**
+     * Named statements are prepared once per connection (default true). Off behind a transaction
+     * pooler, whose next transaction may run on a server connection that never saw the PREPARE.
+     */
+    prepare?: boolean;
+  } = {},
+): SqlClient {
   const t = { ...POOL_TIMEOUTS, ...options.timeouts };
   const pool = new pg.Pool({
     connectionString,
@@ -70,9 +85,15 @@ export function pgClient(connectionString: string, options: { max?: number; time
   });
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on("error", () => undefined);
+  const prepare = options.prepare ?? true;
   const on = (target: pg.Pool | pg.PoolClient, queryTimeout?: number): Omit<SqlClient, "withSession" | "close"> => ({
-    async query<T extends Record<string, unknown>>(sql: string, params: readonly unknown[] = []) {
-      const result = await target.query<T>({ text: sql, values: [...params], ...(queryTimeout ? { query_timeout: queryTimeout } : {}) });
+    async query<T extends Record<string, unknown>>(sql: string, params: readonly unknown[] = [], statement?: string) {
+      const result = await target.query<T>({
+        text: sql,
+        values: [...params],
+        ...(prepare && statement ? { name: statement } : {}),
+        ...(queryTimeout ? { query_timeout: queryTimeout } : {}),
+      });
       return { rows: result.rows };
     },
     async exec(sql) {

@@ -54,6 +54,22 @@ function storable(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, storable(v)]));
 }
 
+/** A function's SQL name and parameters (name and type), worked out once: they never change. */
+interface Signature {
+  name: string;
+  params: { arg: string; name: string; pg: PgType }[];
+}
+const signatures = new Map<StoreFunction, Signature>();
+function signature(fn: StoreFunction): Signature {
+  let known = signatures.get(fn);
+  if (!known) {
+    const shape: Record<string, z.ZodType> = TABLE[fn].args.shape;
+    known = { name: sqlName(fn), params: Object.entries(shape).map(([arg, schema]) => ({ arg, name: sqlArgument(arg), pg: pgTypeOf(schema) })) };
+    signatures.set(fn, known);
+  }
+  return known;
+}
+
 /** The declarations seen per function, so that a generic key keeps its own result type. */
 const TABLE: { [F in StoreFunction]: { args: z.ZodObject; returns: Returns; result: z.ZodType<ResultOf<F>> } } = FUNCTIONS;
 
@@ -88,10 +104,9 @@ export class Store {
 
   async call<F extends StoreFunction>(fn: F, args: ArgsOf<F>): Promise<ResultOf<F>> {
     const declaration = TABLE[fn];
-    const name = sqlName(fn);
+    const { name, params } = signature(fn);
     const given: Record<string, unknown> = declaration.args.parse(args);
-    const shape: Record<string, z.ZodType> = declaration.args.shape;
-    const sent = Object.entries(shape).map(([arg, schema]) => ({ name: sqlArgument(arg), pg: pgTypeOf(schema), value: storable(given[arg]) }));
+    const sent = params.map((p) => ({ name: p.name, pg: p.pg, value: storable(given[p.arg]) }));
     let answer: unknown;
     try {
       answer = await this.transport.call(name, sent, declaration.returns);

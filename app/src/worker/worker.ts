@@ -26,6 +26,9 @@ export interface WorkerDeps {
  */
 const LOOP_STALL_MS = 2 * POOL_TIMEOUTS.queryTimeoutMs + 10_000;
 
+/** Passes the loop makes because of wakes are at least this far apart. */
+const WAKE_GAP_MS = 10;
+
 /** How long SIGTERM waits for in-flight GitHub calls before giving the leases back. */
 export const DRAIN_MS = 10_000;
 
@@ -44,6 +47,8 @@ interface WorkKind<T extends Leased> {
   run(item: T, deps: WorkerDeps): Promise<void>;
   /** What every log line about the item carries: its id, its job, its delivery, its repository. */
   logFields(item: T): Record<string, string | number>;
+  /** Whether its end may have queued more work (a task turns a command into a job or a reply): the loop looks at once. */
+  wakesOnEnd: boolean;
 }
 
 const tasks: WorkKind<ClaimedTask> = {
@@ -53,6 +58,7 @@ const tasks: WorkKind<ClaimedTask> = {
   share: 0.5,
   claim: ({ store, settings, workerId }, limit) => store.call("claimTasks", { worker: workerId, limit, leaseSeconds: settings.LEASE_SECONDS }),
   run: runTask,
+  wakesOnEnd: true,
   logFields: (task) => ({
     task: task.id,
     kind: task.kind,
@@ -68,6 +74,7 @@ const jobs: WorkKind<ClaimedJob> = {
   claim: ({ store, settings, workerId }, limit) =>
     store.call("claimJobs", { worker: workerId, limit, leaseSeconds: settings.LEASE_SECONDS, maxActive: settings.MAX_CONCURRENT_JOBS }),
   run: runJob,
+  wakesOnEnd: false,
   logFields: (job) => ({ job: job.id, repository: job.repository, delivery: job.delivery_id }),
 };
 
@@ -87,6 +94,13 @@ export class Worker {
   private lastLoopAt = 0;
   private running = false;
   private ticking: Promise<void> | undefined;
+  /** When the planned pass is due (ms since the epoch), while `timer` is set. */
+  private timerAt = 0;
+  private lastPassAt = 0;
+  /** A wake came during a pass: another pass follows it. */
+  private wanted = false;
+  /** Kinds whose last claim took all the room it was given: there may be more waiting. */
+  private readonly saturated = new Set<string>();
   /** Counters for /metrics. */
   readonly counters = { ticks: 0, claims: 0, errors: 0 };
 
@@ -95,17 +109,47 @@ export class Worker {
   start(): void {
     this.running = true;
     this.lastLoopAt = Date.now();
-    const loop = async () => {
-      if (this.stopping) return;
-      this.ticking = this.tick().catch((error: unknown) => {
-        this.counters.errors++;
-        this.deps.log.error({ err: error }, "worker tick failed");
-      });
-      await this.ticking;
-      this.lastLoopAt = Date.now();
-      if (!this.stopping) this.timer = setTimeout(() => void loop(), this.deps.settings.WORKER_POLL_MS);
-    };
-    this.timer = setTimeout(() => void loop(), 0);
+    this.schedule(0);
+  }
+
+  /**
+   * Something may be due now (a command was stored here, a task ended and may have queued a job or
+   * a reply, room freed up after a claim that took all it could): the next pass comes at once
+   * instead of after WORKER_POLL_MS. Wakes that come while a pass runs make one more pass after
+   * it; passes are at least WAKE_GAP_MS apart, so a burst of wakes costs one pass, not one each.
+   */
+  wake(): void {
+    if (!this.running || this.stopping) return;
+    if (this.ticking) {
+      this.wanted = true;
+      return;
+    }
+    this.schedule(Math.max(0, this.lastPassAt + WAKE_GAP_MS - Date.now()));
+  }
+
+  /** The next pass in `ms` (sooner than one already planned, never a second one). */
+  private schedule(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => void this.pass(), ms);
+  }
+
+  private async pass(): Promise<void> {
+    this.timer = undefined;
+    if (this.stopping) return;
+    this.wanted = false;
+    this.lastPassAt = Date.now();
+    this.ticking = this.tick().catch((error: unknown) => {
+      this.counters.errors++;
+      this.deps.log.error({ err: error }, "worker tick failed");
+    });
+    await this.ticking;
+    this.ticking = undefined;
+    this.lastLoopAt = Date.now();
+    if (this.stopping) return;
+    this.schedule(this.wanted ? Math.max(0, this.lastPassAt + WAKE_GAP_MS - Date.now()) : this.deps.settings.WORKER_POLL_MS);
   }
 
   /** Alive: not stopping, and a tick ended recently (a stuck loop or database fails this). */
@@ -147,16 +191,19 @@ export class Worker {
   private async claimAndStart<T extends Leased>(kind: WorkKind<T>): Promise<void> {
     const room = this.deps.settings.WORKER_CONCURRENCY - this.inflight.size;
     if (room <= 0 || this.stopping) return;
-    const claimed = await kind.claim(this.deps, Math.max(1, Math.floor(room * kind.share)));
+    const limit = Math.max(1, Math.floor(room * kind.share));
+    const claimed = await kind.claim(this.deps, limit);
+    if (claimed.length >= limit) this.saturated.add(kind.name);
+    else this.saturated.delete(kind.name);
     for (const item of claimed) {
       // Every line about the item carries its ids and repository, whoever writes it.
       const log = this.deps.log.child(kind.logFields(item));
       const octokitFor = (installationId: number) => this.deps.octokitFor(installationId, log);
-      this.track(`${kind.name}:${item.id}`, item.token, log, kind.run(item, { ...this.deps, log, octokitFor }));
+      this.track(`${kind.name}:${item.id}`, item.token, log, kind.run(item, { ...this.deps, log, octokitFor }), kind.wakesOnEnd);
     }
   }
 
-  private track(key: string, token: number, log: Logger, work: Promise<void>): void {
+  private track(key: string, token: number, log: Logger, work: Promise<void>, wakesOnEnd: boolean): void {
     this.counters.claims++;
     // While the work runs (GitHub calls can wait out a rate limit), its lease is kept alive, so no
     // other worker takes it over and does it a second time meanwhile.
@@ -178,6 +225,8 @@ export class Worker {
       .finally(() => {
         clearInterval(keeper);
         this.inflight.delete(key);
+        // Its slot is free: work that did not fit the last claim, or that this one queued, goes now.
+        if (wakesOnEnd || this.saturated.size > 0) this.wake();
       });
     this.inflight.set(key, { promise, token, keeper });
   }

@@ -4,7 +4,7 @@
  * on stop it gives everything back uncounted, and it claims nothing more once stopping.
  */
 import { Probot, type Logger } from "probot";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { readSettings } from "../../../app/src/settings.js";
 import type { Store } from "../../../app/src/store/store.js";
 import { Worker } from "../../../app/src/worker/worker.js";
@@ -104,5 +104,41 @@ describe("the worker loop", () => {
     expect(hung).toBe(0);
     expect(await row("bisect_tasks", task_id)).toMatchObject({ attempts: 0, locked_by: null });
     expect(await row("bisect_jobs", job_id)).toMatchObject({ state: "queued", attempts: 0, locked_by: null });
+  });
+
+  describe("passes come when work does, not at the next poll (a minute away here)", () => {
+    /** A worker whose GitHub calls fail at once (the installation is gone): each item ends quickly. */
+    async function failingWorker(concurrency: number) {
+      const calls: number[] = [];
+      const w = new Worker({
+        store,
+        settings: readSettings({ LEASE_SECONDS: "30", WORKER_POLL_MS: "60000", WORKER_CONCURRENCY: String(concurrency) }),
+        workerId: "waking-worker",
+        octokitFor: () => {
+          calls.push(Date.now());
+          return Promise.reject(new Error("installation gone"));
+        },
+        log: await silentLog(),
+      });
+      return { w, calls };
+    }
+
+    it("a command stored while the loop sleeps is claimed when the loop is woken", async () => {
+      const { w, calls } = await failingWorker(4);
+      w.start();
+      await vi.waitFor(() => expect(w.alive).toBe(true));
+      await command(3_000_000_010);
+      w.wake();
+      await vi.waitFor(() => expect(calls).toHaveLength(1), { timeout: 10_000 });
+      await w.stop(100);
+    });
+
+    it("when an item ends and the last claim took all the room, the next is claimed without waiting", async () => {
+      const { w, calls } = await failingWorker(1);
+      for (const id of [3_000_000_011, 3_000_000_012, 3_000_000_013]) await command(id);
+      w.start();
+      await vi.waitFor(() => expect(calls).toHaveLength(3), { timeout: 10_000 });
+      await w.stop(100);
+    });
   });
 });
