@@ -126,6 +126,11 @@ alter table public.bisect_jobs enable row level security;
 
 create index bisect_jobs_due_idx on public.bisect_jobs (next_check_at, id)
   where state in ('queued', 'dispatching', 'dispatched', 'running');
+-- A claim reads the due jobs no one holds, and the held ones whose lease expired, each through its own index.
+create index bisect_jobs_free_due_idx on public.bisect_jobs (next_check_at, id)
+  where locked_by is null and state in ('queued', 'dispatching', 'dispatched', 'running');
+create index bisect_jobs_lease_expiry_idx on public.bisect_jobs (lease_expires_at)
+  where locked_by is not null and state in ('queued', 'dispatching', 'dispatched', 'running');
 create index bisect_jobs_repository_active_idx on public.bisect_jobs (repository_id)
   where state in ('dispatching', 'dispatched', 'running');
 create index bisect_jobs_run_id_idx on public.bisect_jobs (run_id) where run_id is not null;

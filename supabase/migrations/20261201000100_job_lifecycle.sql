@@ -108,17 +108,33 @@ create function public.bisect_claim_jobs(
   p_max_active integer
 ) returns setof public.bisect_jobs language plpgsql security invoker set search_path = '' as $$
 declare
+  v_next record;
   v_job public.bisect_jobs;
   v_count integer := 0;
 begin
-  for v_job in
-    select j.* from public.bisect_jobs j
-    where j.state in ('queued', 'dispatching', 'dispatched', 'running')
-      and ((j.locked_by is null and j.next_check_at <= now()) or j.lease_expires_at < now())
-    order by j.next_check_at, j.id
-    for update skip locked
+  -- In queue order: the due free jobs and the abandoned ones, each half read through its own
+  -- index (one condition with an OR read every active job, and jobs wait hours for their runs).
+  for v_next in
+    select d.id, d.repository_id, d.state from (
+      select f.id, f.repository_id, f.state, f.next_check_at from public.bisect_jobs f
+      where f.state in ('queued', 'dispatching', 'dispatched', 'running') and f.locked_by is null and f.next_check_at <= now()
+      union all
+      select e.id, e.repository_id, e.state, e.next_check_at from public.bisect_jobs e
+      where e.state in ('queued', 'dispatching', 'dispatched', 'running') and e.locked_by is not null and e.lease_expires_at < now()
+    ) d
+    order by d.next_check_at, d.id
   loop
     exit when v_count >= p_limit;
+    -- A queued job's repository first (see below): a claim that cannot have it locks no row of
+    -- it, so the claim that has it can take every job it has room for.
+    continue when v_next.state = 'queued'
+      and not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended('bisect_claim:' || v_next.repository_id::text, 0));
+    -- Then the row, checked again on its own: another claim may have taken it meanwhile.
+    select j.* into v_job from public.bisect_jobs j
+    where j.id = v_next.id and j.state in ('queued', 'dispatching', 'dispatched', 'running')
+      and ((j.locked_by is null and j.next_check_at <= now()) or j.lease_expires_at < now())
+    for update skip locked;
+    continue when not found;
     if v_job.state = 'queued' then
       -- Two claims side by side could each see a free slot in this repository and together
       -- overfill it: a transaction lock per repository (released at commit) makes them take
