@@ -1,6 +1,6 @@
 /**
- * Vitest global setup: one throw-away PostgreSQL server for the whole run, and one initialised
- * PGlite cluster to start in-memory test databases from (see postgres.ts). Test files reach them
+ * Vitest global setup: one throw-away PostgreSQL server for the whole run, and two initialised
+ * PGlite clusters (empty, and migrated) to start in-memory test databases from (see postgres.ts). Test files reach them
  * through `testPostgres()` and `openTestDatabase()`, and isolate themselves with fresh databases.
  * When the server cannot start (no binaries here), only the tests that need it fail, each with
  * the reason; the rest of the suite runs.
@@ -22,7 +22,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide("bisectPostgres", { error: (started.reason as Error).message });
   }
   // Without a template each PGlite test database runs its own initdb: slower, same results.
-  if (template.status === "fulfilled") project.provide("bisectPgliteTemplate", template.value);
+  if (template.status === "fulfilled") {
+    project.provide("bisectPgliteTemplate", template.value.empty);
+    project.provide("bisectPgliteMigratedTemplate", template.value.migrated);
+  }
   return async () => {
     await server?.stop();
     await rm(dir, { recursive: true, force: true });

@@ -30,7 +30,7 @@ import { delimiter, join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { migrate } from "../../app/src/store/migrate.js";
-import { pgClient, pgliteClient, type SqlClient } from "../../app/src/store/sql-client.js";
+import { pgClient, pgliteClient, pgliteSqlClient, type SqlClient } from "../../app/src/store/sql-client.js";
 
 export interface PostgresServer {
   /** Major version of the server binaries, e.g. "15". */
@@ -60,6 +60,7 @@ declare module "vitest" {
     bisectPostgres?: SharedPostgres;
     /** A tar of an empty, initialised PGlite cluster (see preparePgliteTemplate). */
     bisectPgliteTemplate?: string;
+    bisectPgliteMigratedTemplate?: string;
   }
 }
 
@@ -221,16 +222,23 @@ export async function openTestDatabase(
 ): Promise<TestDatabase> {
   let client: SqlClient;
   let url: string | undefined;
+  const migrated = options.migrated ?? true;
   if (backend === "pglite") {
     await usePgliteTemplate();
-    client = await pgliteClient();
+    // Already migrated when the template was (migrate() below then only reads the history).
+    startFrom = migrated && !options.supabaseDefaults ? migratedTemplate : undefined;
+    try {
+      client = await pgliteClient();
+    } finally {
+      startFrom = undefined;
+    }
   } else {
     url = await (await testPostgres()).createDatabase();
     client = pgClient(url, { max: options.poolSize ?? 10 });
   }
   try {
     if (options.supabaseDefaults) await client.exec(SUPABASE_DEFAULT_PRIVILEGES);
-    if (options.migrated ?? true) await migrate(client);
+    if (migrated) await migrate(client);
   } catch (error) {
     await client.close();
     throw error;
@@ -239,26 +247,41 @@ export async function openTestDatabase(
 }
 
 /**
- * Runs PGlite's initdb once and saves the empty cluster to `<dir>/pglite-template.tar`.
- * Returns the file's path. For the global setup.
+ * Runs PGlite's initdb once and saves the empty cluster to `<dir>/pglite-template.tar`, and the
+ * same cluster with the project's migrations applied to `<dir>/pglite-migrated.tar` (a test
+ * database then costs a load, not initdb and every migration). Returns both paths. For the
+ * global setup.
  */
-export async function preparePgliteTemplate(dir: string): Promise<string> {
+export async function preparePgliteTemplate(dir: string): Promise<{ empty: string; migrated: string }> {
   const db = await PGlite.create();
+  const empty = join(dir, "pglite-template.tar");
+  const migrated = join(dir, "pglite-migrated.tar");
   try {
-    const file = join(dir, "pglite-template.tar");
-    await writeFile(file, Buffer.from(await (await db.dumpDataDir("none")).arrayBuffer()));
-    return file;
+    const blob = await db.dumpDataDir("none");
+    await writeFile(empty, Buffer.from(await blob.arrayBuffer()));
   } finally {
     await db.close();
   }
+  const withMigrations = await PGlite.create({ loadDataDir: new Blob([await readFile(empty)]) });
+  try {
+    await migrate(pgliteSqlClient(withMigrations));
+    await writeFile(migrated, Buffer.from(await (await withMigrations.dumpDataDir("none")).arrayBuffer()));
+  } finally {
+    await withMigrations.close();
+  }
+  return { empty, migrated };
 }
 
 let templateInstalled: Promise<void> | undefined;
+let migratedTemplate: Blob | undefined;
+/** The cluster the next in-memory PGlite created without options starts from (see openTestDatabase). */
+let startFrom: Blob | undefined;
 
 /**
- * Once per test file: when the global setup made a PGlite template, in-memory PGlite databases
- * created without options (as `pgliteClient()` creates them) start from it instead of running
- * initdb. Data dirs and explicit options are passed through untouched.
+ * Once per test file: when the global setup made PGlite templates, in-memory PGlite databases
+ * created without options (as `pgliteClient()` creates them) start from the empty one (or from
+ * the migrated one, while openTestDatabase asks for it) instead of running initdb. Data dirs and
+ * explicit options are passed through untouched.
  */
 function usePgliteTemplate(): Promise<void> {
   templateInstalled ??= (async () => {
@@ -266,8 +289,11 @@ function usePgliteTemplate(): Promise<void> {
     const file = inject("bisectPgliteTemplate");
     if (!file) return;
     const blob = new Blob([await readFile(file)]);
+    const migratedFile = inject("bisectPgliteMigratedTemplate");
+    if (migratedFile) migratedTemplate = new Blob([await readFile(migratedFile)]);
     const original = PGlite.create.bind(PGlite) as (...args: unknown[]) => unknown;
-    PGlite.create = ((...args: unknown[]) => original(...(args.every((a) => a === undefined) ? [{ loadDataDir: blob }] : args))) as typeof PGlite.create;
+    PGlite.create = ((...args: unknown[]) =>
+      original(...(args.every((a) => a === undefined) ? [{ loadDataDir: startFrom ?? blob }] : args))) as typeof PGlite.create;
   })();
   return templateInstalled;
 }

@@ -137,7 +137,11 @@ const SESSION_QUERY_TIMEOUT_MS = 24 * 3600 * 1000;
 
 /** The embedded PGlite database (PostgreSQL in WebAssembly), files in `dataDir` or in memory. */
 export async function pgliteClient(dataDir?: string): Promise<SqlClient> {
-  const db = await PGlite.create(dataDir);
+  return pgliteSqlClient(await PGlite.create(dataDir));
+}
+
+/** A SqlClient on an open PGlite database (closing the client closes it). */
+export function pgliteSqlClient(db: PGlite): SqlClient {
   let sessions: Promise<unknown> = Promise.resolve();
   const client: SqlClient = {
     async query<T extends Record<string, unknown>>(sql: string, params: readonly unknown[] = []) {

@@ -92,9 +92,11 @@ describe("a connection broken while a call runs", () => {
       const { jobId, token } = await claimedJob(store);
       const unlock = await lockRow(jobId);
       const call = store.call("recordDispatch", { jobId, token, runId: 77, runUrl: "https://github.example/run/77", checkAfterSeconds: 60 });
+      // Its failure is awaited from now on: it may come before pg_terminate_backend answers.
+      const failed = expect(call).rejects.toThrow(/terminat/i);
       const pid = await waitingBackend();
       await admin.query("select pg_terminate_backend($1)", [pid]);
-      await expect(call).rejects.toThrow(/terminat/i);
+      await failed;
       await unlock();
       expect(await store.call("getJob", { jobId })).toMatchObject({ state: "dispatching", run_id: null });
       // The pool dropped the dead connection: the next call (on its only slot) gets a new one.
