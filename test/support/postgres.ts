@@ -225,13 +225,9 @@ export async function openTestDatabase(
   const migrated = options.migrated ?? true;
   if (backend === "pglite") {
     await usePgliteTemplate();
-    // Already migrated when the template was (migrate() below then only reads the history).
-    startFrom = migrated && !options.supabaseDefaults ? migratedTemplate : undefined;
-    try {
-      client = await pgliteClient();
-    } finally {
-      startFrom = undefined;
-    }
+    // From the migrated template when there is one (migrate() below then only reads the history).
+    const from = migrated && !options.supabaseDefaults ? migratedTemplate : undefined;
+    client = from ? pgliteSqlClient(await PGlite.create({ loadDataDir: from })) : await pgliteClient();
   } else {
     url = await (await testPostgres()).createDatabase();
     client = pgClient(url, { max: options.poolSize ?? 10 });
@@ -256,13 +252,14 @@ export async function preparePgliteTemplate(dir: string): Promise<{ empty: strin
   const db = await PGlite.create();
   const empty = join(dir, "pglite-template.tar");
   const migrated = join(dir, "pglite-migrated.tar");
+  let blob: Blob;
   try {
-    const blob = await db.dumpDataDir("none");
+    blob = await db.dumpDataDir("none");
     await writeFile(empty, Buffer.from(await blob.arrayBuffer()));
   } finally {
     await db.close();
   }
-  const withMigrations = await PGlite.create({ loadDataDir: new Blob([await readFile(empty)]) });
+  const withMigrations = await PGlite.create({ loadDataDir: blob });
   try {
     await migrate(pgliteSqlClient(withMigrations));
     await writeFile(migrated, Buffer.from(await (await withMigrations.dumpDataDir("none")).arrayBuffer()));
@@ -273,14 +270,13 @@ export async function preparePgliteTemplate(dir: string): Promise<{ empty: strin
 }
 
 let templateInstalled: Promise<void> | undefined;
+/** The migrated cluster openTestDatabase starts migrated PGlite databases from, when the global setup made one. */
 let migratedTemplate: Blob | undefined;
-/** The cluster the next in-memory PGlite created without options starts from (see openTestDatabase). */
-let startFrom: Blob | undefined;
 
 /**
  * Once per test file: when the global setup made PGlite templates, in-memory PGlite databases
- * created without options (as `pgliteClient()` creates them) start from the empty one (or from
- * the migrated one, while openTestDatabase asks for it) instead of running initdb. Data dirs and
+ * created without options (as `pgliteClient()` creates them) start from the empty one instead of
+ * running initdb; the migrated one is kept for openTestDatabase. Data dirs and
  * explicit options are passed through untouched.
  */
 function usePgliteTemplate(): Promise<void> {
@@ -292,8 +288,7 @@ function usePgliteTemplate(): Promise<void> {
     const migratedFile = inject("bisectPgliteMigratedTemplate");
     if (migratedFile) migratedTemplate = new Blob([await readFile(migratedFile)]);
     const original = PGlite.create.bind(PGlite) as (...args: unknown[]) => unknown;
-    PGlite.create = ((...args: unknown[]) =>
-      original(...(args.every((a) => a === undefined) ? [{ loadDataDir: startFrom ?? blob }] : args))) as typeof PGlite.create;
+    PGlite.create = ((...args: unknown[]) => original(...(args.every((a) => a === undefined) ? [{ loadDataDir: blob }] : args))) as typeof PGlite.create;
   })();
   return templateInstalled;
 }
