@@ -7,7 +7,7 @@
  * for the whole cluster, so N instances never spend N budgets.
  *
  *   before a request ─► bisect_take_github_slot: paused? wait. A write: a free slot, or how long until one frees
- *   after the answer ─► bisect_note_github_answer: the quota GitHub reported, a pause it asked for, the write done
+ *   after the answers ─► bisect_note_github_answers: the quota GitHub reported, a pause it asked for, the writes done
  *
  * Security invoker with an empty search_path, as the lifecycle functions.
  */
@@ -109,39 +109,54 @@ begin
 end $$;
 
 /**
- * Section – note GitHub's answer: after every response or error that said something about the
- * limits. Records the quota it reported (`p_remaining`, `p_reset_epoch`: null when it said
- * nothing), pauses the installation for `p_pause_seconds` when it asked for a wait (a pause only
- * grows: a shorter one seen later never lets a request out sooner), and ends the write's slot
- * (`p_slot_id`), which frees a window from now. Answers whether the installation is paused.
+ * Section – note GitHub's answers: after responses and errors that said something about the
+ * limits, several at once (an instance sends the answers of a few milliseconds together: one
+ * round trip, not one per request). Each element of `p_answers` is one answer:
+ * `{installationId, slotId, remaining, resetEpoch, pauseSeconds, reason}`. Records the quota it
+ * reported (`remaining`, `resetEpoch`: null when it said nothing; a later element of the batch
+ * wins), pauses the installation for `pauseSeconds` when it asked for a wait (a pause only grows:
+ * a shorter one seen later never lets a request out sooner), and ends the write's slot
+ * (`slotId`), which frees a window from now. Installations are updated in id order, so two
+ * batches never wait for each other's rows in a cycle. Answers how many installations are paused.
  */
-create function public.bisect_note_github_answer(
-  p_installation_id bigint,
-  p_slot_id bigint,
-  p_remaining integer,
-  p_reset_epoch bigint,
-  p_pause_seconds integer,
-  p_reason text
-) returns boolean language plpgsql security invoker set search_path = '' as $$
+create function public.bisect_note_github_answers(p_answers jsonb)
+returns integer language plpgsql security invoker set search_path = '' as $$
 declare
+  v_answer record;
+  v_paused integer := 0;
   v_paused_until timestamptz;
 begin
   update public.bisect_github_writes w set finished_at = now()
-  where w.id = p_slot_id and w.installation_id = p_installation_id and w.finished_at is null;
-  insert into public.bisect_github_budget as b (installation_id, remaining, reset_at, paused_until, pause_reason)
-  values (
-    p_installation_id, p_remaining, pg_catalog.to_timestamp(p_reset_epoch),
-    case when p_pause_seconds > 0 then now() + make_interval(secs => p_pause_seconds) end,
-    case when p_pause_seconds > 0 then p_reason end
-  )
-  on conflict (installation_id) do update set
-    remaining = coalesce(excluded.remaining, b.remaining),
-    reset_at = coalesce(excluded.reset_at, b.reset_at),
-    pause_reason = case when excluded.paused_until > coalesce(b.paused_until, '-infinity'::timestamptz) then excluded.pause_reason else b.pause_reason end,
-    paused_until = greatest(b.paused_until, excluded.paused_until),
-    updated_at = now()
-  returning b.paused_until into v_paused_until;
-  return coalesce(v_paused_until > now(), false);
+  from jsonb_to_recordset(p_answers) as a("installationId" bigint, "slotId" bigint)
+  where w.id = a."slotId" and w.installation_id = a."installationId" and w.finished_at is null;
+  for v_answer in
+    select a."installationId" as installation_id,
+           (array_agg(a.remaining order by a.n desc) filter (where a.remaining is not null))[1] as remaining,
+           (array_agg(a."resetEpoch" order by a.n desc) filter (where a."resetEpoch" is not null))[1] as reset_epoch,
+           max(a."pauseSeconds") as pause_seconds,
+           (array_agg(a.reason order by a."pauseSeconds" desc, a.n desc))[1] as reason
+    from rows from (
+      jsonb_to_recordset(p_answers) as ("installationId" bigint, remaining integer, "resetEpoch" bigint, "pauseSeconds" integer, reason text)
+    ) with ordinality as a("installationId", remaining, "resetEpoch", "pauseSeconds", reason, n)
+    group by a."installationId"
+    order by a."installationId"
+  loop
+    insert into public.bisect_github_budget as b (installation_id, remaining, reset_at, paused_until, pause_reason)
+    values (
+      v_answer.installation_id, v_answer.remaining, pg_catalog.to_timestamp(v_answer.reset_epoch),
+      case when v_answer.pause_seconds > 0 then now() + make_interval(secs => v_answer.pause_seconds) end,
+      case when v_answer.pause_seconds > 0 then v_answer.reason end
+    )
+    on conflict (installation_id) do update set
+      remaining = coalesce(excluded.remaining, b.remaining),
+      reset_at = coalesce(excluded.reset_at, b.reset_at),
+      pause_reason = case when excluded.paused_until > coalesce(b.paused_until, '-infinity'::timestamptz) then excluded.pause_reason else b.pause_reason end,
+      paused_until = greatest(b.paused_until, excluded.paused_until),
+      updated_at = now()
+    returning b.paused_until into v_paused_until;
+    if v_paused_until > now() then v_paused := v_paused + 1; end if;
+  end loop;
+  return v_paused;
 end $$;
 
 /**

@@ -171,6 +171,44 @@ describe("three instances, one budget", () => {
     await expect(read(others[1]!)).resolves.toMatchObject({ status: 200 });
   });
 
+  it("answers that come while one is being recorded go to the store together: every slot ends, the latest quota stays, the longest pause wins", async () => {
+    const transport = sqlTransport(clients[0]!);
+    const calls: number[] = [];
+    const counting = {
+      ...transport,
+      call: (name: string, args: Parameters<typeof transport.call>[1], returns: Parameters<typeof transport.call>[2]) => {
+        if (name === "bisect_note_github_answers") {
+          const value = args[0]!.value;
+          calls.push((typeof value === "string" ? (JSON.parse(value) as unknown[]) : (value as unknown[])).length);
+        }
+        return transport.call(name, args, returns);
+      },
+    };
+    const budget = new GitHubBudget(new Store(counting), { writesPerWindow: 50, windowSeconds: 60 });
+    const slots = await Promise.all(Array.from({ length: 6 }, () => budget.take(INSTALLATION_ID, true)));
+    const reset = Math.ceil(Date.now() / 1000) + 3000;
+    await Promise.all(
+      slots.map((slot, i) =>
+        i === 3
+          ? budget.note(INSTALLATION_ID, slot, 403, { "retry-after": "45" }, "You have exceeded a secondary rate limit.")
+          : budget.note(INSTALLATION_ID, slot, 201, { "x-ratelimit-remaining": String(4000 - i), "x-ratelimit-reset": String(reset) }, ""),
+      ),
+    );
+    // The first answer went alone; the five that came while it was written, in one call.
+    expect(calls).toEqual([1, 5]);
+    const { rows } = await h.db.client.query<{ open: string }>(
+      `select count(*) filter (where finished_at is null)::text as open from public.bisect_github_writes where id = any($1::bigint[])`,
+      [slots],
+    );
+    expect(rows[0]!.open).toBe("0");
+    const budgetRow = await h.db.client.query<{ remaining: number; paused_for: number; pause_reason: string }>(
+      `select remaining, extract(epoch from paused_until - now())::float8 as paused_for, pause_reason from public.bisect_github_budget where installation_id = $1`,
+      [INSTALLATION_ID],
+    );
+    expect(budgetRow.rows[0]).toMatchObject({ remaining: 3995, pause_reason: "You have exceeded a secondary rate limit." });
+    expect(budgetRow.rows[0]!.paused_for).toBeGreaterThan(40);
+  });
+
   it(`a pause met by one instance holds another's writes at once, and its reads within ${READ_CHECK_MS / 1000} s, however recently it last asked`, async () => {
     const [met, other] = clients
       .slice(0, 2)

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "probot";
 import { z } from "zod";
+import type { GithubAnswer } from "../store/functions.js";
 import type { Store } from "../store/store.js";
 import { githubMessage, httpStatus, type Octokit } from "./octokit.js";
 
@@ -9,6 +10,9 @@ export const READ_CHECK_MS = 2_000;
 
 /** How often, at most, a read's answer records the installation's quota (the dashboard's figure; writes record it every time). */
 const QUOTA_NOTE_MS = 10_000;
+
+/** The most answers one store call records (more wait for the next). */
+const MAX_ANSWERS_PER_CALL = 200;
 
 /** GitHub's advice when a rate limit names no time: wait at least a minute, longer on repeats. */
 export const RATE_LIMIT_FLOOR_SECONDS = 60;
@@ -112,6 +116,10 @@ export class GitHubBudget {
   private readonly clearAt = new Map<number, number>();
   /** Per installation, when this instance last recorded the quota of a read's answer. */
   private readonly quotaNotedAt = new Map<number, number>();
+  /** Answers waiting for the store, and what each caller awaits. */
+  private readonly pending: { answer: GithubAnswer; recorded: () => void }[] = [];
+  /** The store call recording answers, while one is under way (one at a time per instance). */
+  private writing: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -179,17 +187,40 @@ export class GitHubBudget {
       if (headers.remaining === undefined || now - (this.quotaNotedAt.get(installationId) ?? -Infinity) < QUOTA_NOTE_MS) return;
       this.quotaNotedAt.set(installationId, now);
     }
-    try {
-      await this.store.call("noteGithubAnswer", {
-        installationId,
-        slotId: slot,
-        remaining: headers.remaining === undefined ? null : Math.trunc(headers.remaining),
-        resetEpoch: headers.resetEpoch === undefined ? null : Math.trunc(headers.resetEpoch),
-        pauseSeconds,
-        reason: pauseSeconds > 0 ? reason : null,
-      });
-    } catch (error) {
-      this.log?.warn({ installation: installationId, err: error }, "could not record GitHub's rate limits");
+    await this.record({
+      installationId,
+      slotId: slot,
+      remaining: headers.remaining === undefined ? null : Math.trunc(headers.remaining),
+      resetEpoch: headers.resetEpoch === undefined ? null : Math.trunc(headers.resetEpoch),
+      pauseSeconds,
+      reason: pauseSeconds > 0 ? reason : null,
+    });
+  }
+
+  /**
+   * Records an answer in the store; resolves when it is written (or its failure logged). One call
+   * at a time per instance: answers that come while one is under way are sent together when it
+   * ends, so under load the store sees one round trip for many answers, and an idle instance's
+   * answer goes at once, as before.
+   */
+  private record(answer: GithubAnswer): Promise<void> {
+    const recorded = new Promise<void>((resolve) => this.pending.push({ answer, recorded: resolve }));
+    this.writing ??= this.drain();
+    return recorded;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, MAX_ANSWERS_PER_CALL);
+      try {
+        await this.store.call("noteGithubAnswers", { answers: batch.map((b) => b.answer) });
+      } catch (error) {
+        const installations = [...new Set(batch.map((b) => b.answer.installationId))];
+        this.log?.warn({ installations, err: error }, "could not record GitHub's rate limits");
+      } finally {
+        for (const b of batch) b.recorded();
+      }
     }
+    this.writing = undefined;
   }
 }

@@ -46,6 +46,20 @@ const maybeBigint = () => typed("bigint", z.int().nullable());
 const textArray = () => typed("text[]", z.array(z.string()));
 const jsonb = <S extends z.ZodType>(schema: S) => typed("jsonb", schema);
 
+/** One answer from GitHub, as the budget records it (an element of noteGithubAnswers' batch). */
+export const githubAnswerSchema = z.strictObject({
+  installationId: z.int(),
+  /** The write's slot, ended by this answer; null for a read. */
+  slotId: z.int().nullable(),
+  /** x-ratelimit-remaining, x-ratelimit-reset (seconds since the epoch); null when GitHub said nothing. */
+  remaining: z.int().nullable(),
+  resetEpoch: z.int().nullable(),
+  /** How long GitHub asked the installation to wait; 0: no pause. */
+  pauseSeconds: z.int().nonnegative(),
+  reason: z.string().nullable(),
+});
+export type GithubAnswer = z.infer<typeof githubAnswerSchema>;
+
 /** How a function answers: rows (set-returning and table functions), or one value. */
 export type Returns = "rows" | "value";
 
@@ -210,18 +224,11 @@ export const FUNCTIONS = {
     { installationId: bigint(), write: typed("boolean", z.boolean()), writesPerWindow: integer(), windowSeconds: integer() },
     z.object({ slot_id: bigintColumn.nullable(), wait_seconds: z.number(), paused: z.boolean(), reason: z.string().nullable() }),
   ),
-  /** After GitHub answered: the quota it reported, the pause it asked for (null, 0: none), the write's slot ended. Answers whether the installation is paused. */
-  noteGithubAnswer: value(
-    {
-      installationId: bigint(),
-      slotId: maybeBigint(),
-      remaining: typed("integer", z.int().nullable()),
-      resetEpoch: maybeBigint(),
-      pauseSeconds: integer(),
-      reason: maybeText(),
-    },
-    z.boolean(),
-  ),
+  /**
+   * After GitHub answered, several answers at once: per answer the quota it reported, the pause it
+   * asked for (0: none), the write's slot ended. Answers how many of their installations are paused.
+   */
+  noteGithubAnswers: value({ answers: jsonb(z.array(githubAnswerSchema)) }, z.int()),
 
   // ── Webhook recovery (…0500_webhook_recovery.sql) ───────────────────────────────────────────
   /** The pass due now, for one instance of the cluster per interval; none when not due. */

@@ -75,7 +75,7 @@ const EVERY_CALL: { [F in StoreFunction]: ArgsOf<F> } = {
   notePullRequestHead: { repositoryId: 1, prNumber: 7, headSha: "a".repeat(40) },
   pullRequestHead: { repositoryId: 1, prNumber: 7 },
   takeGithubSlot: { installationId: 1, write: true, writesPerWindow: 80, windowSeconds: 60 },
-  noteGithubAnswer: { installationId: 1, slotId: null, remaining: 4999, resetEpoch: 1_795_000_000, pauseSeconds: 0, reason: null },
+  noteGithubAnswers: { answers: [{ installationId: 1, slotId: null, remaining: 4999, resetEpoch: 1_795_000_000, pauseSeconds: 0, reason: null }] },
   claimRedeliveryPass: { worker: "worker", intervalSeconds: 300, lookbackSeconds: 3600 },
   finishRedeliveryPass: { pass: 1, cursor: null, complete: true, listed: 0, redelivered: 0, error: null },
   claimRedelivery: {
