@@ -211,9 +211,10 @@ end $$;
 
 /**
  * Section – dispatch: the run exists; the lease ends until the run needs a look (at once if a
- * webhook already said this run completed).
+ * webhook already said this run completed). The status comment posted with the run's link is
+ * remembered in the same call (`p_status_comment_id`; null keeps the one known).
  */
-create function public.bisect_record_dispatch(p_job_id bigint, p_token bigint, p_run_id bigint, p_run_url text, p_check_after_seconds integer)
+create function public.bisect_record_dispatch(p_job_id bigint, p_token bigint, p_run_id bigint, p_run_url text, p_check_after_seconds integer, p_status_comment_id bigint)
 returns boolean language plpgsql security invoker set search_path = '' as $$
 declare
   v_job public.bisect_jobs;
@@ -222,6 +223,7 @@ begin
     state = 'dispatched',
     run_id = p_run_id,
     run_url = p_run_url,
+    status_comment_id = coalesce(p_status_comment_id, j.status_comment_id),
     dispatched_at = now(),
     failed_checks = 0,
     next_check_at = case when j.noted_run_id = p_run_id and j.noted_conclusion is not null then now()

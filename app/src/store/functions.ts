@@ -129,7 +129,11 @@ export const FUNCTIONS = {
   /** GitHub's rate limit held the dispatch back (no run, so no attempt): queued again uncounted, due after `seconds` at least, longer on repeats. */
   deferJob: value({ ...held, seconds: integer(), error: text() }, z.boolean()),
   setStatusComment: value({ ...held, commentId: bigint() }, z.boolean()),
-  recordDispatch: value({ ...held, runId: bigint(), runUrl: text(), checkAfterSeconds: integer() }, z.boolean()),
+  /** The run exists: the job is dispatched, with the status comment posted for it (null keeps the one known). */
+  recordDispatch: value(
+    { ...held, runId: bigint(), runUrl: text(), checkAfterSeconds: integer(), statusCommentId: typed("bigint", z.int().nullable().default(null)) },
+    z.boolean(),
+  ),
   /** The run is still going: look again after `seconds`, and give up the lease meanwhile. */
   checkLater: value({ ...held, seconds: integer() }, z.boolean()),
   /** A look at the job that came to nothing: looked at again after the backoff; answers the failed looks in a row. */

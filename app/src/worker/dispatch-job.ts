@@ -6,7 +6,7 @@ import { runnerCommand, type JobOptions } from "../job-options.js";
 import { cancelledStatus, couldNotStartStatus } from "../messages/replies.js";
 import type { ClaimedJob, JobRow } from "../store/store.js";
 import { describeError, isPermanent, isRateLimited, PermanentError, retryAfterSeconds } from "./github-errors.js";
-import { react, repoRef, showStatus, writeComment } from "./status-comment.js";
+import { putStatus, react, repoRef, writeComment } from "./status-comment.js";
 import { knownVerdicts } from "./check-run.js";
 import type { WorkerDeps } from "./worker.js";
 
@@ -68,21 +68,23 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
       if (run) log.info({ run: run.runId }, "adopted a run an earlier dispatch made");
     }
     if (!run) {
+      const firstDispatch = job.attempts <= 1 && job.dispatch_intent_attempt === null;
       if (!(await store.call("recordDispatchIntent", { jobId: job.id, token }))) return false;
       run = await dispatchWorkflow(octokit, where, {
         workflow: options.workflow,
         ref: options.defaultBranch,
-        inputs: workflowInputs(job, options, knownVerdicts(job, await store.call("jobProbes", { jobId: job.id }))),
+        // Verdicts come from runs: a first attempt that never dispatched has none to read.
+        inputs: workflowInputs(job, options, knownVerdicts(job, firstDispatch ? [] : await store.call("jobProbes", { jobId: job.id }))),
         jobId: job.id,
         notBefore: attemptBegan,
         earlierRuns,
       });
     }
     // The status comment comes with its run link (one call, not a post and an edit), and is
-    // remembered while this worker still holds the job.
+    // remembered with the run, in one store call, while this worker still holds the job.
+    let statusCommentId: number | null = null;
     try {
-      const shown = await showStatus(octokit, job, store, { phase: "dispatched", runUrl: run.runUrl }, { earlierHolder: earlierDispatch });
-      if (!shown) return stopIfCancelled(octokit, job, run, deps);
+      statusCommentId = await putStatus(octokit, job, { phase: "dispatched", runUrl: run.runUrl }, { earlierHolder: earlierDispatch });
     } catch (error) {
       // The thread refused the comment (issue deleted, locked…): the run goes on regardless.
       log.warn({ error: describeError(error) }, "could not show the status comment");
@@ -93,6 +95,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
       runId: run.runId,
       runUrl: run.runUrl,
       checkAfterSeconds: settings.RUN_CHECK_SECONDS,
+      statusCommentId,
     });
     if (!recorded) return stopIfCancelled(octokit, job, run, deps);
     deps.metrics?.observeDispatch(job);

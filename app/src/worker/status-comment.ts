@@ -97,11 +97,23 @@ async function putComment(octokit: Octokit, job: JobRow, body: string): Promise<
 }
 
 /**
- * Shows the job on its thread: posts the status comment the first time (remembered on the job,
- * so later updates edit it), edits it afterwards. With `earlierHolder` (a worker before this one
- * may have posted it and died before remembering it), it first looks for that comment on the
- * thread and edits it rather than post a second. Returns false when the lease was lost meanwhile
- * (another worker has the job).
+ * Writes the job's status on its thread: posts the status comment the first time, edits it
+ * afterwards. With `earlierHolder` (a worker before this one may have posted it and died before
+ * remembering it), it first looks for that comment on the thread and edits it rather than post a
+ * second. The comment's id is kept on `job` (so this worker can edit it whatever the store says);
+ * answers it when it is new to the store (the caller records it), null when the store knows it.
+ */
+export async function putStatus(octokit: Octokit, job: ClaimedJob, phase: StatusPhase, options: { earlierHolder?: boolean } = {}): Promise<number | null> {
+  const known = job.status_comment_id ?? (options.earlierHolder ? await findStatusComment(octokit, job) : null);
+  const written = await putComment(octokit, { ...job, status_comment_id: known }, statusComment(job, job.options, phase));
+  if (written === job.status_comment_id) return null;
+  job.status_comment_id = written;
+  return written;
+}
+
+/**
+ * Shows the job on its thread (putStatus) and remembers a new status comment on the job, so later
+ * updates edit it. Returns false when the lease was lost meanwhile (another worker has the job).
  */
 export async function showStatus(
   octokit: Octokit,
@@ -110,12 +122,8 @@ export async function showStatus(
   phase: StatusPhase,
   options: { earlierHolder?: boolean } = {},
 ): Promise<boolean> {
-  const known = job.status_comment_id ?? (options.earlierHolder ? await findStatusComment(octokit, job) : null);
-  const written = await putComment(octokit, { ...job, status_comment_id: known }, statusComment(job, job.options, phase));
-  if (written === job.status_comment_id) return true;
-  // Known to this worker even when the store refuses it (lease lost), so it can still edit it.
-  job.status_comment_id = written;
-  return store.call("setStatusComment", { jobId: job.id, token: job.token, commentId: written });
+  const written = await putStatus(octokit, job, phase, options);
+  return written === null || store.call("setStatusComment", { jobId: job.id, token: job.token, commentId: written });
 }
 
 /**
