@@ -16,7 +16,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
-import { deliveryKind, issueOf, schedule, type Mix, type Stage } from "./plan.js";
+import { deliveryKind, issueOf, schedule, targetOf, type Mix, type Stage } from "./plan.js";
 
 /** Where a payload template has the comment id, and the issue number. */
 export const COMMENT_ID_MARK = "987654321012";
@@ -119,14 +119,14 @@ function run(request: LoadRequest, startEpochMs: number): Promise<LoadResult> {
       }
       finish();
     };
-    const target = targets[i % targets.length]!;
+    const target = targets[targetOf(i, request.mix, targets.length)]!;
     const req = http.request(
       {
         host: target.hostname,
         port: target.port,
         path: target.pathname,
         method: "POST",
-        agent: agents[i % agents.length]!,
+        agent: agents[targetOf(i, request.mix, agents.length)]!,
         timeout: request.timeoutMs,
         headers: {
           "content-type": "application/json",

@@ -58,14 +58,27 @@ export function schedule(stages: Stage[]): { at: Float64Array; stage: Uint16Arra
   return { at, stage: stageOf };
 }
 
-/** Delivery i: a command or an ignored comment, and the installation (index) it is for. */
-export function deliveryKind(i: number, mix: Mix): { command: boolean; installation: number } {
+/**
+ * Delivery i: a command or an ignored comment, the installation (index) it is for, and its place
+ * among the deliveries of its kind (`nth`: the command's number, or the ignored comment's).
+ */
+export function deliveryKind(i: number, mix: Mix): { command: boolean; installation: number; nth: number } {
   if (mix.commandEvery > 0 && i % mix.commandEvery === 0) {
     const command = i / mix.commandEvery;
-    return { command: true, installation: command % mix.installations };
+    return { command: true, installation: command % mix.installations, nth: command };
   }
   const ignored = mix.commandEvery > 0 ? i - Math.floor(i / mix.commandEvery) - 1 : i;
-  return { command: false, installation: ignored % mix.installations };
+  return { command: false, installation: ignored % mix.installations, nth: ignored };
+}
+
+/**
+ * The instance (of `instances`) a load balancer sends delivery i to: round robin, commands and
+ * ignored comments each in turn. (Plain `i % instances` would send every command to the same
+ * instances whenever `commandEvery` shares a factor with their number: with 1 in 10 and two
+ * instances, all to the first.)
+ */
+export function targetOf(i: number, mix: Mix, instances: number): number {
+  return deliveryKind(i, mix).nth % instances;
 }
 
 /** The issue the n-th command comments on (within its installation): one issue per 50 commands, so issues stay short. */
