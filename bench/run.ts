@@ -6,6 +6,7 @@ import { runActionOverhead } from "./action-overhead.js";
 import { runStoreBench } from "./store.js";
 import { formatDifferential, runDifferential } from "./differential.js";
 import { flakyRows, linearRows, probeChoiceRows, table } from "./engine.js";
+import { fanoutRows, ISSUE_CLOCK } from "./fanout.js";
 import { runWallTime } from "./wall-time.js";
 
 const started = performance.now();
@@ -15,6 +16,10 @@ section("Linear range, N = 1024 (every culprit position)", table(linearRows()));
 section("Choosing a probe on a 50,000-commit range", table(probeChoiceRows()));
 section("Flaky tests, N = 1024 (false-failure rate f unknown to the engine)", table(flakyRows(3000)));
 section("Differential against git bisect run (random DAGs)", formatDifferential(await runDifferential(1000)));
+section(
+  `Fan-out across runners, simulated clock (${ISSUE_CLOCK.testSeconds} s test, ${ISSUE_CLOCK.startSeconds} s runner start-up, ${ISSUE_CLOCK.setupSeconds} s setup a job; 64 culprits)`,
+  table(fanoutRows()),
+);
 const wall = await runWallTime(5);
 section(
   "Wall time: 2,000 commits with merges, 0.5 s test (5 culprits each)",
