@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-T3ST7WRT.js";
+} from "./shared-F55USSQ2.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";

@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-T3ST7WRT.js";
+} from "./shared-F55USSQ2.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";

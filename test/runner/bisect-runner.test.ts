@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resultDocumentSchema, type ResultDocument } from "../../action/src/result-document.js";
 import { runBisect, type RunnerEvent, type RunnerSettings } from "../../action/src/runner/bisect-runner.js";
 import { GitCli } from "../../action/src/runner/git.js";
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { git, removeDir, tempDir } from "../support/dag-repo.js";
 import { linearRepo, positionOf } from "../support/linear-repo.js";
 
@@ -87,13 +89,37 @@ describe("runBisect: how a run ends, and why", () => {
     const { dir } = await linearRepo(scratch, 12, 6);
     const real = await GitCli.open(dir);
     const git = new Proxy(real, {
-      get: (target, key, receiver): unknown => (key === "checkoutWorktree" ? () => Promise.reject(new Error("disk full")) : Reflect.get(target, key, receiver)),
+      get: (target, key, receiver): unknown => (key === "addWorktree" ? () => Promise.reject(new Error("disk full")) : Reflect.get(target, key, receiver)),
     });
     const doc = resultDocumentSchema.parse(
       await runBisect({ git, good: [await real.resolveCommit("v1.0")], bad: await real.resolveCommit("main"), command: ["true"], worktreeDir: scratch }),
     );
     expect(doc).toMatchObject({ verdict: "error", reason: "probe-failed", probes: [] });
     expect(doc.error).toMatch(/^Could not run a probe of [0-9a-f]{40}: disk full$/);
+  });
+
+  it("a commit that cannot be checked out (its blob is gone): error, probe-failed with git's words; the test never ran as if it passed", async () => {
+    const { dir } = await linearRepo(scratch, 12, 6);
+    const real = await GitCli.open(dir);
+    // Every blob of the history is deleted (commits and trees stay): no commit can be checked out.
+    const packDir = join(dir, ".git", "objects", "pack");
+    for (const pack of (await readdir(packDir)).filter((f) => f.endsWith(".pack"))) {
+      const bytes = await readFile(join(packDir, pack));
+      await rm(join(packDir, pack));
+      await rm(join(packDir, pack.replace(/\.pack$/, ".idx")), { force: true });
+      await git(dir, ["unpack-objects", "-q"], { input: bytes });
+    }
+    const objects = (await git(dir, ["rev-list", "--objects", "--all"])).stdout.split("\n").map((l) => l.split(" ")[0]!).filter(Boolean);
+    const kinds = (await git(dir, ["cat-file", "--batch-check=%(objectname) %(objecttype)"], { input: objects.join("\n") + "\n" })).stdout.split("\n");
+    for (const line of kinds.filter((l) => l.endsWith(" blob"))) {
+      const sha = line.split(" ")[0]!;
+      await rm(join(dir, ".git", "objects", sha.slice(0, 2), sha.slice(2)));
+    }
+    const doc = resultDocumentSchema.parse(
+      await runBisect({ git: real, good: [await real.resolveCommit("v1.0")], bad: await real.resolveCommit("main"), command: ["true"], worktreeDir: scratch }),
+    );
+    expect(doc).toMatchObject({ verdict: "error", reason: "probe-failed", probes: [] });
+    expect(doc.error).toMatch(/^Could not run a probe of [0-9a-f]{40}: git checkout --detach --force --quiet [0-9a-f]{40} failed: .*(unable to read|invalid object|bad object)/);
   });
 
   it("probe mode ends as searching, with the commits that can still hold the culprit", async () => {

@@ -25,7 +25,7 @@ describe("GitCli", () => {
     const repo = await GitCli.open(join(dir, "repo"));
     const paths = Array.from({ length: 20 }, (_, i) => join(dir, "wt", `worker-${i}`));
     await Promise.all(paths.map((p, i) => repo.addWorktree(p, shas.get(`c${i}`)!)));
-    await Promise.all(paths.map((p, i) => repo.checkoutWorktree(p, shas.get(`c${i}`)!)));
+    await Promise.all(paths.map((p, i) => git(p, ["checkout", "--detach", "--force", "--quiet", shas.get(`c${i}`)!])));
     for (const [i, p] of paths.entries()) {
       expect((await git(p, ["rev-parse", "HEAD"])).stdout.trim()).toBe(shas.get(`c${i}`));
     }

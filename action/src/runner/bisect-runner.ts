@@ -172,7 +172,6 @@ interface Held {
 
 /** The re-check of a 126/127 runs on a good commit, which may also be probed: it has its own key. */
 const keyOf = (r: Running) => (r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * The scheduling loop: keeps every worktree busy with the probes the plan asks for (retries
@@ -293,6 +292,7 @@ class Scheduler {
         cwd: worktree.path,
         ...(stepTimeoutMs ? { timeoutMs: stepTimeoutMs } : {}),
         signal: running.abort.signal,
+        checkout: sha,
         ...(onOutput ? { output: (chunk: Buffer) => onOutput(sha, chunk) } : {}),
       });
       return { run, worker: worktree.id };
@@ -359,7 +359,11 @@ async function awaitCompanions(first: Finished, running: ReadonlyMap<string, Run
   const done = new Set(finished.map((f) => f.running));
   const companions = [...running.values()].filter((r) => !done.has(r) && r.startedAt !== undefined && r.startedAt + duration <= deadline);
   if (companions.length === 0) return;
-  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
+  // The timer is cleared when the companions come first: a pending one would keep the process
+  // alive for up to 250 ms after the last verdict.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), new Promise<void>((r) => (timer = setTimeout(r, deadline - performance.now())))]);
+  clearTimeout(timer);
 }
 
 /** Why `bad --not goods` is empty: a good is the bad commit, or a descendant of it. */

@@ -16,9 +16,8 @@ export interface GitRepository {
   rangeCommits(bad: string, goods: readonly string[], firstParent: boolean): Promise<CommitNode[]>;
   describe(sha: string): Promise<CommitInfo>;
   describeMany(shas: readonly string[]): Promise<CommitInfo[]>;
-  /** Registers a detached worktree at `sha` without checking it out (checkoutWorktree fills it). */
+  /** Registers a detached worktree at `sha` without checking it out (each probe checks out its commit in the test's process). */
   addWorktree(path: string, sha: string): Promise<void>;
-  checkoutWorktree(path: string, sha: string): Promise<void>;
   /** Removes worktrees (their directories and git's records of them). */
   removeWorktrees(paths: readonly string[]): Promise<void>;
 }
@@ -44,7 +43,10 @@ async function git(cwd: string, args: readonly string[], options: { allowFailure
 
 /** The git binary on PATH, in the repository that contains `dir`. */
 export class GitCli implements GitRepository {
+  /** Registrations tried again, one at a time, after the first tries. */
   private registering: Promise<unknown> = Promise.resolve();
+  /** First tries of registrations under way. */
+  private inFlight = 0;
 
   private constructor(readonly root: string) {}
 
@@ -142,16 +144,23 @@ export class GitCli implements GitRepository {
   }
 
   async addWorktree(path: string, sha: string): Promise<void> {
-    // Registering a worktree reads every other worktree's admin files, so registrations run one
-    // at a time (chained synchronously: awaiting a shared promise would let two start together);
-    // the checkouts (checkoutWorktree) then run in parallel.
-    const register = this.registering.then(() => git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path, sha]));
-    this.registering = register.catch(() => undefined);
-    await register;
-  }
-
-  async checkoutWorktree(path: string, sha: string): Promise<void> {
-    await git(path, ["checkout", "--detach", "--force", "--quiet", sha]);
+    // Registrations run at once (one after another they cost a round's worth of time at the
+    // start). A registration reads every other worktree's admin files, and one being written at
+    // the same moment can make it fail ("failed to read …/commondir", about 1 in 40 here): a
+    // failed one is tried again when the others are done, one at a time (chained synchronously:
+    // awaiting a shared promise would let two start together).
+    const args = ["worktree", "add", "--detach", "--force", "--no-checkout", path, sha];
+    this.inFlight++;
+    const first = await git(this.root, args, { allowFailure: true }).finally(() => this.inFlight--);
+    if (first.exitCode === 0) return;
+    const retry = this.registering.then(async () => {
+      while (this.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await rm(path, { recursive: true, force: true });
+      await git(this.root, ["worktree", "prune"], { allowFailure: true });
+      await git(this.root, args);
+    });
+    this.registering = retry.catch(() => undefined);
+    await retry;
   }
 
   async removeWorktrees(paths: readonly string[]): Promise<void> {

@@ -38,16 +38,16 @@ export class WorktreePool {
     }
   }
 
-  /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
+  /**
+   * A free worktree, registered at `sha` when it is new; the caller checks out the commit it tests
+   * (runTest's `checkout`, in the test's own process). Callers never hold more than `size` at once.
+   */
   async acquire(sha: string): Promise<Worktree> {
     const warmed = this.warming.shift();
-    let worktree = warmed ? await warmed : this.free.pop();
-    if (!worktree) {
-      if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
-      worktree = await this.create(sha);
-    }
-    await this.git.checkoutWorktree(worktree.path, sha);
-    return worktree;
+    const worktree = warmed ? await warmed : this.free.pop();
+    if (worktree) return worktree;
+    if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
+    return this.create(sha);
   }
 
   /** Registers one more worktree (not checked out yet). */

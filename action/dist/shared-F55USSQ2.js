@@ -20771,6 +20771,10 @@ function testEnvironment(runner = process.env) {
 }
 
 // action/src/runner/run-test.ts
+var CheckoutError = class extends Error {
+  name = "CheckoutError";
+};
+var CHECKOUT_THEN_TEST = 'git checkout --detach --force --quiet "$1" >&3 2>&3 || exit 255; exec 3>&-; shift; exec "$@"';
 var SHELL_METACHARACTERS = /[|&;<>()$`\\"' \t\n*?[#~=%]/;
 function verdictOfExit(exitCode) {
   if (exitCode === null || exitCode >= 128 || exitCode < 0) return "error";
@@ -20782,30 +20786,36 @@ function runTest(command) {
   const [program, ...rest] = command.argv;
   if (!program) throw new Error("The test command is empty.");
   const useShell = SHELL_METACHARACTERS.test(program);
-  const file2 = useShell ? "sh" : program;
-  const args = useShell ? ["-c", `${program} "$@"`, program, ...rest] : rest;
+  const testFile = useShell ? "sh" : program;
+  const testArgs = useShell ? ["-c", `${program} "$@"`, program, ...rest] : rest;
+  const checkout = command.checkout;
+  const file2 = checkout === void 0 ? testFile : "sh";
+  const args = checkout === void 0 ? testArgs : ["-c", CHECKOUT_THEN_TEST, "bisect-bot-checkout", checkout, testFile, ...testArgs];
   const started = performance.now();
   const output2 = command.output ?? "ignore";
   const sink = typeof output2 === "function" ? output2 : void 0;
   const stdio = typeof output2 === "function" ? "pipe" : output2;
-  return new Promise((resolve2) => {
+  return new Promise((resolve2, reject) => {
     let settled = false;
     let note;
     let stopped = false;
-    const finish = (run) => {
+    const end = (outcome) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       command.signal?.removeEventListener("abort", onAbort);
-      resolve2({ ...run, durationMs: Math.round(performance.now() - started) });
+      if (outcome instanceof CheckoutError) reject(outcome);
+      else resolve2({ ...outcome, durationMs: Math.round(performance.now() - started) });
     };
     const child2 = spawn(file2, args, {
       cwd: command.cwd,
       // The commit under test is untrusted: it never sees the runner's tokens (DESIGN, Trust).
       env: testEnvironment(command.env ?? process.env),
       detached: true,
-      stdio: ["ignore", stdio, stdio]
+      stdio: checkout === void 0 ? ["ignore", stdio, stdio] : ["ignore", stdio, stdio, "pipe"]
     });
+    let checkoutSaid = "";
+    child2.stdio[3]?.on("data", (chunk) => checkoutSaid += chunk.toString());
     if (sink) {
       child2.stdout?.on("data", sink);
       child2.stderr?.on("data", sink);
@@ -20829,14 +20839,17 @@ function runTest(command) {
     command.signal?.addEventListener("abort", onAbort);
     child2.on("error", (error62) => {
       const exitCode = error62.code === "ENOENT" ? 127 : error62.code === "EACCES" ? 126 : null;
-      finish({ verdict: verdictOfExit(exitCode), exitCode, note: `${program}: ${error62.message}` });
+      end({ verdict: verdictOfExit(exitCode), exitCode, note: `${program}: ${error62.message}` });
     });
     child2.on("close", (code, signal) => {
       killGroup();
-      if (stopped) return finish({ verdict: "error", exitCode: null, note, stopped: true });
-      if (note) return finish({ verdict: "error", exitCode: null, note });
-      if (signal) return finish({ verdict: "error", exitCode: null, note: `killed by ${signal}` });
-      finish({
+      if (stopped) return end({ verdict: "error", exitCode: null, note, stopped: true });
+      if (code === 255 && checkoutSaid.trim() !== "") {
+        return end(new CheckoutError(`git checkout --detach --force --quiet ${checkout} failed: ${checkoutSaid.trim().split("\n").pop()}`));
+      }
+      if (note) return end({ verdict: "error", exitCode: null, note });
+      if (signal) return end({ verdict: "error", exitCode: null, note: `killed by ${signal}` });
+      end({
         verdict: verdictOfExit(code),
         exitCode: code,
         ...code !== null && code >= 128 ? { note: `exit ${code} (128 or more) aborts the probe` } : {}
@@ -20873,16 +20886,16 @@ var WorktreePool = class {
       this.warming.push(creating);
     }
   }
-  /** A free worktree checked out at `sha`. Callers never hold more than `size` at once. */
+  /**
+   * A free worktree, registered at `sha` when it is new; the caller checks out the commit it tests
+   * (runTest's `checkout`, in the test's own process). Callers never hold more than `size` at once.
+   */
   async acquire(sha) {
     const warmed = this.warming.shift();
-    let worktree = warmed ? await warmed : this.free.pop();
-    if (!worktree) {
-      if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
-      worktree = await this.create(sha);
-    }
-    await this.git.checkoutWorktree(worktree.path, sha);
-    return worktree;
+    const worktree = warmed ? await warmed : this.free.pop();
+    if (worktree) return worktree;
+    if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
+    return this.create(sha);
   }
   /** Registers one more worktree (not checked out yet). */
   async create(sha) {
@@ -20974,7 +20987,6 @@ async function bisectInPool(settings, pool, parallel, emit) {
   return endedResult(base, bisection.status(), failure2, plan.partial ? { candidates: () => bisection.candidates() } : void 0);
 }
 var keyOf = (r) => r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha;
-var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 var Scheduler = class {
   constructor(settings, bisection, plan, pool, parallel, emit) {
     this.settings = settings;
@@ -21086,6 +21098,7 @@ var Scheduler = class {
         cwd: worktree.path,
         ...stepTimeoutMs ? { timeoutMs: stepTimeoutMs } : {},
         signal: running.abort.signal,
+        checkout: sha,
         ...onOutput ? { output: (chunk) => onOutput(sha, chunk) } : {}
       });
       return { run, worker: worktree.id };
@@ -21143,7 +21156,9 @@ async function awaitCompanions(first, running, finished) {
   const done = new Set(finished.map((f) => f.running));
   const companions = [...running.values()].filter((r) => !done.has(r) && r.startedAt !== void 0 && r.startedAt + duration3 <= deadline);
   if (companions.length === 0) return;
-  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), sleep(deadline - performance.now())]);
+  let timer;
+  await Promise.race([Promise.allSettled(companions.map((r) => r.done)), new Promise((r) => timer = setTimeout(r, deadline - performance.now()))]);
+  clearTimeout(timer);
 }
 async function explainEmptyRange(settings) {
   const names = settings.refNames ?? { good: settings.good, bad: settings.bad };
@@ -21935,7 +21950,10 @@ var GitCli = class _GitCli {
     this.root = root;
   }
   root;
+  /** Registrations tried again, one at a time, after the first tries. */
   registering = Promise.resolve();
+  /** First tries of registrations under way. */
+  inFlight = 0;
   /** Opens the repository containing `dir`; throws a clear error when there is none. */
   static async open(dir) {
     const out = await git(dir, ["rev-parse", "--show-toplevel"], { allowFailure: true }).catch((e) => {
@@ -22013,12 +22031,18 @@ var GitCli = class _GitCli {
     return range.stdout.split("\n").filter((sha) => boundary.has(sha)).length;
   }
   async addWorktree(path4, sha) {
-    const register = this.registering.then(() => git(this.root, ["worktree", "add", "--detach", "--force", "--no-checkout", path4, sha]));
-    this.registering = register.catch(() => void 0);
-    await register;
-  }
-  async checkoutWorktree(path4, sha) {
-    await git(path4, ["checkout", "--detach", "--force", "--quiet", sha]);
+    const args = ["worktree", "add", "--detach", "--force", "--no-checkout", path4, sha];
+    this.inFlight++;
+    const first = await git(this.root, args, { allowFailure: true }).finally(() => this.inFlight--);
+    if (first.exitCode === 0) return;
+    const retry = this.registering.then(async () => {
+      while (this.inFlight > 0) await new Promise((resolve2) => setTimeout(resolve2, 5));
+      await rm3(path4, { recursive: true, force: true });
+      await git(this.root, ["worktree", "prune"], { allowFailure: true });
+      await git(this.root, args);
+    });
+    this.registering = retry.catch(() => void 0);
+    await retry;
   }
   async removeWorktrees(paths) {
     await Promise.all(paths.map((p) => rm3(p, { recursive: true, force: true })));
