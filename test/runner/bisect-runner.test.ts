@@ -109,7 +109,10 @@ describe("runBisect: how a run ends, and why", () => {
       await rm(join(packDir, pack.replace(/\.pack$/, ".idx")), { force: true });
       await git(dir, ["unpack-objects", "-q"], { input: bytes });
     }
-    const objects = (await git(dir, ["rev-list", "--objects", "--all"])).stdout.split("\n").map((l) => l.split(" ")[0]!).filter(Boolean);
+    const objects = (await git(dir, ["rev-list", "--objects", "--all"])).stdout
+      .split("\n")
+      .map((l) => l.split(" ")[0]!)
+      .filter(Boolean);
     const kinds = (await git(dir, ["cat-file", "--batch-check=%(objectname) %(objecttype)"], { input: objects.join("\n") + "\n" })).stdout.split("\n");
     for (const line of kinds.filter((l) => l.endsWith(" blob"))) {
       const sha = line.split(" ")[0]!;
@@ -119,7 +122,9 @@ describe("runBisect: how a run ends, and why", () => {
       await runBisect({ git: real, good: [await real.resolveCommit("v1.0")], bad: await real.resolveCommit("main"), command: ["true"], worktreeDir: scratch }),
     );
     expect(doc).toMatchObject({ verdict: "error", reason: "probe-failed", probes: [] });
-    expect(doc.error).toMatch(/^Could not run a probe of [0-9a-f]{40}: git checkout --detach --force --quiet [0-9a-f]{40} failed: .*(unable to read|invalid object|bad object)/);
+    expect(doc.error).toMatch(
+      /^Could not run a probe of [0-9a-f]{40}: git checkout --detach --force --quiet [0-9a-f]{40} failed: .*(unable to read|invalid object|bad object)/,
+    );
   });
 
   it("probe mode ends as searching, with the commits that can still hold the culprit", async () => {

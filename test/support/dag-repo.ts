@@ -64,7 +64,11 @@ export interface GitResult {
  * Runs `git <args>` in `cwd` (no shell). Rejects on a non-zero exit unless
  * `allowFailure` is set, in which case the exit code is returned.
  */
-export function git(cwd: string, args: string[], options: { allowFailure?: boolean; env?: Record<string, string>; input?: string | Buffer } = {}): Promise<GitResult> {
+export function git(
+  cwd: string,
+  args: string[],
+  options: { allowFailure?: boolean; env?: Record<string, string>; input?: string | Buffer } = {},
+): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     const child = execFile("git", args, { cwd, env: gitEnv(options.env), maxBuffer: 256 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
