@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-F55USSQ2.js";
+} from "./shared-2FSCVKES.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";

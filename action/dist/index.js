@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-F55USSQ2.js";
+} from "./shared-2FSCVKES.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";

@@ -285,6 +285,8 @@ class Scheduler {
     const running = entry();
     this.emit({ type: "probe-start", sha, worker: worktree.id, round: running.round, purpose: running.purpose });
     running.startedAt = performance.now();
+    // Killed (stopped, timed out, a signal), maybe inside its checkout: the pool clears git's lock.
+    let killed = true;
     try {
       const { command, stepTimeoutMs, onOutput } = this.settings;
       const run = await runTest({
@@ -295,9 +297,10 @@ class Scheduler {
         checkout: sha,
         ...(onOutput ? { output: (chunk: Buffer) => onOutput(sha, chunk) } : {}),
       });
+      killed = run.exitCode === null;
       return { run, worker: worktree.id };
     } finally {
-      this.pool.release(worktree);
+      this.pool.release(worktree, killed);
     }
   }
 

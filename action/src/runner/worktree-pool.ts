@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GitRepository } from "./git.js";
@@ -7,6 +7,8 @@ import type { GitRepository } from "./git.js";
 export interface Worktree {
   readonly id: number;
   path: string;
+  /** Its last probe was killed, maybe inside its checkout: a lock git left may still be there. */
+  interrupted?: boolean;
 }
 
 /**
@@ -45,6 +47,10 @@ export class WorktreePool {
   async acquire(sha: string): Promise<Worktree> {
     const warmed = this.warming.shift();
     const worktree = warmed ? await warmed : this.free.pop();
+    if (worktree?.interrupted) {
+      worktree.interrupted = false;
+      await rm(join(await gitDirOf(worktree.path), "index.lock"), { force: true });
+    }
     if (worktree) return worktree;
     if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
     return this.create(sha);
@@ -62,7 +68,14 @@ export class WorktreePool {
     return worktree;
   }
 
-  release(worktree: Worktree): void {
+  /**
+   * Gives the worktree back. A probe that was killed (stopped, timed out) may have been killed in
+   * the middle of its checkout, which leaves git's `index.lock` behind and makes the next checkout
+   * there fail: such a worktree gets its lock removed before it is handed out again (it is this
+   * pool's alone, and nothing runs in it any more).
+   */
+  release(worktree: Worktree, killed = false): void {
+    if (killed) worktree.interrupted = true;
     this.free.push(worktree);
   }
 
@@ -75,4 +88,12 @@ export class WorktreePool {
     if (this.baseDir) await rm(await this.baseDir, { recursive: true, force: true });
     this.baseDir = undefined;
   }
+}
+
+/** A worktree's own git directory (its `.git` file says `gitdir: <path>`). */
+async function gitDirOf(worktreePath: string): Promise<string> {
+  const pointer = await readFile(join(worktreePath, ".git"), "utf8");
+  const gitdir = /^gitdir: (.+)$/m.exec(pointer)?.[1]?.trim();
+  if (!gitdir) throw new Error(`${worktreePath}/.git does not name the worktree's git directory.`);
+  return gitdir;
 }

@@ -20859,7 +20859,7 @@ function runTest(command) {
 }
 
 // action/src/runner/worktree-pool.ts
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 var WorktreePool = class {
@@ -20893,6 +20893,10 @@ var WorktreePool = class {
   async acquire(sha) {
     const warmed = this.warming.shift();
     const worktree = warmed ? await warmed : this.free.pop();
+    if (worktree?.interrupted) {
+      worktree.interrupted = false;
+      await rm(join(await gitDirOf(worktree.path), "index.lock"), { force: true });
+    }
     if (worktree) return worktree;
     if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
     return this.create(sha);
@@ -20907,7 +20911,14 @@ var WorktreePool = class {
     await this.git.addWorktree(worktree.path, sha);
     return worktree;
   }
-  release(worktree) {
+  /**
+   * Gives the worktree back. A probe that was killed (stopped, timed out) may have been killed in
+   * the middle of its checkout, which leaves git's `index.lock` behind and makes the next checkout
+   * there fail: such a worktree gets its lock removed before it is handed out again (it is this
+   * pool's alone, and nothing runs in it any more).
+   */
+  release(worktree, killed = false) {
+    if (killed) worktree.interrupted = true;
     this.free.push(worktree);
   }
   /** Removes every worktree and the temporary directory. Safe to call twice. */
@@ -20920,6 +20931,12 @@ var WorktreePool = class {
     this.baseDir = void 0;
   }
 };
+async function gitDirOf(worktreePath) {
+  const pointer = await readFile(join(worktreePath, ".git"), "utf8");
+  const gitdir = /^gitdir: (.+)$/m.exec(pointer)?.[1]?.trim();
+  if (!gitdir) throw new Error(`${worktreePath}/.git does not name the worktree's git directory.`);
+  return gitdir;
+}
 
 // action/src/runner/bisect-runner.ts
 async function resolveRange(git2, refs) {
@@ -21091,6 +21108,7 @@ var Scheduler = class {
     const running = entry();
     this.emit({ type: "probe-start", sha, worker: worktree.id, round: running.round, purpose: running.purpose });
     running.startedAt = performance.now();
+    let killed = true;
     try {
       const { command, stepTimeoutMs, onOutput } = this.settings;
       const run = await runTest({
@@ -21101,9 +21119,10 @@ var Scheduler = class {
         checkout: sha,
         ...onOutput ? { output: (chunk) => onOutput(sha, chunk) } : {}
       });
+      killed = run.exitCode === null;
       return { run, worker: worktree.id };
     } finally {
-      this.pool.release(worktree);
+      this.pool.release(worktree, killed);
     }
   }
   /**
@@ -21935,7 +21954,7 @@ function getExecOutput(commandLine, args, options) {
 }
 
 // action/src/runner/git.ts
-import { readFile, rm as rm3 } from "node:fs/promises";
+import { readFile as readFile2, rm as rm3 } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 async function git(cwd, args, options = {}) {
   const out = await getExecOutput("git", [...args], { cwd, silent: true, ignoreReturnCode: true });
@@ -22021,7 +22040,7 @@ var GitCli = class _GitCli {
   /** The shallow boundary (the commits whose parents were not fetched), as git records it. */
   async shallowBoundary() {
     const path4 = (await git(this.root, ["rev-parse", "--git-path", "shallow"])).stdout.trim();
-    return readFile(resolvePath(this.root, path4), "utf8").catch(() => "");
+    return readFile2(resolvePath(this.root, path4), "utf8").catch(() => "");
   }
   /** How many commits of `bad --not goods` sit on the shallow boundary (0: the range is whole). */
   async shallowCommitsIn(bad, goods) {
