@@ -133,6 +133,13 @@ function startInstance(env: Record<string, string>): Promise<Instance> {
   });
 }
 
+/**
+ * How long one life may take to bring its threads to their points: alone about 7 s (it takes over
+ * the last life's jobs and starts five new ones, through Octokit's throttling); beside the whole
+ * suite on 2 cores, twice more than 30 s, the earlier limit.
+ */
+const LIFE_MS = 90_000;
+
 async function until(what: string | (() => Promise<string>), condition: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -278,6 +285,7 @@ describe("kill -9 around the dispatch", () => {
       await until(
         () => describeThreads(waiting),
         async () => (await Promise.all([...previous.map(recorded), ...batch.map(atPoint)])).every(Boolean),
+        LIFE_MS,
       );
       instance.child.kill("SIGKILL");
       expect(await instance.exited).toBe("SIGKILL");
@@ -288,6 +296,7 @@ describe("kill -9 around the dispatch", () => {
     await until(
       () => describeThreads(previous),
       async () => (await Promise.all(previous.map(recorded))).every(Boolean),
+      LIFE_MS,
     );
     return all;
   }
@@ -322,26 +331,30 @@ describe("kill -9 around the dispatch", () => {
     }
   }
 
-  it("20 jobs, 4 instances killed with SIGKILL before the dispatch, after it, after recording the run: one run, one dispatch, one status comment each", async () => {
-    const list = await killLoop(["before-dispatch", "after-dispatch", "after-record"], 4, 5);
-    expect(list).toHaveLength(20);
-    await finish(list);
-    const jobs = new Map<Thread, number>();
-    for (const t of list) {
-      const job = (await jobOf(t))!;
-      jobs.set(t, job.id);
-      // Being taken over is not an attempt.
-      expect(job.attempts, t.repo).toBe(1);
-    }
-    expectOnce(list, jobs);
-    // The jobs killed mid-dispatch were taken over from a dead instance, each once.
-    const takenOver = await db.client.query<{ n: number }>(
-      "select count(distinct job_id)::int as n from public.bisect_claim_audit a where a.from_state = 'dispatching' and a.job_id = any($1::bigint[])",
-      [[...jobs.values()]],
-    );
-    expect(takenOver.rows[0]!.n).toBe(list.filter((t) => t.point !== "after-record").length);
-    expect(double.violations).toEqual([]);
-  }, 120_000);
+  it(
+    "20 jobs, 4 instances killed with SIGKILL before the dispatch, after it, after recording the run: one run, one dispatch, one status comment each",
+    async () => {
+      const list = await killLoop(["before-dispatch", "after-dispatch", "after-record"], 4, 5);
+      expect(list).toHaveLength(20);
+      await finish(list);
+      const jobs = new Map<Thread, number>();
+      for (const t of list) {
+        const job = (await jobOf(t))!;
+        jobs.set(t, job.id);
+        // Being taken over is not an attempt.
+        expect(job.attempts, t.repo).toBe(1);
+      }
+      expectOnce(list, jobs);
+      // The jobs killed mid-dispatch were taken over from a dead instance, each once.
+      const takenOver = await db.client.query<{ n: number }>(
+        "select count(distinct job_id)::int as n from public.bisect_claim_audit a where a.from_state = 'dispatching' and a.job_id = any($1::bigint[])",
+        [[...jobs.values()]],
+      );
+      expect(takenOver.rows[0]!.n).toBe(list.filter((t) => t.point !== "after-record").length);
+      expect(double.violations).toEqual([]);
+    },
+    6 * LIFE_MS,
+  );
 });
 
 // ---- Backdated leases ------------------------------------------------------------------------
