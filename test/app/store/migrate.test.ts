@@ -12,6 +12,13 @@ import { pgClient, type SqlClient } from "../../../app/src/store/sql-client.js";
 import { remoteVersions, supabaseDbPush } from "../../support/supabase-cli.js";
 import { BACKENDS, openTestDatabase, startPostgres, stopTestPostgres, type TestDatabase } from "../../support/postgres.js";
 
+/**
+ * An advisory lock held in this test's database. pg_locks lists the whole server's, and other
+ * test files migrate their own databases on the same server at the same time.
+ */
+const ADVISORY_LOCK_HERE =
+  "select 1 from pg_catalog.pg_locks where locktype = 'advisory' and database = (select oid from pg_catalog.pg_database where datname = current_database())";
+
 const MIGRATION_FILE = /^\d{14}_[\w-]+\.sql$/;
 
 async function migrationFiles(dir = MIGRATIONS_DIR): Promise<string[]> {
@@ -66,7 +73,7 @@ describe.each(BACKENDS)("migrate on %s", (backend) => {
       if (backend === "postgres") await Promise.all(clients.map((c) => c.close()));
     }
     expect(await appliedVersions(db.client)).toEqual(versions);
-    expect(await exists(db.client, "select 1 from pg_catalog.pg_locks where locktype = 'advisory'")).toBe(false);
+    expect(await exists(db.client, ADVISORY_LOCK_HERE)).toBe(false);
   });
 
   it("applies nothing on a second run", async () => {
@@ -99,7 +106,7 @@ describe.each(BACKENDS)("migrate on %s", (backend) => {
     // Neither it nor anything after it is recorded; everything before it still is.
     expect(await appliedVersions(c)).toEqual(versions);
     // The lock is free and the session usable: the next instance tries again and fails the same way.
-    expect(await exists(c, "select 1 from pg_catalog.pg_locks where locktype = 'advisory'")).toBe(false);
+    expect(await exists(c, ADVISORY_LOCK_HERE)).toBe(false);
     await expect(migrate(c, dir)).rejects.toThrow(/20991231235958_half_done\.sql/);
     expect(await migrate(c)).toEqual([]);
 
