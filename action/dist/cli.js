@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-2FSCVKES.js";
+} from "./shared-FNABI3HD.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";

@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-2FSCVKES.js";
+} from "./shared-FNABI3HD.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";

@@ -127,6 +127,18 @@ describe("runBisect: how a run ends, and why", () => {
     );
   });
 
+  it("a lock a test's own git process left behind does not end the bisect: the checkout is tried again once, after clearing it", async () => {
+    const { dir, shas } = await linearRepo(scratch, 20, 7);
+    const once = join(scratch, `lock-once-${Date.now()}`);
+    // The first test leaves the worktree's index.lock behind and exits normally (as a git command
+    // of the test's would when killed with it); the next checkout there meets the lock.
+    const leaveLock = `[ -e '${once}' ] || { touch '${once}'; touch "$(git rev-parse --git-path index.lock)"; }; sh check.sh`;
+    const warnings: string[] = [];
+    const doc = await bisect(dir, sh(leaveLock), { onEvent: (e: RunnerEvent) => (e.type === "warning" ? warnings.push(e.message) : undefined) });
+    expect(doc).toMatchObject({ verdict: "culprit", culprit: { sha: shas.get("c7") } });
+    expect(warnings).toEqual([expect.stringMatching(/index\.lock.*clearing the worktree's git locks and trying once more/)]);
+  });
+
   it("probe mode ends as searching, with the commits that can still hold the culprit", async () => {
     const { dir, shas } = await linearRepo(scratch, 30, 17);
     const doc = await bisect(dir, ["sh", "check.sh"], { probeOnly: ["c10", "c20"].map((id) => shas.get(id)!), parallel: 2 });

@@ -4,7 +4,7 @@ import { CommandCheck } from "./command-check.js";
 import type { GitRepository } from "./git.js";
 import { InfrastructureRetry } from "./infrastructure-retry.js";
 import { BisectPlan, ProbeListPlan, type ProbePlan } from "./probe-plan.js";
-import { runTest, type TestRun } from "./run-test.js";
+import { CheckoutError, runTest, type TestRun } from "./run-test.js";
 import { endedResult, interruptedResult, resultBase, type RunFailure } from "./run-result.js";
 import { WorktreePool } from "./worktree-pool.js";
 import type { OptionValues } from "../options.js";
@@ -289,13 +289,23 @@ class Scheduler {
     let killed = true;
     try {
       const { command, stepTimeoutMs, onOutput } = this.settings;
-      const run = await runTest({
-        argv: command,
-        cwd: worktree.path,
-        ...(stepTimeoutMs ? { timeoutMs: stepTimeoutMs } : {}),
-        signal: running.abort.signal,
-        checkout: sha,
-        ...(onOutput ? { output: (chunk: Buffer) => onOutput(sha, chunk) } : {}),
+      const attempt = () =>
+        runTest({
+          argv: command,
+          cwd: worktree.path,
+          ...(stepTimeoutMs ? { timeoutMs: stepTimeoutMs } : {}),
+          signal: running.abort.signal,
+          checkout: sha,
+          ...(onOutput ? { output: (chunk: Buffer) => onOutput(sha, chunk) } : {}),
+        });
+      // A checkout that fails is tried once more after clearing the worktree's git locks: a lock
+      // left by a process the test started (and that was killed with it) is not the commit's
+      // fault. A second failure (a corrupt object, a full disk) ends the bisect with git's words.
+      const run = await attempt().catch(async (error: unknown) => {
+        if (!(error instanceof CheckoutError) || running.abort.signal.aborted) throw error;
+        this.emit({ type: "warning", message: `${error.message}; clearing the worktree's git locks and trying once more.` });
+        await this.pool.clearLocks(worktree);
+        return attempt();
       });
       killed = run.exitCode === null;
       return { run, worker: worktree.id };

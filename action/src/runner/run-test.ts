@@ -139,7 +139,7 @@ export function runTest(command: TestCommand): Promise<TestRun> {
       killGroup();
       if (stopped) return end({ verdict: "error", exitCode: null, note, stopped: true });
       if (code === 255 && checkoutSaid.trim() !== "") {
-        return end(new CheckoutError(`git checkout --detach --force --quiet ${checkout} failed: ${checkoutSaid.trim().split("\n").pop()}`));
+        return end(new CheckoutError(`git checkout --detach --force --quiet ${checkout} failed: ${checkoutSaid.trim().split("\n").filter(Boolean).join(" ")}`));
       }
       if (note) return end({ verdict: "error", exitCode: null, note });
       if (signal) return end({ verdict: "error", exitCode: null, note: `killed by ${signal}` });

@@ -49,11 +49,20 @@ export class WorktreePool {
     const worktree = warmed ? await warmed : this.free.pop();
     if (worktree?.interrupted) {
       worktree.interrupted = false;
-      await rm(join(await gitDirOf(worktree.path), "index.lock"), { force: true });
+      await this.clearLocks(worktree);
     }
     if (worktree) return worktree;
     if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
     return this.create(sha);
+  }
+
+  /**
+   * Removes the locks a killed git leaves in a worktree's own git directory (the index's and
+   * HEAD's). Safe: the worktree is this pool's alone and nothing runs in it while it is held.
+   */
+  async clearLocks(worktree: Worktree): Promise<void> {
+    const gitDir = await gitDirOf(worktree.path);
+    await Promise.all(["index.lock", "HEAD.lock"].map((name) => rm(join(gitDir, name), { force: true })));
   }
 
   /** Registers one more worktree (not checked out yet). */

@@ -20845,7 +20845,7 @@ function runTest(command) {
       killGroup();
       if (stopped) return end({ verdict: "error", exitCode: null, note, stopped: true });
       if (code === 255 && checkoutSaid.trim() !== "") {
-        return end(new CheckoutError(`git checkout --detach --force --quiet ${checkout} failed: ${checkoutSaid.trim().split("\n").pop()}`));
+        return end(new CheckoutError(`git checkout --detach --force --quiet ${checkout} failed: ${checkoutSaid.trim().split("\n").filter(Boolean).join(" ")}`));
       }
       if (note) return end({ verdict: "error", exitCode: null, note });
       if (signal) return end({ verdict: "error", exitCode: null, note: `killed by ${signal}` });
@@ -20895,11 +20895,19 @@ var WorktreePool = class {
     const worktree = warmed ? await warmed : this.free.pop();
     if (worktree?.interrupted) {
       worktree.interrupted = false;
-      await rm(join(await gitDirOf(worktree.path), "index.lock"), { force: true });
+      await this.clearLocks(worktree);
     }
     if (worktree) return worktree;
     if (this.all.length >= this.size) throw new Error(`All ${this.size} worktrees are in use.`);
     return this.create(sha);
+  }
+  /**
+   * Removes the locks a killed git leaves in a worktree's own git directory (the index's and
+   * HEAD's). Safe: the worktree is this pool's alone and nothing runs in it while it is held.
+   */
+  async clearLocks(worktree) {
+    const gitDir = await gitDirOf(worktree.path);
+    await Promise.all(["index.lock", "HEAD.lock"].map((name) => rm(join(gitDir, name), { force: true })));
   }
   /** Registers one more worktree (not checked out yet). */
   async create(sha) {
@@ -21111,13 +21119,19 @@ var Scheduler = class {
     let killed = true;
     try {
       const { command, stepTimeoutMs, onOutput } = this.settings;
-      const run = await runTest({
+      const attempt = () => runTest({
         argv: command,
         cwd: worktree.path,
         ...stepTimeoutMs ? { timeoutMs: stepTimeoutMs } : {},
         signal: running.abort.signal,
         checkout: sha,
         ...onOutput ? { output: (chunk) => onOutput(sha, chunk) } : {}
+      });
+      const run = await attempt().catch(async (error62) => {
+        if (!(error62 instanceof CheckoutError) || running.abort.signal.aborted) throw error62;
+        this.emit({ type: "warning", message: `${error62.message}; clearing the worktree's git locks and trying once more.` });
+        await this.pool.clearLocks(worktree);
+        return attempt();
       });
       killed = run.exitCode === null;
       return { run, worker: worktree.id };
