@@ -183,6 +183,17 @@ export const OPTIONS = {
     max: 64,
     default: 1,
   }),
+  runners: integerOption({
+    name: "runners",
+    help: "test k commits a round, each on its own Actions runner: N commits take about log(N)/log(k+1) rounds",
+    placeholder: "k",
+    example: "7",
+    min: 1,
+    // A round is one workflow run whose matrix has k jobs; 32 keeps a round within what one
+    // repository's runners and one artifact listing page (100) handle.
+    max: 32,
+    default: 1,
+  }),
   confidence: probabilityOption({
     name: "confidence",
     help: "with flaky, stop when one answer has this probability",
@@ -228,6 +239,7 @@ export const optionValuesSchema = z.object({
   firstParent: OPTIONS.firstParent.value,
   flaky: OPTIONS.flaky.value,
   parallel: OPTIONS.parallel.value,
+  runners: OPTIONS.runners.value,
   confidence: OPTIONS.confidence.value,
   timeoutSeconds: OPTIONS.timeoutSeconds.value,
   stepTimeoutSeconds: OPTIONS.stepTimeoutSeconds.value,
@@ -245,9 +257,17 @@ export function isOptionKey(key: string): key is OptionKey {
 /**
  * Which options each surface has: the CLI and the Action run one bisection (the CLI can also
  * verify the bad commit first); a comment and `.github/bisect.yml` set a job's options, its time
- * limit included. A surface's schema is `optionValuesSchema.pick(SURFACES[surface])`.
+ * limit and its runners (the App's fan-out) included. A surface's schema is `optionValuesSchema.pick(SURFACES[surface])`.
  */
-const JOB_OPTIONS = { firstParent: true, flaky: true, parallel: true, confidence: true, timeoutSeconds: true, stepTimeoutSeconds: true } as const;
+const JOB_OPTIONS = {
+  firstParent: true,
+  flaky: true,
+  parallel: true,
+  runners: true,
+  confidence: true,
+  timeoutSeconds: true,
+  stepTimeoutSeconds: true,
+} as const;
 export const SURFACES = {
   cli: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
   action: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true },

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { optionValuesSchema, SURFACES } from "../../action/src/options.js";
+import { OPTIONS, optionValuesSchema, SURFACES } from "../../action/src/options.js";
 
 /**
  * What a job needs besides its refs and command, fixed when the comment arrives (stored in the
@@ -7,6 +7,8 @@ import { optionValuesSchema, SURFACES } from "../../action/src/options.js";
  * ranges are the options table's), and what the App found out about the repository.
  */
 export const jobOptionsSchema = optionValuesSchema.pick(SURFACES.comment).extend({
+  /** Jobs stored before fan-out have no `runners`: one runner. */
+  runners: OPTIONS.runners.value.default(OPTIONS.runners.default),
   /** The workflow file in `.github/workflows` of the default branch. */
   workflow: z.string(),
   /** The branch the workflow is dispatched on (its file is read from there). */
@@ -26,6 +28,54 @@ export function estimateSteps(commits: number, parallel: number, flaky: boolean)
   const tests = Math.max(1, Math.ceil(Math.log2(n + 1)) * (flaky ? 1.5 : 1));
   const rounds = Math.max(1, Math.ceil(Math.log(n + 1) / Math.log(parallel + 1)) * (flaky ? 1.5 : 1));
   return { tests: Math.ceil(tests), rounds: Math.ceil(rounds) };
+}
+
+/** How the search runs, for the comments' Range row: `flaky-aware, 7 runners a round`. */
+export function modeText(options: JobOptions): string {
+  return [
+    options.flaky ? "flaky-aware" : null,
+    options.firstParent ? "first parent only" : null,
+    options.runners > 1 ? `${options.runners} runners a round` : null,
+    options.parallel > 1 ? `${options.parallel} commits at a time${options.runners > 1 ? " on each" : ""}` : null,
+  ]
+    .filter(Boolean)
+    .join(", ");
+}
+
+/** What a fan-out bisect uses, about: rounds, runner jobs, and the runner minutes GitHub bills. */
+export interface RunnerUse {
+  rounds: number;
+  jobs: number;
+  /** Billed minutes: each job at least one (GitHub rounds every job up to a whole minute). */
+  minutes: number;
+  /** Whether `minutes` is a floor (no step timeout bounds a job) or a ceiling (jobs × the step timeout). */
+  bound: "at least" | "at most";
+}
+
+/**
+ * The runner use of bisecting `commits` commits with `runners` runners a round: each round tests
+ * min(k, candidates − 1) commits spread evenly, leaving about 1/(tested + 1) of the candidates
+ * (flaky mode tests about half again as much). A job's minutes are the step timeout's, rounded up,
+ * when there is one (an upper bound), else GitHub's one-minute minimum (a lower bound).
+ */
+export function estimateRunnerUse(commits: number, runners: number, flaky: boolean, stepTimeoutSeconds: number): RunnerUse {
+  let candidates = Math.max(1, commits);
+  let rounds = 0;
+  let jobs = 0;
+  while (candidates > 1) {
+    const tested = Math.min(runners, candidates - 1);
+    jobs += tested;
+    rounds++;
+    candidates = Math.ceil(candidates / (tested + 1));
+  }
+  if (flaky) {
+    rounds = Math.ceil(rounds * 1.5);
+    jobs = Math.ceil(jobs * 1.5);
+  }
+  rounds = Math.max(1, rounds);
+  jobs = Math.max(1, jobs);
+  const perJob = stepTimeoutSeconds > 0 ? Math.ceil(stepTimeoutSeconds / 60) : 1;
+  return { rounds, jobs, minutes: jobs * perJob, bound: stepTimeoutSeconds > 0 ? "at most" : "at least" };
 }
 
 /**

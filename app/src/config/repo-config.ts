@@ -15,6 +15,8 @@ type ConfigOptionKey = OptionKeyOn<"config">;
 export const CONFIG_OPTION_KEYS: readonly ConfigOptionKey[] = optionsOn("config");
 
 const MAX_COMMITS = 1_000_000;
+/** A month of one runner. */
+const MAX_RUNNER_MINUTES = 44_640;
 
 /** A repository's settings: the options (the table's ranges) and the settings only the file has. */
 export const repoConfigSchema = z.strictObject({
@@ -29,6 +31,8 @@ export const repoConfigSchema = z.strictObject({
   setup: z.string().nullable(),
   /** Larger ranges are refused before anything runs. */
   maxCommits: z.int().min(1).max(MAX_COMMITS),
+  /** A fan-out bisect whose estimate needs more runner minutes is refused before anything runs; null: no budget. */
+  maxRunnerMinutes: z.int().min(1).max(MAX_RUNNER_MINUTES).nullable(),
 });
 export type RepoConfig = z.infer<typeof repoConfigSchema>;
 
@@ -42,6 +46,7 @@ export const DEFAULT_REPO_CONFIG: RepoConfig = Object.freeze(
     workflow: "bisect.yml",
     setup: null,
     maxCommits: 20000,
+    maxRunnerMinutes: null,
   }),
 );
 
@@ -152,6 +157,19 @@ const KEYS = new Map<string, KeySpec>([
       },
     },
   ],
+  [
+    "max_runner_minutes",
+    {
+      rule: `a whole number of minutes from 1 to ${MAX_RUNNER_MINUTES}`,
+      nullable: true,
+      apply: (value, fields) => {
+        const read = repoConfigSchema.shape.maxRunnerMinutes.safeParse(value);
+        if (!read.success || read.data === null) return "rule";
+        fields.maxRunnerMinutes = read.data;
+        return { ok: true };
+      },
+    },
+  ],
   ...CONFIG_OPTION_KEYS.map(optionKey),
 ]);
 const KEY_NAMES = [...KEYS.keys()];
@@ -169,6 +187,11 @@ const KEY_ALIASES: Record<string, string> = {
   test_timeout: "step_timeout",
   jobs: "parallel",
   workers: "parallel",
+  matrix: "runners",
+  fan_out: "runners",
+  runner_minutes: "max_runner_minutes",
+  budget: "max_runner_minutes",
+  max_minutes: "max_runner_minutes",
   install: "setup",
   before: "setup",
   workflow_file: "workflow",

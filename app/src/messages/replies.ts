@@ -1,6 +1,7 @@
 import { flagSyntax, OPTIONS } from "../../../action/src/options.js";
 import { COMMENT_OPTION_KEYS } from "../command/bisect-command.js";
 import type { JobRow } from "../store/store.js";
+import type { RunnerUse } from "../job-options.js";
 import { codeBlock, codeSpan, escapeUrl, link, shortSha, table } from "./markdown.js";
 
 /**
@@ -92,6 +93,18 @@ export function divergedReply(good: string, bad: string, mergeBase: string): str
 
 export function tooLargeReply(commits: number, maxCommits: number): string {
   return `This range holds ${commits.toLocaleString("en-US")} commits, more than this repository's limit of ${maxCommits.toLocaleString("en-US")}. Narrow it with a later good commit, or raise \`max_commits\` in \`.github/bisect.yml\`.`;
+}
+
+/**
+ * A fan-out plan over the repository's runner-minute budget: the estimate, the budget, and what
+ * would fit (`fits`: the most runners whose estimate is within the budget, if any).
+ */
+export function overBudgetReply(use: RunnerUse, runners: number, budget: number, fits: { runners: number; use: RunnerUse } | null): string {
+  const per = use.bound === "at most" ? "each job up to its step timeout" : "each job billed at least one minute";
+  const fix = fits
+    ? `Use \`--runners ${fits.runners}\` (about ${fits.use.jobs} jobs, ${fits.use.bound} ${fits.use.minutes} minutes), narrow the range, or raise \`max_runner_minutes\` in \`.github/bisect.yml\`.`
+    : "Narrow the range, or raise `max_runner_minutes` in `.github/bisect.yml`.";
+  return `With ${runners} runners this bisect needs about ${use.rounds} rounds and ${use.jobs} runner jobs: ${use.bound} ${use.minutes.toLocaleString("en-US")} runner minutes (${per}), more than this repository's budget of ${budget.toLocaleString("en-US")} (\`max_runner_minutes\`). Nothing was started. ${fix}`;
 }
 
 export function workflowMissingReply(workflow: string, defaultBranch: string): string {

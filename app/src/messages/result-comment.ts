@@ -1,5 +1,5 @@
 import type { Reason, ResultDocument } from "../../../action/src/result-document.js";
-import type { JobOptions } from "../job-options.js";
+import { modeText, type JobOptions } from "../job-options.js";
 import type { JobRow } from "../store/store.js";
 import { codeBlock, codeSpan, escapeMarkdown, escapeUrl, link, shortSha, table } from "./markdown.js";
 
@@ -128,16 +128,6 @@ function rangeText(job: JobRow, repository: string | null): string {
 /** `[Workflow run](url)`, or null when there is no usable URL. */
 function runLink(url: string | null): string | null {
   return url === null || escapeUrl(url) === null ? null : link("Workflow run", url);
-}
-
-function modeText(options: JobOptions): string {
-  return [
-    options.flaky ? "flaky-aware" : null,
-    options.firstParent ? "first parent only" : null,
-    options.parallel > 1 ? `${options.parallel} commits at a time` : null,
-  ]
-    .filter(Boolean)
-    .join(", ");
 }
 
 /** The Range row: good..bad, how many commits, and how the search ran. */

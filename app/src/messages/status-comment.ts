@@ -1,5 +1,5 @@
 import { formatDuration } from "../../../action/src/options.js";
-import { estimateSteps, type JobOptions } from "../job-options.js";
+import { estimateRunnerUse, estimateSteps, modeText, type JobOptions } from "../job-options.js";
 import type { JobRow } from "../store/store.js";
 import { codeBlock, codeSpan, link, shortSha, table } from "./markdown.js";
 
@@ -32,14 +32,13 @@ export function statusComment(job: JobRow, options: JobOptions, status: StatusPh
   const goods = job.good_refs.map((ref, i) => `${codeSpan(ref, 80)} (${codeSpan(shortSha(job.good_shas[i] ?? ""))})`).join(", ");
   const bad = `${codeSpan(job.bad_ref, 80)} (${codeSpan(shortSha(job.bad_sha))})`;
   const { tests, rounds } = estimateSteps(options.commits, options.parallel, options.flaky);
-  const mode = [
-    options.flaky ? "flaky-aware" : null,
-    options.firstParent ? "first parent only" : null,
-    options.parallel > 1 ? `${options.parallel} commits at a time` : null,
-  ]
-    .filter(Boolean)
-    .join(", ");
-  const estimate = options.parallel > 1 ? `~${tests} tests in ~${rounds} rounds` : `~${tests} tests`;
+  const mode = modeText(options);
+  const fanOut = options.runners > 1 ? estimateRunnerUse(options.commits, options.runners, options.flaky, options.stepTimeoutSeconds) : null;
+  const estimate = fanOut
+    ? `~${fanOut.rounds} rounds · ~${fanOut.jobs} runner jobs`
+    : options.parallel > 1
+      ? `~${tests} tests in ~${rounds} rounds`
+      : `~${tests} tests`;
   const stepLimit = options.stepTimeoutSeconds > 0 ? ` · ${formatDuration(options.stepTimeoutSeconds)} per test` : "";
   const state =
     status.phase === "queued"

@@ -6,7 +6,7 @@ import type { Octokit, RepoRef } from "../github/octokit.js";
 import { repoRef, writeComment } from "./status-comment.js";
 import { mayRunBisect, repositoryRole } from "../github/permission.js";
 import { MAX_GOODS, snapshotRepository, type RepositorySnapshot, type ResolvedRef } from "../github/resolve-refs.js";
-import type { JobOptions } from "../job-options.js";
+import { estimateRunnerUse, type JobOptions, type RunnerUse } from "../job-options.js";
 import * as replies from "../messages/replies.js";
 import type { Settings } from "../settings.js";
 import type { ClaimedTask, Reaction, ReplyPayload, Store } from "../store/store.js";
@@ -196,6 +196,7 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
     firstParent: command.options.firstParent ?? config.firstParent,
     flaky: command.options.flaky ?? config.flaky,
     parallel: command.options.parallel ?? config.parallel,
+    runners: command.options.runners ?? config.runners,
     confidence: command.options.confidence ?? config.confidence,
     timeoutSeconds: command.options.timeoutSeconds ?? config.timeoutSeconds ?? deps.settings.BISECT_TIMEOUT_SECONDS,
     stepTimeoutSeconds: command.options.stepTimeoutSeconds ?? config.stepTimeoutSeconds,
@@ -205,6 +206,16 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
     setup: config.setup,
     pullRequest: command.range === null ? received.issue_number : null,
   };
+  if (options.runners > 1 && config.maxRunnerMinutes !== null) {
+    const budget = config.maxRunnerMinutes;
+    const useWith = (runners: number) => estimateRunnerUse(commits, runners, options.flaky, options.stepTimeoutSeconds);
+    const use = useWith(options.runners);
+    if (use.minutes > budget) {
+      let fits: { runners: number; use: RunnerUse } | null = null;
+      for (let k = options.runners - 1; k >= 1 && fits === null; k--) if (useWith(k).minutes <= budget) fits = { runners: k, use: useWith(k) };
+      throw new Refusal("over budget", replies.overBudgetReply(use, options.runners, budget, fits));
+    }
+  }
   const { job_id, created } = await deps.store.call("createJob", {
     deliveryId: received.delivery_id,
     repository,

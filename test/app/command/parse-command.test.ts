@@ -411,7 +411,7 @@ describe("the options come from the options table", () => {
     expect(Object.keys(bisectOptionsSchema.shape)).toEqual(optionsOn("comment"));
     const r = refused("/bisect v1..v2 --jobs");
     expect(r.message).toBe(
-      "Unknown option `--jobs`. The options are `--first-parent`, `--flaky`, `--parallel <k>`, `--confidence <p>`, `--timeout <duration>` and `--step-timeout <duration>`; the test command goes after `--`.",
+      "Unknown option `--jobs`. The options are `--first-parent`, `--flaky`, `--parallel <k>`, `--runners <k>`, `--confidence <p>`, `--timeout <duration>` and `--step-timeout <duration>`; the test command goes after `--`.",
     );
   });
 
@@ -425,6 +425,8 @@ describe("the options come from the options table", () => {
   it.each([
     ["--parallel 1", { parallel: 1 }],
     ["--parallel 64", { parallel: 64 }],
+    ["--runners 1", { runners: 1 }],
+    ["--runners 32", { runners: 32 }],
     ["--confidence 0.501", { confidence: 0.501 }],
     ["--confidence 0.999999", { confidence: 0.999999 }],
     ["--timeout 60", { timeoutSeconds: 60 }],
@@ -442,6 +444,8 @@ describe("the options come from the options table", () => {
   it.each([
     ["--parallel 0", "--parallel 1"],
     ["--parallel 65", "--parallel 64"],
+    ["--runners 33", "--runners 32"],
+    ["--runners 0", "--runners 1"],
     ["--confidence 0.5", "--confidence 0.99"],
     ["--confidence 1", "--confidence 0.99"],
     ["--timeout 59", "--timeout 1m"],

@@ -24,12 +24,14 @@ describe("defaults", () => {
       command: null,
       workflow: "bisect.yml",
       parallel: 1,
+      runners: 1,
       confidence: 0.99,
       timeoutSeconds: null,
       stepTimeoutSeconds: 0,
       flaky: false,
       firstParent: false,
       maxCommits: 20000,
+      maxRunnerMinutes: null,
       setup: null,
     });
     expect(config(null)).toEqual(DEFAULT_REPO_CONFIG);
@@ -60,6 +62,8 @@ describe("keys", () => {
       "confidence: 0.95",
       "first_parent: true",
       "max_commits: 500000",
+      "runners: 7",
+      "max_runner_minutes: 600",
       "setup: npm ci",
     ].join("\n");
     expect(config(text)).toEqual({
@@ -72,6 +76,8 @@ describe("keys", () => {
       flaky: true,
       firstParent: true,
       maxCommits: 500000,
+      runners: 7,
+      maxRunnerMinutes: 600,
       setup: "npm ci",
     });
   });
@@ -111,7 +117,15 @@ describe("keys", () => {
 describe("the options come from the options table", () => {
   it("has a key for every option on the config surface, spelled with underscores", () => {
     expect(CONFIG_OPTION_KEYS).toEqual(optionsOn("config"));
-    expect(CONFIG_OPTION_KEYS.map((key) => configKey(OPTIONS[key]))).toEqual(["first_parent", "flaky", "parallel", "confidence", "timeout", "step_timeout"]);
+    expect(CONFIG_OPTION_KEYS.map((key) => configKey(OPTIONS[key]))).toEqual([
+      "first_parent",
+      "flaky",
+      "parallel",
+      "runners",
+      "confidence",
+      "timeout",
+      "step_timeout",
+    ]);
     // A timeout the file does not give is the App's (BISECT_TIMEOUT_SECONDS); the others are the options' own.
     for (const key of CONFIG_OPTION_KEYS) expect(DEFAULT_REPO_CONFIG[key], key).toBe(key === "timeoutSeconds" ? null : OPTIONS[key].default);
   });
@@ -120,6 +134,11 @@ describe("the options come from the options table", () => {
   it.each([
     ["parallel: 1", { parallel: 1 }],
     ["parallel: 64", { parallel: 64 }],
+    ["runners: 1", { runners: 1 }],
+    ["runners: 32", { runners: 32 }],
+    ["max_runner_minutes: 1", { maxRunnerMinutes: 1 }],
+    ["max_runner_minutes: 44640", { maxRunnerMinutes: 44640 }],
+    ["max_runner_minutes:", {}],
     ["confidence: 0.501", { confidence: 0.501 }],
     ["confidence: 0.999999", { confidence: 0.999999 }],
     ["timeout: 60", { timeoutSeconds: 60 }],
@@ -140,6 +159,8 @@ describe("the options come from the options table", () => {
   it.each([
     "parallel: 0",
     "parallel: 65",
+    "runners: 0",
+    "runners: 33",
     "confidence: 0.5",
     "confidence: 1",
     "timeout: 59",
@@ -154,6 +175,19 @@ describe("the options come from the options table", () => {
     expect(refused(text).message).toBe(
       `\`.github/bisect.yml\` line 1: \`${key}\` must be ${OPTIONS[CONFIG_OPTION_KEYS.find((k) => configKey(OPTIONS[k]) === key)!].rule}, got \`${value}\`.`,
     );
+  });
+});
+
+describe("max_runner_minutes", () => {
+  it.each(["0", "1.5", "-5", "44641", "'ten'"])("refuses %s, naming the value and the rule", (value) => {
+    expect(refused(`max_runner_minutes: ${value}`).message).toBe(
+      `\`.github/bisect.yml\` line 1: \`max_runner_minutes\` must be a whole number of minutes from 1 to 44640, got \`${value.replaceAll("'", "")}\`.`,
+    );
+  });
+
+  it("is found from the names people reach for", () => {
+    expect(refused("budget: 100").message).toContain("did you mean `max_runner_minutes`?");
+    expect(refused("matrix: 7").message).toContain("did you mean `runners`?");
   });
 });
 
@@ -243,7 +277,7 @@ describe("errors", () => {
     const result = refused("parallel: 2\nnotifications: slack");
     expect(result.line).toBe(2);
     expect(result.message).toBe(
-      "`.github/bisect.yml` line 2: unknown key `notifications`; the keys are `command`, `setup`, `workflow`, `max_commits`, `first_parent`, `flaky`, `parallel`, `confidence`, `timeout`, `step_timeout`.",
+      "`.github/bisect.yml` line 2: unknown key `notifications`; the keys are `command`, `setup`, `workflow`, `max_commits`, `max_runner_minutes`, `first_parent`, `flaky`, `parallel`, `runners`, `confidence`, `timeout`, `step_timeout`.",
     );
   });
 

@@ -45,6 +45,20 @@ describe(".github/bisect.yml", () => {
     expect(h.double.dispatches).toHaveLength(0);
   });
 
+  it("a fan-out over max_runner_minutes is refused before anything runs, with the estimate and what would fit", async () => {
+    h = await startHarness({ repo: { config: "runners: 7\nmax_runner_minutes: 5\n" } });
+    const replies = await commentAndSettle("/bisect v1.0..main -- npm test");
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toContain("With 7 runners this bisect needs about 2 rounds and 8 runner jobs: at least 8 runner minutes");
+    expect(replies[0]).toContain("more than this repository's budget of 5 (`max_runner_minutes`). Nothing was started.");
+    expect(replies[0]).toContain("Use `--runners 2` (about 5 jobs, at least 5 minutes)");
+    expect(h.double.dispatches).toHaveLength(0);
+    expect(await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 42 })).toBeUndefined();
+    // The same budget lets a plan that fits through.
+    await commentAndSettle("/bisect v1.0..main --runners 2 -- npm test");
+    expect(h.double.dispatches).toHaveLength(1);
+  });
+
   it("without the workflow file, the reply says how to install it", async () => {
     h = await startHarness({ repo: { withoutWorkflow: true } });
     const replies = await commentAndSettle("/bisect v1.0..main -- npm test");
