@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-FNABI3HD.js";
+} from "./shared-OSMC5WF4.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";

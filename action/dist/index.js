@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-FNABI3HD.js";
+} from "./shared-OSMC5WF4.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -462,6 +462,87 @@ import { writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+// action/src/result-document.ts
+var shaSchema = external_exports.string().regex(/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/, { error: "expected a full lowercase commit sha" });
+var probeVerdictSchema = external_exports.enum(["good", "bad", "skip", "error"]);
+var probeSchema = external_exports.strictObject({
+  sha: shaSchema,
+  verdict: probeVerdictSchema,
+  /** The test command's exit status; null when it was killed by a signal or timed out. */
+  exitCode: external_exports.number().int().nullable(),
+  durationMs: external_exports.number().int().nonnegative(),
+  /** Planning depth: 1 + the latest round whose verdict was known when this probe was chosen. */
+  round: external_exports.number().int().positive()
+});
+var reasonSchema = external_exports.enum([
+  // no-culprit
+  /** The bad commit passed the test: nothing in the range fails it. */
+  "bad-commit-passes",
+  /** Flaky mode: the evidence says no commit broke it; the failure was a flake. */
+  "flake",
+  // ambiguous
+  /** Only commits that could not be tested (exit 125) are left. */
+  "only-skipped-left",
+  /** Flaky mode: the test budget ran out, or no test can tell the candidates apart. */
+  "out-of-tests",
+  // error
+  /** The verdicts contradict each other (a test that is flaky or depends on more than the commit). */
+  "contradiction",
+  /** Exit 127 on a good commit too: the command does not exist where it runs. */
+  "command-not-found",
+  /** Exit 126 on a good commit too: the command cannot be executed. */
+  "command-not-executable",
+  /** A merge base of good and bad fails: the bug was fixed on the good side, not broken on the bad. */
+  "merge-base-fails",
+  /** A probe could not be run at all (a worktree could not be made, the runner failed). */
+  "probe-failed",
+  /** The engine stopped without a verdict (a bug). */
+  "no-verdict",
+  // interrupted
+  /** Stopped on request (Ctrl-C, a cancelled run). */
+  "cancelled",
+  /** The run ended before the search did, without saying why (a result file written while running). */
+  "stopped"
+]);
+var REASONS_BY_VERDICT = {
+  "no-culprit": ["bad-commit-passes", "flake"],
+  ambiguous: ["only-skipped-left", "out-of-tests"],
+  error: ["contradiction", "command-not-found", "command-not-executable", "merge-base-fails", "probe-failed", "no-verdict"],
+  interrupted: ["cancelled", "stopped"],
+  culprit: [],
+  searching: []
+};
+function reasonFits(verdict, reason) {
+  const allowed = REASONS_BY_VERDICT[verdict];
+  return reason === void 0 ? allowed.length === 0 : allowed.includes(reason);
+}
+var resultDocumentSchema = external_exports.strictObject({
+  schema: external_exports.literal(1),
+  jobId: external_exports.string().max(200).optional(),
+  verdict: external_exports.enum(["culprit", "ambiguous", "no-culprit", "error", "interrupted", "searching"]),
+  reason: reasonSchema.optional(),
+  culprit: external_exports.strictObject({ sha: shaSchema, confidence: external_exports.number().min(0).max(1) }).optional(),
+  /** The commits that can still hold the first bad commit: the culprit alone, or the ambiguous set. */
+  candidates: external_exports.array(shaSchema).max(1e5),
+  range: external_exports.strictObject({
+    good: external_exports.array(shaSchema).min(1).max(1e3),
+    bad: shaSchema,
+    size: external_exports.number().int().nonnegative()
+  }),
+  probes: external_exports.array(probeSchema).max(1e5),
+  /** Test runs, skips and errors included. */
+  tested: external_exports.number().int().nonnegative(),
+  rounds: external_exports.number().int().nonnegative(),
+  /** For people: what happened, in a sentence. Parts decide on `verdict` and `reason`. */
+  error: external_exports.string().max(1e4).optional()
+}).refine((doc) => reasonFits(doc.verdict, doc.reason), {
+  error: "the reason does not fit the verdict (no-culprit, ambiguous, error and interrupted each need one of their own; culprit and searching have none)",
+  path: ["reason"]
+}).refine((doc) => doc.verdict === "culprit" === (doc.culprit !== void 0), {
+  error: "a culprit verdict names its culprit, and only it does",
+  path: ["culprit"]
+});
+
 // action/src/action/inputs.ts
 var ACTION_OPTIONS = optionsOn("action");
 var refList = external_exports.string().transform((s) => s.split(/[\s,]+/).filter(Boolean));
@@ -545,17 +626,31 @@ function readInputs(getInput2) {
     known: own("known")
   };
   const settings = settingsSchema.parse(values);
-  if (settings.mode === "probe" && settings.commits.length === 0) {
-    throw new Error("Invalid input 'commits': ''. Probe mode needs the commits to test (shas separated by spaces or commas).");
+  if (settings.mode === "probe") {
+    if (settings.commits.length === 0) {
+      throw new Error("Invalid input 'commits': ''. Probe mode needs the commits to test (shas separated by spaces or commas).");
+    }
+    const notSha = (name, refs) => {
+      const ref2 = refs.find((r) => !shaSchema.safeParse(r).success);
+      if (ref2 !== void 0) {
+        throw invalid(
+          name,
+          ref2,
+          `expected a full lowercase commit sha in probe mode, which does not resolve names (it has no history to resolve them in); pass the output of 'git rev-parse ${ref2}^{commit}'`
+        );
+      }
+    };
+    notSha("good", settings.good);
+    notSha("bad", [settings.bad]);
   }
   return settings;
 }
 
 // action/src/runner/ensure-history.ts
+var isFullSha = (ref2) => /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(ref2);
 async function ensureHistory(git, refs, log) {
   const [missing, shallow] = await Promise.all([git.missingCommits([refs.bad, ...refs.good]), git.isShallow()]);
-  for (const ref2 of missing) {
-    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(ref2)) continue;
+  for (const ref2 of missing.filter(isFullSha)) {
     log(`Commit ${ref2} is not in the clone: fetching it from origin.`);
     await git.fetch(["--no-tags", "origin", ref2]).catch((error2) => {
       throw new Error(`Commit ${ref2} is not in the repository and could not be fetched from origin: ${error2.message}`);
@@ -576,6 +671,19 @@ async function ensureHistory(git, refs, log) {
     }
   }
 }
+async function ensureCommits(git, commits, log) {
+  const missing = (await git.missingCommits(commits)).filter(isFullSha);
+  if (missing.length === 0) return;
+  const depth = await git.isShallow() ? ["--depth=1"] : [];
+  for (const sha of missing) {
+    log(`Commit ${sha} is not in the clone: fetching just that commit from origin.`);
+    await git.fetch(["--no-tags", ...depth, "origin", sha]).catch((error2) => {
+      throw new Error(
+        `Commit ${sha} is not in the clone and could not be fetched from origin (${error2.message}). Probe mode tests the commits the checkout fetched: check out the commit to test (actions/checkout with ref: <sha>) and pass the same sha in 'commits'.`
+      );
+    });
+  }
+}
 
 // action/src/action/step-summary.ts
 function escapeMarkdown(text) {
@@ -589,8 +697,9 @@ var seconds = (ms) => `${(ms / 1e3).toFixed(1)} s`;
 function renderSummary(result, commits, links) {
   const subject = (sha) => escapeMarkdown(commits.get(sha)?.subject ?? "");
   const lines = ["## Bisect", ""];
+  const size = result.range.size > 0 ? `, ${result.range.size} commit${result.range.size === 1 ? "" : "s"}` : "";
   lines.push(
-    `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (good) .. ${commitLink(result.range.bad, links)} (bad), ${result.range.size} commit${result.range.size === 1 ? "" : "s"}. Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
+    `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (good) .. ${commitLink(result.range.bad, links)} (bad)${size}. Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
     ""
   );
   const candidateList = (shas) => {
@@ -635,7 +744,7 @@ function renderSummary(result, commits, links) {
       lines.push(
         `### Probes tested: the bisection goes on`,
         "",
-        `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`,
+        result.candidates.length > 0 ? `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.` : "Bisect Bot plans the next round from these verdicts.",
         ""
       );
       break;
@@ -686,12 +795,20 @@ function writeProgress(file, jobId, range, probes) {
 `);
   renameSync(`${file}.partial`, file);
 }
+async function prepare(git, settings) {
+  const log = (line) => info(line);
+  if (settings.mode === "probe") {
+    await ensureCommits(git, settings.commits, log);
+    const commits = await Promise.all(settings.commits.map((c) => git.resolveCommit(c)));
+    return { git, good: settings.good, bad: settings.bad, commits };
+  }
+  await ensureHistory(git, { good: settings.good, bad: settings.bad }, log);
+  return { ...await resolveRange(git, settings), commits: void 0 };
+}
 async function bisect(settings, resultFile, signal) {
   const git = await GitCli.open(process.env.GITHUB_WORKSPACE ?? process.cwd());
-  await ensureHistory(git, { good: settings.good, bad: settings.bad }, (line) => info(line));
-  const resolved = await resolveRange(git, settings);
+  const { commits, ...resolved } = await prepare(git, settings);
   const { good, bad } = resolved;
-  const commits = settings.mode === "probe" ? await Promise.all(settings.commits.map((c) => git.resolveCommit(c))) : void 0;
   const output = /* @__PURE__ */ new Map();
   const done = [];
   let range = { good, bad, size: 0 };
@@ -700,7 +817,7 @@ async function bisect(settings, resultFile, signal) {
       case "start":
         range = { good, bad, size: event.rangeSize };
         info(
-          `Bisecting ${event.rangeSize} commits (${settings.good.join(", ")}..${settings.bad}), about ${event.estimatedTests} tests${settings.parallel > 1 ? `, ${settings.parallel} at a time` : ""}.`
+          commits ? `Testing ${event.estimatedTests} commit${event.estimatedTests === 1 ? "" : "s"} of ${settings.good.map(short2).join(", ")}..${short2(settings.bad)} (probe mode)${settings.parallel > 1 && event.estimatedTests > 1 ? `, ${Math.min(settings.parallel, event.estimatedTests)} at a time` : ""}.` : `Bisecting ${event.rangeSize} commits (${settings.good.join(", ")}..${settings.bad}), about ${event.estimatedTests} tests${settings.parallel > 1 ? `, ${settings.parallel} at a time` : ""}.`
         );
         break;
       case "probe-end": {

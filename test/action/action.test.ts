@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resultDocumentSchema, type ResultDocument } from "../../action/src/result-document.js";
 import { buildRepo, git, gitEnv, removeDir, tempDir } from "../support/dag-repo.js";
-import { linearRepo, positionOf } from "../support/linear-repo.js";
+import { linearRepo, positionOf, type LinearRepo } from "../support/linear-repo.js";
 
 const ACTION = fileURLToPath(new URL("../../action/dist/index.js", import.meta.url));
 
@@ -200,15 +200,20 @@ describe("the bisect Action", () => {
     expect(run.stdout).toMatch(/timed out after 1 s/);
   });
 
-  it("probe mode tests exactly the given commits and reports what is left, as `searching`", async () => {
+  it("probe mode tests exactly the given commits, as `searching`: the range as given, not counted, and no candidates", async () => {
     const { dir, shas } = await linearRepo(scratch, 40, 25);
     const commits = ["c10", "c20", "c30"].map((c) => shas.get(c)!);
-    const run = await runAction(dir, { good: "v1.0", bad: "main", mode: "probe", commits: commits.join(","), parallel: "3", command: "test ! -e bug" });
+    const [good, bad] = [shas.get("c0")!, shas.get("c39")!];
+    const run = await runAction(dir, { good, bad, mode: "probe", commits: commits.join(","), parallel: "3", command: "test ! -e bug" });
     expect(run.code).toBe(0);
     expect(run.outputs.verdict).toBe("searching");
+    expect(run.outputs.tested).toBe("3");
     expect(run.result!.verdict).toBe("searching");
     expect(run.result!.reason).toBeUndefined();
-    expect(run.summary).toContain("### Probes tested: the bisection goes on");
+    expect(run.result!.range).toEqual({ good: [good], bad, size: 0 });
+    expect(run.result!.candidates).toEqual([]); // the App plans the next round from the probes
+    expect(run.stdout).toContain(`Testing 3 commits of ${good.slice(0, 10)}..${bad.slice(0, 10)} (probe mode), 3 at a time.`);
+    expect(run.summary).toContain("### Probes tested: the bisection goes on\n\nBisect Bot plans the next round from these verdicts.");
     expect(run.result!.probes.map((p) => [p.sha, p.verdict]).sort()).toEqual(
       [
         [shas.get("c10"), "good"],
@@ -217,8 +222,108 @@ describe("the bisect Action", () => {
       ].sort(),
     );
     expect(run.result!.probes.every((p) => p.round === 1)).toBe(true);
-    // c21..c30 can still hold the culprit.
-    expect(new Set(run.result!.candidates)).toEqual(new Set(Array.from({ length: 10 }, (_, i) => shas.get(`c${21 + i}`))));
+  });
+
+  describe("probe mode in a fan-out runner's clone: the one commit actions/checkout fetched (ref: <sha>, fetch-depth: 1)", () => {
+    /** c0..c29, `bug` from c17 on; c12 cannot be tested (exit 125). */
+    const command = "grep -qx 1 untestable 2>/dev/null && exit 125; test ! -e bug";
+    let repo: LinearRepo;
+    beforeAll(async () => {
+      repo = await linearRepo(scratch, 30, 17, (i) => (i === 12 ? { untestable: "1" } : i === 13 ? { untestable: "0" } : {}));
+    });
+    const range = () => ({ good: repo.shas.get("c0")!, bad: repo.shas.get("c29")! });
+
+    /** As actions/checkout does it: init, one commit fetched by sha at depth 1, checked out detached. */
+    async function oneCommitClone(id: string): Promise<string> {
+      const sha = repo.shas.get(id)!;
+      const clone = join(await tempDir(join(scratch, "probe-clone")), "clone");
+      await git(scratch, ["init", "--quiet", clone]);
+      await git(clone, ["remote", "add", "origin", `file://${repo.dir}`]);
+      await git(clone, ["fetch", "--quiet", "--no-tags", "--depth=1", "origin", `+${sha}:refs/remotes/origin/probe`]);
+      await git(clone, ["checkout", "--quiet", "--force", "--detach", sha]);
+      expect(await commitsIn(clone)).toEqual([sha]);
+      return clone;
+    }
+
+    /** Every commit object in the clone's object database. */
+    async function commitsIn(clone: string): Promise<string[]> {
+      const out = await git(clone, ["cat-file", "--batch-all-objects", "--batch-check=%(objecttype) %(objectname)"]);
+      return out.stdout
+        .split("\n")
+        .filter((line) => line.startsWith("commit "))
+        .map((line) => line.slice("commit ".length))
+        .sort();
+    }
+
+    it.each([
+      ["c10", "good", 0],
+      ["c20", "bad", 1],
+      ["c12", "skip", 125],
+    ] as const)("tests %s alone (%s, exit %d) and fetches nothing: no history, no good or bad commit", async (id, verdict, exitCode) => {
+      const clone = await oneCommitClone(id);
+      const sha = repo.shas.get(id)!;
+      const run = await runAction(clone, { ...range(), mode: "probe", commits: sha, command, "job-id": "job-5" });
+      expect(run.code).toBe(0);
+      expect(run.outputs).toMatchObject({ verdict: "searching", culprit: "", tested: "1" });
+      expect(run.result).toMatchObject({
+        verdict: "searching",
+        jobId: "job-5",
+        range: { good: [range().good], bad: range().bad, size: 0 },
+        candidates: [],
+        probes: [{ sha, verdict, exitCode, round: 1 }],
+        tested: 1,
+        rounds: 1,
+      });
+      expect(run.result!.probes).toHaveLength(1);
+      // Still one shallow commit: nothing deepened or fetched.
+      expect(await commitsIn(clone)).toEqual([sha]);
+      expect((await git(clone, ["rev-parse", "--is-shallow-repository"])).stdout.trim()).toBe("true");
+      expect((await git(clone, ["worktree", "list"])).stdout.trim().split("\n")).toHaveLength(1);
+      expect(run.stdout).not.toContain("fetching");
+      // The step summary describes the commit (its subject is its id) and links the range.
+      expect(run.summary).toContain(`| 1 | [\`${sha.slice(0, 10)}\`](https://github.com/octo-org/widget/commit/${sha}) | ${id} | ${verdict} | ${exitCode} | `);
+      expect(run.summary).toContain(
+        `(good) .. [\`${range().bad.slice(0, 10)}\`](https://github.com/octo-org/widget/commit/${range().bad}) (bad). Tested 1 time in 1 round.`,
+      );
+    });
+
+    it("an exit 127 is recorded as it is (bad, exit 127): the good commit to re-check the command on is not in the clone", async () => {
+      const clone = await oneCommitClone("c10");
+      const sha = repo.shas.get("c10")!;
+      const run = await runAction(clone, { ...range(), mode: "probe", commits: sha, command: "no-such-test-runner" });
+      expect(run.code).toBe(0);
+      expect(run.result).toMatchObject({ verdict: "searching", probes: [{ sha, verdict: "bad", exitCode: 127 }], tested: 1 });
+      expect(await commitsIn(clone)).toEqual([sha]);
+    });
+
+    it("a commit the checkout did not fetch is fetched by sha, alone", async () => {
+      const clone = await oneCommitClone("c10");
+      const other = repo.shas.get("c20")!;
+      const run = await runAction(clone, { ...range(), mode: "probe", commits: other, command });
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain(`Commit ${other} is not in the clone: fetching just that commit from origin.`);
+      expect(run.result).toMatchObject({ verdict: "searching", probes: [{ sha: other, verdict: "bad", exitCode: 1 }] });
+      expect(await commitsIn(clone)).toEqual([repo.shas.get("c10")!, other].sort());
+    });
+
+    it("a commit that is not in the clone and cannot be fetched is a clear error naming it", async () => {
+      const clone = await oneCommitClone("c10");
+      const missing = "0123456789abcdef0123456789abcdef01234567";
+      const run = await runAction(clone, { ...range(), mode: "probe", commits: missing, command });
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain(`::error::Commit ${missing} is not in the clone and could not be fetched from origin (`);
+      expect(run.stdout).toContain("check out the commit to test (actions/checkout with ref: <sha>)");
+      expect(run.outputs.verdict).toBeUndefined();
+      expect(await commitsIn(clone)).toEqual([repo.shas.get("c10")!]);
+    });
+
+    it("without any origin to fetch from (a private repository, no credentials kept), the commit it has is still tested", async () => {
+      const clone = await oneCommitClone("c20");
+      await git(clone, ["remote", "set-url", "origin", `file://${join(scratch, "no-such-repository")}`]);
+      const run = await runAction(clone, { ...range(), mode: "probe", commits: repo.shas.get("c20")!, command });
+      expect(run.code).toBe(0);
+      expect(run.result).toMatchObject({ verdict: "searching", probes: [{ sha: repo.shas.get("c20"), verdict: "bad" }] });
+    });
   });
 
   it("resumes from known verdicts instead of starting over", async () => {
@@ -301,6 +406,7 @@ describe("the bisect Action", () => {
     [{ confidence: "1.5" }, "::error::Invalid input 'confidence': '1.5'. Expected a probability above 0.5 and below 1, such as 0.99."],
     [{ flaky: "perhaps" }, "::error::Invalid input 'flaky': 'perhaps'. Expected true or false."],
     [{ mode: "probe" }, "::error::Invalid input 'commits': ''. Probe mode needs the commits to test"],
+    [{ mode: "probe", commits: "main" }, "::error::Invalid input 'good': 'v1.0'. Expected a full lowercase commit sha in probe mode"],
     [{ known: "{not json" }, "::error::Invalid input 'known': '{not json'. Expected JSON such as"],
     [{ bad: "--upload-pack=touch /tmp/pwned" }, "::error::Invalid input 'bad': '--upload-pack=touch /tmp/pwned'. Expected a commit sha"],
     [{ good: "v9.9" }, "::error::Unknown ref 'v9.9'"],

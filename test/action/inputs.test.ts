@@ -57,7 +57,10 @@ describe("the Action's inputs", () => {
 
   it("reads the Action's own inputs: job id, probe mode's commits, known verdicts", () => {
     const sha = "a".repeat(40);
-    expect(read({ "job-id": "job-7", mode: "probe", commits: "c1, c2 c3", known: `[{"sha": "${sha}", "verdict": "skip"}]` })).toMatchObject({
+    const range = { good: "b".repeat(40), bad: "c".repeat(64) };
+    expect(read({ ...range, "job-id": "job-7", mode: "probe", commits: "c1, c2 c3", known: `[{"sha": "${sha}", "verdict": "skip"}]` })).toMatchObject({
+      good: [range.good],
+      bad: range.bad,
       jobId: "job-7",
       mode: "probe",
       commits: ["c1", "c2", "c3"],
@@ -65,5 +68,19 @@ describe("the Action's inputs", () => {
     });
     expect(read({ known: "null" }).known).toEqual([]);
     expect(read({}).jobId).toBeUndefined();
+  });
+
+  it("in probe mode, good and bad are full shas: it reads no history to resolve a name in", () => {
+    const sha = "a".repeat(40);
+    const probe = { mode: "probe", commits: sha };
+    expect(failure({ ...probe, good: `${sha},v1.4`, bad: sha })).toBe(
+      "Invalid input 'good': 'v1.4'. Expected a full lowercase commit sha in probe mode, which does not resolve names (it has no history to resolve them in); " +
+        "pass the output of 'git rev-parse v1.4^{commit}'.",
+    );
+    expect(failure({ ...probe, good: sha, bad: sha.slice(0, 12) })).toMatch(
+      /^Invalid input 'bad': 'aaaaaaaaaaaa'\. Expected a full lowercase commit sha in probe mode/,
+    );
+    expect(failure({ ...probe, good: sha, bad: sha.toUpperCase() })).toMatch(/^Invalid input 'bad': 'A{40}'\. Expected a full lowercase commit sha/);
+    expect(read({ good: "v1.4", bad: "main" }).mode).toBe("bisect"); // names are fine when bisecting
   });
 });

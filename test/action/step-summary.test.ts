@@ -27,6 +27,13 @@ describe("the step summary", () => {
     expect(md).toContain("### Probes tested: the bisection goes on\n\n4 commits can still hold the first bad commit.");
   });
 
+  it("probe mode without the history (range size 0, no candidates): the range is not counted, and the App plans the next round", () => {
+    const md = render({ ...base, range: { ...base.range, size: 0 }, verdict: "searching", candidates: [] });
+    expect(md).toContain(`Range: \`${sha(1).slice(0, 10)}\` (good) .. \`${sha(9).slice(0, 10)}\` (bad). Tested 1 time in 1 round.`);
+    expect(md).toContain("### Probes tested: the bisection goes on\n\nBisect Bot plans the next round from these verdicts.");
+    expect(md).not.toContain("0 commits");
+  });
+
   it("an ambiguous end explains itself by its reason: untestable commits, or flaky mode out of tests", () => {
     const skipped = render({ ...base, verdict: "ambiguous", reason: "only-skipped-left", candidates: [sha(6), sha(7)] });
     expect(skipped).toContain("These commits could not be tested (exit 125).");

@@ -139,13 +139,62 @@ describe("runBisect: how a run ends, and why", () => {
     expect(warnings).toEqual([expect.stringMatching(/index\.lock.*clearing the worktree's git locks and trying once more/)]);
   });
 
-  it("probe mode ends as searching, with the commits that can still hold the culprit", async () => {
+  it("probe mode ends as searching, with the range as given (size 0: not counted) and no candidates", async () => {
     const { dir, shas } = await linearRepo(scratch, 30, 17);
     const doc = await bisect(dir, ["sh", "check.sh"], { probeOnly: ["c10", "c20"].map((id) => shas.get(id)!), parallel: 2 });
     expect(doc.verdict).toBe("searching");
     expect(doc.reason).toBeUndefined();
-    expect(doc.probes.map((p) => p.verdict).sort()).toEqual(["bad", "good"]);
-    expect(new Set(doc.candidates)).toEqual(new Set(Array.from({ length: 10 }, (_, i) => shas.get(`c${11 + i}`))));
+    expect(doc.probes.map((p) => [p.sha, p.verdict]).sort()).toEqual(
+      [
+        [shas.get("c10"), "good"],
+        [shas.get("c20"), "bad"],
+      ].sort(),
+    );
+    expect(doc.range).toEqual({ good: [shas.get("c0")], bad: shas.get("c29"), size: 0 });
+    expect(doc.candidates).toEqual([]);
+  });
+
+  it("probe mode reads no history: on a one-commit shallow clone, without good or bad, it tests that commit", async () => {
+    const { dir, shas } = await linearRepo(scratch, 30, 17);
+    const sha = shas.get("c20")!;
+    const clone = join(await tempDir(join(scratch, "one-commit")), "clone");
+    await git(scratch, ["clone", "--quiet", "--no-local", "--depth", "1", `file://${dir}`, clone]);
+    await git(clone, ["fetch", "--quiet", "--no-tags", "--depth=1", "origin", sha]);
+    await git(clone, ["checkout", "--quiet", "--force", "--detach", sha]);
+    // Only c20 and the tip the clone started from, both on the shallow boundary: neither has a parent here.
+    expect((await git(clone, ["rev-parse", "--is-shallow-repository"])).stdout.trim()).toBe("true");
+    expect((await git(clone, ["rev-list", "--all", "HEAD"])).stdout.trim().split("\n").sort()).toEqual([sha, shas.get("c29")].sort());
+    const real = await GitCli.open(clone);
+    // Anything that reads the range's history (or resolves a name) fails the test.
+    const history = new Set(["rangeCommits", "mergeBases", "isAncestor", "resolveCommit"]);
+    const repo = new Proxy(real, {
+      get: (target, key, receiver): unknown =>
+        typeof key === "string" && history.has(key) ? () => Promise.reject(new Error(`${key} reads history`)) : Reflect.get(target, key, receiver),
+    });
+    const events: RunnerEvent[] = [];
+    const doc = resultDocumentSchema.parse(
+      await runBisect({
+        git: repo,
+        good: [shas.get("c0")!],
+        bad: shas.get("c29")!,
+        command: ["sh", "check.sh"],
+        probeOnly: [sha],
+        worktreeDir: scratch,
+        onEvent: (e) => events.push(e),
+      }),
+    );
+    expect(doc).toMatchObject({ verdict: "searching", range: { size: 0 }, candidates: [], probes: [{ sha, verdict: "bad", exitCode: 1, round: 1 }] });
+    expect(events[0]).toEqual({ type: "start", rangeSize: 0, estimatedTests: 1, mergeBases: [] });
+    expect((await git(clone, ["rev-list", "--all", "HEAD"])).stdout.trim().split("\n")).toHaveLength(2); // nothing fetched
+    expect((await git(clone, ["worktree", "list"])).stdout.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("probe mode does not re-check exit 126/127 on a good commit: the verdict is recorded with its exit code", async () => {
+    const { dir, shas } = await linearRepo(scratch, 12, 6);
+    // check.sh is committed without the executable bit: exit 126 everywhere.
+    const doc = await bisect(dir, ["./check.sh"], { probeOnly: [shas.get("c3")!] });
+    expect(doc).toMatchObject({ verdict: "searching", probes: [{ sha: shas.get("c3"), verdict: "bad", exitCode: 126 }] });
+    expect(doc.probes).toHaveLength(1); // the good commit v1.0 was not tested
   });
 
   it("stopped by its signal: interrupted, cancelled, with the verdicts so far and no worktree left", async () => {

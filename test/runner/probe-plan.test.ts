@@ -7,7 +7,6 @@ import { linearHistory } from "../support/history.js";
 describe("ProbeListPlan (probe mode)", () => {
   it("hands out each given commit once, in order, as many as there are free worktrees", () => {
     const plan: ProbePlan = new ProbeListPlan(["c4", "c8", "c4", "c12", "c16"]);
-    expect(plan.partial).toBe(true);
     expect(plan.next(0, [])).toEqual([]);
     expect(plan.next(-1, [])).toEqual([]);
     expect(plan.next(3, [])).toEqual(["c4", "c8", "c12"]);
@@ -28,13 +27,23 @@ describe("ProbeListPlan (probe mode)", () => {
     const plan: ProbePlan = new ProbeListPlan(["c4"]);
     expect(plan.mayStop("c4")).toBe(false);
   });
+
+  it("knows nothing of the range: always searching, no candidates counted, no merge base, no warning", () => {
+    const plan: ProbePlan = new ProbeListPlan(["c4", "c8", "c12"]);
+    expect(plan.status()).toEqual({ state: "searching", candidates: 0, estimatedTests: 3 });
+    plan.next(2, []);
+    plan.record("c4", "bad");
+    plan.record("c8", "good"); // contradicts c4 in a linear history: not probe mode's business
+    expect(plan.status(["c8"])).toEqual({ state: "searching", candidates: 0, estimatedTests: 2 });
+    expect(plan.isMergeBase("c4")).toBe(false);
+    expect(plan.warnings).toEqual([]);
+  });
 });
 
 describe("BisectPlan", () => {
   it("asks the engine for probes, counting running ones as dividers, and is over at its verdict", () => {
     const bisection = Bisection.create({ commits: linearHistory(16), bad: "c16", goods: ["c0"] });
     const plan: ProbePlan = new BisectPlan(bisection);
-    expect(plan.partial).toBe(false);
     const first = plan.next(3, []);
     expect(first).toEqual(Bisection.create({ commits: linearHistory(16), bad: "c16", goods: ["c0"] }).next(3, []));
     const beside = plan.next(1, first);

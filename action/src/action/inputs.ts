@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { OPTIONS, optionsOn, optionValuesSchema, SURFACES, type OptionKey } from "../options.js";
+import { shaSchema } from "../result-document.js";
 
 /** The options the Action takes as inputs: every option defined for the "action" surface. */
 const ACTION_OPTIONS = optionsOn("action");
@@ -112,8 +113,25 @@ export function readInputs(getInput: (name: string) => string): ActionSettings {
     known: own("known"),
   };
   const settings = settingsSchema.parse(values);
-  if (settings.mode === "probe" && settings.commits.length === 0) {
-    throw new Error("Invalid input 'commits': ''. Probe mode needs the commits to test (shas separated by spaces or commas).");
+  if (settings.mode === "probe") {
+    if (settings.commits.length === 0) {
+      throw new Error("Invalid input 'commits': ''. Probe mode needs the commits to test (shas separated by spaces or commas).");
+    }
+    // Probe mode reads no history (a fan-out runner's clone holds only the commit it tests), so
+    // good and bad cannot be resolved: they are taken as given, and must already be full shas.
+    const notSha = (name: "good" | "bad", refs: readonly string[]) => {
+      const ref = refs.find((r) => !shaSchema.safeParse(r).success);
+      if (ref !== undefined) {
+        throw invalid(
+          name,
+          ref,
+          "expected a full lowercase commit sha in probe mode, which does not resolve names (it has no history to resolve them in); " +
+            `pass the output of 'git rev-parse ${ref}^{commit}'`,
+        );
+      }
+    };
+    notSha("good", settings.good);
+    notSha("bad", [settings.bad]);
   }
   return settings;
 }

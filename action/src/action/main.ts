@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { readInputs, type ActionSettings } from "./inputs.js";
 import { resolveRange, runBisect, runnerOptions, type RunnerEvent } from "../runner/bisect-runner.js";
 import { interruptedResult, resultBase } from "../runner/run-result.js";
-import { ensureHistory } from "../runner/ensure-history.js";
+import { ensureCommits, ensureHistory } from "../runner/ensure-history.js";
 import { GitCli, type CommitInfo } from "../runner/git.js";
 import type { Probe, ResultDocument } from "../result-document.js";
 import { renderSummary } from "./step-summary.js";
@@ -60,12 +60,30 @@ function writeProgress(file: string, jobId: string | undefined, range: ResultDoc
   renameSync(`${file}.partial`, file);
 }
 
+/**
+ * The range and, in probe mode, the commits to test, as full shas in `git`.
+ *
+ * Bisect mode fetches the range's history (a shallow clone is deepened) and resolves the refs.
+ * Probe mode reads no history at all: a fan-out runner's clone holds only the commit it tests
+ * (actions/checkout with `ref: <sha>`, `fetch-depth: 1`, no credentials kept). The commits to test
+ * must be in it (one that is not is fetched by sha, just that commit), and `good` and `bad` (full
+ * shas, checked in readInputs) are taken as given: they only name the range in the result.
+ */
+async function prepare(git: GitCli, settings: ActionSettings) {
+  const log = (line: string) => core.info(line);
+  if (settings.mode === "probe") {
+    await ensureCommits(git, settings.commits, log);
+    const commits = await Promise.all(settings.commits.map((c) => git.resolveCommit(c)));
+    return { git, good: settings.good, bad: settings.bad, commits };
+  }
+  await ensureHistory(git, { good: settings.good, bad: settings.bad }, log);
+  return { ...(await resolveRange(git, settings)), commits: undefined };
+}
+
 async function bisect(settings: ActionSettings, resultFile: string, signal: AbortSignal): Promise<ResultDocument> {
   const git = await GitCli.open(process.env.GITHUB_WORKSPACE ?? process.cwd());
-  await ensureHistory(git, { good: settings.good, bad: settings.bad }, (line) => core.info(line));
-  const resolved = await resolveRange(git, settings);
+  const { commits, ...resolved } = await prepare(git, settings);
   const { good, bad } = resolved;
-  const commits = settings.mode === "probe" ? await Promise.all(settings.commits.map((c) => git.resolveCommit(c))) : undefined;
 
   // Each probe's output is held and printed in one log group when it ends, so parallel
   // probes do not interleave.
@@ -77,8 +95,11 @@ async function bisect(settings: ActionSettings, resultFile: string, signal: Abor
       case "start":
         range = { good, bad, size: event.rangeSize };
         core.info(
-          `Bisecting ${event.rangeSize} commits (${settings.good.join(", ")}..${settings.bad}), about ${event.estimatedTests} tests` +
-            `${settings.parallel > 1 ? `, ${settings.parallel} at a time` : ""}.`,
+          commits
+            ? `Testing ${event.estimatedTests} commit${event.estimatedTests === 1 ? "" : "s"} of ${settings.good.map(short).join(", ")}..${short(settings.bad)} (probe mode)` +
+                `${settings.parallel > 1 && event.estimatedTests > 1 ? `, ${Math.min(settings.parallel, event.estimatedTests)} at a time` : ""}.`
+            : `Bisecting ${event.rangeSize} commits (${settings.good.join(", ")}..${settings.bad}), about ${event.estimatedTests} tests` +
+                `${settings.parallel > 1 ? `, ${settings.parallel} at a time` : ""}.`,
         );
         break;
       case "probe-end": {

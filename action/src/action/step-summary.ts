@@ -33,9 +33,11 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export function renderSummary(result: ResultDocument, commits: ReadonlyMap<string, CommitInfo>, links: Links): string {
   const subject = (sha: string) => escapeMarkdown(commits.get(sha)?.subject ?? "");
   const lines: string[] = ["## Bisect", ""];
+  // A range is never empty; size 0 means it was not counted (probe mode reads no history).
+  const size = result.range.size > 0 ? `, ${result.range.size} commit${result.range.size === 1 ? "" : "s"}` : "";
   lines.push(
-    `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (good) .. ${commitLink(result.range.bad, links)} (bad), ` +
-      `${result.range.size} commit${result.range.size === 1 ? "" : "s"}. Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
+    `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (good) .. ${commitLink(result.range.bad, links)} (bad)${size}. ` +
+      `Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
     "",
   );
   const candidateList = (shas: readonly string[]) => {
@@ -82,7 +84,9 @@ export function renderSummary(result: ResultDocument, commits: ReadonlyMap<strin
       lines.push(
         `### Probes tested: the bisection goes on`,
         "",
-        `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`,
+        result.candidates.length > 0
+          ? `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`
+          : "Bisect Bot plans the next round from these verdicts.",
         "",
       );
       break;

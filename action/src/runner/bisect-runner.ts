@@ -32,6 +32,7 @@ export interface RunnerSettings {
   /** Deterministic mode: test the bad commit before blaming it. */
   verifyBad?: boolean;
   stepTimeoutMs?: number;
+  /** Verdicts already recorded, not tested again (bisect mode; probe mode tests every commit it is given). */
   known?: readonly KnownVerdict[];
   jobId?: string;
   /** Where worktrees are created (default: the system temp directory). */
@@ -41,8 +42,11 @@ export interface RunnerSettings {
   /** Receives the test command's output, per probe. Default: discarded. */
   onOutput?: (sha: string, chunk: Buffer) => void;
   /**
-   * Probe mode: test exactly these commits (the App's parallel rounds) instead of bisecting; the
-   * result's probes carry their verdicts and its verdict says where the bisection stands.
+   * Probe mode: test exactly these commits (full shas, present in the clone) instead of bisecting:
+   * the App's parallel rounds. Nothing of the range's history is read (a fan-out runner's clone
+   * holds only the commit it tests), `good` and `bad` only name the range in the result, whose
+   * verdict is `searching` (or `error`/`interrupted`), with `range.size` 0 and no candidates: the
+   * App, which has the graph, plans the next round from the probes.
    */
   probeOnly?: readonly string[];
   /**
@@ -101,12 +105,36 @@ export async function runBisect(settings: RunnerSettings): Promise<ResultDocumen
   };
   const parallel = Math.max(1, settings.parallel ?? 1);
   const pool = new WorktreePool(settings.git, parallel, settings.worktreeDir);
-  pool.warm(settings.bad); // check out the worktrees while the history is read
+  // Register the worktrees while the history is read, at a commit the clone has: in probe mode
+  // `bad` may not be in it (each probe checks out its own commit anyway).
+  pool.warm(settings.probeOnly?.[0] ?? settings.bad);
   try {
-    return await bisectInPool(settings, pool, parallel, emit);
+    return settings.probeOnly ? await probeInPool(settings, settings.probeOnly, pool, parallel, emit) : await bisectInPool(settings, pool, parallel, emit);
   } finally {
     await pool.dispose();
   }
+}
+
+/**
+ * Probe mode: tests exactly `commits`, without reading the range's history (no rev-list, no
+ * merge-base: a one-commit shallow clone is enough), and without the re-check of exit 126/127
+ * (see `Scheduler`). The range in the result is `good` and `bad` as given, with size 0: the
+ * runner did not count it.
+ */
+async function probeInPool(
+  settings: RunnerSettings,
+  commits: readonly string[],
+  pool: WorktreePool,
+  parallel: number,
+  emit: (e: RunnerEvent) => void,
+): Promise<ResultDocument> {
+  const plan = new ProbeListPlan(commits);
+  emit({ type: "start", rangeSize: 0, estimatedTests: plan.status().estimatedTests, mergeBases: [] });
+  const scheduler = new Scheduler(settings, plan, pool, parallel, emit);
+  const failure = await scheduler.run();
+  const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: 0 }, scheduler.probes);
+  if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
+  return endedResult(base, plan.status(), failure, { candidates: () => [] });
 }
 
 async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parallel: number, emit: (e: RunnerEvent) => void): Promise<ResultDocument> {
@@ -137,12 +165,11 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
     mergeBases: bisection.mergeBases,
   });
 
-  const plan = settings.probeOnly ? new ProbeListPlan(settings.probeOnly) : new BisectPlan(bisection);
-  const scheduler = new Scheduler(settings, bisection, plan, pool, parallel, emit);
+  const scheduler = new Scheduler(settings, new BisectPlan(bisection), pool, parallel, emit);
   const failure = await scheduler.run();
   const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize }, scheduler.probes);
   if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
-  return endedResult(base, bisection.status(), failure, plan.partial ? { candidates: () => bisection.candidates() } : undefined);
+  return endedResult(base, bisection.status(), failure, undefined);
 }
 
 /** One test in flight. */
@@ -191,17 +218,23 @@ class Scheduler {
   private failure: RunFailure | undefined;
   private warningsSeen = 0;
   private readonly retry = new InfrastructureRetry();
-  private readonly commandCheck: CommandCheck<Held>;
+  /**
+   * The re-check of a first exit 126/127 on a good commit; none in probe mode. There the good
+   * commit is not in the clone (a fan-out runner has only the commit it tests, and no credentials
+   * to fetch more), and the run tests exactly the commits it was given: an exit 126/127 is
+   * recorded as it is, a `bad` probe with its exit code, and the App, which sees every runner's
+   * probes, decides whether the command can run at all (as the re-check would).
+   */
+  private readonly commandCheck: CommandCheck<Held> | undefined;
 
   constructor(
     private readonly settings: RunnerSettings,
-    private readonly bisection: Bisection,
     private readonly plan: ProbePlan,
     private readonly pool: WorktreePool,
     private readonly parallel: number,
     private readonly emit: (e: RunnerEvent) => void,
   ) {
-    this.commandCheck = new CommandCheck(settings.command, settings.good[0]!);
+    this.commandCheck = settings.probeOnly ? undefined : new CommandCheck(settings.command, settings.good[0]!);
   }
 
   /** Runs until the plan is over, a failure ends it, or the signal stops it. Returns the failure, if any. */
@@ -211,8 +244,9 @@ class Scheduler {
     signal?.addEventListener("abort", stopAll);
     try {
       while (!signal?.aborted && !this.failure) {
-        if (!this.commandCheck.holding && this.plan.isOver(this.pendingShas(), this.retry.hasWaiting)) break;
-        if (!this.commandCheck.holding) this.fillWorktrees();
+        const holding = this.commandCheck?.holding ?? false;
+        if (!holding && this.plan.isOver(this.pendingShas(), this.retry.hasWaiting)) break;
+        if (!holding) this.fillWorktrees();
         if (this.running.size === 0) {
           this.failure = { reason: "no-verdict", message: "The engine has no probe to run but has not reached a verdict (this is a bug)." };
           break;
@@ -248,7 +282,7 @@ class Scheduler {
       this.parallel - this.running.size,
       [...this.running.values()].map((r) => r.sha),
     );
-    for (const sha of chosen) this.start(sha, this.bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
+    for (const sha of chosen) this.start(sha, this.plan.isMergeBase(sha) ? "merge-base" : "bisect");
   }
 
   /** Probes still running that the bisection counts (the 126/127 re-check is not one of them). */
@@ -328,8 +362,8 @@ class Scheduler {
     this.probes.push(probe);
     this.latestRound = Math.max(this.latestRound, done.round);
 
-    if (done.purpose === "good-check") {
-      this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: this.bisection.status() });
+    if (done.purpose === "good-check" && this.commandCheck) {
+      this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: this.plan.status() });
       const outcome = this.commandCheck.conclude(run);
       if ("failure" in outcome) this.failure = outcome.failure;
       else this.record(outcome.held.finished, outcome.held.probe, "bad", outcome.held.finished.run.note);
@@ -338,13 +372,13 @@ class Scheduler {
     if (run.verdict === "error") {
       const note = run.note ?? "infrastructure error";
       if (this.retry.onError(done.sha) === "retry") {
-        this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${note}; retrying once`, status: this.bisection.status() });
+        this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${note}; retrying once`, status: this.plan.status() });
       } else {
         this.record(f, probe, "skip", `${note} twice; treated as skip`);
       }
       return;
     }
-    if (this.commandCheck.consider(run, { finished: f, probe }) === "hold") {
+    if (this.commandCheck?.consider(run, { finished: f, probe }) === "hold") {
       this.start(this.commandCheck.goodCommit, "good-check");
       return;
     }
@@ -354,10 +388,10 @@ class Scheduler {
   /** Gives the engine a verdict and reports it, with any warning it raised. */
   private record(f: Finished, probe: Probe, verdict: TestVerdict, note: string | undefined): void {
     const sha = f.running.sha;
-    if (this.bisection.knows(sha)) this.bisection.record(sha, verdict);
-    for (const message of this.bisection.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
-    this.warningsSeen = this.bisection.warnings.length;
-    this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...(note ? { note } : {}), status: this.bisection.status(this.pendingShas()) });
+    this.plan.record(sha, verdict);
+    for (const message of this.plan.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
+    this.warningsSeen = this.plan.warnings.length;
+    this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...(note ? { note } : {}), status: this.plan.status(this.pendingShas()) });
   }
 }
 

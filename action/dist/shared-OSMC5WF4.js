@@ -20714,7 +20714,6 @@ var BisectPlan = class {
     this.bisection = bisection;
   }
   bisection;
-  partial = false;
   isOver(pending) {
     return this.bisection.status(pending).state !== "searching";
   }
@@ -20724,9 +20723,21 @@ var BisectPlan = class {
   mayStop(sha) {
     return !this.bisection.isInformative(sha);
   }
+  isMergeBase(sha) {
+    return this.bisection.mergeBases.includes(sha);
+  }
+  record(sha, verdict) {
+    if (this.bisection.knows(sha)) this.bisection.record(sha, verdict);
+  }
+  status(pending = []) {
+    return this.bisection.status(pending);
+  }
+  get warnings() {
+    return this.bisection.warnings;
+  }
 };
 var ProbeListPlan = class {
-  partial = true;
+  warnings = [];
   queue;
   constructor(commits) {
     this.queue = [...new Set(commits)];
@@ -20739,6 +20750,15 @@ var ProbeListPlan = class {
   }
   mayStop() {
     return false;
+  }
+  isMergeBase() {
+    return false;
+  }
+  record() {
+  }
+  /** Always searching: `estimatedTests` is the commits not tested yet, `candidates` is not counted (0). */
+  status(pending = []) {
+    return { state: "searching", candidates: 0, estimatedTests: this.queue.length + pending.length };
   }
 };
 
@@ -20970,12 +20990,21 @@ async function runBisect(settings) {
   };
   const parallel = Math.max(1, settings.parallel ?? 1);
   const pool = new WorktreePool(settings.git, parallel, settings.worktreeDir);
-  pool.warm(settings.bad);
+  pool.warm(settings.probeOnly?.[0] ?? settings.bad);
   try {
-    return await bisectInPool(settings, pool, parallel, emit);
+    return settings.probeOnly ? await probeInPool(settings, settings.probeOnly, pool, parallel, emit) : await bisectInPool(settings, pool, parallel, emit);
   } finally {
     await pool.dispose();
   }
+}
+async function probeInPool(settings, commits, pool, parallel, emit) {
+  const plan = new ProbeListPlan(commits);
+  emit({ type: "start", rangeSize: 0, estimatedTests: plan.status().estimatedTests, mergeBases: [] });
+  const scheduler = new Scheduler(settings, plan, pool, parallel, emit);
+  const failure2 = await scheduler.run();
+  const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: 0 }, scheduler.probes);
+  if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
+  return endedResult(base, plan.status(), failure2, { candidates: () => [] });
 }
 async function bisectInPool(settings, pool, parallel, emit) {
   const git2 = settings.git;
@@ -21004,26 +21033,23 @@ async function bisectInPool(settings, pool, parallel, emit) {
     estimatedTests: initial.state === "searching" ? initial.estimatedTests : 0,
     mergeBases: bisection.mergeBases
   });
-  const plan = settings.probeOnly ? new ProbeListPlan(settings.probeOnly) : new BisectPlan(bisection);
-  const scheduler = new Scheduler(settings, bisection, plan, pool, parallel, emit);
+  const scheduler = new Scheduler(settings, new BisectPlan(bisection), pool, parallel, emit);
   const failure2 = await scheduler.run();
   const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize }, scheduler.probes);
   if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
-  return endedResult(base, bisection.status(), failure2, plan.partial ? { candidates: () => bisection.candidates() } : void 0);
+  return endedResult(base, bisection.status(), failure2, void 0);
 }
 var keyOf = (r) => r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha;
 var Scheduler = class {
-  constructor(settings, bisection, plan, pool, parallel, emit) {
+  constructor(settings, plan, pool, parallel, emit) {
     this.settings = settings;
-    this.bisection = bisection;
     this.plan = plan;
     this.pool = pool;
     this.parallel = parallel;
     this.emit = emit;
-    this.commandCheck = new CommandCheck(settings.command, settings.good[0]);
+    this.commandCheck = settings.probeOnly ? void 0 : new CommandCheck(settings.command, settings.good[0]);
   }
   settings;
-  bisection;
   plan;
   pool;
   parallel;
@@ -21039,6 +21065,13 @@ var Scheduler = class {
   failure;
   warningsSeen = 0;
   retry = new InfrastructureRetry();
+  /**
+   * The re-check of a first exit 126/127 on a good commit; none in probe mode. There the good
+   * commit is not in the clone (a fan-out runner has only the commit it tests, and no credentials
+   * to fetch more), and the run tests exactly the commits it was given: an exit 126/127 is
+   * recorded as it is, a `bad` probe with its exit code, and the App, which sees every runner's
+   * probes, decides whether the command can run at all (as the re-check would).
+   */
   commandCheck;
   /** Runs until the plan is over, a failure ends it, or the signal stops it. Returns the failure, if any. */
   async run() {
@@ -21047,8 +21080,9 @@ var Scheduler = class {
     signal?.addEventListener("abort", stopAll);
     try {
       while (!signal?.aborted && !this.failure) {
-        if (!this.commandCheck.holding && this.plan.isOver(this.pendingShas(), this.retry.hasWaiting)) break;
-        if (!this.commandCheck.holding) this.fillWorktrees();
+        const holding = this.commandCheck?.holding ?? false;
+        if (!holding && this.plan.isOver(this.pendingShas(), this.retry.hasWaiting)) break;
+        if (!holding) this.fillWorktrees();
         if (this.running.size === 0) {
           this.failure = { reason: "no-verdict", message: "The engine has no probe to run but has not reached a verdict (this is a bug)." };
           break;
@@ -21082,7 +21116,7 @@ var Scheduler = class {
       this.parallel - this.running.size,
       [...this.running.values()].map((r) => r.sha)
     );
-    for (const sha of chosen) this.start(sha, this.bisection.mergeBases.includes(sha) ? "merge-base" : "bisect");
+    for (const sha of chosen) this.start(sha, this.plan.isMergeBase(sha) ? "merge-base" : "bisect");
   }
   /** Probes still running that the bisection counts (the 126/127 re-check is not one of them). */
   pendingShas() {
@@ -21152,8 +21186,8 @@ var Scheduler = class {
     const probe = { sha: done.sha, verdict: run.verdict, exitCode: run.exitCode, durationMs: run.durationMs, round: done.round };
     this.probes.push(probe);
     this.latestRound = Math.max(this.latestRound, done.round);
-    if (done.purpose === "good-check") {
-      this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: this.bisection.status() });
+    if (done.purpose === "good-check" && this.commandCheck) {
+      this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: "re-check of exit 126/127 on a good commit", status: this.plan.status() });
       const outcome = this.commandCheck.conclude(run);
       if ("failure" in outcome) this.failure = outcome.failure;
       else this.record(outcome.held.finished, outcome.held.probe, "bad", outcome.held.finished.run.note);
@@ -21162,13 +21196,13 @@ var Scheduler = class {
     if (run.verdict === "error") {
       const note = run.note ?? "infrastructure error";
       if (this.retry.onError(done.sha) === "retry") {
-        this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${note}; retrying once`, status: this.bisection.status() });
+        this.emit({ type: "probe-end", sha: done.sha, worker, probe, note: `${note}; retrying once`, status: this.plan.status() });
       } else {
         this.record(f, probe, "skip", `${note} twice; treated as skip`);
       }
       return;
     }
-    if (this.commandCheck.consider(run, { finished: f, probe }) === "hold") {
+    if (this.commandCheck?.consider(run, { finished: f, probe }) === "hold") {
       this.start(this.commandCheck.goodCommit, "good-check");
       return;
     }
@@ -21177,10 +21211,10 @@ var Scheduler = class {
   /** Gives the engine a verdict and reports it, with any warning it raised. */
   record(f, probe, verdict, note) {
     const sha = f.running.sha;
-    if (this.bisection.knows(sha)) this.bisection.record(sha, verdict);
-    for (const message of this.bisection.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
-    this.warningsSeen = this.bisection.warnings.length;
-    this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...note ? { note } : {}, status: this.bisection.status(this.pendingShas()) });
+    this.plan.record(sha, verdict);
+    for (const message of this.plan.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
+    this.warningsSeen = this.plan.warnings.length;
+    this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...note ? { note } : {}, status: this.plan.status(this.pendingShas()) });
   }
 };
 async function awaitCompanions(first, running, finished) {
@@ -22190,6 +22224,17 @@ var OPTIONS = {
     max: 64,
     default: 1
   }),
+  runners: integerOption({
+    name: "runners",
+    help: "test k commits a round, each on its own Actions runner: N commits take about log(N)/log(k+1) rounds",
+    placeholder: "k",
+    example: "7",
+    min: 1,
+    // A round is one workflow run whose matrix has k jobs; 32 keeps a round within what one
+    // repository's runners and one artifact listing page (100) handle.
+    max: 32,
+    default: 1
+  }),
   confidence: probabilityOption({
     name: "confidence",
     help: "with flaky, stop when one answer has this probability",
@@ -22230,6 +22275,7 @@ var optionValuesSchema = external_exports.object({
   firstParent: OPTIONS.firstParent.value,
   flaky: OPTIONS.flaky.value,
   parallel: OPTIONS.parallel.value,
+  runners: OPTIONS.runners.value,
   confidence: OPTIONS.confidence.value,
   timeoutSeconds: OPTIONS.timeoutSeconds.value,
   stepTimeoutSeconds: OPTIONS.stepTimeoutSeconds.value,
@@ -22239,7 +22285,15 @@ var OPTION_KEYS = Object.keys(OPTIONS).filter(isOptionKey);
 function isOptionKey(key) {
   return Object.hasOwn(OPTIONS, key);
 }
-var JOB_OPTIONS = { firstParent: true, flaky: true, parallel: true, confidence: true, timeoutSeconds: true, stepTimeoutSeconds: true };
+var JOB_OPTIONS = {
+  firstParent: true,
+  flaky: true,
+  parallel: true,
+  runners: true,
+  confidence: true,
+  timeoutSeconds: true,
+  stepTimeoutSeconds: true
+};
 var SURFACES = {
   cli: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
   action: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true },
