@@ -8,8 +8,8 @@
  * them late or out of order (GitHub does not order deliveries).
  */
 import { z } from "zod";
-import { nodeId, workflowJobJson, type LinkBases } from "./github-double/objects.js";
-import type { WorkflowRunRecord } from "./github-double/state.js";
+import { jobRecordJson, nodeId, workflowJobJson, type LinkBases } from "./github-double/objects.js";
+import type { WorkflowJobRecord, WorkflowRunRecord } from "./github-double/state.js";
 import { assertWebhookPayload, example, isJsonObject, objectAt } from "./webhooks.js";
 
 // Payloads are loosely typed JSON; they are checked against GitHub's schema before they leave.
@@ -33,6 +33,11 @@ export interface RunWebhookOptions {
   url?: string;
   /** Conclusion of a `completed` payload when the run record is not completed (yet). */
   conclusion?: string;
+  /**
+   * `workflow_job` only: the job (one the double's runner ran, e.g. a matrix job) the payload
+   * describes, as it is now, at this action's moment. Default: the run's one `bisect` job.
+   */
+  job?: WorkflowJobRecord;
 }
 
 function bases(repository: RunRepository, options: RunWebhookOptions): LinkBases {
@@ -183,7 +188,7 @@ export function workflowRunPayload(
   return payload;
 }
 
-/** A `workflow_job` delivery (`webhook-workflow-job-<action>`) for the `bisect` job of the double's run. */
+/** A `workflow_job` delivery (`webhook-workflow-job-<action>`) for the `bisect` job of the double's run, or for `options.job`. */
 export function workflowJobPayload(
   run: WorkflowRunRecord,
   action: "queued" | "in_progress" | "completed",
@@ -195,7 +200,13 @@ export function workflowJobPayload(
   const { payload } = adapt("workflow_job", action, run, installationId, repository, links);
   delete payload.deployment;
   // The same job as GET …/runs/{run_id}/jobs lists (same id), at this action's moment.
-  payload.workflow_job = workflowJobJson(run, links, moment(run, action, options));
+  if (options.job) {
+    if (action === "completed" && options.job.status !== "completed")
+      throw new Error(`job ${options.job.id} of run ${run.id} is ${options.job.status}: complete it first`);
+    payload.workflow_job = jobRecordJson(run, options.job, links, { status: action === "in_progress" ? "in_progress" : action });
+  } else {
+    payload.workflow_job = workflowJobJson(run, links, moment(run, action, options));
+  }
   assertWebhookPayload(`webhook-workflow-job-${action.replace(/_/g, "-")}`, payload);
   return payload;
 }

@@ -546,3 +546,23 @@ export function evaluateCondition(condition: unknown, scope: ExprScope & { statu
   if (!usesStatusFunction(node)) node = { kind: "binary", op: "&&", left: { kind: "call", name: "success", args: [] }, right: node };
   return truthy(evaluate(node, scope));
 }
+
+/**
+ * A YAML value where GitHub accepts an expression of any type (a matrix vector, `fail-fast`): a
+ * string that is one whole `${{ }}` yields the expression's value (`${{ fromJSON(inputs.x) }}`
+ * a list), other strings with expressions render to text, sequences and mappings are evaluated
+ * item by item, and other scalars stay as they are.
+ */
+export function evaluateValue(value: unknown, scope: ExprScope): ExprValue {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "string") {
+    const text = value.trim();
+    const whole = /^\$\{\{([\s\S]*)\}\}$/.exec(text);
+    if (whole && splitTemplate(text).length === 1) return evaluateExpression(whole[1]!, scope);
+    return value.includes("${{") ? renderTemplate(value, scope) : value;
+  }
+  if (typeof value === "boolean" || typeof value === "number") return value;
+  if (Array.isArray(value)) return value.map((item) => evaluateValue(item, scope));
+  if (typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, evaluateValue(v, scope)]));
+  return workflowText(value);
+}

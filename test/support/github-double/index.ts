@@ -18,7 +18,7 @@ import { hookDeliveryLog, type HookDeliveries, type HookDeliveryRecord, type Web
 import { completeRun, setRunStatus, startRun, type CompletedRun, type CompleteRunOptions, type RunConclusion } from "./runs.js";
 import { BLOB_ROUTE, createBlobServer, createDoubleServer, TOKEN_ROUTE, type RecordedRequest } from "./server.js";
 import { freezeRepository, isoSeconds } from "./git-data.js";
-import { Runner, type Chance, type DeliveryRecord, type RunnerFaults, type RunnerOptions, type WorkflowRunner } from "./runner.js";
+import { Runner, type Chance, type DeliveryRecord, type JobTarget, type RunnerFaults, type RunnerOptions, type WorkflowRunner } from "./runner.js";
 import {
   DoubleState,
   type ArtifactRecord,
@@ -28,6 +28,7 @@ import {
   type Role,
   type RunStatus,
   type RunStepRecord,
+  type WorkflowJobRecord,
   type WorkflowRunRecord,
 } from "./state.js";
 
@@ -43,9 +44,10 @@ export type {
   Role,
   RunConclusion,
   RunStatus,
+  WorkflowJobRecord,
   WorkflowRunRecord,
 };
-export type { Chance, DeliveryRecord, RunnerFaults, RunnerOptions, RunStepRecord, WorkflowRunner };
+export type { Chance, DeliveryRecord, JobTarget, RunnerFaults, RunnerOptions, RunStepRecord, WorkflowRunner };
 export type { HookDeliveries, HookDeliveryRecord, WebhookToSend };
 export { BLOB_ROUTE };
 

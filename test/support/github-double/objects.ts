@@ -12,6 +12,7 @@ import {
   type DoubleState,
   type ReactionRecord,
   type UserRecord,
+  type WorkflowJobRecord,
   type WorkflowRunRecord,
 } from "./state.js";
 
@@ -358,6 +359,85 @@ export function workflowJobJson(run: WorkflowRunRecord, bases: LinkBases, view: 
     runner_name: running ? "GitHub Actions 1" : null,
     runner_group_id: running ? 2 : null,
     runner_group_name: running ? "GitHub Actions" : null,
+    workflow_name: run.name,
+    head_branch: run.headBranch,
+  };
+}
+
+/**
+ * A job the double's runner ran (REST `job`, and the `workflow_job` of webhooks), as it is now,
+ * or at an earlier moment of its life (`view.status`: a `queued` delivery built late still says
+ * queued). Its steps are GitHub's: "Set up job", the workflow's steps, "Complete job".
+ */
+export function jobRecordJson(run: WorkflowRunRecord, job: WorkflowJobRecord, bases: LinkBases, view: { status?: WorkflowJobRecord["status"] } = {}): Json {
+  const status = view.status ?? job.status;
+  const completed = status === "completed";
+  const conclusion = completed ? (job.conclusion ?? "failure") : null;
+  // A job that never ran (skipped, or cancelled while queued) has no runner and no steps.
+  const ran = job.runnerId !== null && status !== "queued";
+  const started = status === "queued" ? job.createdAt : (job.startedAt ?? job.completedAt ?? job.createdAt);
+  const finished = completed ? (job.completedAt ?? started) : null;
+  const steps: Json[] = [];
+  if (ran) {
+    steps.push({ name: "Set up job", status: "completed", conclusion: "success", number: 1, started_at: started, completed_at: started });
+    job.stepNames.forEach((name, i) => {
+      const step = job.steps[i];
+      const number = i + 2;
+      if (step && (completed || step.completedAt !== undefined)) {
+        steps.push({
+          name: step.name,
+          status: "completed",
+          conclusion: step.conclusion,
+          number,
+          started_at: step.startedAt ?? started,
+          completed_at: step.completedAt ?? step.startedAt ?? started,
+        });
+      } else if (!completed && i === job.steps.length) {
+        steps.push({ name, status: "in_progress", conclusion: null, number, started_at: step?.startedAt ?? started, completed_at: null });
+      } else {
+        // Not reached: a job that ended early (runner lost, cancelled) leaves its other steps unrun.
+        steps.push({
+          name,
+          status: completed ? "completed" : "queued",
+          conclusion: completed ? "skipped" : null,
+          number,
+          started_at: null,
+          completed_at: null,
+        });
+      }
+    });
+    steps.push({
+      name: "Complete job",
+      status: completed ? "completed" : "queued",
+      conclusion: completed ? "success" : null,
+      number: job.stepNames.length + 2,
+      started_at: finished,
+      completed_at: finished,
+    });
+  }
+  const api = `${bases.api}/repos/${bases.fullName}`;
+  return {
+    id: job.id,
+    run_id: run.id,
+    run_url: `${api}/actions/runs/${run.id}`,
+    run_attempt: job.runAttempt,
+    node_id: nodeId("CheckRun", job.id),
+    head_sha: run.headSha,
+    url: `${api}/actions/jobs/${job.id}`,
+    html_url: `${bases.web}/${bases.fullName}/actions/runs/${run.id}/job/${job.id}`,
+    status,
+    conclusion,
+    created_at: job.createdAt,
+    started_at: started,
+    completed_at: finished,
+    name: job.name,
+    steps,
+    check_run_url: `${api}/check-runs/${job.id}`,
+    labels: ["ubuntu-latest"],
+    runner_id: ran ? job.runnerId : null,
+    runner_name: ran ? job.runnerName : null,
+    runner_group_id: ran ? 2 : null,
+    runner_group_name: ran ? "GitHub Actions" : null,
     workflow_name: run.name,
     head_branch: run.headBranch,
   };

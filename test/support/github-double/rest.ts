@@ -7,7 +7,17 @@ import { mintToken } from "./auth.js";
 import { commitInfos, commitsBetween, countBetween, defaultBranchOf, isoSeconds, lsTree, mergeBase, resolveCommit } from "./git-data.js";
 import { grantBlob } from "./artifacts.js";
 import { listHookDeliveries, redeliverHookDelivery } from "./deliveries.js";
-import { artifactJson, INSTALLATION_PERMISSIONS, issueComment, reaction, restCommit, simpleUser, workflowJobJson, workflowRun } from "./objects.js";
+import {
+  artifactJson,
+  INSTALLATION_PERMISSIONS,
+  issueComment,
+  jobRecordJson,
+  reaction,
+  restCommit,
+  simpleUser,
+  workflowJobJson,
+  workflowRun,
+} from "./objects.js";
 import { dispatch, DispatchError, listRuns, workflowFile, type RunFilter } from "./runs.js";
 import { fullNameOf, type DoubleRepository, type ArtifactRecord, type DoubleState, type Role, type WorkflowRunRecord } from "./state.js";
 
@@ -361,8 +371,10 @@ export const handlers: Record<string, Handler> = {
   "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs": (req) => {
     const repo = repoOf(req);
     const run = runOf(req, repo);
-    // One job per attempt; earlier attempts are not kept, so `filter=all` lists the latest only.
-    const jobs = [workflowJobJson(run, { api: req.state.api, web: req.state.url, fullName: fullNameOf(repo) })];
+    // The jobs the runner ran (matrix jobs one by one, skipped ones too), else one `bisect` job
+    // mirroring the run. Earlier attempts are not kept, so `filter=all` lists the latest only.
+    const bases = { api: req.state.api, web: req.state.url, fullName: fullNameOf(repo) };
+    const jobs = run.jobs ? [...run.jobs].sort((a, b) => a.id - b.id).map((job) => jobRecordJson(run, job, bases)) : [workflowJobJson(run, bases)];
     const { perPage, page } = paging(req.query);
     return {
       status: 200,

@@ -6,7 +6,7 @@
 import { parse } from "yaml";
 import { commitInfo, isoSeconds, readFileAt, resolveBranchOrTag, resolveCommit } from "./git-data.js";
 import { addArtifact, type ArtifactOptions } from "./artifacts.js";
-import { workflowText } from "./expressions.js";
+import { renderTemplate, workflowText, type ExprValue } from "./expressions.js";
 import { fullNameOf, type ArtifactRecord, type DoubleRepository, type DoubleState, type RunStatus, type WorkflowRunRecord } from "./state.js";
 
 /** GitHub refuses `inputs` whose JSON is longer than this. */
@@ -21,7 +21,7 @@ interface WorkflowInput {
 
 interface WorkflowFile {
   name?: string;
-  "run-name"?: string;
+  "run-name"?: unknown;
   on?: unknown;
 }
 
@@ -46,9 +46,28 @@ function dispatchTrigger(on: unknown): { inputs?: Record<string, WorkflowInput> 
   return null;
 }
 
-/** Renders `${{ inputs.x }}` (and `github.event.inputs.x`) in `run-name`; other expressions are left as written. */
-function renderRunName(template: string, inputs: Record<string, string>): string {
-  return template.replace(/\$\{\{\s*(?:github\.event\.)?inputs\.([A-Za-z0-9_-]+)\s*\}\}/g, (_, name: string) => inputs[name] ?? "");
+/**
+ * Renders `run-name` as GitHub does, with the expression evaluator (`format(…)`, `&&`, `||`,
+ * `fromJSON`…) in the contexts GitHub allows there: `github`, `inputs` (typed as declared) and
+ * `vars`. One that cannot be evaluated names the run after its workflow (the double's choice).
+ */
+function renderRunName(
+  template: unknown,
+  fallback: string,
+  declared: Record<string, WorkflowInput>,
+  inputs: Record<string, string>,
+  github: Record<string, ExprValue>,
+): string {
+  const typed: Record<string, ExprValue> = {};
+  for (const [key, value] of Object.entries(inputs)) {
+    const type = declared[key]?.type;
+    typed[key] = type === "boolean" ? value === "true" : type === "number" ? Number(value) : value;
+  }
+  try {
+    return renderTemplate(template, { contexts: { github, inputs: typed, vars: {} } }) || fallback;
+  } catch {
+    return fallback;
+  }
 }
 
 /** Resolves the `workflow_id` path parameter (file name or numeric id) to a file name. */
@@ -117,14 +136,34 @@ export async function dispatch(
   const numericId = workflowIdFor(state, repo, file);
   const now = isoSeconds(Date.now());
   const name = workflow.name ?? path;
+  const id = state.nextRunId++;
+  const runNumber = state.runs.filter((r) => r.workflowId === numericId).length + 1;
+  const github: Record<string, ExprValue> = {
+    event_name: "workflow_dispatch",
+    event: { inputs: { ...inputs }, ref: `${ref.prefix}${ref.name}`, workflow: path },
+    ref: `${ref.prefix}${ref.name}`,
+    ref_name: ref.name,
+    ref_type: ref.prefix === "refs/tags/" ? "tag" : "branch",
+    sha: head.oid,
+    repository: fullNameOf(repo),
+    repository_owner: repo.owner,
+    actor: state.botLogin,
+    triggering_actor: state.botLogin,
+    workflow: name,
+    run_id: String(id),
+    run_number: String(runNumber),
+    run_attempt: "1",
+    server_url: state.url,
+    api_url: state.api,
+  };
   const run: WorkflowRunRecord = {
-    id: state.nextRunId++,
+    id,
     repository: fullNameOf(repo),
     workflow: file,
     workflowId: numericId,
     path,
     name,
-    displayTitle: workflow["run-name"] ? renderRunName(workflow["run-name"], inputs) : name,
+    displayTitle: workflow["run-name"] ? renderRunName(workflow["run-name"], name, declared, inputs, github) : name,
     ref: body.ref,
     headBranch: ref.name,
     headSha: head.oid,
@@ -132,7 +171,7 @@ export async function dispatch(
     event: "workflow_dispatch",
     status: "queued",
     conclusion: null,
-    runNumber: state.runs.filter((r) => r.workflowId === numericId).length + 1,
+    runNumber,
     runAttempt: 1,
     actor: state.botLogin,
     createdAt: now,

@@ -87,10 +87,50 @@ export interface WorkflowRunRecord {
   createdAt: string;
   updatedAt: string;
   runStartedAt: string;
-  /** The job's log (steps' output, capped), when the double's runner ran it. */
+  /**
+   * The log (steps' output, capped), when the double's runner ran the run: its job's when one job
+   * ran, else every job's log one after the other (each under a `##[group]Job <name>` line).
+   */
   log?: string;
-  /** The job's steps as the double's runner ran them. */
+  /** The steps of the run's job as the double's runner ran them, when one job ran (else see `jobs`). */
   steps?: RunStepRecord[];
+  /**
+   * The jobs of the current attempt as the double's runner ran them (each matrix combination is a
+   * job; a job whose `if` was false is listed `skipped`). Absent for runs tests move along by hand:
+   * the API then shows one `bisect` job mirroring the run (objects.ts, workflowJobJson).
+   */
+  jobs?: WorkflowJobRecord[];
+}
+
+/** One job of a run as the double's runner ran it (a matrix combination is a job of its own). */
+export interface WorkflowJobRecord {
+  /** Unique among all jobs (GitHub's job ids are check run ids). */
+  id: number;
+  runId: number;
+  runAttempt: number;
+  /** The job's key in the workflow (`bisect`, `probe`). */
+  key: string;
+  /** As GitHub shows it: the job's `name:` or key, and a matrix job's values: `probe (<sha>)`. */
+  name: string;
+  /** The matrix combination (`matrix` context) of a matrix job. */
+  matrix?: Record<string, unknown>;
+  /** `strategy.job-index` and `strategy.job-total` (0 and 1 outside a matrix). */
+  index: number;
+  total: number;
+  status: "queued" | "in_progress" | "completed";
+  conclusion: "success" | "failure" | "cancelled" | "skipped" | null;
+  createdAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+  /** The runner that took the job (null while queued, and for a job that never ran). */
+  runnerId: number | null;
+  runnerName: string | null;
+  /** The names of the job's steps, in order (those not run yet are listed `queued`). */
+  stepNames: string[];
+  /** The steps run (or skipped) so far. */
+  steps: RunStepRecord[];
+  /** The job's log (capped), as the runner wrote it. */
+  log: string;
 }
 
 /** One step of a run executed by the double's runner. */
@@ -107,6 +147,9 @@ export interface RunStepRecord {
   error?: string;
   /** What the step wrote to GITHUB_STEP_SUMMARY. */
   summary?: string;
+  /** ISO times (seconds) the step started and completed (a skipped step: both when it was skipped). */
+  startedAt?: string;
+  completedAt?: string;
 }
 
 /** How the REST routes hand dispatched and cancelled runs to the runner (runner.ts). */
@@ -232,6 +275,8 @@ export class DoubleState {
   nextReactionId = 1;
   nextUserId = 100;
   nextWorkflowId = 700;
+  /** Ids of the jobs the runner runs (far from `jobIdOf`'s ids of runs moved by hand). */
+  nextJobId = 80_000_001;
   ghes: boolean;
   readonly botLogin: string;
   /** Set by the runner; without it dispatched runs stay queued and cancels complete at once. */

@@ -187,9 +187,21 @@ async function resultOf(runId: number, jobId: string): Promise<ResultDocument> {
   return resultDocumentSchema.parse(JSON.parse(artifacts[0]!.text));
 }
 
+/** The deliveries of a run of a one-job workflow. */
+const ONE_JOB = [
+  "workflow_run.requested",
+  "workflow_job.queued",
+  "workflow_run.in_progress",
+  "workflow_job.in_progress",
+  "workflow_job.completed",
+  "workflow_run.completed",
+];
+
+/** Those of a bisect.yml run in mode bisect: its `probe` job is skipped (one `workflow_job.completed`, conclusion skipped). */
 const LIFECYCLE = [
   "workflow_run.requested",
   "workflow_job.queued",
+  "workflow_job.completed",
   "workflow_run.in_progress",
   "workflow_job.in_progress",
   "workflow_job.completed",
@@ -200,11 +212,12 @@ function receivedFor(runId: number): Received[] {
   return receiver.received.filter((r) => r.runId === runId);
 }
 
-function expectValidLifecycle(runId: number, conclusion: string): void {
+function expectValidLifecycle(runId: number, conclusion: string, lifecycle = LIFECYCLE): void {
   const got = receivedFor(runId);
-  expect(got.map((r) => `${r.event}.${r.action}`)).toEqual(LIFECYCLE);
+  expect(got.map((r) => `${r.event}.${r.action}`)).toEqual(lifecycle);
   expect(got.every((r) => r.signatureOk && r.schemaError === null)).toBe(true);
   expect(got.slice(-2).map((r) => r.conclusion)).toEqual([conclusion, conclusion]);
+  if (lifecycle === LIFECYCLE) expect(got[2]!.conclusion).toBe("skipped");
   expect(new Set(got.map((r) => r.id)).size).toBe(got.length);
 }
 
@@ -343,8 +356,8 @@ describe("a dispatched bisect run", () => {
     await until(() => double.runner.executing.length === 4 && double.runner.queued.length === 1, "4 executing and 1 queued");
     const waiting = runOf(double.runner.queued[0]!);
     expect(waiting.status).toBe("queued");
-    await until(() => receivedFor(waiting.id).length === 2, "the queued run's first webhooks");
-    expect(receivedFor(waiting.id).map((r) => `${r.event}.${r.action}`)).toEqual(LIFECYCLE.slice(0, 2));
+    await until(() => receivedFor(waiting.id).length === 3, "the queued run's first webhooks");
+    expect(receivedFor(waiting.id).map((r) => `${r.event}.${r.action}`)).toEqual(LIFECYCLE.slice(0, 3));
     await writeFile(gate, "");
     await double.runner.idle();
     expect(ids.map((id) => runOf(id).conclusion)).toEqual(Array(5).fill("success"));
@@ -355,8 +368,8 @@ describe("a dispatched bisect run", () => {
     receiver.status = 500;
     const runId = await dispatch(bisectInputs("job-7"));
     await double.runner.idle();
-    expect(double.runner.deliveries.filter((d) => d.runId === runId).map((d) => d.status)).toEqual(Array(6).fill(500));
-    expect(receivedFor(runId)).toHaveLength(6);
+    expect(double.runner.deliveries.filter((d) => d.runId === runId).map((d) => d.status)).toEqual(Array(7).fill(500));
+    expect(receivedFor(runId)).toHaveLength(7);
   });
 });
 
@@ -413,7 +426,7 @@ jobs:
     ]);
     expect(await artifactsOf(runId, "custom")).toEqual([{ name: "bisect-result-job-8", entry: "bisect-result-job-8.json", text: '{"partial":true}\n' }]);
     expect(gone(Number(await readFile(pidFile, "utf8")))).toBe(true);
-    expectValidLifecycle(runId, "cancelled");
+    expectValidLifecycle(runId, "cancelled", ONE_JOB);
   });
 });
 
@@ -455,7 +468,7 @@ describe("faults", () => {
     const all = await dispatch(bisectInputs("job-f4"));
     await double.runner.idle();
     expect(receivedFor(all)).toEqual([]);
-    expect(double.runner.deliveries.filter((d) => d.runId === all).map((d) => [d.dropped, d.status])).toEqual(Array(6).fill([true, null]));
+    expect(double.runner.deliveries.filter((d) => d.runId === all).map((d) => [d.dropped, d.status])).toEqual(Array(7).fill([true, null]));
     expect(runOf(all).conclusion).toBe("success"); // only the webhooks are lost
 
     double.runner.faults = { dropWebhooks: { workflow_job: true } };
@@ -495,7 +508,7 @@ describe("faults", () => {
     await double.runner.idle();
     const got = receivedFor(runId);
     expect(got.map((r) => `${r.event}.${r.action}`)).toEqual([...LIFECYCLE].reverse());
-    expect(got.map((r) => r.runStatus)).toEqual(Array(6).fill("completed"));
+    expect(got.map((r) => r.runStatus)).toEqual(Array(7).fill("completed"));
     expect(got.every((r) => r.signatureOk && r.schemaError === null)).toBe(true);
   });
 
@@ -504,7 +517,7 @@ describe("faults", () => {
     const runId = await dispatch(bisectInputs("job-f10"));
     await double.runner.idle();
     const at = receivedFor(runId).map((r) => r.at);
-    expect(at).toHaveLength(6);
+    expect(at).toHaveLength(7);
     for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(110);
   });
 });
@@ -540,5 +553,295 @@ describe("expressions, as the runner evaluates them", () => {
     expect(evaluateCondition("inputs.options != ''", failed)).toBe(false);
     expect(evaluateCondition("inputs.options != ''", { ...scope, status: { failed: false, cancelled: false } })).toBe(true);
     expect(evaluateCondition("cancelled()", { ...scope, status: { failed: false, cancelled: true } })).toBe(true);
+  });
+});
+
+describe("mode probe: one job per commit (a matrix)", () => {
+  afterEach(() => {
+    double.runner.faults = {};
+  });
+
+  const probeInputs = (jobId: string, commits: string[], extra: Record<string, string> = {}) =>
+    bisectInputs(jobId, { mode: "probe", commits: JSON.stringify(commits), options: JSON.stringify({ round: 2 }), ...extra });
+
+  /** The run's jobs as the App sees them (REST, checked against GitHub's description by the double). */
+  async function jobsOf(runId: number, repoName = REPO) {
+    const { data } = await octokit.rest.actions.listJobsForWorkflowRun({ owner: OWNER, repo: repoName, run_id: runId, per_page: 100 });
+    expect(data.total_count).toBe(data.jobs.length);
+    return data.jobs;
+  }
+
+  it("runs the probe job once per commit, each on a shallow checkout of its own commit, each uploading its own result", async () => {
+    const commits = [repo.sha.c3!, repo.sha.c7!, repo.sha.c10!];
+    const runId = await dispatch(probeInputs("p-1", commits));
+    await double.runner.idle();
+    const run = runOf(runId);
+    expect(run.displayTitle).toBe("bisect p-1 round 2");
+    expect(run.jobs?.map((j) => [j.name, j.index, j.total, j.status, j.conclusion])).toEqual([
+      ["bisect", 0, 1, "completed", "skipped"],
+      ...commits.map((sha, i) => [`probe (${sha})`, i, 3, "completed", run.jobs![i + 1]!.conclusion]),
+    ]);
+    // Several jobs ran: the run's log holds each job's, its steps are the jobs'.
+    expect(run.steps).toBeUndefined();
+    const probes = run.jobs!.slice(1);
+    for (const [i, job] of probes.entries()) {
+      expect(job.matrix).toEqual({ commit: commits[i] });
+      expect(job.steps.map((s) => [s.name, s.inputs?.ref ?? s.inputs?.commits ?? s.inputs?.name])).toEqual([
+        ["Check out the commit to test", commits[i]],
+        ["Test the commit", commits[i]],
+        ["Upload the result for Bisect Bot", `bisect-result-p-1-${i}`],
+      ]);
+      expect(job.steps[0]!.conclusion).toBe("success");
+      // checkout's refspec for a sha is the sha itself: one commit, shallow.
+      expect(job.log).toContain(`fetch --no-tags --prune --no-recurse-submodules --quiet --depth=1 origin ${commits[i]}\n`);
+      expect(job.log).toContain(`[command]/usr/bin/git checkout --quiet --force ${commits[i]}`);
+      expect(run.log).toContain(`##[group]Job ${job.name}\n`);
+    }
+    // Each job uploads under its own index; the Action left its result file (whatever its verdict).
+    const artifacts = await artifactsOf(runId);
+    const byName = new Map(artifacts.map((a) => [a.name, a]));
+    const uploaded = probes.filter((j) => !j.log.includes("No files were found with the provided path"));
+    expect([...byName.keys()].sort()).toEqual(uploaded.map((j) => `bisect-result-p-1-${j.index}`));
+    for (const job of uploaded) {
+      const artifact = byName.get(`bisect-result-p-1-${job.index}`)!;
+      expect(artifact.entry).toBe("bisect-result-p-1.json");
+      expect(resultDocumentSchema.parse(JSON.parse(artifact.text))).toMatchObject({ schema: 1, jobId: "p-1" });
+    }
+    // Today the Action's probe mode tests its one commit on the shallow clone: c3 is good, c7 and c10 bad.
+    expect(probes.map((j) => j.conclusion)).toEqual(["success", "success", "success"]);
+    expect(artifacts.map((a) => a.name).sort()).toEqual(["bisect-result-p-1-0", "bisect-result-p-1-1", "bisect-result-p-1-2"]);
+    for (const [i, verdict] of ["good", "bad", "bad"].entries()) {
+      const doc = resultDocumentSchema.parse(JSON.parse(byName.get(`bisect-result-p-1-${i}`)!.text));
+      expect(doc).toMatchObject({ verdict: "searching", probes: [{ sha: commits[i], verdict }] });
+    }
+    // Webhooks: per job run queued / in_progress / completed, the skipped job completed only; all valid.
+    const got = receivedFor(runId);
+    expect(got.every((r) => r.signatureOk && r.schemaError === null)).toBe(true);
+    const count = (what: string) => got.filter((r) => `${r.event}.${r.action}` === what).length;
+    expect([count("workflow_job.queued"), count("workflow_job.in_progress"), count("workflow_job.completed")]).toEqual([3, 3, 4]);
+    expect(got.map((r) => `${r.event}.${r.action}`).filter((e) => e.startsWith("workflow_run"))).toEqual([
+      "workflow_run.requested",
+      "workflow_run.in_progress",
+      "workflow_run.completed",
+    ]);
+    expect(got.at(-1)!.conclusion).toBe(run.conclusion);
+    expect(run.conclusion).toBe(probes.some((j) => j.conclusion === "failure") ? "failure" : "success");
+    // The API lists every job with its steps as GitHub shows them.
+    const jobs = await jobsOf(runId);
+    expect(jobs.map((j) => [j.id, j.name, j.status, j.conclusion])).toEqual(run.jobs!.map((j) => [j.id, j.name, "completed", j.conclusion]));
+    expect(jobs[0]).toMatchObject({ steps: [], runner_name: null });
+    for (const job of jobs.slice(1)) {
+      expect(job.steps!.map((s) => s.name)).toEqual([
+        "Set up job",
+        "Check out the commit to test",
+        "Test the commit",
+        "Upload the result for Bisect Bot",
+        "Complete job",
+      ]);
+      expect(job.steps!.every((s) => s.status === "completed" && s.completed_at !== null)).toBe(true);
+      expect(job.runner_name).toMatch(/^GitHub Actions \d+$/);
+      expect(job.started_at).not.toBeNull();
+      expect(job.completed_at).not.toBeNull();
+    }
+  });
+
+  it("failJob: exactly one matrix job's runner is lost; the other two go on (fail-fast: false), the run fails", async () => {
+    const commits = [repo.sha.c2!, repo.sha.c4!, repo.sha.c5!];
+    const seen: { name: string; index: number; matrix: Record<string, unknown> }[] = [];
+    double.runner.faults = {
+      failJob: (job) => {
+        seen.push(job);
+        return job.index === 1;
+      },
+    };
+    // A command that passes everywhere, so the probes themselves cannot fail.
+    const runId = await dispatch(probeInputs("p-2", commits, { command: "true" }));
+    await double.runner.idle();
+    const run = runOf(runId);
+    expect(seen.map((j) => j.index).sort()).toEqual([0, 1, 2]);
+    expect(seen.find((j) => j.index === 1)).toEqual({ name: `probe (${commits[1]})`, index: 1, matrix: { commit: commits[1] } });
+    const probes = run.jobs!.filter((j) => j.key === "probe");
+    expect(probes[1]).toMatchObject({ conclusion: "failure", steps: [] });
+    expect(probes[1]!.log).toMatch(/lost communication with the server/);
+    expect(run.conclusion).toBe("failure");
+    const jobs = await jobsOf(runId);
+    expect(jobs.find((j) => j.name === `probe (${commits[1]})`)).toMatchObject({ conclusion: "failure" });
+    expect(jobs.find((j) => j.name === `probe (${commits[1]})`)!.steps!.map((s) => [s.name, s.conclusion])).toEqual([
+      ["Set up job", "success"],
+      ["Check out the commit to test", "skipped"],
+      ["Test the commit", "skipped"],
+      ["Upload the result for Bisect Bot", "skipped"],
+      ["Complete job", "success"],
+    ]);
+    // The others ran all their steps (their verdicts are the Action's business).
+    for (const i of [0, 2]) expect(probes[i]!.steps.map((s) => s.name)).toHaveLength(3);
+    expect((await artifactsOf(runId)).map((a) => a.name)).not.toContain("bisect-result-p-2-1");
+    const completed = receivedFor(runId).filter((r) => r.event === "workflow_job" && r.action === "completed");
+    expect(completed.map((r) => r.conclusion).filter((c) => c === "failure").length).toBeGreaterThanOrEqual(1);
+    expect(receivedFor(runId).every((r) => r.signatureOk && r.schemaError === null)).toBe(true);
+  });
+
+  it("mode bisect runs only the bisect job; the probe job is listed skipped and fails nothing", async () => {
+    const runId = await dispatch(bisectInputs("p-3"));
+    await double.runner.idle();
+    const run = runOf(runId);
+    expect(run.conclusion).toBe("success");
+    expect(run.jobs?.map((j) => [j.name, j.conclusion, j.steps.length])).toEqual([
+      ["bisect", "success", 3],
+      ["probe", "skipped", 0],
+    ]);
+    expect(run.steps).toBe(run.jobs![0]!.steps);
+    const jobs = await jobsOf(runId);
+    expect(jobs.map((j) => [j.name, j.status, j.conclusion])).toEqual([
+      ["bisect", "completed", "success"],
+      ["probe", "completed", "skipped"],
+    ]);
+    expect(jobs[1]).toMatchObject({ runner_id: null, steps: [] });
+    expect((await artifactsOf(runId)).map((a) => a.name)).toEqual(["bisect-result-p-3"]);
+    expectValidLifecycle(runId, "success");
+  });
+});
+
+describe("matrices, as GitHub expands them", () => {
+  let dir: string;
+  let out: string;
+  const shas: string[] = [];
+
+  beforeAll(async () => {
+    dir = join(scratch, "matrix");
+    out = join(scratch, "matrix-out");
+    await mkdir(join(dir, ".github/workflows"), { recursive: true });
+    await writeFile(
+      join(dir, ".github/workflows/bisect.yml"),
+      `name: Matrix
+on:
+  workflow_dispatch:
+    inputs:
+      commits: { type: string, default: "[]" }
+      out: { type: string, default: "" }
+      fail_index: { type: string, default: "-1" }
+      fail_fast: { type: boolean, default: true }
+jobs:
+  look:
+    runs-on: ubuntu-latest
+    strategy:
+      fail-fast: \${{ inputs.fail_fast }}
+      matrix:
+        commit: \${{ fromJSON(inputs.commits) }}
+        n: [1, 2]
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          ref: \${{ matrix.commit }}
+          fetch-depth: 1
+      - name: Describe
+        env:
+          OUT: \${{ inputs.out }}
+          FAIL: \${{ inputs.fail_index }}
+          INDEX: \${{ strategy.job-index }}
+          ABOUT: "\${{ strategy.job-index }} \${{ strategy.job-total }} \${{ strategy.fail-fast }} \${{ matrix.n }}"
+        run: |
+          echo "$ABOUT $(git rev-parse HEAD) $(git rev-parse --is-shallow-repository) $(git rev-list --count HEAD) $RUNNER_TEMP" > "$OUT/$INDEX"
+          if [ "$INDEX" = "$FAIL" ]; then exit 1; fi
+          if [ "$FAIL" != "-1" ]; then exec sleep 30; fi
+  never:
+    if: inputs.out == 'nowhere'
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+`,
+    );
+    await git(dir, ["init", "-q", "-b", "main"]);
+    for (let i = 0; i < 3; i++) {
+      await writeFile(join(dir, "value.txt"), `${i}\n`);
+      await git(dir, ["add", "-A"]);
+      await git(dir, ["commit", "-q", "-m", `commit ${i}`]);
+      shas.push((await git(dir, ["rev-parse", "HEAD"])).stdout.trim());
+    }
+    double.addRepository({ owner: OWNER, name: "matrix", id: 4042, path: dir, installationId: INSTALLATION });
+  });
+
+  async function dispatchMatrix(inputs: Record<string, string>): Promise<number> {
+    await removeDir(out);
+    await mkdir(out, { recursive: true });
+    const { data } = await octokit.request("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", {
+      owner: OWNER,
+      repo: "matrix",
+      workflow_id: "bisect.yml",
+      ref: "main",
+      inputs: { out, ...inputs },
+      return_run_details: true,
+    });
+    return (data as { workflow_run_id: number }).workflow_run_id;
+  }
+
+  it("two vectors: one job per combination, first vector slowest; each a fresh shallow workspace at its commit with its own RUNNER_TEMP", async () => {
+    const runId = await dispatchMatrix({ commits: JSON.stringify([shas[0], shas[2]]) });
+    await double.runner.idle();
+    const run = runOf(runId);
+    expect(run.conclusion).toBe("success");
+    expect(run.jobs?.map((j) => [j.name, j.conclusion])).toEqual([
+      [`look (${shas[0]}, 1)`, "success"],
+      [`look (${shas[0]}, 2)`, "success"],
+      [`look (${shas[2]}, 1)`, "success"],
+      [`look (${shas[2]}, 2)`, "success"],
+      ["never", "skipped"],
+    ]);
+    const lines = await Promise.all([0, 1, 2, 3].map(async (i) => (await readFile(join(out, String(i)), "utf8")).trim().split(" ")));
+    expect(lines.map((l) => l.slice(0, 7))).toEqual([
+      ["0", "4", "true", "1", shas[0], "true", "1"],
+      ["1", "4", "true", "2", shas[0], "true", "1"],
+      ["2", "4", "true", "1", shas[2], "true", "1"],
+      ["3", "4", "true", "2", shas[2], "true", "1"],
+    ]);
+    expect(new Set(lines.map((l) => l[7])).size).toBe(4);
+  });
+
+  it("fail-fast (the default) cancels the other jobs of the matrix when one fails; fail-fast: false lets them finish", async () => {
+    const fast = await dispatchMatrix({ commits: JSON.stringify([shas[1]]), fail_index: "0" });
+    await double.runner.idle();
+    expect(runOf(fast).jobs?.map((j) => j.conclusion)).toEqual(["failure", "cancelled", "skipped"]);
+    expect(runOf(fast).conclusion).toBe("failure");
+
+    const slow = await dispatchMatrix({ commits: JSON.stringify([shas[1]]), fail_index: "0", fail_fast: "false" });
+    // The other job sleeps: it is still running once the failed one completed.
+    await until(() => runOf(slow).jobs?.[0]?.status === "completed", "the failing job to complete");
+    expect(runOf(slow).jobs?.[1]?.status).toBe("in_progress");
+    await octokit.rest.actions.cancelWorkflowRun({ owner: OWNER, repo: "matrix", run_id: slow });
+    await double.runner.idle();
+    expect(runOf(slow).jobs?.map((j) => j.conclusion)).toEqual(["failure", "cancelled", "skipped"]);
+    expect(runOf(slow).conclusion).toBe("cancelled");
+  });
+
+  it("more than 256 combinations, or an empty vector: the job fails without a runner, as GitHub fails it", async () => {
+    const big = await dispatchMatrix({ commits: JSON.stringify(Array.from({ length: 129 }, (_, i) => i)) });
+    const empty = await dispatchMatrix({ commits: "[]" });
+    await double.runner.idle();
+    expect(runOf(big).jobs?.map((j) => [j.name, j.conclusion])).toEqual([
+      ["look", "failure"],
+      ["never", "skipped"],
+    ]);
+    expect(runOf(big).conclusion).toBe("failure");
+    expect(runOf(big).jobs![0]!.log).toContain(
+      "Error when evaluating 'strategy' for job 'look'. .github/workflows/bisect.yml: Strategy expansion exceeded 256 results",
+    );
+    expect(runOf(empty).jobs![0]!.log).toContain("Matrix vector 'commit' does not contain any values");
+    expect(runOf(empty).conclusion).toBe("failure");
+    const { data } = await octokit.rest.actions.listJobsForWorkflowRun({ owner: OWNER, repo: "matrix", run_id: big });
+    expect(data.jobs.map((j) => [j.name, j.conclusion])).toEqual([
+      ["look", "failure"],
+      ["never", "skipped"],
+    ]);
+  });
+
+  it("concurrency counts job runs: a matrix of 4 on 2 runners runs 2 at a time", async () => {
+    double.runner.options = { ...runnerOptions, concurrency: 2 };
+    const runId = await dispatchMatrix({ commits: JSON.stringify([shas[0], shas[1]]), fail_index: "99" });
+    await until(() => double.runner.executingJobs.length === 2 && double.runner.queuedJobs.length === 2, "2 jobs running and 2 waiting");
+    expect(double.runner.executing).toEqual([runId]);
+    expect(double.runner.queued).toEqual([runId]);
+    await octokit.rest.actions.cancelWorkflowRun({ owner: OWNER, repo: "matrix", run_id: runId });
+    await double.runner.idle();
+    expect(runOf(runId).jobs?.map((j) => j.conclusion)).toEqual(["cancelled", "cancelled", "cancelled", "cancelled", "skipped"]);
   });
 });
