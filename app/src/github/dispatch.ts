@@ -31,9 +31,14 @@ const runsSchema = z.object({
   ),
 });
 
-/** The run-name of bisect.yml is `bisect <job id>`: a run belongs to a job when its title names it. */
+/**
+ * The run-name of bisect.yml is `bisect <job id>` (and `bisect <job id> round <r>` for a fan-out
+ * round): a run belongs to a job when its title names it. The number after `round` is a round,
+ * never a job: job 3's runs are not `bisect 12 round 3`.
+ */
 export function runBelongsToJob(displayTitle: string, jobId: number): boolean {
-  return displayTitle.trim().split(/\s+/).includes(String(jobId));
+  const words = displayTitle.trim().split(/\s+/);
+  return words.some((word, i) => word === String(jobId) && words[i - 1]?.toLowerCase() !== "round");
 }
 
 /**

@@ -99,6 +99,9 @@ const metricsSnapshotSchema = z.object({
 const job = { jobId: bigint() };
 const held = { jobId: bigint(), token: bigint() };
 const probes = jsonb(z.array(probeSchema));
+/** A range's commits as [sha, parent sha, …], first parent first. */
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+export const rangeCommitsSchema = z.array(z.array(z.string().regex(SHA)).min(1));
 
 export const FUNCTIONS = {
   // ── Job lifecycle (supabase/migrations/…0100_job_lifecycle.sql) ─────────────────────────────
@@ -126,6 +129,14 @@ export const FUNCTIONS = {
   claimJobs: rows({ worker: text(), limit: integer(), leaseSeconds: integer(), maxActive: integer() }, claimedJobSchema),
   /** About to dispatch: from here on this attempt's run may exist, and a successor looks for it first. */
   recordDispatchIntent: value(held, z.boolean()),
+  /** Fan-out: about to dispatch round `round` for `commits`: the dispatch intent, with what the round tests. */
+  recordRoundIntent: value({ ...held, round: integer(), commits: textArray() }, z.boolean()),
+  /** Fan-out: every commit of the round has its verdict: kept, and the held job dispatches the next round. */
+  nextRound: value({ ...held, probes }, z.boolean()),
+  /** Fan-out: the range's commits and parents, kept once (answers whether the job has them now). */
+  setJobGraph: value({ ...held, commits: jsonb(rangeCommitsSchema), apiCalls: integer() }, z.boolean()),
+  /** Fan-out: the range's commits and parents, if read already. */
+  jobGraph: value(job, rangeCommitsSchema.nullable()),
   /** GitHub's rate limit held the dispatch back (no run, so no attempt): queued again uncounted, due after `seconds` at least, longer on repeats. */
   deferJob: value({ ...held, seconds: integer(), error: text() }, z.boolean()),
   setStatusComment: value({ ...held, commentId: bigint() }, z.boolean()),

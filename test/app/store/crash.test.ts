@@ -36,7 +36,11 @@ afterAll(async () => {
   await store?.close();
   await stopTestPostgres();
 });
-beforeEach(() => db.exec("truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_claim_audit, public.bisect_tasks"));
+beforeEach(() =>
+  db.exec(
+    "truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_job_graphs, public.bisect_claim_audit, public.bisect_tasks",
+  ),
+);
 
 const createJob = async (maxAttempts = 3) => (await store.call("createJob", newJob({ maxAttempts }))).job_id;
 const dispatch = (jobId: number, token: number, runId: number) => store.call("recordDispatch", { jobId, token, runId, runUrl: RUN_URL, checkAfterSeconds: 0 });

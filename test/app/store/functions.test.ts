@@ -155,6 +155,8 @@ function samples(type: string, column: string, field: z.ZodType, kind?: string):
       return [{ given: [new Date(SUPABASE_TIME), SUPABASE_TIME], expected: new Date(SUPABASE_TIME) }];
     case "jsonb":
       if (column === "options") return [{ given: [jobOptions({ flaky: true, parallel: 3 })], expected: jobOptions({ flaky: true, parallel: 3 }) }];
+      if (column === "jobGraph")
+        return [{ given: [[["b".repeat(40), "a".repeat(40)], ["a".repeat(40)]]], expected: [["b".repeat(40), "a".repeat(40)], ["a".repeat(40)]] }];
       if (column === "payload" && kind !== undefined && kind in PAYLOADS) return [{ given: [PAYLOADS[kind as keyof typeof PAYLOADS]], expected: undefined }];
       break;
   }
