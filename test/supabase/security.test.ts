@@ -411,6 +411,8 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
       succeeded: "0",
       queue: 1,
     });
-    await c.exec("truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_job_graphs, public.bisect_claim_audit, public.bisect_tasks");
+    await c.exec(
+      "truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_job_graphs, public.bisect_claim_audit, public.bisect_tasks",
+    );
   });
 });
