@@ -629,9 +629,10 @@ describe("hostile input", () => {
     expect(bisect("/bisect v1..v2 -- echo a\nrm -rf /").command).toBe("echo a");
   });
 
-  it("handles 64 KB and 1 MB strings quickly", () => {
+  // No wall-clock limit (the suite's load decides that): a quadratic path on these 1 MB inputs
+  // would take hours and fail on the test timeout instead.
+  it("answers 64 KB and 1 MB strings with the right messages", () => {
     const big = "a".repeat(64 * 1024);
-    const started = performance.now();
     expect(refused(`/bisect ${big}..main`).message).toContain("it is 65536 characters long");
     expect(refused(`/bisect v1..v2 -- ${big}`).message).toContain("65536 characters long");
     expect(parseComment(big)).toBeNull();
@@ -643,7 +644,6 @@ describe("hostile input", () => {
     expect(refused(`/bisect a${"~^".repeat(300_000)}..b`).message).toContain("characters long");
     expect(parseComment(`/bisect ${"\ud800".repeat(100_000)}`)!.ok).toBe(false);
     expect(parseComment("\r".repeat(1_000_000))).toBeNull();
-    expect(performance.now() - started).toBeLessThan(3000);
   });
 
   it("never throws on values that are not strings", () => {
