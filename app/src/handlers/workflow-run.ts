@@ -25,7 +25,7 @@ export const workflowJobEventSchema = z.object({
 
 /** The job id in a bisect run's name (`run-name: bisect <job id>`), if it is one. */
 export function jobIdFromTitle(title: string | null | undefined): number | null {
-  const match = /^bisect (\d{1,15})$/.exec((title ?? "").trim());
+  const match = /^bisect (\d{1,15})(?: round \d{1,9})?$/.exec((title ?? "").trim());
   return match ? Number(match[1]) : null;
 }
 

@@ -16,3 +16,14 @@ describe("runBelongsToJob", () => {
     expect(runBelongsToJob("bisect manual", 12)).toBe(false);
   });
 });
+
+describe("jobIdFromTitle (workflow_run webhooks)", () => {
+  it("reads the job from a single run's and a round's title, and nothing else", async () => {
+    const { jobIdFromTitle } = await import("../../../app/src/handlers/workflow-run.js");
+    expect(jobIdFromTitle("bisect 12")).toBe(12);
+    expect(jobIdFromTitle("bisect 12 round 3")).toBe(12);
+    expect(jobIdFromTitle("bisect 12 round")).toBeNull();
+    expect(jobIdFromTitle("CI 12")).toBeNull();
+    expect(jobIdFromTitle(null)).toBeNull();
+  });
+});
