@@ -102,6 +102,10 @@ create table public.bisect_jobs (
   noted_run_attempt integer,
   failed_checks integer not null default 0,
   resume_from_attempt integer not null default 1,
+  round integer not null default 0,
+  round_commits text[] not null default '{}',
+  runner_jobs integer not null default 0,
+  runner_minutes integer not null default 0,
   status_comment_id bigint,
   verdict text,
   reason text,
@@ -169,6 +173,10 @@ noted_conclusion: How that run concluded (success, failure, cancelled…).
 noted_run_attempt: Which attempt of that run (a re-run reuses the run id) the newest event was about: events of older attempts change nothing.
 failed_checks: Looks at the job in a row that came to nothing (an error from GitHub, an unusable answer, or its worker dying while holding it); a few in a row end the attempt, and none outlive the time limit.
 resume_from_attempt: Verdicts of attempts from this one on are passed to the next run, so it resumes instead of starting over.
+round: Fan-out: the round being run or last dispatched (1, 2, …); 0 for a bisect on one runner.
+round_commits: Fan-out: the commits the current round tests, one runner each.
+runner_jobs: Fan-out: runner jobs dispatched so far (one per commit of every round run).
+runner_minutes: Fan-out: runner minutes the tests took, each job counted in whole minutes, at least one (GitHub bills so).
 status_comment_id: The comment the App keeps up to date on the thread, edited into the answer.
 verdict: The answer: culprit, ambiguous (only untestable commits left), no-culprit, or error.
 reason: Why there is no culprit, as the run's result document says it (e.g. flake, only-skipped-left, contradiction).

@@ -212,7 +212,8 @@ end $$;
 /**
  * Section – dispatch: the run exists; the lease ends until the run needs a look (at once if a
  * webhook already said this run completed). The status comment posted with the run's link is
- * remembered in the same call (`p_status_comment_id`; null keeps the one known).
+ * remembered in the same call (`p_status_comment_id`; null keeps the one known). A fan-out
+ * round's run counts one runner job per commit it tests (none on one runner: no round commits).
  */
 create function public.bisect_record_dispatch(p_job_id bigint, p_token bigint, p_run_id bigint, p_run_url text, p_check_after_seconds integer, p_status_comment_id bigint)
 returns boolean language plpgsql security invoker set search_path = '' as $$
@@ -226,6 +227,7 @@ begin
     status_comment_id = coalesce(p_status_comment_id, j.status_comment_id),
     dispatched_at = now(),
     failed_checks = 0,
+    runner_jobs = j.runner_jobs + cardinality(j.round_commits),
     next_check_at = case when j.noted_run_id = p_run_id and j.noted_conclusion is not null then now()
                          else now() + make_interval(secs => p_check_after_seconds) end,
     locked_by = null,
@@ -306,12 +308,22 @@ returns integer language sql security invoker set search_path = '' as $$
   select count(*)::integer from noted;
 $$;
 
-/** Section – probes: the verdicts a run reported (the result document's probes), under the attempt that ran them. */
+/**
+ * Section – probes: the verdicts a run reported (the result document's probes), under the attempt
+ * that ran them. On a fan-out job (round > 0) each probe was one runner job, and its runner
+ * minutes are counted as GitHub bills them: whole minutes, at least one.
+ */
 create function public.bisect_add_probes(p_job_id bigint, p_attempt integer, p_probes jsonb)
 returns void language sql security invoker set search_path = '' as $$
-  insert into public.bisect_probes (job_id, attempt, sha, verdict, exit_code, duration_ms, round)
-  select p_job_id, p_attempt, p.sha, p.verdict, p."exitCode", p."durationMs", p.round
-  from jsonb_to_recordset(coalesce(p_probes, '[]'::jsonb)) as p(sha text, verdict text, "exitCode" integer, "durationMs" integer, round integer);
+  with added as (
+    insert into public.bisect_probes (job_id, attempt, sha, verdict, exit_code, duration_ms, round)
+    select p_job_id, p_attempt, p.sha, p.verdict, p."exitCode", p."durationMs", p.round
+    from jsonb_to_recordset(coalesce(p_probes, '[]'::jsonb)) as p(sha text, verdict text, "exitCode" integer, "durationMs" integer, round integer)
+    returning duration_ms
+  )
+  update public.bisect_jobs j set runner_minutes = j.runner_minutes + (
+    select coalesce(sum(greatest(1, ceil(a.duration_ms / 60000.0)::integer)), 0) from added a)
+  where j.id = p_job_id and j.round > 0;
 $$;
 
 /**

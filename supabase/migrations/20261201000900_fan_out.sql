@@ -12,18 +12,7 @@
  * so `max_attempts` bounds the failures, not the rounds.
  */
 
-alter table public.bisect_jobs
-  add column round integer not null default 0,
-  add column round_commits text[] not null default '{}',
-  add column runner_jobs integer not null default 0,
-  add column runner_minutes integer not null default 0;
-
-select public.bisect_comment_columns('public.bisect_jobs', $$
-round: Fan-out: the round being run or last dispatched (1, 2, …); 0 for a bisect on one runner.
-round_commits: Fan-out: the commits the current round tests, one runner each.
-runner_jobs: Fan-out: runner jobs dispatched so far (one per commit of every round run).
-runner_minutes: Fan-out: runner minutes the tests took, each job counted in whole minutes, at least one (GitHub bills so).
-$$);
+-- The job's round, its commits, its runner jobs and minutes are bisect_jobs columns (20261201000000_tables.sql).
 
 create table public.bisect_job_graphs (
   job_id bigint primary key references public.bisect_jobs (id) on delete cascade,
@@ -88,51 +77,6 @@ begin
     noted_run_id = null, noted_conclusion = null, noted_run_attempt = null,
     dispatch_intent_attempt = null, failed_checks = 0, round_commits = '{}', updated_at = now()
   where id = v_job.id;
-  return true;
-end $$;
-
-/** Probes also count their runner minutes on a fan-out job (each probe one runner job, billed in whole minutes). */
-create or replace function public.bisect_add_probes(p_job_id bigint, p_attempt integer, p_probes jsonb)
-returns void language sql security invoker set search_path = '' as $$
-  with added as (
-    insert into public.bisect_probes (job_id, attempt, sha, verdict, exit_code, duration_ms, round)
-    select p_job_id, p_attempt, p.sha, p.verdict, p."exitCode", p."durationMs", p.round
-    from jsonb_to_recordset(coalesce(p_probes, '[]'::jsonb)) as p(sha text, verdict text, "exitCode" integer, "durationMs" integer, round integer)
-    returning duration_ms
-  )
-  update public.bisect_jobs j set runner_minutes = j.runner_minutes + (
-    select coalesce(sum(greatest(1, ceil(a.duration_ms / 60000.0)::integer)), 0) from added a)
-  where j.id = p_job_id and j.round > 0;
-$$;
-
-/** A round's run, once recorded, counts one runner job per commit it tests. */
-create or replace function public.bisect_record_dispatch(p_job_id bigint, p_token bigint, p_run_id bigint, p_run_url text, p_check_after_seconds integer, p_status_comment_id bigint)
-returns boolean language plpgsql security invoker set search_path = '' as $$
-declare
-  v_job public.bisect_jobs;
-begin
-  update public.bisect_jobs j set
-    state = 'dispatched',
-    run_id = p_run_id,
-    run_url = p_run_url,
-    status_comment_id = coalesce(p_status_comment_id, j.status_comment_id),
-    dispatched_at = now(),
-    failed_checks = 0,
-    runner_jobs = j.runner_jobs + cardinality(j.round_commits),
-    next_check_at = case when j.noted_run_id = p_run_id and j.noted_conclusion is not null then now()
-                         else now() + make_interval(secs => p_check_after_seconds) end,
-    locked_by = null,
-    lease_expires_at = null,
-    updated_at = now()
-  from public.bisect_held_job(p_job_id, p_token) h
-  where j.id = h.id and h.state = 'dispatching'
-  returning j.* into v_job;
-  if v_job.id is null then
-    return false;
-  end if;
-  insert into public.bisect_attempts (job_id, attempt, worker, lease_token, run_id, run_url)
-  values (v_job.id, v_job.attempts, coalesce((select a.worker from public.bisect_claim_audit a where a.lease_token = p_token), 'unknown'), p_token, p_run_id, p_run_url)
-  on conflict (job_id, attempt) do update set run_id = excluded.run_id, run_url = excluded.run_url, lease_token = excluded.lease_token;
   return true;
 end $$;
 

@@ -72,9 +72,12 @@ describe("pin-action", () => {
     const after = pinned.split("\n");
     expect(after).toHaveLength(before.length);
     const changed = after.flatMap((line, i) => (line === before[i] ? [] : [i]));
-    expect(changed).toHaveLength(1);
-    expect(after[changed[0]!]).toBe(`        uses: bisect-bot/bisect-bot/action@${SHA} # v1.2.3`);
-    expect(result.stdout).toBe(`${file}:${changed[0]! + 1}: uses: bisect-bot/bisect-bot/action@${SHA} # v1.2.3\n`);
+    // Every job that runs the Action (the bisect job and the fan-out's probe job), and nothing else.
+    const actionLines = before.flatMap((line, i) => (/^\s*uses: bisect-bot\/bisect-bot\/action@/.test(line) ? [i] : []));
+    expect(actionLines.length).toBeGreaterThanOrEqual(2);
+    expect(changed).toEqual(actionLines);
+    for (const i of changed) expect(after[i]).toBe(`        uses: bisect-bot/bisect-bot/action@${SHA} # v1.2.3`);
+    expect(result.stdout).toBe(changed.map((i) => `${file}:${i + 1}: uses: bisect-bot/bisect-bot/action@${SHA} # v1.2.3\n`).join(""));
     // As GitHub reads it: the step runs the Action at that commit; every other step is as it was.
     expect(usesOf(pinned)).toEqual(
       usesOf(original).map((uses) => (uses.startsWith("bisect-bot/bisect-bot/action@") ? `bisect-bot/bisect-bot/action@${SHA}` : uses)),
