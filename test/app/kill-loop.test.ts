@@ -362,7 +362,10 @@ describe("kill -9 around the dispatch", () => {
 describe("backdated leases around the dispatch", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ backend: "postgres", env: { MAX_CONCURRENT_JOBS: "64" } });
+    // Runs are looked at after an hour: each claim below must get the job just created, never an
+    // earlier one whose first look fell due (30 s by default: 20 iterations beside the full suite
+    // on 2 cores take longer than that).
+    h = await startHarness({ backend: "postgres", env: { MAX_CONCURRENT_JOBS: "64", RUN_CHECK_SECONDS: "3600" } });
   }, 60_000);
   afterAll(async () => {
     await h?.close();
