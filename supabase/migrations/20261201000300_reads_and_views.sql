@@ -35,8 +35,8 @@ $$;
  * lost); the runs listed here are not that run.
  */
 create function public.bisect_attempt_runs(p_job_id bigint)
-returns table (attempt integer, run_id bigint) language sql stable security invoker set search_path = '' as $$
-  select a.attempt, a.run_id from public.bisect_attempts a
+returns table (attempt integer, run_id bigint, started_at timestamptz) language sql stable security invoker set search_path = '' as $$
+  select a.attempt, a.run_id, a.started_at from public.bisect_attempts a
   where a.job_id = p_job_id and a.run_id is not null
   order by a.attempt;
 $$;

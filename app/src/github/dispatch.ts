@@ -41,6 +41,14 @@ export function runBelongsToJob(displayTitle: string, jobId: number): boolean {
   return words.some((word, i) => word === String(jobId) && words[i - 1]?.toLowerCase() !== "round");
 }
 
+/** The fan-out round a run's title names (`bisect 12 round 3` → 3), or null for a single-runner run. */
+export function runRound(displayTitle: string): number | null {
+  const words = displayTitle.trim().split(/\s+/);
+  const at = words.findIndex((word) => word.toLowerCase() === "round");
+  const round = at >= 0 ? Number(words[at + 1]) : NaN;
+  return Number.isSafeInteger(round) ? round : null;
+}
+
 /**
  * The run of this job's current attempt, if one exists: a `workflow_dispatch` run of the workflow
  * whose title names the job, created after `notBefore`, that is not a run of an earlier attempt.
@@ -55,7 +63,7 @@ export async function findRun(
   jobId: number,
   notBefore: Date,
   earlierRuns: readonly number[],
-  options: { uncancelled?: boolean } = {},
+  options: { uncancelled?: boolean; round?: number } = {},
 ): Promise<DispatchedRun | null> {
   const { data } = await octokit.request("GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", {
     owner: where.owner,
@@ -68,7 +76,11 @@ export async function findRun(
   const run = runsSchema
     .parse(data)
     .workflow_runs.filter(
-      (r) => runBelongsToJob(r.display_title, jobId) && !earlierRuns.includes(r.id) && !(options.uncancelled && r.conclusion === "cancelled"),
+      (r) =>
+        runBelongsToJob(r.display_title, jobId) &&
+        (options.round === undefined || runRound(r.display_title) === options.round) &&
+        !earlierRuns.includes(r.id) &&
+        !(options.uncancelled && r.conclusion === "cancelled"),
     )
     .sort((a, b) => b.id - a.id)[0];
   return run ? { runId: run.id, runUrl: run.html_url } : null;
@@ -97,6 +109,8 @@ export async function dispatchWorkflow(
     jobId: number;
     notBefore: Date;
     earlierRuns: readonly number[];
+    /** A fan-out round: only a run whose title names this round is this dispatch's. */
+    round?: number;
     findDelaysMs?: readonly number[];
   },
 ): Promise<DispatchedRun> {
@@ -114,11 +128,19 @@ export async function dispatchWorkflow(
   // Runs appear in the list a moment after the dispatch is accepted.
   for (const delay of args.findDelaysMs ?? [0, 1000, 2000, 4000, 8000]) {
     if (delay > 0) await sleep(delay);
-    const run = await findRun(octokit, where, args.workflow, args.jobId, args.notBefore, args.earlierRuns);
+    const run = await findRun(
+      octokit,
+      where,
+      args.workflow,
+      args.jobId,
+      args.notBefore,
+      args.earlierRuns,
+      args.round === undefined ? {} : { round: args.round },
+    );
     if (run) return run;
   }
   throw new RunNotFoundError(
-    `The workflow ${args.workflow} was dispatched, but no run named "bisect ${args.jobId}" appeared. Does its run-name still contain the job id?`,
+    `The workflow ${args.workflow} was dispatched, but no run named "bisect ${args.jobId}${args.round === undefined ? "" : ` round ${args.round}`}" appeared. Does its run-name still contain the job id?`,
   );
 }
 

@@ -53,6 +53,8 @@ async function readCapped(response: Response, maxBytes: number): Promise<Buffer>
   return Buffer.concat(chunks);
 }
 
+type Artifact = z.infer<typeof artifactsSchema>["artifacts"][number];
+
 /**
  * The result document a run left as its artifact `bisect-result-<job id>`, treated as hostile:
  * the artifact must belong to this run, its declared size and the download are capped, the zip is
@@ -64,6 +66,38 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
   const { data } = await octokit.request("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", { ...where, run_id: runId, name, per_page: 10 });
   const artifact = artifactsSchema.parse(data).artifacts.find((a) => a.name === name);
   if (!artifact) throw new ArtifactProblem(`the run left no artifact ${name} (the bisect step did not finish)`);
+  return downloadResult(octokit, where, runId, jobId, artifact);
+}
+
+/** One matrix job's artifact of a fan-out round: `bisect-result-<job id>-<index>`. */
+export interface RoundArtifact {
+  index: number;
+  artifact: Artifact;
+}
+
+/**
+ * The artifacts of a fan-out round's run named exactly `bisect-result-<job id>-<n>`, one per
+ * matrix index (one call: a round has at most 32 jobs). Any other artifact is none of ours.
+ */
+export async function listRoundArtifacts(octokit: Octokit, where: RepoRef, runId: number, jobId: number): Promise<RoundArtifact[]> {
+  const { data } = await octokit.request("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", { ...where, run_id: runId, per_page: 100 });
+  const pattern = new RegExp(`^${artifactName(jobId)}-(0|[1-9][0-9]{0,3})$`);
+  const found = new Map<number, Artifact>();
+  for (const artifact of artifactsSchema.parse(data).artifacts) {
+    const match = pattern.exec(artifact.name);
+    // A re-uploaded name (overwrite) is listed once; keep the newest if GitHub ever lists two.
+    if (match && (found.get(Number(match[1]))?.id ?? -1) < artifact.id) found.set(Number(match[1]), artifact);
+  }
+  return [...found].map(([index, artifact]) => ({ index, artifact }));
+}
+
+/**
+ * Downloads and checks one result artifact of run `runId` (see readResultArtifact): the file in
+ * the zip is always `bisect-result-<job id>.json`, whatever the artifact is called.
+ */
+export async function downloadResult(octokit: Octokit, where: RepoRef, runId: number, jobId: number, artifact: Artifact): Promise<ResultDocument> {
+  const name = artifact.name;
+  const file = `${artifactName(jobId)}.json`;
   if (artifact.expired) throw new ArtifactProblem(`the artifact ${name} has expired`);
   if (artifact.workflow_run?.id !== undefined && artifact.workflow_run.id !== runId)
     throw new ArtifactProblem(`the artifact ${name} belongs to run ${artifact.workflow_run.id}, not ${runId}`);
@@ -96,7 +130,7 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
 
   let text: string;
   try {
-    text = readZipEntry(zip, `${name}.json`, MAX_ARTIFACT_BYTES).toString("utf8");
+    text = readZipEntry(zip, file, MAX_ARTIFACT_BYTES).toString("utf8");
   } catch (error) {
     if (error instanceof ZipError) throw new ArtifactProblem(`the artifact is not a usable zip: ${error.message}`);
     throw error;
@@ -105,13 +139,13 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ArtifactProblem(`${name}.json is not JSON`);
+    throw new ArtifactProblem(`${file} is not JSON`);
   }
   // PostgreSQL cannot store U+0000 in text or jsonb: a document holding one (its `error`, a
   // candidate…) could never be recorded, so it is refused here like any other unusable result.
-  if (holdsNul(json)) throw new ArtifactProblem(`${name}.json holds a NUL character (U+0000), which no result has`);
+  if (holdsNul(json)) throw new ArtifactProblem(`${file} holds a NUL character (U+0000), which no result has`);
   const parsed = resultDocumentSchema.safeParse(json);
-  if (!parsed.success) throw new ArtifactProblem(`${name}.json is not a result document: ${z.prettifyError(parsed.error).slice(0, 300)}`);
+  if (!parsed.success) throw new ArtifactProblem(`${file} is not a result document: ${z.prettifyError(parsed.error).slice(0, 300)}`);
   // Counts are stored in 32-bit columns: a run (its test code can write this file) must not be
   // able to make the result unstorable and the job loop on it.
   const INT32 = 2_147_483_647;
@@ -121,8 +155,8 @@ export async function readResultArtifact(octokit: Octokit, where: RepoRef, runId
     parsed.data.range.size,
     ...parsed.data.probes.flatMap((p) => [p.durationMs, p.round, Math.abs(p.exitCode ?? 0)]),
   ];
-  if (numbers.some((n) => n > INT32)) throw new ArtifactProblem(`${name}.json holds a number too large to be a count or a duration`);
+  if (numbers.some((n) => n > INT32)) throw new ArtifactProblem(`${file} holds a number too large to be a count or a duration`);
   if (parsed.data.jobId !== String(jobId))
-    throw new ArtifactProblem(`${name}.json is the result of job ${JSON.stringify(parsed.data.jobId ?? null).slice(0, 40)}, not ${jobId}`);
+    throw new ArtifactProblem(`${file} is the result of job ${JSON.stringify(parsed.data.jobId ?? null).slice(0, 40)}, not ${jobId}`);
   return parsed.data;
 }

@@ -91,11 +91,6 @@ export function divergedReply(good: string, bad: string, mergeBase: string): str
   return `${codeSpan(good)} is not an ancestor of ${codeSpan(bad)}: they split at ${codeSpan(shortSha(mergeBase))}. Bisect from the common commit instead: ${codeSpan(`/bisect ${shortSha(mergeBase)}..${bad}`)}.`;
 }
 
-/** `runners` above 1 before the App plans rounds: said plainly, rather than run on one runner under a fan-out's name. */
-export function fanOutNotYetReply(runners: number): string {
-  return `Testing on ${runners} runners a round (\`runners\`) is not switched on in this App yet: nothing was started. Ask again without \`--runners\` (or with \`runners: 1\` in \`.github/bisect.yml\`); \`--parallel 4\` tests four commits at once on one runner.`;
-}
-
 export function tooLargeReply(commits: number, maxCommits: number): string {
   return `This range holds ${commits.toLocaleString("en-US")} commits, more than this repository's limit of ${maxCommits.toLocaleString("en-US")}. Narrow it with a later good commit, or raise \`max_commits\` in \`.github/bisect.yml\`.`;
 }

@@ -41,6 +41,8 @@ export interface ResultView {
   durationMs: number;
   /** Workflow runs it took (1 unless infrastructure failures were retried). */
   attempts: number;
+  /** A fan-out across runners: the commits each round tested, and what the runners cost. */
+  fanOut?: { perRound: number[]; runnerJobs: number; runnerMinutes: number };
 }
 
 export interface FailureView {
@@ -205,6 +207,19 @@ function testsText(view: ResultView): string {
   return `${plural(result.tested, "test")}${rounds} · ${humanDuration(view.durationMs)}`;
 }
 
+/** A fan-out's rounds, each with the commits it tested: `3 rounds: 7 + 7 + 2 commits`. */
+function roundsText(view: ResultView): string | null {
+  const perRound = view.fanOut?.perRound;
+  if (!perRound || perRound.length === 0) return null;
+  return `${plural(perRound.length, "round")}: ${perRound.map((n) => n.toLocaleString("en-US")).join(" + ")} ${perRound.reduce((a, b) => a + b, 0) === 1 ? "commit" : "commits"}, one runner each`;
+}
+
+/** What a fan-out cost: `16 runner jobs · 16 runner minutes`. */
+function costText(view: ResultView): string | null {
+  const f = view.fanOut;
+  return f ? `${plural(f.runnerJobs, "runner job")} · ${plural(f.runnerMinutes, "runner minute")}` : null;
+}
+
 function runText(runUrl: string | null, attempts: number, maxAttempts: number): string | null {
   const link = runLink(runUrl);
   const tries = attempts > 1 ? `attempt ${attempts} of ${maxAttempts}` : null;
@@ -289,6 +304,8 @@ function culpritBody(view: ResultView, repository: string | null): string[] {
       ["Tests", testsText(view)],
       ["Confidence", flaky ? `${percent(confidence)} (target ${percent(target)})` : null],
       ["Flakiness", flaky ? flakiness : null],
+      ["Rounds", roundsText(view)],
+      ["Runners", costText(view)],
       ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
     ]),
     "",
@@ -397,6 +414,8 @@ function rangeTestsRun(view: ResultView, repository: string | null): [string, st
   return [
     ["Range", rangeCell(job, options, result.range.size, repository)],
     ["Tests", testsText(view)],
+    ["Rounds", roundsText(view)],
+    ["Runners", costText(view)],
     ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],
   ];
 }

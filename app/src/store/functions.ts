@@ -219,7 +219,7 @@ export const FUNCTIONS = {
   /** Probes recorded for a job, every attempt, oldest first. */
   jobProbes: rows(job, storedProbeSchema),
   /** Runs the job's attempts recorded. */
-  attemptRuns: rows(job, z.object({ attempt: z.int(), run_id: bigintColumn })),
+  attemptRuns: rows(job, z.object({ attempt: z.int(), run_id: bigintColumn, started_at: timestampColumn })),
   /** 1 for the next queued job of its repository; null when the job is not queued. */
   queuePosition: value(job, z.int().nullable()),
   /** Whether this comment already made a job or a reply (a command handled twice makes nothing new). */

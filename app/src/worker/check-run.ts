@@ -12,6 +12,10 @@ import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.j
 import { StoreDataError } from "../store/store.js";
 import { inRange } from "../github/in-range.js";
 import type { WorkerDeps } from "./worker.js";
+import type { Bisection, BisectStatus } from "../../../action/src/bisect/index.js";
+import type { Probe } from "../../../action/src/result-document.js";
+import { dispatchJob } from "./dispatch-job.js";
+import { fanOutResult, isFanOut, readRoundVerdicts, replay, verdictProbes, type RangeGraph } from "./fan-out.js";
 
 /** The longest a quiet run goes unchecked. */
 const MAX_CHECK_SECONDS = 600;
@@ -27,7 +31,7 @@ const runSchema = z.object({
 /** Conclusions that mean the run ended by itself; anything else (cancelled by GitHub, …) is an infrastructure failure when no result came. */
 const ENDED = new Set(["success", "failure", "neutral"]);
 
-export type CheckOutcome = "result" | "waiting" | "retrying" | "failed" | "timed-out" | "lost-lease" | "looking-again";
+export type CheckOutcome = "result" | "waiting" | "retrying" | "failed" | "timed-out" | "lost-lease" | "looking-again" | "next-round";
 
 /**
  * Looks at a job in a row that may come to nothing (GitHub failing, an answer that does not parse,
@@ -57,8 +61,8 @@ export function knownVerdicts(job: JobRow, probes: readonly StoredProbe[]): { sh
 }
 
 /** Seconds until the next look at a run: grows with its age (half of it), 30 s to 10 min, never past its time limit. */
-function nextCheckSeconds(job: JobRow, options: JobOptions, minimum: number, now: number): number {
-  const age = runAge(job, now);
+function nextCheckSeconds(job: JobRow, options: JobOptions, minimum: number, now: number, since: Date | null): number {
+  const age = runAge(job, now, since);
   const untilTimeout = options.timeoutSeconds - age;
   return Math.max(1, Math.ceil(Math.min(Math.max(age / 2, minimum), MAX_CHECK_SECONDS, untilTimeout + 1)));
 }
@@ -71,7 +75,7 @@ function nextCheckSeconds(job: JobRow, options: JobOptions, minimum: number, now
  */
 export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now()): Promise<CheckOutcome> {
   const { token } = job;
-  const { store, settings, log } = deps;
+  const { store, settings } = deps;
   if (job.installation_id === null || job.run_id === null) {
     await store.call("failAttempt", { jobId: job.id, token, error: "the job lost its run or installation", retryAfterSeconds: 0, probes: [] });
     return "retrying";
@@ -95,7 +99,7 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
     }
     runUrl = run.html_url;
     if (run.status !== "completed") {
-      const age = runAge(job, now);
+      const age = runAge(job, now, await limitStart(job, deps));
       if (age >= options.timeoutSeconds) return timeOut(job, runId, deps, octokit);
       if (run.status === "in_progress" && job.state === "dispatched")
         await store.call("noteRunEvent", {
@@ -106,11 +110,13 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
           status: "in_progress",
           conclusion: null,
         });
-      const seconds = nextCheckSeconds(job, options, settings.RUN_CHECK_SECONDS, now);
+      const seconds = nextCheckSeconds(job, options, settings.RUN_CHECK_SECONDS, now, await limitStart(job, deps));
       return (await store.call("checkLater", { jobId: job.id, token, seconds })) ? "waiting" : "lost-lease";
     }
     conclusion = run.conclusion;
   }
+
+  if (isFanOut(options)) return checkRound(job, deps, octokit, runId, conclusion, runUrl, now);
 
   let result: ResultDocument;
   try {
@@ -149,19 +155,40 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
   // Probe mode's answer; this job asked for a whole bisection.
   if (result.verdict === "searching")
     return infrastructureFailure(job, deps, octokit, "the run tested some commits but did not bisect (a probe-mode result)", probes);
+  return answer(job, deps, octokit, result, probes, runUrl, now, null);
+}
+
+/**
+ * The job's answer: the result is recorded (with `probes`, the verdicts not recorded yet) and the
+ * status comment edited into it. An unstorable result is an infrastructure failure.
+ */
+async function answer(
+  job: ClaimedJob,
+  deps: WorkerDeps,
+  octokit: Octokit,
+  result: ResultDocument,
+  probes: ResultDocument["probes"],
+  runUrl: string,
+  now: number,
+  fanOut: { perRound: number[] } | null,
+): Promise<CheckOutcome> {
+  const { store, log } = deps;
+  const where = repoRef(job);
+  const verdict = result.verdict;
+  if (verdict === "interrupted" || verdict === "searching") return infrastructureFailure(job, deps, octokit, `the bisect ended ${verdict}`, probes);
   let recorded: boolean;
   try {
     recorded = await store.call("recordResult", {
       jobId: job.id,
-      token,
-      verdict: result.verdict,
+      token: job.token,
+      verdict,
       reason: result.reason ?? null,
       culpritSha: result.culprit?.sha ?? null,
       confidence: result.culprit?.confidence ?? null,
       tested: result.tested,
       rounds: result.rounds,
       error: result.error ?? null,
-      probes,
+      probes: [...probes],
     });
   } catch (error) {
     // The database refuses something in the result: it would refuse it on every try, so the
@@ -171,21 +198,85 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
   }
   if (!recorded) return "lost-lease";
   deps.metrics?.observeJobEnd(job, result.verdict === "error" ? "failed" : "succeeded");
-  log.info({ run: runId, verdict: result.verdict, culprit: result.culprit?.sha }, "bisect finished");
+  log.info({ run: job.run_id, verdict: result.verdict, culprit: result.culprit?.sha }, "bisect finished");
 
   const culprit = result.verdict === "culprit" && result.culprit ? await commitDetails(octokit, where, result.culprit.sha).catch(() => null) : null;
+  // The runner jobs and minutes the store counted, with this round's.
+  const ended = fanOut ? await store.call("getJob", { jobId: job.id }).catch(() => undefined) : undefined;
   const body = resultComment({
     job,
-    options,
+    options: job.options,
     result,
     culprit,
     repositoryUrl: repositoryUrl(job, octokit),
     runUrl,
     durationMs: now - job.created_at.getTime(),
     attempts: job.attempts,
+    ...(fanOut
+      ? { fanOut: { perRound: fanOut.perRound, runnerJobs: ended?.runner_jobs ?? job.runner_jobs, runnerMinutes: ended?.runner_minutes ?? job.runner_minutes } }
+      : {}),
   });
   await writeComment(octokit, job, body, deps.log);
   return "result";
+}
+
+/**
+ * A fan-out round's run has completed: its verdicts are read (readRoundVerdicts). With every
+ * commit answered (or the unanswered ones no longer telling anything), the engine decides: the
+ * answer, or the next round, dispatched at once under the same lease. A commit left without a
+ * verdict (its runner lost, its artifact missing or unusable) is an infrastructure failure of
+ * the attempt: the verdicts it got are kept, and the next attempt dispatches the round again for
+ * the rest only. Past the attempt's time limit no next round starts.
+ */
+async function checkRound(
+  job: ClaimedJob,
+  deps: WorkerDeps,
+  octokit: Octokit,
+  runId: number,
+  conclusion: string | null,
+  runUrl: string,
+  now: number,
+): Promise<CheckOutcome> {
+  const { store, log } = deps;
+  const graph = await store.call("jobGraph", { jobId: job.id });
+  if (graph === null) return infrastructureFailure(job, deps, octokit, "the range's graph was not kept with the job");
+  const read = await readRoundVerdicts(octokit, repoRef(job), job, runId);
+  const recorded = verdictProbes(job, await store.call("jobProbes", { jobId: job.id }));
+  const bisection = replay(job, graph, [...recorded, ...read.probes]);
+  const stillTelling = read.missing.filter((sha) => bisection.isInformative(sha));
+  if (stillTelling.length > 0) {
+    const ended = conclusion !== null && !ENDED.has(conclusion) ? `; the run ended ${conclusion}` : "";
+    const why = `round ${job.round}: no verdict for ${stillTelling.length} of ${job.round_commits.length} commits (${read.problems.join("; ") || "no artifact"})${ended}`;
+    return infrastructureFailure(job, deps, octokit, why.slice(0, 1000), read.probes);
+  }
+  if (read.problems.length > 0) log.warn({ round: job.round, problems: read.problems }, "round read with problems; what was missing no longer matters");
+  const status = bisection.status();
+  if (status.state === "searching") {
+    if (!(await store.call("nextRound", { jobId: job.id, token: job.token, probes: read.probes }))) return "lost-lease";
+    const next = await store.call("getJob", { jobId: job.id });
+    if (next?.state !== "dispatching") return "lost-lease";
+    const held: ClaimedJob = { ...next, token: job.token };
+    const age = runAge(held, now, await limitStart(held, deps));
+    if (age >= job.options.timeoutSeconds) return timeOut(held, null, deps, octokit);
+    log.info({ round: job.round, verdicts: read.probes.length, left: status.candidates }, "round done; dispatching the next");
+    await dispatchJob(held, deps);
+    return "next-round";
+  }
+  return finishFanOut(job, deps, octokit, { graph, bisection, probes: recorded, status, newProbes: read.probes, runUrl });
+}
+
+/** A fan-out that has its answer (after a round, or found so at a dispatch): recorded and written. */
+export async function finishFanOut(
+  job: ClaimedJob,
+  deps: WorkerDeps,
+  octokit: Octokit,
+  args: { graph: RangeGraph; bisection: Bisection; probes: readonly StoredProbe[]; status: BisectStatus; newProbes: readonly Probe[]; runUrl: string | null },
+): Promise<CheckOutcome> {
+  const all: Probe[] = [...args.probes.map(({ attempt: _attempt, ...p }) => p), ...args.newProbes];
+  const result = fanOutResult(job, args.bisection, args.status, all);
+  const perRound: number[] = [];
+  for (const p of all) if (p.round > 0) perRound[p.round - 1] = (perRound[p.round - 1] ?? 0) + 1;
+  return answer(job, deps, octokit, result, [...args.newProbes], args.runUrl ?? job.run_url ?? "", Date.now(), { perRound: [...perRound].map((n) => n ?? 0) });
 }
 
 /**
@@ -215,8 +306,8 @@ function writeFailure(job: ClaimedJob, deps: WorkerDeps, octokit: Octokit, reaso
 }
 
 /** Past its time limit: cancel the run, end the job `timed_out`, say what was tested. */
-async function timeOut(job: ClaimedJob, runId: number, deps: WorkerDeps, octokit: Octokit): Promise<CheckOutcome> {
-  await cancelRun(octokit, repoRef(job), runId);
+async function timeOut(job: ClaimedJob, runId: number | null, deps: WorkerDeps, octokit: Octokit): Promise<CheckOutcome> {
+  if (runId !== null) await cancelRun(octokit, repoRef(job), runId);
   const probes = await deps.store.call("jobProbes", { jobId: job.id });
   const reason = `the bisect ran past its time limit of ${Math.round(job.options.timeoutSeconds / 60)} min and was cancelled`;
   if (!(await deps.store.call("timeOutJob", { jobId: job.id, token: job.token, error: reason, tested: probes.length }))) return "lost-lease";
@@ -225,9 +316,20 @@ async function timeOut(job: ClaimedJob, runId: number, deps: WorkerDeps, octokit
   return "timed-out";
 }
 
-/** Seconds since the current attempt's run was dispatched (its time limit counts from there). */
-function runAge(job: JobRow, now: number): number {
-  return (now - (job.dispatched_at ?? job.updated_at).getTime()) / 1000;
+/** Seconds since the current attempt began: its run's dispatch, or a fan-out's first round (its time limit counts from there). */
+function runAge(job: JobRow, now: number, since: Date | null = null): number {
+  return (now - (since ?? job.dispatched_at ?? job.updated_at).getTime()) / 1000;
+}
+
+/**
+ * When the job's time limit began for this attempt: a fan-out's attempt spans its rounds, so it
+ * counts from the attempt's first round (when the attempt recorded its first run); null for a
+ * single run (its dispatch).
+ */
+async function limitStart(job: JobRow, deps: WorkerDeps): Promise<Date | null> {
+  if (!isFanOut(job.options)) return null;
+  const runs = await deps.store.call("attemptRuns", { jobId: job.id });
+  return runs.find((r) => r.attempt === job.attempts)?.started_at ?? null;
 }
 
 /**
@@ -238,7 +340,7 @@ function runAge(job: JobRow, now: number): number {
  * time limit the job ends `timed_out`, asking GitHub as little as it can.
  */
 export async function followRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now()): Promise<CheckOutcome> {
-  const pastLimit = runAge(job, now) >= job.options.timeoutSeconds;
+  const pastLimit = runAge(job, now, await limitStart(job, deps).catch(() => null)) >= job.options.timeoutSeconds;
   if (job.failed_checks >= MAX_FAILED_CHECKS)
     return giveUpFollowing(
       job,

@@ -7,7 +7,11 @@ import { cancelledStatus, couldNotStartStatus } from "../messages/replies.js";
 import type { ClaimedJob, JobRow } from "../store/store.js";
 import { describeError, isPermanent, isRateLimited, PermanentError, retryAfterSeconds } from "./github-errors.js";
 import { putStatus, react, repoRef, writeComment } from "./status-comment.js";
-import { knownVerdicts } from "./check-run.js";
+import { finishFanOut, knownVerdicts } from "./check-run.js";
+import { isFanOut, planRound, readRangeGraph, replay, roundInputs, roundProgress, verdictProbes, type RangeGraph, type RoundPlan } from "./fan-out.js";
+import type { Bisection } from "../../../action/src/bisect/index.js";
+import type { StoredProbe } from "../store/store.js";
+import type { StatusPhase } from "../messages/status-comment.js";
 import type { WorkerDeps } from "./worker.js";
 
 /** GitHub's clock and ours differ a little: look for runs from a bit before the attempt began. */
@@ -17,7 +21,7 @@ const CLOCK_SKEW_MS = 60_000;
  * The job's options as the bisect workflow passes them on to the Action (`first_parent`,
  * `parallel`, `step_timeout`…): every option the Action has, spelled as in `.github/bisect.yml`.
  */
-function actionOptions(options: JobOptions): Record<string, unknown> {
+export function actionOptions(options: JobOptions): Record<string, unknown> {
   const values: Record<string, unknown> = options;
   return Object.fromEntries(optionsOn("action").flatMap((key) => (Object.hasOwn(values, key) ? [[configKey(OPTIONS[key]), values[key]]] : [])));
 }
@@ -53,7 +57,18 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     octokit = await deps.octokitFor(job.installation_id);
     const options = job.options;
     // 👀 at once, so the requester knows the command was taken.
-    if (job.status_comment_id === null) await react(octokit, job, log);
+    if (job.status_comment_id === null && job.round === 0) await react(octokit, job, log);
+    // Fan-out: the round to dispatch, planned from the range's graph and the verdicts so far.
+    let fan: FanOutRound | null = null;
+    if (isFanOut(options)) {
+      const planned = await planFanOut(job, deps, octokit);
+      if (planned === null) return false;
+      if (planned.plan.kind === "done") {
+        await finishFanOut(job, deps, octokit, { ...planned, status: planned.plan.status, newProbes: [], runUrl: job.run_url });
+        return false;
+      }
+      fan = { ...planned, plan: planned.plan };
+    }
 
     // The earliest a run of this attempt can have been created, and the runs earlier attempts had.
     const attemptBegan = new Date((job.attempts <= 1 ? job.created_at : job.next_check_at).getTime() - CLOCK_SKEW_MS);
@@ -64,27 +79,46 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     // also have posted the status comment and died before recording it: it is looked for too.
     const earlierDispatch = job.dispatch_intent_attempt !== null && job.dispatch_intent_attempt >= job.attempts - 1;
     if (earlierDispatch) {
-      run = await findRun(octokit, where, options.workflow, job.id, new Date(job.created_at.getTime() - CLOCK_SKEW_MS), earlierRuns, { uncancelled: true });
+      const round = fan ? { round: fan.plan.round } : {};
+      run = await findRun(octokit, where, options.workflow, job.id, new Date(job.created_at.getTime() - CLOCK_SKEW_MS), earlierRuns, {
+        uncancelled: true,
+        ...round,
+      });
       if (run) log.info({ run: run.runId }, "adopted a run an earlier dispatch made");
     }
     if (!run) {
       const firstDispatch = job.attempts <= 1 && job.dispatch_intent_attempt === null;
-      if (!(await store.call("recordDispatchIntent", { jobId: job.id, token }))) return false;
+      if (fan) {
+        const { round, commits } = fan.plan;
+        if (!(await store.call("recordRoundIntent", { jobId: job.id, token, round, commits }))) return false;
+        job.round = round;
+        job.round_commits = commits;
+      } else if (!(await store.call("recordDispatchIntent", { jobId: job.id, token }))) return false;
       run = await dispatchWorkflow(octokit, where, {
         workflow: options.workflow,
         ref: options.defaultBranch,
-        // Verdicts come from runs: a first attempt that never dispatched has none to read.
-        inputs: workflowInputs(job, options, knownVerdicts(job, firstDispatch ? [] : await store.call("jobProbes", { jobId: job.id }))),
+        inputs: fan
+          ? roundInputs(job, fan.plan.commits, fan.plan.round, actionOptions(options))
+          : // Verdicts come from runs: a first attempt that never dispatched has none to read.
+            workflowInputs(job, options, knownVerdicts(job, firstDispatch ? [] : await store.call("jobProbes", { jobId: job.id }))),
         jobId: job.id,
         notBefore: attemptBegan,
         earlierRuns,
+        ...(fan ? { round: fan.plan.round } : {}),
       });
     }
     // The status comment comes with its run link (one call, not a post and an edit), and is
     // remembered with the run, in one store call, while this worker still holds the job.
     let statusCommentId: number | null = null;
     try {
-      statusCommentId = await putStatus(octokit, job, { phase: "dispatched", runUrl: run.runUrl }, { earlierHolder: earlierDispatch });
+      const phase: StatusPhase = fan
+        ? {
+            phase: "round",
+            runUrl: run.runUrl,
+            progress: roundProgress(job, fan.graph, fan.bisection, fan.probes, job.round_commits, job.round, job.started_at, new Date()),
+          }
+        : { phase: "dispatched", runUrl: run.runUrl };
+      statusCommentId = await putStatus(octokit, job, phase, { earlierHolder: earlierDispatch || job.round > 1 });
     } catch (error) {
       // The thread refused the comment (issue deleted, locked…): the run goes on regardless.
       log.warn({ error: describeError(error) }, "could not show the status comment");
@@ -99,7 +133,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     });
     if (!recorded) return stopIfCancelled(octokit, job, run, deps);
     deps.metrics?.observeDispatch(job);
-    log.info({ run: run.runId, attempt: job.attempts }, "dispatched");
+    log.info({ run: run.runId, attempt: job.attempts, ...(fan ? { round: job.round, commits: job.round_commits.length } : {}) }, "dispatched");
     return true;
   } catch (error) {
     if (run) {
@@ -124,6 +158,42 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
     if (state === "failed" && octokit) await tellFailure(octokit, job, reason, deps);
     return false;
   }
+}
+
+/** A fan-out round about to be dispatched: what it tests, and what it was planned from. */
+interface FanOutRound {
+  plan: Extract<RoundPlan, { kind: "round" }>;
+  graph: RangeGraph;
+  bisection: Bisection;
+  probes: StoredProbe[];
+}
+
+/**
+ * Plans the job's next fan-out round. The range's graph is read from the compare API the first
+ * time and kept with the job; the recorded verdicts are replayed into the engine. Null when the
+ * lease was lost. A graph the engine cannot use is a permanent failure.
+ */
+async function planFanOut(
+  job: ClaimedJob,
+  deps: WorkerDeps,
+  octokit: Octokit,
+): Promise<{ plan: RoundPlan; graph: RangeGraph; bisection: Bisection; probes: StoredProbe[] } | null> {
+  const { store, log } = deps;
+  let graph = await store.call("jobGraph", { jobId: job.id });
+  if (graph === null) {
+    const read = await readRangeGraph(octokit, repoRef(job), job.good_shas, job.bad_sha);
+    if (!(await store.call("setJobGraph", { jobId: job.id, token: job.token, commits: read.commits, apiCalls: read.apiCalls }))) return null;
+    graph = read.commits;
+    log.info({ commits: graph.length, apiCalls: read.apiCalls }, "read the range's graph");
+  }
+  const probes = verdictProbes(job, await store.call("jobProbes", { jobId: job.id }));
+  let bisection: Bisection;
+  try {
+    bisection = replay(job, graph, probes);
+  } catch (error) {
+    throw new PermanentError(`the range's commits as GitHub lists them cannot be bisected: ${describeError(error)}`);
+  }
+  return { plan: planRound(job, bisection, probes), graph, bisection, probes };
 }
 
 /** The job ends in an error before any run: nothing was tested. Answers false without the lease. */

@@ -216,8 +216,6 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
       throw new Refusal("over budget", replies.overBudgetReply(use, options.runners, budget, fits));
     }
   }
-  // The workflow, the Action and the store are ready for rounds; the App's round loop is not yet.
-  if (options.runners > 1) throw new Refusal("fan-out not yet", replies.fanOutNotYetReply(options.runners));
   const { job_id, created } = await deps.store.call("createJob", {
     deliveryId: received.delivery_id,
     repository,

@@ -54,10 +54,11 @@ describe(".github/bisect.yml", () => {
     expect(replies[0]).toContain("Use `--runners 2` (about 5 jobs, at least 5 minutes)");
     expect(h.double.dispatches).toHaveLength(0);
     expect(await h.store.call("latestJob", { repositoryId: REPOSITORY_ID, issueNumber: 42 })).toBeUndefined();
-    // A plan within the budget passes it, and is told plainly that rounds are not switched on yet.
-    const within = await commentAndSettle("/bisect v1.0..main --runners 2 -- npm test");
-    expect(within.at(-1)).toContain("Testing on 2 runners a round (`runners`) is not switched on in this App yet: nothing was started.");
-    expect(h.double.dispatches).toHaveLength(0);
+    // A plan within the budget passes it: its first round is dispatched, on 2 runners.
+    await commentAndSettle("/bisect v1.0..main --runners 2 -- npm test");
+    expect(h.double.dispatches).toHaveLength(1);
+    expect(h.double.dispatches[0]!.inputs).toMatchObject({ mode: "probe" });
+    expect(JSON.parse(String(h.double.dispatches[0]!.inputs.commits))).toHaveLength(2);
   });
 
   it("without the workflow file, the reply says how to install it", async () => {

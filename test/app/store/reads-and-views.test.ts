@@ -216,8 +216,8 @@ describe.each(TRANSPORTS)("reads and dashboard views on %s", (transport) => {
       expect(await result(id, two.token, { probes: [...p2] })).toBe(true);
       expect(await store.call("jobProbes", { jobId: id })).toEqual([{ attempt: 1, ...p1 }, ...p2.map((p) => ({ attempt: 2, ...p }))]);
       expect(await store.call("attemptRuns", { jobId: id })).toEqual([
-        { attempt: 1, run_id: RUN_ID },
-        { attempt: 2, run_id: RUN_ID + 1 },
+        { attempt: 1, run_id: RUN_ID, started_at: expect.any(Date) },
+        { attempt: 2, run_id: RUN_ID + 1, started_at: expect.any(Date) },
       ]);
     });
   });

@@ -1,0 +1,260 @@
+import { z } from "zod";
+import { Bisection, type BisectStatus } from "../../../action/src/bisect/index.js";
+import type { Probe, ResultDocument } from "../../../action/src/result-document.js";
+import { endedResult, resultBase } from "../../../action/src/runner/run-result.js";
+import type { WorkflowInputs } from "../github/dispatch.js";
+import type { Octokit, RepoRef } from "../github/octokit.js";
+import { ArtifactProblem, downloadResult, listRoundArtifacts } from "../github/result-artifact.js";
+import { estimateRunnerUse, runnerCommand, type JobOptions } from "../job-options.js";
+import { shortSha } from "../messages/markdown.js";
+import { rangeStrip, type RoundProgress, type StripState } from "../messages/status-comment.js";
+import type { JobRow, StoredProbe } from "../store/store.js";
+import { describeError, isPermanent, PermanentError } from "./github-errors.js";
+
+/**
+ * Fan-out (`runners` > 1): the App bisects in rounds. Each round is one workflow run in probe
+ * mode, a matrix with one runner per commit; the App plans every round with the same pure engine
+ * the Action runs (action/src/bisect), from the range's graph (read once from the compare API)
+ * and the verdicts recorded so far, replayed. Nothing is kept in memory between rounds: a worker
+ * that takes the job over plans exactly what its predecessor would have.
+ */
+
+/** The compare API's page: GitHub's largest. */
+export const COMPARE_PAGE = 100;
+/** Pages read for one good at most (10,000 commits): a range past it is refused, not read forever. */
+const MAX_COMPARE_PAGES = 100;
+/** In flaky mode, how often one round tests the same commit at most. */
+const MAX_REPEATS = 2;
+
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+const comparePageSchema = z.object({
+  total_commits: z.number().int().min(0),
+  commits: z.array(z.object({ sha: z.string().regex(SHA), parents: z.array(z.object({ sha: z.string().regex(SHA) })) })),
+});
+
+/** A range's commits as [sha, parent sha, …], first parent first, oldest first (the store's form). */
+export type RangeGraph = string[][];
+
+export function isFanOut(options: JobOptions): boolean {
+  return options.runners > 1;
+}
+
+/**
+ * The range goods..bad with every commit's parents, from the compare API (`good...bad` lists the
+ * commits of bad that are not in good, oldest first, with their parents): one list per good, 100
+ * commits a page, intersected (a commit of the range is in none of the goods). Counts its calls.
+ */
+export async function readRangeGraph(
+  octokit: Octokit,
+  where: RepoRef,
+  goods: readonly string[],
+  bad: string,
+): Promise<{ commits: RangeGraph; apiCalls: number }> {
+  let apiCalls = 0;
+  let kept: Map<string, string[]> | null = null;
+  for (const good of goods) {
+    const listed = new Map<string, string[]>();
+    for (let page = 1; ; page++) {
+      const { data } = await octokit.request("GET /repos/{owner}/{repo}/compare/{basehead}", {
+        ...where,
+        basehead: `${good}...${bad}`,
+        per_page: COMPARE_PAGE,
+        page,
+      });
+      apiCalls++;
+      const parsed = comparePageSchema.parse(data);
+      for (const c of parsed.commits)
+        listed.set(
+          c.sha,
+          c.parents.map((p) => p.sha),
+        );
+      if (parsed.commits.length < COMPARE_PAGE || listed.size >= parsed.total_commits) break;
+      if (page >= MAX_COMPARE_PAGES)
+        throw new PermanentError(`the range ${shortSha(good)}..${shortSha(bad)} has more than ${MAX_COMPARE_PAGES * COMPARE_PAGE} commits to read`);
+    }
+    const before: Map<string, string[]> | null = kept;
+    kept = before === null ? listed : new Map([...before].filter((entry: [string, string[]]) => listed.has(entry[0])));
+  }
+  if (kept === null || !kept.has(bad)) throw new PermanentError(`GitHub's comparison of the range does not list the bad commit ${shortSha(bad)}`);
+  return { commits: [...kept].map(([sha, parents]) => [sha, ...parents]), apiCalls };
+}
+
+/** The verdicts a job resumes with: attempts from `resume_from_attempt` on, errors left out. */
+export function verdictProbes(job: JobRow, probes: readonly StoredProbe[]): StoredProbe[] {
+  return probes.filter((p) => p.attempt >= job.resume_from_attempt && p.verdict !== "error");
+}
+
+/** The engine, as the Action would build it for this job, with `probes` replayed into it. */
+export function replay(job: JobRow, graph: RangeGraph, probes: readonly Pick<Probe, "sha" | "verdict">[]): Bisection {
+  const options = job.options;
+  const bisection = Bisection.create({
+    commits: graph.map(([sha, ...parents]) => ({ sha: sha!, parents })),
+    bad: job.bad_sha,
+    goods: job.good_shas,
+    // The command refuses goods that are not ancestors of bad: there is no merge base to check.
+    mergeBases: [],
+    firstParent: options.firstParent,
+    flaky: options.flaky,
+    confidence: options.confidence,
+  });
+  for (const p of probes) if (p.verdict !== "error" && bisection.knows(p.sha)) bisection.record(p.sha, p.verdict);
+  return bisection;
+}
+
+export type RoundPlan = { kind: "round"; round: number; commits: string[]; retry: boolean } | { kind: "done"; status: BisectStatus };
+
+/** `commits` minus `taken`, as multisets (a flaky round may test a commit twice). */
+function without(commits: readonly string[], taken: readonly string[]): string[] {
+  const left = new Map<string, number>();
+  for (const sha of taken) left.set(sha, (left.get(sha) ?? 0) + 1);
+  return commits.filter((sha) => {
+    const n = left.get(sha) ?? 0;
+    if (n > 0) left.set(sha, n - 1);
+    return n === 0;
+  });
+}
+
+/**
+ * What the job dispatches next. A round an earlier attempt began and did not finish (a runner
+ * lost, an artifact missing: its verdicts so far are recorded under that attempt) is dispatched
+ * again for the commits still without a verdict that can still tell something; otherwise the
+ * next round is planned: up to `runners` commits, running none twice in deterministic mode; in
+ * flaky mode, when fewer commits are worth testing than there are runners, the best are tested
+ * on two runners each.
+ */
+export function planRound(job: JobRow, bisection: Bisection, probes: readonly StoredProbe[]): RoundPlan {
+  const intent = job.dispatch_intent_attempt;
+  if (job.round_commits.length > 0 && intent !== null && intent >= job.resume_from_attempt) {
+    const got = probes.filter((p) => p.round === job.round && p.attempt === intent && p.verdict !== "error").map((p) => p.sha);
+    const missing = without(job.round_commits, got).filter((sha) => bisection.isInformative(sha));
+    if (missing.length > 0) return { kind: "round", round: job.round, commits: missing, retry: true };
+  }
+  const status = bisection.status();
+  if (status.state !== "searching") return { kind: "done", status };
+  const k = job.options.runners;
+  const commits = bisection.next(k);
+  if (commits.length === 0) return { kind: "done", status };
+  if (job.options.flaky) for (let i = 0; commits.length < k && i < commits.length * (MAX_REPEATS - 1) && i < k; i++) commits.push(commits[i]!);
+  return { kind: "round", round: job.round + 1, commits, retry: false };
+}
+
+/** The workflow inputs of a round: probe mode, the round's commits as a JSON list, the round in `options`. */
+export function roundInputs(job: JobRow, commits: readonly string[], round: number, actionOptions: Record<string, unknown>): WorkflowInputs {
+  return {
+    job_id: String(job.id),
+    good: job.good_shas.join(","),
+    bad: job.bad_sha,
+    command: runnerCommand(job.command, job.options.setup),
+    mode: "probe",
+    commits: JSON.stringify(commits),
+    options: JSON.stringify({ ...actionOptions, round }),
+  };
+}
+
+/** Each commit of the range, oldest first, as the progress strip shows it. */
+function stripStates(graph: RangeGraph, bisection: Bisection, probes: readonly Pick<Probe, "sha" | "verdict">[], testing: readonly string[]): StripState[] {
+  const seen = new Map<string, StripState>();
+  for (const p of probes) {
+    if (p.verdict === "error") continue;
+    // A commit that failed once is shown bad (flaky mode may have seen it pass too).
+    if (seen.get(p.sha) !== "bad") seen.set(p.sha, p.verdict);
+  }
+  const now = new Set(testing);
+  const candidates = new Set(bisection.candidates());
+  return graph.map(([sha]) => (now.has(sha!) ? "testing" : (seen.get(sha!) ?? (candidates.has(sha!) ? "candidate" : "ruled-out"))));
+}
+
+/**
+ * Where the fan-out stands as round `plan.round` starts: rounds in all (about: those run, and
+ * what the candidates left need at `runners` a round), and the end time, from the rounds so far.
+ */
+export function roundProgress(
+  job: JobRow,
+  graph: RangeGraph,
+  bisection: Bisection,
+  probes: readonly Pick<Probe, "sha" | "verdict">[],
+  commits: readonly string[],
+  round: number,
+  attemptStart: Date | null,
+  now: Date,
+): RoundProgress {
+  const status = bisection.status();
+  const left = status.state === "searching" ? status.candidates : 1;
+  const ahead = estimateRunnerUse(left, job.options.runners, job.options.flaky, 0).rounds;
+  const done = round - 1;
+  const perRound = attemptStart !== null && done > 0 ? (now.getTime() - attemptStart.getTime()) / done : null;
+  return {
+    round,
+    rounds: done + ahead,
+    testing: commits.length,
+    left,
+    strip: rangeStrip(stripStates(graph, bisection, probes, commits)),
+    eta: perRound === null ? null : new Date(now.getTime() + perRound * ahead),
+  };
+}
+
+/** What a round's run left: a verdict per commit it was given, and why any is missing. */
+export interface RoundVerdicts {
+  probes: Probe[];
+  /** The round's commits without a verdict (a multiset, as the round's). */
+  missing: string[];
+  problems: string[];
+}
+
+/**
+ * Reads the verdicts of round `job.round` from its run: one call lists the artifacts, one call
+ * each fetches them (named exactly `bisect-result-<job>-<n>`, n the matrix index). Every artifact
+ * is hostile: it must be this job's, for this range, and it may speak only for the commit its
+ * matrix job was given (`round_commits[n]`); anything else it says is refused. A probe that
+ * ended in error is no verdict: the commit is tested again. Artifacts GitHub refuses or that do
+ * not parse are reasons, not errors; only a transient failure is thrown (the look is retried).
+ */
+export async function readRoundVerdicts(octokit: Octokit, where: RepoRef, job: JobRow, runId: number): Promise<RoundVerdicts> {
+  const commits = job.round_commits;
+  const problems: string[] = [];
+  const probes: Probe[] = [];
+  const answered = new Set<number>();
+  let artifacts: Awaited<ReturnType<typeof listRoundArtifacts>> = [];
+  try {
+    artifacts = await listRoundArtifacts(octokit, where, runId, job.id);
+  } catch (error) {
+    if (!isPermanent(error)) throw error;
+    problems.push(`GitHub refused the run's artifacts: ${describeError(error)}`);
+  }
+  for (const { index, artifact } of artifacts) {
+    const sha = commits[index];
+    if (sha === undefined) {
+      problems.push(`the artifact ${artifact.name} is for no commit of round ${job.round} (it tests ${commits.length})`);
+      continue;
+    }
+    let result: ResultDocument;
+    try {
+      result = await downloadResult(octokit, where, runId, job.id, artifact);
+      const sameRange = result.range.bad === job.bad_sha && [...result.range.good].sort().join() === [...job.good_shas].sort().join();
+      if (!sameRange) throw new ArtifactProblem(`${artifact.name} is for another range than this job's`);
+    } catch (caught) {
+      const error =
+        !(caught instanceof ArtifactProblem) && isPermanent(caught) ? new ArtifactProblem(`GitHub refused ${artifact.name}: ${describeError(caught)}`) : caught;
+      if (!(error instanceof ArtifactProblem)) throw error;
+      problems.push(error.message);
+      continue;
+    }
+    const others = result.probes.filter((p) => p.sha !== sha);
+    if (others.length > 0) problems.push(`${artifact.name} also reported ${others.length} verdict(s) for commits it was not given: refused`);
+    const verdict = result.probes.filter((p) => p.sha === sha && p.verdict !== "error").at(-1);
+    if (!verdict) {
+      problems.push(`${shortSha(sha)}: no verdict (${(result.error ?? "the test did not finish").slice(0, 200)})`);
+      continue;
+    }
+    probes.push({ ...verdict, round: job.round });
+    answered.add(index);
+  }
+  const missing = commits.filter((_, i) => !answered.has(i));
+  return { probes, missing, problems };
+}
+
+/** The result document of a fan-out that ended: the engine's verdict over every round's probes. */
+export function fanOutResult(job: JobRow, bisection: Bisection, status: BisectStatus, probes: readonly Probe[]): ResultDocument {
+  const range = { good: [...job.good_shas], bad: job.bad_sha, size: bisection.rangeSize };
+  return endedResult(resultBase(String(job.id), range, probes), status, undefined, undefined);
+}

@@ -1,0 +1,114 @@
+/**
+ * Fan-out across runners (`--runners k`), end to end and offline: a `/bisect` comment → the App
+ * plans round 1 from the range's graph (the compare API) → one workflow run in probe mode that
+ * the GitHub double really runs, a matrix with one runner per commit (each clones its commit and
+ * runs the bundled Action) → one artifact per matrix job and the webhooks → the App reads the
+ * verdicts, plans the next round … → the answer on the thread. Culprits are checked against the
+ * planted one (and so against single-runner bisection and `git bisect`, which find it too).
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JobRow } from "../../app/src/store/store.js";
+import { INSTALLATION_ID, OWNER, WEBHOOK_SECRET, startHarness, type Harness } from "../support/app-harness.js";
+import { removeDir, tempDir } from "../support/dag-repo.js";
+import { linearRepo } from "../support/linear-repo.js";
+import { makeRegressionRepo } from "../support/regression-repo.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+const DISPATCH_ROUTE = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
+
+let h: Harness;
+const dirs: string[] = [];
+let nextId = 9100;
+
+beforeAll(async () => {
+  h = await startHarness({ env: { RUN_CHECK_SECONDS: "1", MAX_CONCURRENT_JOBS: "20" } });
+  // Enough runners for a round of 7 at once.
+  h.double.runner.options = { webhookUrl: `${h.server.url}/api/github/webhooks`, webhookSecret: WEBHOOK_SECRET, concurrency: 8 };
+}, 60_000);
+afterAll(async () => {
+  await h?.close();
+  for (const dir of dirs) await removeDir(dir);
+});
+
+function addRepo(dir: string): { name: string; id: number } {
+  const id = nextId++;
+  const name = `fan-${id}`;
+  h.double.addRepository({ owner: OWNER, name, id, path: dir, defaultBranch: "main", installationId: INSTALLATION_ID });
+  h.double.setPermission(`${OWNER}/${name}`, "maintainer", "write");
+  dirs.push(dir);
+  return { name, id };
+}
+
+/** A linear history c0 … c{n-1} (v1.0 at c0, the workflow in it); from c<culprit> on, `sh check.sh` fails. */
+async function linear(n: number, culprit: number) {
+  const workflow = await readFile(path.join(ROOT, ".github/workflows/bisect.yml"), "utf8");
+  const parent = await tempDir("fan-out");
+  const repo = await linearRepo(parent, n, culprit, (i) => (i === 0 ? { ".github/workflows/bisect.yml": workflow } : {}));
+  dirs.push(parent);
+  return { ...addRepo(repo.dir), culprit: repo.shas.get(`c${culprit}`)! };
+}
+
+async function withMerges(culpritIn: "branch" | "mainline" | "merge") {
+  const repo = await makeRegressionRepo({ culpritIn, mainline: 80 });
+  return { ...addRepo(repo.dir), culprit: repo.culprit.sha, size: repo.rangeSize };
+}
+
+/** Comments on the repository, then drives the worker loop until the job ends. */
+async function bisect(repo: { name: string; id: number }, body: string): Promise<JobRow> {
+  expect((await h.comment(body, { repo: repo.name, repositoryId: repo.id, issueNumber: 1 })).status).toBe(200);
+  const deadline = Date.now() + 170_000;
+  for (;;) {
+    await h.settle();
+    const job = await h.store.call("latestJob", { repositoryId: repo.id, issueNumber: 1 });
+    if (job && TERMINAL.has(job.state)) {
+      await h.double.runner.idle();
+      await h.settle();
+      return (await h.store.call("getJob", { jobId: job.id }))!;
+    }
+    if (Date.now() > deadline) throw new Error(`the job of ${repo.name} did not end: ${JSON.stringify(job)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const answer = (repo: { name: string }) =>
+  h.double
+    .comments(`${OWNER}/${repo.name}`, 1)
+    .filter((c) => c.user.endsWith("[bot]"))
+    .at(-1)?.body ?? "";
+
+/** The job's round runs, oldest first. */
+const roundRuns = (job: JobRow) => h.double.runs.filter((r) => r.inputs.job_id === String(job.id)).sort((a, b) => a.id - b.id);
+
+const roundBound = (n: number, k: number) => Math.ceil(Math.log(n) / Math.log(k + 1));
+
+describe("fan-out on a linear range", () => {
+  it("k = 3 finds the culprit within ⌈log₄ N⌉ rounds, one probe run per round, no commit tested twice", async () => {
+    const repo = await linear(65, 41);
+    const job = await bisect(repo, "/bisect v1.0..main --runners 3 -- sh check.sh");
+    expect(job).toMatchObject({ state: "succeeded", verdict: "culprit", culprit_sha: repo.culprit, attempts: 1 });
+    const runs = roundRuns(job);
+    expect(runs.length).toBeLessThanOrEqual(roundBound(64, 3));
+    expect(runs.every((r) => r.inputs.mode === "probe")).toBe(true);
+    expect(runs.map((r) => r.displayTitle)).toEqual(runs.map((_, i) => `bisect ${job.id} round ${i + 1}`));
+    const probes = await h.store.call("jobProbes", { jobId: job.id });
+    expect(new Set(probes.map((p) => p.sha)).size).toBe(probes.length);
+    expect(job.runner_jobs).toBe(probes.length);
+    expect(answer(repo)).toContain("is the first bad commit");
+    expect(answer(repo)).toMatch(/Rounds \| \d rounds: /);
+    expect(answer(repo)).toContain(`${job.runner_jobs} runner jobs`);
+  });
+});
+
+describe("fan-out with merges", () => {
+  it("k = 7 names the commit of a merged branch that broke it", async () => {
+    const repo = await withMerges("branch");
+    const job = await bisect(repo, "/bisect v1.0..main --runners 7 -- sh test.sh");
+    expect(job).toMatchObject({ state: "succeeded", verdict: "culprit", culprit_sha: repo.culprit });
+    expect(roundRuns(job).length).toBeLessThanOrEqual(roundBound(repo.size, 7) + 1);
+    expect(h.double.callCounts()[DISPATCH_ROUTE]).toBeGreaterThan(0);
+  });
+});
