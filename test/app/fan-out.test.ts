@@ -85,30 +85,81 @@ const roundRuns = (job: JobRow) => h.double.runs.filter((r) => r.inputs.job_id =
 
 const roundBound = (n: number, k: number) => Math.ceil(Math.log(n) / Math.log(k + 1));
 
-describe("fan-out on a linear range", () => {
-  it("k = 3 finds the culprit within ⌈log₄ N⌉ rounds, one probe run per round, no commit tested twice", async () => {
-    const repo = await linear(65, 41);
-    const job = await bisect(repo, "/bisect v1.0..main --runners 3 -- sh check.sh");
+/** The GitHub API calls the job's repository received on one route. */
+const calls = (repo: { name: string }, route: string) =>
+  h.double.requests.filter((r) => r.route === route && r.path.startsWith(`/repos/${OWNER}/${repo.name}/`)).length;
+
+/**
+ * The calls a round makes, as the issue bounds them (at most k + 3): the dispatch, the artifact
+ * list, one download per commit, one edit of the status comment. The job's first status comment is
+ * posted (not edited) and its answer is one more edit.
+ */
+function expectRoundCalls(repo: { name: string }, job: JobRow, rounds: number) {
+  expect(calls(repo, DISPATCH_ROUTE)).toBe(rounds);
+  expect(calls(repo, "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts")).toBe(rounds);
+  expect(calls(repo, "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}")).toBe(job.runner_jobs);
+  expect(
+    calls(repo, "POST /repos/{owner}/{repo}/issues/{issue_number}/comments") + calls(repo, "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"),
+  ).toBe(rounds + 1);
+}
+
+describe.each([1, 3, 7])("k = %i", (k) => {
+  it("on a linear range: the culprit, within ⌈log_(k+1) N⌉ rounds, no commit tested twice", async () => {
+    const repo = await linear(101, 57);
+    const job = await bisect(repo, `/bisect v1.0..main --runners ${k} -- sh check.sh`);
     expect(job).toMatchObject({ state: "succeeded", verdict: "culprit", culprit_sha: repo.culprit, attempts: 1 });
     const runs = roundRuns(job);
-    expect(runs.length).toBeLessThanOrEqual(roundBound(64, 3));
-    expect(runs.every((r) => r.inputs.mode === "probe")).toBe(true);
-    expect(runs.map((r) => r.displayTitle)).toEqual(runs.map((_, i) => `bisect ${job.id} round ${i + 1}`));
     const probes = await h.store.call("jobProbes", { jobId: job.id });
     expect(new Set(probes.map((p) => p.sha)).size).toBe(probes.length);
+    if (k === 1) {
+      // One runner is today's bisect: one run of the bisect job, no rounds.
+      expect(runs.map((r) => r.inputs.mode)).toEqual(["bisect"]);
+      expect(job).toMatchObject({ round: 0, runner_jobs: 0 });
+      return;
+    }
+    expect(runs.length).toBeLessThanOrEqual(roundBound(100, k));
+    expect(runs.map((r) => [r.inputs.mode, r.displayTitle])).toEqual(runs.map((_, i) => ["probe", `bisect ${job.id} round ${i + 1}`]));
+    expect(runs.every((r) => (JSON.parse(r.inputs.commits!) as string[]).length <= k)).toBe(true);
     expect(job.runner_jobs).toBe(probes.length);
-    expect(answer(repo)).toContain("is the first bad commit");
-    expect(answer(repo)).toMatch(/Rounds \| \d rounds: /);
-    expect(answer(repo)).toContain(`${job.runner_jobs} runner jobs`);
+    expect(job.runner_minutes).toBe(probes.length);
+    expectRoundCalls(repo, job, runs.length);
+    const text = answer(repo);
+    expect(text).toContain("is the first bad commit");
+    expect(text).toContain(
+      `| Rounds | ${runs.length} rounds: ${runs.map((r) => (JSON.parse(r.inputs.commits!) as string[]).length).join(" + ")} commits, one runner each |`,
+    );
+    expect(text).toContain(`| Runners | ${job.runner_jobs} runner jobs · ${job.runner_minutes} runner minutes |`);
+  });
+
+  it("with merges: the same culprit as single-runner bisection and git bisect, within one round more", async () => {
+    const repo = await withMerges(k === 3 ? "merge" : "branch");
+    const job = await bisect(repo, `/bisect v1.0..main --runners ${k} -- sh test.sh`);
+    expect(job).toMatchObject({ state: "succeeded", verdict: "culprit", culprit_sha: repo.culprit, attempts: 1 });
+    const probes = await h.store.call("jobProbes", { jobId: job.id });
+    expect(new Set(probes.map((p) => p.sha)).size).toBe(probes.length);
+    if (k > 1) expect(roundRuns(job).length).toBeLessThanOrEqual(roundBound(repo.size, k) + 1);
   });
 });
 
-describe("fan-out with merges", () => {
-  it("k = 7 names the commit of a merged branch that broke it", async () => {
-    const repo = await withMerges("branch");
-    const job = await bisect(repo, "/bisect v1.0..main --runners 7 -- sh test.sh");
-    expect(job).toMatchObject({ state: "succeeded", verdict: "culprit", culprit_sha: repo.culprit });
-    expect(roundRuns(job).length).toBeLessThanOrEqual(roundBound(repo.size, 7) + 1);
-    expect(h.double.callCounts()[DISPATCH_ROUTE]).toBeGreaterThan(0);
+describe("progress", () => {
+  it("the status comment is edited once a round: round r of about R, commits left, the strip, the end time", async () => {
+    const repo = await linear(65, 41);
+    const job = await bisect(repo, "/bisect v1.0..main --runners 3 -- sh check.sh");
+    const status = h.double.comments(`${OWNER}/${repo.name}`, 1).find((c) => c.id === job.status_comment_id)!;
+    const rounds = roundRuns(job);
+    // One version a round, then the answer.
+    expect(status.history).toHaveLength(rounds.length + 1);
+    status.history.slice(0, -1).forEach((body, i) => {
+      expect(body).toMatch(
+        new RegExp(`Round ${i + 1} of about \\d+: \\[workflow run\\]\\([^)]*/actions/runs/${rounds[i]!.id}\\) testing 3 commits on 3 runners\\.`),
+      );
+      expect(body).toContain("🔵");
+      expect(body).toMatch(i === 0 ? /an estimate of the end comes after the first round/ : /done at about \d\d:\d\d UTC/);
+    });
+    // Round 1 knows nothing yet; later rounds show the verdicts so far and what they ruled out.
+    expect(status.history[0]).toContain("64 commits may hold the culprit");
+    expect(status.history[1]).toContain("🟩");
+    expect(status.history[1]).toContain("🟥");
+    expect(status.history[1]).toContain("⬛");
   });
 });

@@ -14,16 +14,13 @@
  *
  * Every job ends with one run on the GitHub double, one dispatch, one status comment.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dispatchWorkflow } from "../../app/src/github/dispatch.js";
 import { statusComment } from "../../app/src/messages/status-comment.js";
 import { workflowInputs } from "../../app/src/worker/dispatch-job.js";
 import { repoRef } from "../../app/src/worker/status-comment.js";
 import { appEnv, appKeys, APP_ID, INSTALLATION_ID, OWNER, REPO, REPOSITORY_ID, startHarness, WEBHOOK_SECRET, type Harness } from "../support/app-harness.js";
+import { startGate, startInstance, until, type Gate, type Instance } from "../support/app-instances.js";
 import { makeAppRepo, type AppRepo } from "../support/app-repo.js";
 import { removeDir } from "../support/dag-repo.js";
 import { startGitHubDouble, type GitHubDouble } from "../support/github-double/index.js";
@@ -31,7 +28,6 @@ import { openTestDatabase, stopTestPostgres, type TestDatabase } from "../suppor
 import { deliver, issueCommentPayload } from "../support/webhooks.js";
 import { resultZip } from "../support/zip.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const COMMAND = "/bisect v1.0..main -- npm test";
 
 /** Where a job's instance dies. */
@@ -45,108 +41,12 @@ type KillPoint =
   /** The status comment is posted; its answer (and so its recording) never came. */
   | "after-status-comment";
 
-// ---- The gate: an HTTP hop in front of the double that holds chosen requests open ----------
-
-type GateVerdict = { hold: string; answered: boolean } | null;
-
-interface Gate {
-  host: string;
-  held(label: string): number;
-  close(): Promise<void>;
-}
-
-async function startGate(target: string, decide: (method: string, path: string) => GateVerdict): Promise<Gate> {
-  const held: { label: string; res: ServerResponse }[] = [];
-  const forward = async (req: IncomingMessage, body: Buffer) => {
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (typeof value === "string" && !["host", "connection", "content-length", "transfer-encoding"].includes(name)) headers.set(name, value);
-    }
-    const response = await fetch(`${target}${req.url ?? "/"}`, {
-      method: req.method ?? "GET",
-      headers,
-      ...(body.length > 0 ? { body } : {}),
-      redirect: "manual",
-    });
-    const answer = Buffer.from(await response.arrayBuffer());
-    const answerHeaders = [...response.headers].filter(([name]) => !["content-encoding", "content-length", "transfer-encoding", "connection"].includes(name));
-    return { status: response.status, headers: Object.fromEntries(answerHeaders), body: answer };
-  };
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      const verdict = decide(req.method ?? "GET", new URL(req.url ?? "/", "http://gate").pathname);
-      if (verdict && !verdict.answered) {
-        held.push({ label: verdict.hold, res });
-        return;
-      }
-      forward(req, Buffer.concat(chunks)).then(
-        (answer) => {
-          if (verdict) held.push({ label: verdict.hold, res });
-          else res.writeHead(answer.status, answer.headers).end(answer.body);
-        },
-        () => res.writeHead(502).end(),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("the gate listens on no TCP port");
-  return {
-    host: `127.0.0.1:${address.port}`,
-    held: (label) => held.filter((h) => h.label === label).length,
-    close: async () => {
-      for (const h of held) h.res.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-// ---- App processes ----------------------------------------------------------------------------
-
-interface Instance {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<NodeJS.Signals | number | null>;
-}
-
-/** Starts `app/src/main.ts` (what `npm start` runs) and waits for its "listening" line. */
-function startInstance(env: Record<string, string>): Promise<Instance> {
-  const child = spawn(process.execPath, ["--import", "tsx", "app/src/main.ts"], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH!, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve({ child, url: match[1]!, exited });
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    void exited.then((code) => reject(new Error(`the App exited with ${code}:\n${output}`)));
-  });
-}
-
 /**
  * How long one life may take to bring its threads to their points: alone about 7 s (it takes over
  * the last life's jobs and starts five new ones, through Octokit's throttling); beside the whole
  * suite on 2 cores, twice more than 30 s, the earlier limit.
  */
 const LIFE_MS = 90_000;
-
-async function until(what: string | (() => Promise<string>), condition: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${typeof what === "string" ? what : await what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** The result the bisect workflow uploads for a job: c7 is the culprit. */
 function resultDocument(repo: AppRepo, jobId: number) {
