@@ -134,7 +134,10 @@ export function planRound(job: JobRow, bisection: Bisection, probes: readonly St
   const k = job.options.runners;
   const commits = bisection.next(k);
   if (commits.length === 0) return { kind: "done", status };
-  if (job.options.flaky) for (let i = 0; commits.length < k && i < commits.length * (MAX_REPEATS - 1) && i < k; i++) commits.push(commits[i]!);
+  if (job.options.flaky) {
+    const best = [...commits];
+    for (let i = 0; commits.length < k && i < best.length * (MAX_REPEATS - 1); i++) commits.push(best[i % best.length]!);
+  }
   return { kind: "round", round: job.round + 1, commits, retry: false };
 }
 

@@ -1,0 +1,127 @@
+/**
+ * The fan-out's parts on their own: reading the range's graph from the compare API (on the
+ * GitHub double, whose compare route is checked against GitHub's OpenAPI description and answers
+ * from a real git repository), and planning a round from recorded verdicts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StoredProbe } from "../../../app/src/store/store.js";
+import { planRound, readRangeGraph, replay, roundProgress, type RangeGraph } from "../../../app/src/worker/fan-out.js";
+import { INSTALLATION_ID, OWNER, REPO, startHarness, type Harness } from "../../support/app-harness.js";
+import { jobOptions } from "../../support/jobs.js";
+import { job as jobRow } from "../messages/fixtures.js";
+
+const COMPARE = "GET /repos/{owner}/{repo}/compare/{basehead}";
+
+describe("the range's graph from the compare API", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // makeAppRepo: root ← v1.0 ← c1 … c230 ← merge(feature: f1, f2 forked at v1.0).
+    h = await startHarness({ repo: { commits: 230 } });
+  }, 60_000);
+  afterAll(() => h?.close());
+
+  it("reads every commit of good...bad with its parents, 100 a page, and counts the calls", async () => {
+    const octokit = await h.server.app.probot!.auth(INSTALLATION_ID);
+    const { sha } = h.repo;
+    const before = h.double.callCounts()[COMPARE] ?? 0;
+    const { commits, apiCalls } = await readRangeGraph(octokit, { owner: OWNER, repo: REPO }, [sha["v1.0"]!], sha.main!);
+    // c1 … c230, f1, f2 and the merge: 233 commits, three pages.
+    expect(commits).toHaveLength(233);
+    expect(apiCalls).toBe(3);
+    expect((h.double.callCounts()[COMPARE] ?? 0) - before).toBe(3);
+    const bySha = new Map(commits.map(([s, ...parents]) => [s, parents]));
+    expect(bySha.get(sha.mergeCommit)).toEqual([sha.c230, sha.f2]);
+    expect(bySha.get(sha.c1)).toEqual([sha["v1.0"]]);
+    expect(bySha.get(sha.f1)).toEqual([sha["v1.0"]]);
+  });
+
+  it("with several goods, keeps only the commits none of them has", async () => {
+    const octokit = await h.server.app.probot!.auth(INSTALLATION_ID);
+    const { sha } = h.repo;
+    const { commits, apiCalls } = await readRangeGraph(octokit, { owner: OWNER, repo: REPO }, [sha["v1.0"]!, sha.f2!], sha.main!);
+    const listed = new Set(commits.map(([s]) => s));
+    expect(listed.has(sha.f1)).toBe(false);
+    expect(listed.has(sha.f2)).toBe(false);
+    expect(listed.has(sha.mergeCommit)).toBe(true);
+    expect(commits).toHaveLength(231);
+    expect(apiCalls).toBe(6);
+  });
+});
+
+describe("planning a round", () => {
+  // A linear range: g ← c1 … c30 (bad); the culprit is c17.
+  const shas = Array.from({ length: 31 }, (_, i) => `${i.toString(16).padStart(2, "0")}`.repeat(20));
+  const graph: RangeGraph = shas.slice(1).map((s, i) => [s, shas[i]!]);
+  const good = shas[0]!;
+  const bad = shas[30]!;
+  const verdictOf = (s: string) => (shas.indexOf(s) >= 17 ? "bad" : "good");
+  const base = { good_shas: [good], bad_sha: bad, resume_from_attempt: 1, attempts: 1, round: 0, round_commits: [] as string[] };
+  const probe = (s: string, round: number, attempt = 1): StoredProbe => ({ attempt, sha: s, verdict: verdictOf(s), exitCode: 0, durationMs: 1, round });
+
+  it("plans k commits a round, none twice, and ends on the culprit within ⌈log_(k+1) N⌉ rounds", () => {
+    for (const k of [2, 3, 7, 15]) {
+      const probes: StoredProbe[] = [];
+      let row = jobRow({ ...base, options: jobOptions({ runners: k, commits: 30 }) });
+      for (let round = 1; ; round++) {
+        const plan = planRound(row, replay(row, graph, probes), probes);
+        if (plan.kind === "done") {
+          expect(plan.status).toMatchObject({ state: "culprit", sha: shas[17] });
+          expect(round - 1).toBeLessThanOrEqual(Math.ceil(Math.log(30) / Math.log(k + 1)));
+          break;
+        }
+        expect(plan).toMatchObject({ round, retry: false });
+        expect(plan.commits.length).toBeLessThanOrEqual(k);
+        expect(plan.commits.filter((s) => probes.some((p) => p.sha === s))).toEqual([]);
+        probes.push(...plan.commits.map((s) => probe(s, round)));
+        row = { ...row, round };
+      }
+    }
+  });
+
+  it("after a round that lost a commit's verdict, plans the same round again for that commit only", () => {
+    const options = jobOptions({ runners: 3, commits: 30 });
+    const first = planRound(jobRow({ ...base, options }), replay(jobRow({ ...base, options }), graph, []), []);
+    if (first.kind !== "round") throw new Error("no first round");
+    const [kept1, lost, kept2] = first.commits as [string, string, string];
+    // Attempt 1 got two of the round's three verdicts, then failed; attempt 2 plans.
+    const probes = [probe(kept1, 1), probe(kept2, 1)];
+    const row = jobRow({ ...base, options, attempts: 2, round: 1, round_commits: first.commits, dispatch_intent_attempt: 1 });
+    expect(planRound(row, replay(row, graph, probes), probes)).toEqual({ kind: "round", round: 1, commits: [lost], retry: true });
+    // A lost commit the verdicts got made pointless is not re-run: the next round is planned.
+    const pointless = [probe(kept1, 1), probe(kept2, 1), probe(lost, 2, 2)];
+    const next = planRound(row, replay(row, graph, pointless), pointless);
+    expect(next).toMatchObject({ kind: "round", round: 2, retry: false });
+  });
+
+  it("a flaky round fills the runners by testing the best commits twice, never more", () => {
+    const options = jobOptions({ runners: 7, commits: 3, flaky: true });
+    const small: RangeGraph = graph.slice(0, 3);
+    const row = jobRow({ ...base, bad_sha: small[2]![0]!, options });
+    const plan = planRound(row, replay(row, small, []), []);
+    if (plan.kind !== "round") throw new Error("no round");
+    const counts = new Map<string, number>();
+    for (const s of plan.commits) counts.set(s, (counts.get(s) ?? 0) + 1);
+    expect(plan.commits.length).toBeGreaterThan(new Set(plan.commits).size);
+    expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
+  });
+
+  it("the progress of a round: about how many rounds, what is left, a strip of the range", () => {
+    const options = jobOptions({ runners: 3, commits: 30 });
+    const row = jobRow({ ...base, options, round: 1 });
+    const probes = [probe(shas[8]!, 1), probe(shas[15]!, 1), probe(shas[23]!, 1)];
+    const bisection = replay(row, graph, probes);
+    const plan = planRound(row, bisection, probes);
+    if (plan.kind !== "round") throw new Error("no round");
+    const started = new Date("2026-12-06T10:00:00Z");
+    const now = new Date("2026-12-06T10:04:00Z");
+    const progress = roundProgress(row, graph, bisection, probes, plan.commits, 2, started, now);
+    // c16 … c23 may hold the culprit: 8 commits, 2 more rounds at 3 a round.
+    expect(progress).toMatchObject({ round: 2, rounds: 3, testing: 3, left: 8 });
+    // One round took 4 minutes: two more end at about 10:12.
+    expect(progress.eta?.toISOString()).toBe("2026-12-06T10:12:00.000Z");
+    expect([...progress.strip]).toHaveLength(30);
+    expect(progress.strip.startsWith("⬛".repeat(7) + "🟩")).toBe(true);
+    expect(progress.strip).toContain("🔵");
+    expect(progress.strip.endsWith("🟥" + "⬛".repeat(7))).toBe(true);
+  });
+});
