@@ -320,7 +320,9 @@ describe("an instance killed between rounds", () => {
       expect(probes.filter((p) => p.round === 1).map((p) => p.sha)).toEqual(round1.map((p) => p.sha));
       expect(probes.length).toBe(runs.reduce((n, r) => n + commitsOf(r).length, 0));
 
-      // One comment by the App on the thread: the status comment, now the answer.
+      // One comment by the App on the thread: the status comment, edited into the answer (the
+      // result is recorded first, then the comment edited).
+      await until("the status comment shows the answer", () => botComments(double, name, 1).some((c) => c.body.includes("is the first bad commit")));
       const own = botComments(double, name, 1);
       expect(own).toHaveLength(1);
       expect(own[0]!.body).toContain("is the first bad commit");

@@ -4,7 +4,7 @@
  * code spans and table cells, and nothing in them mentions, links or injects HTML.
  */
 import { describe, expect, it } from "vitest";
-import { isStatusCommentOf, statusComment, type StatusPhase } from "../../../app/src/messages/status-comment.js";
+import { isStatusCommentOf, rangeStrip, statusComment, type StatusPhase, type StripState } from "../../../app/src/messages/status-comment.js";
 import { job, options, RUN_URL } from "./fixtures.js";
 import { githubCells, render, renderedRows, textOf } from "./render-markdown.js";
 
@@ -75,5 +75,41 @@ describe("status comment", () => {
     expect(out).toContain("| Range | 1,234 commits · flaky-aware, first parent only, 4 commits at a time |");
     expect(out).toContain("· time limit 60 min · 10m per test |");
     expect(statusComment(job(), options(), QUEUED)).not.toContain("per test");
+  });
+
+  it("a fan-out round: the round of about how many, its run, what is left, the strip with its legend, the end time", () => {
+    const progress = {
+      round: 2,
+      rounds: 4,
+      testing: 7,
+      left: 128,
+      strip: rangeStrip(["good", "ruled-out", "testing", "candidate", "bad"]),
+      eta: new Date("2026-11-27T14:31:00Z"),
+    };
+    const out = statusComment(job({ attempts: 1 }), options({ runners: 7 }), { phase: "round", runUrl: RUN_URL, progress }, new Date("2026-11-27T14:09:30Z"));
+    expect(out).toContain(
+      `🏃 Round 2 of about 4: [workflow run](${RUN_URL}) testing 7 commits on 7 runners. 128 commits may hold the culprit; done at about 14:31 UTC (in ~22 min).`,
+    );
+    expect(out).toContain("\n🟩⬛🔵⬜🟥\n<sub>🟩 good · 🟥 bad · 🟨 skipped · 🔵 testing now · ⬜ may hold the culprit · ⬛ ruled out · oldest first</sub>");
+    expect(out).toContain("| Range | 1,234 commits · 7 runners a round |");
+    // Before a round has ended there is nothing to estimate from; a retried round names its attempt.
+    const first = statusComment(job({ attempts: 2 }), options({ runners: 7 }), {
+      phase: "round",
+      runUrl: "javascript:alert(1)",
+      progress: { ...progress, round: 1, eta: null },
+    });
+    expect(first).toContain(
+      "testing 7 commits on 7 runners (attempt 2 of 3). 128 commits may hold the culprit; an estimate of the end comes after the first round.",
+    );
+    expect(first).not.toContain("javascript:");
+  });
+
+  it("the strip shows a long range in at most 48 cells, each its most telling commit", () => {
+    const states = Array.from({ length: 1000 }, (_, i): StripState => (i === 500 ? "bad" : i < 400 ? "ruled-out" : "candidate"));
+    const strip = [...rangeStrip(states)];
+    expect(strip).toHaveLength(48);
+    expect(strip.filter((c) => c === "🟥")).toHaveLength(1);
+    expect(strip[0]).toBe("⬛");
+    expect(strip.at(-1)).toBe("⬜");
   });
 });
