@@ -3,9 +3,10 @@
  * runner jobs, billed runner minutes, GitHub API calls and how much wall time a bisection of N
  * commits takes with k runners a round, against the single-runner bisection of today.
  *
- * The planning is the real engine (`Bisection.next(k)`, deterministic mode): each round asks it
- * for k commits, every one is tested on its own runner, and the round's verdicts are recorded
- * together before the next round is planned, as the App will do. The clock is a model:
+ * The planning is the App's own (`planRound` in app/src/worker/fan-out.ts): each round replays the
+ * verdicts recorded so far into the engine and asks it for k commits, every one is tested on its
+ * own runner, and the round's verdicts are recorded together before the next round is planned.
+ * The single runner is the engine one test at a time, as the Action runs it. The clock is a model:
  * - a runner job waits `startSeconds` (queue and boot) before its steps run, then spends
  *   `setupSeconds` (checkout, the Action's setup) before the test, and `testSeconds` per test;
  * - the single-runner bisection is one job: one start, one setup, then its tests one after another;
@@ -16,7 +17,8 @@
  * API calls per round, reading the verdicts from artifacts (DESIGN "Workflow": one
  * `bisect-result-<job>-<n>` per matrix job): dispatch 1 (with the run's id in its answer), artifact
  * list ⌈k/100⌉, one download per job, the status comment's edit 1 — k + 3 for k ≤ 100. The
- * single-runner bisection pays the same four once.
+ * single-runner bisection pays the same four once. A fan-out also reads the range's graph once:
+ * one compare page per 100 commits (11 for N = 1,024), counted in its total.
  *
  * "Start-up overlapped" is what the wall time would be if the next round's runners were started
  * while the current round tests, and took their commits when it ends (not built: a runner cannot
@@ -25,7 +27,11 @@
  * Run alone: npx tsx bench/fanout.ts   (also part of `npm run bench`)
  */
 import { fileURLToPath } from "node:url";
-import { Bisection, type CommitNode } from "../action/src/bisect/index.js";
+import { Bisection, type BisectStatus, type CommitNode } from "../action/src/bisect/index.js";
+import type { StoredProbe } from "../app/src/store/store.js";
+import { COMPARE_PAGE, planRound, replay, type RangeGraph } from "../app/src/worker/fan-out.js";
+import { job as jobRow } from "../test/app/messages/fixtures.js";
+import { jobOptions } from "../test/support/jobs.js";
 import { mulberry32 } from "../test/support/history.js";
 import { table } from "./engine.js";
 import { mainlineWithMerges } from "./wall-time.js";
@@ -96,21 +102,35 @@ interface Outcome {
 
 /** One bisection of `history` with the culprit `culprit`: single-runner when `runners` is null, else `runners` jobs a round. */
 export function simulate(history: History, culprit: string, runners: number | null, clock: FanoutClock = ISSUE_CLOCK): Outcome {
-  const bisection = Bisection.create({ commits: history.commits, bad: history.bad, goods: [history.good] });
   const broken = history.containsCulprit(culprit);
   const tested = new Set<string>();
   const perRound: number[] = [];
-  for (;;) {
-    const chosen = bisection.next(runners ?? 1);
-    if (chosen.length === 0) break;
-    for (const sha of chosen) {
-      if (tested.has(sha)) throw new Error(`${sha} was tested twice (deterministic mode never does that)`);
-      tested.add(sha);
-      bisection.record(sha, broken(sha) ? "bad" : "good");
+  const test = (sha: string) => {
+    if (tested.has(sha)) throw new Error(`${sha} was tested twice (deterministic mode never does that)`);
+    tested.add(sha);
+    return broken(sha) ? "bad" : "good";
+  };
+  let status: BisectStatus;
+  if (runners === null) {
+    const bisection = Bisection.create({ commits: history.commits, bad: history.bad, goods: [history.good] });
+    for (let [sha] = bisection.next(); sha; [sha] = bisection.next()) bisection.record(sha, test(sha));
+    status = bisection.status();
+  } else {
+    // The App's loop: the job row as the store keeps it, the verdicts as recorded probes.
+    const graph: RangeGraph = history.commits.filter((c) => c.sha !== history.good).map((c) => [c.sha, ...c.parents]);
+    let row = jobRow({ good_shas: [history.good], bad_sha: history.bad, resume_from_attempt: 1, attempts: 1, round: 0, round_commits: [], options: jobOptions({ runners }) });
+    const probes: StoredProbe[] = [];
+    for (;;) {
+      const plan = planRound(row, replay(row, graph, probes), probes);
+      if (plan.kind === "done") {
+        status = plan.status;
+        break;
+      }
+      for (const sha of plan.commits) probes.push({ attempt: 1, sha, verdict: test(sha), exitCode: 0, durationMs: 60_000, round: plan.round });
+      perRound.push(plan.commits.length);
+      row = { ...row, round: plan.round };
     }
-    perRound.push(chosen.length);
   }
-  const status = bisection.status();
   if (status.state !== "culprit" || status.sha !== culprit) throw new Error(`missed ${culprit}: ${JSON.stringify(status)}`);
   const tests = tested.size;
   const { startSeconds, setupSeconds, testSeconds } = clock;
@@ -132,7 +152,8 @@ export function simulate(history: History, culprit: string, runners: number | nu
     jobs: tests,
     tests,
     runnerMinutes: tests * Math.ceil(job / 60),
-    apiCalls: perRound.reduce((sum, k) => sum + 3 + Math.ceil(k / 100) - 1 + k, 0),
+    // The rounds, and the range's graph read once (one compare page per 100 commits).
+    apiCalls: perRound.reduce((sum, k) => sum + 3 + Math.ceil(k / 100) - 1 + k, 0) + Math.ceil(history.candidates.length / COMPARE_PAGE),
     wallSeconds: perRound.length * (startSeconds + job),
     overlappedSeconds: startSeconds + perRound.length * job,
   };
