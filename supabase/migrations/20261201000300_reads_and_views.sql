@@ -158,12 +158,15 @@ select
     filter (where j.finished_at is not null) as median_seconds,
   percentile_cont(0.95) within group (order by extract(epoch from j.finished_at - j.created_at))
     filter (where j.finished_at is not null) as p95_seconds,
-  round(avg(j.tested) filter (where j.tested is not null), 1) as tests_per_bisect
+  round(avg(j.tested) filter (where j.tested is not null), 1) as tests_per_bisect,
+  count(*) filter (where j.round > 0) as fan_outs,
+  sum(j.runner_jobs) as runner_jobs,
+  sum(j.runner_minutes) as runner_minutes
 from public.bisect_jobs j
 where j.created_at > now() - interval '30 days'
 group by j.repository;
 
-comment on view public.bisect_repository_stats is 'Per repository, for the jobs of the last 30 days: jobs by state, how often a culprit was found, how long bisects take and how many tests they need.';
+comment on view public.bisect_repository_stats is 'Per repository, for the jobs of the last 30 days: jobs by state, how often a culprit was found, how long bisects take, how many tests they need and what fan-outs cost in runners.';
 select public.bisect_comment_columns('public.bisect_repository_stats', $$
 repository: owner/name.
 jobs: Jobs accepted in the last 30 days.
@@ -178,6 +181,9 @@ success_rate: succeeded / (succeeded + failed + timed out).
 median_seconds: Median time from the comment to the answer.
 p95_seconds: 95th percentile of that time.
 tests_per_bisect: Average test runs per finished bisect.
+fan_outs: Jobs that bisected in rounds across several runners (runners > 1).
+runner_jobs: Runner jobs those fan-outs dispatched (one per commit of every round).
+runner_minutes: Runner minutes their tests took, each job counted in whole minutes (as GitHub bills).
 $$);
 
 /**

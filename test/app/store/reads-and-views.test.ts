@@ -262,6 +262,8 @@ describe.each(TRANSPORTS)("reads and dashboard views on %s", (transport) => {
       await create(); // queued
       await create(REPO_B); // another repository
       await claimOne("worker-a", 100);
+      // A fan-out's cost, as bisect_record_dispatch and bisect_add_probes count it.
+      await admin.query("update public.bisect_jobs set round = 3, runner_jobs = 17, runner_minutes = 21 where id = $1", [culprit]);
 
       const { rows } = await admin.query<Record<string, unknown>>("select * from public.bisect_repository_stats order by repository");
       expect(rows).toHaveLength(2);
@@ -280,6 +282,9 @@ describe.each(TRANSPORTS)("reads and dashboard views on %s", (transport) => {
         culprits_found: n(a!.culprits_found),
         success_rate: n(a!.success_rate),
         tests_per_bisect: n(a!.tests_per_bisect),
+        fan_outs: n(a!.fan_outs),
+        runner_jobs: n(a!.runner_jobs),
+        runner_minutes: n(a!.runner_minutes),
       }).toEqual({
         jobs: 5,
         queued: 0,
@@ -291,6 +296,9 @@ describe.each(TRANSPORTS)("reads and dashboard views on %s", (transport) => {
         culprits_found: 1,
         success_rate: 0.667,
         tests_per_bisect: 5,
+        fan_outs: 1,
+        runner_jobs: 17,
+        runner_minutes: 21,
       });
       expect(n(a!.median_seconds)).toBeGreaterThanOrEqual(0);
       expect(n(a!.p95_seconds)).toBeGreaterThanOrEqual(n(a!.median_seconds)!);
