@@ -163,3 +163,13 @@ describe("progress", () => {
     expect(status.history[1]).toContain("⬛");
   });
 });
+
+describe("what the runners cannot tell", () => {
+  it("a command found nowhere ends with that error, not with the range's first commit blamed", async () => {
+    const repo = await linear(40, 25);
+    const job = await bisect(repo, "/bisect v1.0..main --runners 3 -- no-such-test-runner --all");
+    expect(job).toMatchObject({ state: "failed", verdict: "error", reason: "command-not-found", culprit_sha: null });
+    expect(answer(repo)).toContain("The command was not found (exit 127) at every commit tested");
+    expect(answer(repo)).not.toContain("is the first bad commit");
+  });
+});

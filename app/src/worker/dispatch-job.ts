@@ -118,7 +118,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
             progress: roundProgress(job, fan.graph, fan.bisection, fan.probes, job.round_commits, job.round, job.started_at, new Date()),
           }
         : { phase: "dispatched", runUrl: run.runUrl };
-      statusCommentId = await putStatus(octokit, job, phase, { earlierHolder: earlierDispatch || job.round > 1 });
+      statusCommentId = await putStatus(octokit, job, phase, { earlierHolder: earlierDispatch });
     } catch (error) {
       // The thread refused the comment (issue deleted, locked…): the run goes on regardless.
       log.warn({ error: describeError(error) }, "could not show the status comment");

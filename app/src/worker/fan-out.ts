@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Bisection, type BisectStatus } from "../../../action/src/bisect/index.js";
 import type { Probe, ResultDocument } from "../../../action/src/result-document.js";
-import { endedResult, resultBase } from "../../../action/src/runner/run-result.js";
+import { endedResult, resultBase, type RunFailure } from "../../../action/src/runner/run-result.js";
 import type { WorkflowInputs } from "../github/dispatch.js";
 import type { Octokit, RepoRef } from "../github/octokit.js";
 import { ArtifactProblem, downloadResult, listRoundArtifacts } from "../github/result-artifact.js";
@@ -256,8 +256,29 @@ export async function readRoundVerdicts(octokit: Octokit, where: RepoRef, job: J
   return { probes, missing, problems };
 }
 
+/**
+ * Every commit tested failed the same way a shell fails to run a command (exit 127: not found;
+ * 126: not executable), none passed: the command cannot run, at the oldest commit of the range
+ * too. A runner on one commit cannot tell, as the single runner does by re-testing the good
+ * commit; the search would blame the range's first commit for it. Null when any test passed.
+ */
+function commandFailure(probes: readonly Probe[]): RunFailure | undefined {
+  const verdicts = probes.filter((p) => p.verdict !== "error");
+  const codes = new Set(verdicts.map((p) => p.exitCode));
+  if (verdicts.length === 0 || verdicts.some((p) => p.verdict !== "bad") || codes.size !== 1) return undefined;
+  const tested = `${verdicts.length} commit${verdicts.length === 1 ? "" : "s"}`;
+  if (codes.has(127))
+    return { reason: "command-not-found", message: `The command was not found (exit 127) at every commit tested (${tested}), the oldest of the range too.` };
+  if (codes.has(126))
+    return {
+      reason: "command-not-executable",
+      message: `The command could not be executed (exit 126) at every commit tested (${tested}), the oldest of the range too.`,
+    };
+  return undefined;
+}
+
 /** The result document of a fan-out that ended: the engine's verdict over every round's probes. */
 export function fanOutResult(job: JobRow, bisection: Bisection, status: BisectStatus, probes: readonly Probe[]): ResultDocument {
   const range = { good: [...job.good_shas], bad: job.bad_sha, size: bisection.rangeSize };
-  return endedResult(resultBase(String(job.id), range, probes), status, undefined, undefined);
+  return endedResult(resultBase(String(job.id), range, probes), status, commandFailure(probes), undefined);
 }
