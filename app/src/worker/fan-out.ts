@@ -23,8 +23,6 @@ import { describeError, isPermanent, PermanentError } from "./github-errors.js";
 export const COMPARE_PAGE = 100;
 /** Pages read for one good at most (10,000 commits): a range past it is refused, not read forever. */
 const MAX_COMPARE_PAGES = 100;
-/** In flaky mode, how often one round tests the same commit at most. */
-const MAX_REPEATS = 2;
 
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 const comparePageSchema = z.object({
@@ -118,9 +116,10 @@ function without(commits: readonly string[], taken: readonly string[]): string[]
  * What the job dispatches next. A round an earlier attempt began and did not finish (a runner
  * lost, an artifact missing: its verdicts so far are recorded under that attempt) is dispatched
  * again for the commits still without a verdict that can still tell something; otherwise the
- * next round is planned: up to `runners` commits, running none twice in deterministic mode; in
- * flaky mode, when fewer commits are worth testing than there are runners, the best are tested
- * on two runners each.
+ * next round is planned: up to `runners` distinct commits (the engine never repeats a commit in
+ * one round). Flaky mode re-tests a commit in a later round when the posterior asks for it, never
+ * twice in one round: the round's matrix is keyed by commit, and GitHub does not document that
+ * two equal matrix values make two jobs, so one artifact per index could not be promised.
  */
 export function planRound(job: JobRow, bisection: Bisection, probes: readonly StoredProbe[]): RoundPlan {
   const intent = job.dispatch_intent_attempt;
@@ -134,10 +133,6 @@ export function planRound(job: JobRow, bisection: Bisection, probes: readonly St
   const k = job.options.runners;
   const commits = bisection.next(k);
   if (commits.length === 0) return { kind: "done", status };
-  if (job.options.flaky) {
-    const best = [...commits];
-    for (let i = 0; commits.length < k && i < best.length * (MAX_REPEATS - 1); i++) commits.push(best[i % best.length]!);
-  }
   return { kind: "round", round: job.round + 1, commits, retry: false };
 }
 
