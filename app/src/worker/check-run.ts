@@ -274,9 +274,11 @@ export async function finishFanOut(
 ): Promise<CheckOutcome> {
   const all: Probe[] = [...args.probes.map(({ attempt: _attempt, ...p }) => p), ...args.newProbes];
   const result = fanOutResult(job, args.bisection, args.status, all);
-  const perRound: number[] = [];
-  for (const p of all) if (p.round > 0) perRound[p.round - 1] = (perRound[p.round - 1] ?? 0) + 1;
-  return answer(job, deps, octokit, result, [...args.newProbes], args.runUrl ?? job.run_url ?? "", Date.now(), { perRound: [...perRound].map((n) => n ?? 0) });
+  // The commits each round tested, in round order (a round re-dispatched after a lost runner is one round).
+  const byRound = new Map<number, number>();
+  for (const p of all) byRound.set(p.round, (byRound.get(p.round) ?? 0) + 1);
+  const perRound = [...byRound].sort(([a], [b]) => a - b).map(([, n]) => n);
+  return answer(job, deps, octokit, result, [...args.newProbes], args.runUrl ?? job.run_url ?? "", Date.now(), { perRound });
 }
 
 /**

@@ -132,7 +132,8 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
       statusCommentId,
     });
     if (!recorded) return stopIfCancelled(octokit, job, run, deps);
-    deps.metrics?.observeDispatch(job);
+    // Comment to first run: a fan-out's later rounds are not dispatches of the job.
+    if (job.round <= 1) deps.metrics?.observeDispatch(job);
     log.info({ run: run.runId, attempt: job.attempts, ...(fan ? { round: job.round, commits: job.round_commits.length } : {}) }, "dispatched");
     return true;
   } catch (error) {
