@@ -175,10 +175,21 @@ const STATE_WORDS: Record<JobRow["state"], string> = {
   timed_out: "timed out",
 };
 
+const TERMINAL = new Set<JobRow["state"]>(["succeeded", "failed", "cancelled", "timed_out"]);
+
 export function statusReply(job: JobRow, position: number | null): string {
   const lines = [`Bisect #${job.id} (${codeSpan(`${job.good_refs.join(",")}..${job.bad_ref}`)}) is **${STATE_WORDS[job.state]}**.`];
   if (position !== null) lines.push(`Place in this repository's queue: ${position}.`);
   lines.push(`Attempt ${job.attempts} of ${job.max_attempts}.`);
+  if (job.round > 0) {
+    const testing =
+      job.round_commits.length > 0 && !TERMINAL.has(job.state)
+        ? `, testing ${job.round_commits.length} commit${job.round_commits.length === 1 ? "" : "s"}`
+        : "";
+    lines.push(
+      `Round ${job.round} on ${job.options.runners} runners a round${testing}; ${job.runner_jobs} runner job${job.runner_jobs === 1 ? "" : "s"} so far.`,
+    );
+  }
   if (job.run_url !== null && escapeUrl(job.run_url) !== null) lines.push(`${link("Workflow run", job.run_url)}.`);
   if (job.verdict === "culprit" && job.culprit_sha) lines.push(`Culprit: ${codeSpan(job.culprit_sha)}.`);
   if (job.error) lines.push(`Reason: ${codeSpan(job.error, 300)}`);

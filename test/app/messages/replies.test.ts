@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { flagSyntax, OPTIONS, optionsOn } from "../../../action/src/options.js";
 import { parseComment } from "../../../app/src/command/parse-command.js";
 import { cancelledStatus, helpReply, statusReply } from "../../../app/src/messages/replies.js";
-import { job } from "./fixtures.js";
+import { options, job } from "./fixtures.js";
 import { githubCells, render, renderedRows, textOf } from "./render-markdown.js";
 
 describe("/bisect help", () => {
@@ -47,6 +47,13 @@ describe("status and cancel", () => {
     expect(statusReply(job({ run_url: "javascript:alert(1)" }), null)).not.toContain("javascript:");
     expect(cancelledStatus(job({ run_url: run }), "mona")).toContain(`Its [workflow run](${run}) is cancelled too.`);
     expect(cancelledStatus(job({ run_url: "javascript:alert(1)" }), "mona")).not.toContain("javascript:");
+  });
+
+  it("status names a fan-out's round, what it tests and the runner jobs so far", () => {
+    const fanOut = { round: 3, round_commits: ["a", "b", "c"], runner_jobs: 17, options: options({ runners: 7 }) };
+    expect(statusReply(job({ ...fanOut, state: "dispatched" }), null)).toContain("Round 3 on 7 runners a round, testing 3 commits; 17 runner jobs so far.");
+    expect(statusReply(job({ ...fanOut, state: "succeeded" }), null)).toContain("Round 3 on 7 runners a round; 17 runner jobs so far.");
+    expect(statusReply(job({ state: "dispatched" }), null)).not.toContain("Round");
   });
 
   it("quote the reason and the login", () => {
