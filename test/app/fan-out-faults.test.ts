@@ -179,6 +179,8 @@ describe("in process", () => {
     const text = answer(repo);
     expect(text).toContain("is the first bad commit");
     expect(text).toContain(`${job.runner_jobs} runner jobs`);
+    // A round re-done is still one round.
+    expect(text).toContain(`| Rounds | ${runs.length - 1} rounds: `);
     expect(h.double.violations).toEqual([]);
   }, 240_000);
 
