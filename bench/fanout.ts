@@ -118,7 +118,15 @@ export function simulate(history: History, culprit: string, runners: number | nu
   } else {
     // The App's loop: the job row as the store keeps it, the verdicts as recorded probes.
     const graph: RangeGraph = history.commits.filter((c) => c.sha !== history.good).map((c) => [c.sha, ...c.parents]);
-    let row = jobRow({ good_shas: [history.good], bad_sha: history.bad, resume_from_attempt: 1, attempts: 1, round: 0, round_commits: [], options: jobOptions({ runners }) });
+    let row = jobRow({
+      good_shas: [history.good],
+      bad_sha: history.bad,
+      resume_from_attempt: 1,
+      attempts: 1,
+      round: 0,
+      round_commits: [],
+      options: jobOptions({ runners }),
+    });
     const probes: StoredProbe[] = [];
     for (;;) {
       const plan = planRound(row, replay(row, graph, probes), probes);

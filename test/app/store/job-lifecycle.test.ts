@@ -933,7 +933,7 @@ describe.each(TRANSPORTS)("job lifecycle through the Store on %s", (transport) =
       expect(await dispatch(id, successor.token, RUN_ID, 0)).toBe(true);
       const check = await claimOne("w2");
       expect(await store.call("recordDispatchIntent", { jobId: id, token: check.token })).toBe(false);
-      expect(await store.call("attemptRuns", { jobId: id })).toEqual([{ attempt: 1, run_id: RUN_ID, started_at: expect.any(Date) }]);
+      expect((await store.call("attemptRuns", { jobId: id })).map(({ attempt, run_id }) => ({ attempt, run_id }))).toEqual([{ attempt: 1, run_id: RUN_ID }]);
     });
 
     it("keeps the status comment the holder set, through to the result", async () => {
