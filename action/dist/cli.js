@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-OSMC5WF4.js";
+} from "./shared-VHPRD7XM.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";
@@ -198,7 +198,7 @@ async function bisect(settings, io) {
       case "start": {
         const at = settings.parallel > 1 ? `, ${settings.parallel} at a time` : "";
         log(
-          `Bisecting ${event.rangeSize} commit${event.rangeSize === 1 ? "" : "s"} between ${settings.good.join(", ")} and ${settings.bad}${settings.flaky ? " (flaky mode)" : ""}: about ${event.estimatedTests} test${event.estimatedTests === 1 ? "" : "s"}${at}.
+          `Bisecting ${event.rangeSize} commit${event.rangeSize === 1 ? "" : "s"} between ${settings.good.join(", ")} and ${settings.bad}${settings.findFix ? ", looking for the fix" : ""}${settings.flaky ? " (flaky mode)" : ""}: about ${event.estimatedTests} test${event.estimatedTests === 1 ? "" : "s"}${at}.
 `
         );
         if (event.mergeBases.length > 0) {
@@ -245,6 +245,10 @@ async function bisect(settings, io) {
   await printSummary(result, git, settings, log, performance.now() - started);
   return result;
 }
+function noFixReason(result, bad) {
+  if (result.reason === "flake") return "the passes look like flakes: no commit in the range is likely to have fixed the test.";
+  return `${bad} still fails the test, so no commit in the range fixed it.`;
+}
 async function printSummary(result, git, settings, log, elapsedMs) {
   const stats = `Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"} (${result.range.size} commits in range), ${seconds(elapsedMs)}.`;
   log("\n");
@@ -252,11 +256,13 @@ async function printSummary(result, git, settings, log, elapsedMs) {
     case "culprit": {
       const c = await git.describe(result.culprit.sha);
       const confidence = settings.flaky ? `confidence ${result.culprit.confidence.toFixed(3)}` : "confidence 1 (deterministic test)";
-      log(`First bad commit: ${c.sha}
+      log(
+        `${settings.findFix ? "First fixed commit" : "First bad commit"}: ${c.sha}
     ${c.subject}
     Author: ${c.authorName} <${c.authorEmail}>
     Date:   ${c.date}
-`);
+`
+      );
       log(`${stats} ${confidence[0].toUpperCase()}${confidence.slice(1)}.
 `);
       break;
@@ -264,7 +270,9 @@ async function printSummary(result, git, settings, log, elapsedMs) {
     case "ambiguous": {
       const outOfTests = result.reason === "out-of-tests";
       log(
-        outOfTests ? "The tests ran out before one commit reached the confidence. The likeliest first bad commits:\n" : "Only skipped commits are left to test. The first bad commit could be any of:\n"
+        outOfTests ? `The tests ran out before one commit reached the confidence. The likeliest first ${settings.findFix ? "fixed" : "bad"} commits:
+` : `Only skipped commits are left to test. The first ${settings.findFix ? "fixed" : "bad"} commit could be any of:
+`
       );
       for (const c of await git.describeMany(result.candidates)) log(`    ${c.sha}  ${c.subject}
 `);
@@ -276,9 +284,13 @@ async function printSummary(result, git, settings, log, elapsedMs) {
       break;
     }
     case "no-culprit":
-      log(`No culprit: ${result.error ?? "no commit in the range fails the test."}
+      log(
+        settings.findFix ? `No fix: ${noFixReason(result, settings.bad)}
 ${stats}
-`);
+` : `No culprit: ${result.error ?? "no commit in the range fails the test."}
+${stats}
+`
+      );
       break;
     case "error":
       log(`bisect-bot: ${result.error}

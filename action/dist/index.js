@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-OSMC5WF4.js";
+} from "./shared-VHPRD7XM.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -694,12 +694,14 @@ function commitLink(sha, links) {
   return links.commitUrl ? `[\`${short(sha)}\`](${links.commitUrl(sha)})` : `\`${short(sha)}\``;
 }
 var seconds = (ms) => `${(ms / 1e3).toFixed(1)} s`;
-function renderSummary(result, commits, links) {
+function renderSummary(result, commits, links, findFix = false) {
+  const first = findFix ? "first fixed commit" : "first bad commit";
+  const [oldTerm, newTerm] = findFix ? ["broken", "fixed"] : ["good", "bad"];
   const subject = (sha) => escapeMarkdown(commits.get(sha)?.subject ?? "");
   const lines = ["## Bisect", ""];
   const size = result.range.size > 0 ? `, ${result.range.size} commit${result.range.size === 1 ? "" : "s"}` : "";
   lines.push(
-    `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (good) .. ${commitLink(result.range.bad, links)} (bad)${size}. Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
+    `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (${oldTerm}) .. ${commitLink(result.range.bad, links)} (${newTerm})${size}. Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
     ""
   );
   const candidateList = (shas) => {
@@ -710,13 +712,13 @@ function renderSummary(result, commits, links) {
     case "culprit": {
       const c = result.culprit;
       const info2 = commits.get(c.sha);
-      lines.push(`### First bad commit: ${commitLink(c.sha, links)} ${subject(c.sha)}`, "");
+      lines.push(`### ${findFix ? "First fixed commit" : "First bad commit"}: ${commitLink(c.sha, links)} ${subject(c.sha)}`, "");
       if (info2) lines.push(`Author: ${escapeMarkdown(info2.authorName)}, ${info2.date}`, "");
       lines.push(`Confidence: ${c.confidence === 1 ? "1 (deterministic test)" : c.confidence.toFixed(3)}`, "");
       break;
     }
     case "ambiguous":
-      lines.push("### The first bad commit could be any of:", "");
+      lines.push(`### The ${first} could be any of:`, "");
       candidateList(result.candidates);
       lines.push(
         "",
@@ -725,7 +727,14 @@ function renderSummary(result, commits, links) {
       );
       break;
     case "no-culprit":
-      lines.push(`### No culprit`, "", escapeMarkdown(result.error ?? "No commit in the range fails the test."), "");
+      lines.push(
+        ...findFix ? [
+          "### No fix",
+          "",
+          result.reason === "flake" ? "The passes look like flakes: no commit is likely to have fixed the test." : "The newest commit still fails the test: no commit in the range fixed it."
+        ] : ["### No culprit", "", escapeMarkdown(result.error ?? "No commit in the range fails the test.")],
+        ""
+      );
       break;
     case "error":
       lines.push(`### Bisect failed`, "", escapeMarkdown(result.error ?? "Unknown error."), "");
@@ -744,7 +753,7 @@ function renderSummary(result, commits, links) {
       lines.push(
         `### Probes tested: the bisection goes on`,
         "",
-        result.candidates.length > 0 ? `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.` : "Bisect Bot plans the next round from these verdicts.",
+        result.candidates.length > 0 ? `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the ${first}.` : "Bisect Bot plans the next round from these verdicts.",
         ""
       );
       break;
@@ -859,15 +868,15 @@ async function bisect(settings, resultFile, signal) {
     onEvent,
     onOutput: (sha, chunk) => output.get(sha)?.push(chunk)
   });
-  await writeSummary(result, git);
+  await writeSummary(result, git, settings.findFix);
   return result;
 }
-async function writeSummary(result, git) {
+async function writeSummary(result, git, findFix) {
   const shas = /* @__PURE__ */ new Set([...result.probes.map((p) => p.sha), ...result.candidates, ...result.culprit ? [result.culprit.sha] : []]);
   const commits = new Map((await git.describeMany([...shas])).map((c) => [c.sha, c]));
   const server = process.env.GITHUB_SERVER_URL ?? "https://github.com";
   const repository = process.env.GITHUB_REPOSITORY;
-  const markdown = renderSummary(result, commits, repository ? { commitUrl: (sha) => `${server}/${repository}/commit/${sha}` } : {});
+  const markdown = renderSummary(result, commits, repository ? { commitUrl: (sha) => `${server}/${repository}/commit/${sha}` } : {}, findFix);
   if (process.env.GITHUB_STEP_SUMMARY) await summary.addRaw(markdown).write();
   if (result.culprit) {
     const c = commits.get(result.culprit.sha);

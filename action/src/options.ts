@@ -174,6 +174,10 @@ export const OPTIONS = {
     name: "flaky",
     help: "for tests that fail at random: repeats tests, weighs every verdict, and may conclude the failure was a flake",
   }),
+  findFix: switchOption({
+    name: "find-fix",
+    help: "find the fix instead: the first commit where the test passes, from a good ref where it still fails to a bad ref where it passes (git bisect --term-old broken --term-new fixed)",
+  }),
   parallel: integerOption({
     name: "parallel",
     help: "test k commits at once, each in its own git worktree",
@@ -238,6 +242,7 @@ export type OptionDefinition = (typeof OPTIONS)[OptionKey];
 export const optionValuesSchema = z.object({
   firstParent: OPTIONS.firstParent.value,
   flaky: OPTIONS.flaky.value,
+  findFix: OPTIONS.findFix.value,
   parallel: OPTIONS.parallel.value,
   runners: OPTIONS.runners.value,
   confidence: OPTIONS.confidence.value,
@@ -262,6 +267,7 @@ export function isOptionKey(key: string): key is OptionKey {
 const JOB_OPTIONS = {
   firstParent: true,
   flaky: true,
+  findFix: true,
   parallel: true,
   runners: true,
   confidence: true,
@@ -269,8 +275,8 @@ const JOB_OPTIONS = {
   stepTimeoutSeconds: true,
 } as const;
 export const SURFACES = {
-  cli: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
-  action: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true },
+  cli: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
+  action: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true },
   comment: JOB_OPTIONS,
   config: JOB_OPTIONS,
 } as const satisfies Record<Surface, Partial<Record<OptionKey, true>>>;

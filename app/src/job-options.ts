@@ -9,6 +9,8 @@ import { OPTIONS, optionValuesSchema, SURFACES } from "../../action/src/options.
 export const jobOptionsSchema = optionValuesSchema.pick(SURFACES.comment).extend({
   /** Jobs stored before fan-out have no `runners`: one runner. */
   runners: OPTIONS.runners.value.default(OPTIONS.runners.default),
+  /** Jobs stored before `--find-fix` look for what broke. */
+  findFix: OPTIONS.findFix.value.default(OPTIONS.findFix.default),
   /** The workflow file in `.github/workflows` of the default branch. */
   workflow: z.string(),
   /** The branch the workflow is dispatched on (its file is read from there). */
@@ -33,6 +35,7 @@ export function estimateSteps(commits: number, parallel: number, flaky: boolean)
 /** How the search runs, for the comments' Range row: `flaky-aware, 7 runners a round`. */
 export function modeText(options: JobOptions): string {
   return [
+    options.findFix ? "finding the fix" : null,
     options.flaky ? "flaky-aware" : null,
     options.firstParent ? "first parent only" : null,
     options.runners > 1 ? `${options.runners} runners a round` : null,

@@ -14,6 +14,17 @@ const base = {
 const render = (doc: ResultDocument) => renderSummary(doc, new Map(), {});
 
 describe("the step summary", () => {
+  it("finding a fix, speaks of broken and fixed commits", () => {
+    const fix = (doc: ResultDocument) => renderSummary(doc, new Map(), {}, true);
+    const culprit = fix({ ...base, verdict: "culprit", culprit: { sha: sha(6), confidence: 1 }, candidates: [sha(6)] });
+    expect(culprit).toContain(`(broken) .. \`${sha(9).slice(0, 10)}\` (fixed), 8 commits.`);
+    expect(culprit).toContain(`### First fixed commit: \`${sha(6).slice(0, 10)}\``);
+    const none = fix({ ...base, verdict: "no-culprit", reason: "bad-commit-passes", candidates: [], error: "The bad commit passes the test." });
+    expect(none).toContain("### No fix\n\nThe newest commit still fails the test: no commit in the range fixed it.");
+    expect(none).not.toContain("bad commit");
+    expect(fix({ ...base, verdict: "ambiguous", reason: "only-skipped-left", candidates: [sha(6)] })).toContain("### The first fixed commit could be any of:");
+  });
+
   it("an interrupted run says so, with its message, and that its verdicts are kept", () => {
     const md = render({ ...base, verdict: "interrupted", reason: "cancelled", candidates: [], error: "Interrupted after 1 test: the bisection was stopped." });
     expect(md).toContain(

@@ -90,10 +90,10 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /** Parses the combined output of `git bisect run`. */
-export function parseBisectRunOutput(output: string, code: number): GitBisectOutcome {
-  const culprit = /^([0-9a-f]{40,64}) is the first bad commit$/m.exec(output);
+export function parseBisectRunOutput(output: string, code: number, newTerm = "bad"): GitBisectOutcome {
+  const culprit = new RegExp(`^([0-9a-f]{40,64}) is the first ${newTerm} commit$`, "m").exec(output);
   if (culprit) return { kind: "culprit", sha: culprit[1]! };
-  const any = /The first bad commit could be any of:\n((?:[0-9a-f]{40,64}\n)+)/.exec(output);
+  const any = new RegExp(`The first ${newTerm} commit could be any of:\\n((?:[0-9a-f]{40,64}\\n)+)`).exec(output);
   if (any) return { kind: "ambiguous", candidates: any[1]!.trim().split("\n") };
   const mergeBase = /The merge base ([0-9a-f]{40,64}) is bad\./.exec(output);
   if (mergeBase) return { kind: "merge-base-bad", sha: mergeBase[1]! };
@@ -106,8 +106,12 @@ export function parseBisectRunOutput(output: string, code: number): GitBisectOut
  */
 export async function runGitBisect(
   dir: string,
-  input: { bad: string; goods: readonly string[]; culprit: string; skips: readonly string[] },
+  input: { bad: string; goods: readonly string[]; culprit: string; skips: readonly string[]; terms?: { old: string; new: string } },
 ): Promise<GitBisectResult> {
+  // With terms (git bisect start --term-old broken --term-new fixed), `bisect run` still reads
+  // exit 0 as the old term and 1–127 as the new one: the oracle script answers in those terms.
+  const terms = input.terms ? ["--term-old", input.terms.old, "--term-new", input.terms.new] : [];
+  const newTerm = input.terms?.new ?? "bad";
   const gitDir = path.join(dir, ".git");
   const probesFile = path.join(gitDir, "oracle-probes");
   const bisect = await gitBisect();
@@ -117,16 +121,16 @@ export async function runGitBisect(
   try {
     // With a good that is not an ancestor of bad, `start` already checks out a merge base;
     // the script first tests it under `run`.
-    const start = await git(dir, [...bisect, "start", "--no-checkout", input.bad, ...input.goods], { allowFailure: true, env });
+    const start = await git(dir, [...bisect, "start", ...terms, "--no-checkout", input.bad, ...input.goods], { allowFailure: true, env });
     let output = start.stdout + start.stderr;
-    let outcome = parseBisectRunOutput(output, start.code);
+    let outcome = parseBisectRunOutput(output, start.code, newTerm);
     // git 2.39 quirk: when a tested merge base is good and git checks out a second merge base,
     // `bisect run` stops with "bisect run success" (exit 0) although nothing was found yet. A
     // user would run it again, so we do, a bounded number of times; tests accumulate.
     for (let round = 0; start.code === 0 && outcome.kind === "unknown" && round < 64; round++) {
       const run = await git(dir, [...bisect, "run", "sh", "-c", ORACLE_SCRIPT], { allowFailure: true, env });
       output += run.stdout + run.stderr;
-      outcome = parseBisectRunOutput(output, run.code);
+      outcome = parseBisectRunOutput(output, run.code, newTerm);
       if (run.code !== 0 || !/^bisect run success$/m.test(run.stdout)) break;
     }
     const probes = (await readFile(probesFile, "utf8")).split("\n").filter(Boolean);

@@ -12,6 +12,7 @@ export function jobOptions(overrides: Partial<JobOptions> = {}): JobOptions {
   return {
     firstParent: false,
     flaky: false,
+    findFix: false,
     parallel: 1,
     runners: 1,
     confidence: 0.99,

@@ -143,16 +143,16 @@ async function bisect(settings: ActionSettings, resultFile: string, signal: Abor
     onOutput: (sha, chunk) => output.get(sha)?.push(chunk),
   });
 
-  await writeSummary(result, git);
+  await writeSummary(result, git, settings.findFix);
   return result;
 }
 
-async function writeSummary(result: ResultDocument, git: GitCli): Promise<void> {
+async function writeSummary(result: ResultDocument, git: GitCli, findFix: boolean): Promise<void> {
   const shas = new Set([...result.probes.map((p) => p.sha), ...result.candidates, ...(result.culprit ? [result.culprit.sha] : [])]);
   const commits = new Map<string, CommitInfo>((await git.describeMany([...shas])).map((c) => [c.sha, c]));
   const server = process.env.GITHUB_SERVER_URL ?? "https://github.com";
   const repository = process.env.GITHUB_REPOSITORY;
-  const markdown = renderSummary(result, commits, repository ? { commitUrl: (sha) => `${server}/${repository}/commit/${sha}` } : {});
+  const markdown = renderSummary(result, commits, repository ? { commitUrl: (sha) => `${server}/${repository}/commit/${sha}` } : {}, findFix);
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
   if (result.culprit) {
     const c = commits.get(result.culprit.sha)!;

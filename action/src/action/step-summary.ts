@@ -30,13 +30,16 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
  * there is none, or where an interrupted or probe-mode run stands), the confidence, and a table
  * of every probe.
  */
-export function renderSummary(result: ResultDocument, commits: ReadonlyMap<string, CommitInfo>, links: Links): string {
+export function renderSummary(result: ResultDocument, commits: ReadonlyMap<string, CommitInfo>, links: Links, findFix = false): string {
+  // Finding a fix (git bisect's terms broken/fixed), the answer is the first commit that passes.
+  const first = findFix ? "first fixed commit" : "first bad commit";
+  const [oldTerm, newTerm] = findFix ? ["broken", "fixed"] : ["good", "bad"];
   const subject = (sha: string) => escapeMarkdown(commits.get(sha)?.subject ?? "");
   const lines: string[] = ["## Bisect", ""];
   // A range is never empty; size 0 means it was not counted (probe mode reads no history).
   const size = result.range.size > 0 ? `, ${result.range.size} commit${result.range.size === 1 ? "" : "s"}` : "";
   lines.push(
-    `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (good) .. ${commitLink(result.range.bad, links)} (bad)${size}. ` +
+    `Range: ${result.range.good.map((g) => commitLink(g, links)).join(", ")} (${oldTerm}) .. ${commitLink(result.range.bad, links)} (${newTerm})${size}. ` +
       `Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"}.`,
     "",
   );
@@ -48,13 +51,13 @@ export function renderSummary(result: ResultDocument, commits: ReadonlyMap<strin
     case "culprit": {
       const c = result.culprit!;
       const info = commits.get(c.sha);
-      lines.push(`### First bad commit: ${commitLink(c.sha, links)} ${subject(c.sha)}`, "");
+      lines.push(`### ${findFix ? "First fixed commit" : "First bad commit"}: ${commitLink(c.sha, links)} ${subject(c.sha)}`, "");
       if (info) lines.push(`Author: ${escapeMarkdown(info.authorName)}, ${info.date}`, "");
       lines.push(`Confidence: ${c.confidence === 1 ? "1 (deterministic test)" : c.confidence.toFixed(3)}`, "");
       break;
     }
     case "ambiguous":
-      lines.push("### The first bad commit could be any of:", "");
+      lines.push(`### The ${first} could be any of:`, "");
       candidateList(result.candidates);
       lines.push(
         "",
@@ -65,7 +68,18 @@ export function renderSummary(result: ResultDocument, commits: ReadonlyMap<strin
       );
       break;
     case "no-culprit":
-      lines.push(`### No culprit`, "", escapeMarkdown(result.error ?? "No commit in the range fails the test."), "");
+      lines.push(
+        ...(findFix
+          ? [
+              "### No fix",
+              "",
+              result.reason === "flake"
+                ? "The passes look like flakes: no commit is likely to have fixed the test."
+                : "The newest commit still fails the test: no commit in the range fixed it.",
+            ]
+          : ["### No culprit", "", escapeMarkdown(result.error ?? "No commit in the range fails the test.")]),
+        "",
+      );
       break;
     case "error":
       lines.push(`### Bisect failed`, "", escapeMarkdown(result.error ?? "Unknown error."), "");
@@ -85,7 +99,7 @@ export function renderSummary(result: ResultDocument, commits: ReadonlyMap<strin
         `### Probes tested: the bisection goes on`,
         "",
         result.candidates.length > 0
-          ? `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the first bad commit.`
+          ? `${result.candidates.length} commit${result.candidates.length === 1 ? "" : "s"} can still hold the ${first}.`
           : "Bisect Bot plans the next round from these verdicts.",
         "",
       );

@@ -4,4 +4,4 @@ export { Bisection, type BisectOptions, type BisectStatus } from "./bisection.js
 export { defaultFlakyOptions, type FlakyOptions } from "./flaky-search.js";
 export { CommitGraph, type CommitNode } from "./graph.js";
 export { computeRange, type RangeInput } from "./range.js";
-export { binarySteps, type TestVerdict } from "./search.js";
+export { binarySteps, engineVerdict, type TestVerdict } from "./search.js";

@@ -3,6 +3,18 @@ import type { ReasonFor } from "../result-document.js";
 /** What a test run says about one commit (exit 0, 1–127 except 125, and 125). */
 export type TestVerdict = "good" | "bad" | "skip";
 
+/**
+ * The engine looks for the first commit of the new state (`bad`). Finding a fix (`--find-fix`, git
+ * bisect's `--term-old broken --term-new fixed`), the new state is the test passing: a pass is
+ * `bad` to the engine and a failure `good`. Probes keep what the test said; only the engine is told
+ * the other way round.
+ * @example engineVerdict("good", true) === "bad"
+ */
+export function engineVerdict(verdict: TestVerdict, findFix: boolean): TestVerdict {
+  if (!findFix || verdict === "skip") return verdict;
+  return verdict === "good" ? "bad" : "good";
+}
+
 /** How a search ended: `reason` for the code that decides, `message` for people. Indices are positions in the range graph. */
 export type SearchOutcome =
   | { kind: "culprit"; index: number; confidence: number }

@@ -86,7 +86,7 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
         const at = settings.parallel > 1 ? `, ${settings.parallel} at a time` : "";
         log(
           `Bisecting ${event.rangeSize} commit${event.rangeSize === 1 ? "" : "s"} between ${settings.good.join(", ")} and ${settings.bad}` +
-            `${settings.flaky ? " (flaky mode)" : ""}: about ${event.estimatedTests} test${event.estimatedTests === 1 ? "" : "s"}${at}.\n`,
+            `${settings.findFix ? ", looking for the fix" : ""}${settings.flaky ? " (flaky mode)" : ""}: about ${event.estimatedTests} test${event.estimatedTests === 1 ? "" : "s"}${at}.\n`,
         );
         if (event.mergeBases.length > 0) {
           log(
@@ -129,6 +129,15 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
   return result;
 }
 
+/**
+ * Why a search for the fix found none, in the fix's terms: the engine's own message speaks of a
+ * "bad commit that passes" where, finding a fix, the newest commit still fails.
+ */
+function noFixReason(result: ResultDocument, bad: string): string {
+  if (result.reason === "flake") return "the passes look like flakes: no commit in the range is likely to have fixed the test.";
+  return `${bad} still fails the test, so no commit in the range fixed it.`;
+}
+
 /** The outcome for people, on stderr: the culprit with its author, the candidates left, or what went wrong. */
 async function printSummary(result: ResultDocument, git: GitCli, settings: CliSettings, log: (t: string) => void, elapsedMs: number) {
   const stats = `Tested ${result.tested} time${result.tested === 1 ? "" : "s"} in ${result.rounds} round${result.rounds === 1 ? "" : "s"} (${result.range.size} commits in range), ${seconds(elapsedMs)}.`;
@@ -137,7 +146,9 @@ async function printSummary(result: ResultDocument, git: GitCli, settings: CliSe
     case "culprit": {
       const c = await git.describe(result.culprit!.sha);
       const confidence = settings.flaky ? `confidence ${result.culprit!.confidence.toFixed(3)}` : "confidence 1 (deterministic test)";
-      log(`First bad commit: ${c.sha}\n    ${c.subject}\n    Author: ${c.authorName} <${c.authorEmail}>\n    Date:   ${c.date}\n`);
+      log(
+        `${settings.findFix ? "First fixed commit" : "First bad commit"}: ${c.sha}\n    ${c.subject}\n    Author: ${c.authorName} <${c.authorEmail}>\n    Date:   ${c.date}\n`,
+      );
       log(`${stats} ${confidence[0]!.toUpperCase()}${confidence.slice(1)}.\n`);
       break;
     }
@@ -145,8 +156,8 @@ async function printSummary(result: ResultDocument, git: GitCli, settings: CliSe
       const outOfTests = result.reason === "out-of-tests";
       log(
         outOfTests
-          ? "The tests ran out before one commit reached the confidence. The likeliest first bad commits:\n"
-          : "Only skipped commits are left to test. The first bad commit could be any of:\n",
+          ? `The tests ran out before one commit reached the confidence. The likeliest first ${settings.findFix ? "fixed" : "bad"} commits:\n`
+          : `Only skipped commits are left to test. The first ${settings.findFix ? "fixed" : "bad"} commit could be any of:\n`,
       );
       for (const c of await git.describeMany(result.candidates)) log(`    ${c.sha}  ${c.subject}\n`);
       log(
@@ -157,7 +168,11 @@ async function printSummary(result: ResultDocument, git: GitCli, settings: CliSe
       break;
     }
     case "no-culprit":
-      log(`No culprit: ${result.error ?? "no commit in the range fails the test."}\n${stats}\n`);
+      log(
+        settings.findFix
+          ? `No fix: ${noFixReason(result, settings.bad)}\n${stats}\n`
+          : `No culprit: ${result.error ?? "no commit in the range fails the test."}\n${stats}\n`,
+      );
       break;
     case "error":
       log(`bisect-bot: ${result.error}\n${stats}\n`);

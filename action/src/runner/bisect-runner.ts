@@ -1,4 +1,4 @@
-import { Bisection, type BisectStatus, type TestVerdict } from "../bisect/index.js";
+import { Bisection, engineVerdict, type BisectStatus, type TestVerdict } from "../bisect/index.js";
 import type { Probe, ResultDocument } from "../result-document.js";
 import { CommandCheck } from "./command-check.js";
 import type { GitRepository } from "./git.js";
@@ -31,6 +31,8 @@ export interface RunnerSettings {
   confidence?: number;
   /** Deterministic mode: test the bad commit before blaming it. */
   verifyBad?: boolean;
+  /** Find the first commit where the test passes (the engine is told a pass is the new state). */
+  findFix?: boolean;
   stepTimeoutMs?: number;
   /** Verdicts already recorded, not tested again (bisect mode; probe mode tests every commit it is given). */
   known?: readonly KnownVerdict[];
@@ -69,11 +71,14 @@ export async function resolveRange(git: GitRepository, refs: { good: readonly st
  * The runner's settings for the bisect options a CLI or Action user gave (the options table's
  * values): one translation for both.
  */
-export function runnerOptions(values: Pick<OptionValues, "parallel" | "firstParent" | "flaky" | "confidence" | "stepTimeoutSeconds"> & { verify?: boolean }) {
+export function runnerOptions(
+  values: Pick<OptionValues, "parallel" | "firstParent" | "flaky" | "findFix" | "confidence" | "stepTimeoutSeconds"> & { verify?: boolean },
+) {
   return {
     parallel: values.parallel,
     firstParent: values.firstParent,
     flaky: values.flaky,
+    findFix: values.findFix,
     confidence: values.confidence,
     verifyBad: values.verify ?? false,
     ...(values.stepTimeoutSeconds > 0 ? { stepTimeoutMs: values.stepTimeoutSeconds * 1000 } : {}),
@@ -155,7 +160,7 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
     ...(settings.confidence !== undefined ? { confidence: settings.confidence } : {}),
   });
   for (const k of settings.known ?? []) {
-    if (bisection.knows(k.sha)) bisection.record(k.sha, k.verdict);
+    if (bisection.knows(k.sha)) bisection.record(k.sha, engineVerdict(k.verdict, settings.findFix ?? false));
   }
   const initial = bisection.status();
   emit({
@@ -388,7 +393,7 @@ class Scheduler {
   /** Gives the engine a verdict and reports it, with any warning it raised. */
   private record(f: Finished, probe: Probe, verdict: TestVerdict, note: string | undefined): void {
     const sha = f.running.sha;
-    this.plan.record(sha, verdict);
+    this.plan.record(sha, engineVerdict(verdict, this.settings.findFix ?? false));
     for (const message of this.plan.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
     this.warningsSeen = this.plan.warnings.length;
     this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...(note ? { note } : {}), status: this.plan.status(this.pendingShas()) });

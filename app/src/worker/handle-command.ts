@@ -195,6 +195,7 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
   const options: JobOptions = {
     firstParent: command.options.firstParent ?? config.firstParent,
     flaky: command.options.flaky ?? config.flaky,
+    findFix: command.options.findFix ?? config.findFix,
     parallel: command.options.parallel ?? config.parallel,
     runners: command.options.runners ?? config.runners,
     confidence: command.options.confidence ?? config.confidence,

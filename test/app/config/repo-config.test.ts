@@ -29,6 +29,7 @@ describe("defaults", () => {
       timeoutSeconds: null,
       stepTimeoutSeconds: 0,
       flaky: false,
+      findFix: false,
       firstParent: false,
       maxCommits: 20000,
       maxRunnerMinutes: null,
@@ -59,6 +60,7 @@ describe("keys", () => {
       "timeout: 45m",
       "step_timeout: 10m",
       "flaky: true",
+      "find_fix: true",
       "confidence: 0.95",
       "first_parent: true",
       "max_commits: 500000",
@@ -74,6 +76,7 @@ describe("keys", () => {
       stepTimeoutSeconds: 600,
       confidence: 0.95,
       flaky: true,
+      findFix: true,
       firstParent: true,
       maxCommits: 500000,
       runners: 7,
@@ -120,6 +123,7 @@ describe("the options come from the options table", () => {
     expect(CONFIG_OPTION_KEYS.map((key) => configKey(OPTIONS[key]))).toEqual([
       "first_parent",
       "flaky",
+      "find_fix",
       "parallel",
       "runners",
       "confidence",
@@ -277,7 +281,7 @@ describe("errors", () => {
     const result = refused("parallel: 2\nnotifications: slack");
     expect(result.line).toBe(2);
     expect(result.message).toBe(
-      "`.github/bisect.yml` line 2: unknown key `notifications`; the keys are `command`, `setup`, `workflow`, `max_commits`, `max_runner_minutes`, `first_parent`, `flaky`, `parallel`, `runners`, `confidence`, `timeout`, `step_timeout`.",
+      "`.github/bisect.yml` line 2: unknown key `notifications`; the keys are `command`, `setup`, `workflow`, `max_commits`, `max_runner_minutes`, `first_parent`, `flaky`, `find_fix`, `parallel`, `runners`, `confidence`, `timeout`, `step_timeout`.",
     );
   });
 

@@ -19916,6 +19916,10 @@ function planProbes(input2) {
 }
 
 // action/src/bisect/search.ts
+function engineVerdict(verdict, findFix) {
+  if (!findFix || verdict === "skip") return verdict;
+  return verdict === "good" ? "bad" : "good";
+}
 function binarySteps(n) {
   return n <= 1 ? 0 : Math.ceil(Math.log2(n));
 }
@@ -20976,6 +20980,7 @@ function runnerOptions(values) {
     parallel: values.parallel,
     firstParent: values.firstParent,
     flaky: values.flaky,
+    findFix: values.findFix,
     confidence: values.confidence,
     verifyBad: values.verify ?? false,
     ...values.stepTimeoutSeconds > 0 ? { stepTimeoutMs: values.stepTimeoutSeconds * 1e3 } : {}
@@ -21024,7 +21029,7 @@ async function bisectInPool(settings, pool, parallel, emit) {
     ...settings.confidence !== void 0 ? { confidence: settings.confidence } : {}
   });
   for (const k of settings.known ?? []) {
-    if (bisection.knows(k.sha)) bisection.record(k.sha, k.verdict);
+    if (bisection.knows(k.sha)) bisection.record(k.sha, engineVerdict(k.verdict, settings.findFix ?? false));
   }
   const initial = bisection.status();
   emit({
@@ -21211,7 +21216,7 @@ var Scheduler = class {
   /** Gives the engine a verdict and reports it, with any warning it raised. */
   record(f, probe, verdict, note) {
     const sha = f.running.sha;
-    this.plan.record(sha, verdict);
+    this.plan.record(sha, engineVerdict(verdict, this.settings.findFix ?? false));
     for (const message of this.plan.warnings.slice(this.warningsSeen)) this.emit({ type: "warning", message });
     this.warningsSeen = this.plan.warnings.length;
     this.emit({ type: "probe-end", sha, worker: f.worker, probe, ...note ? { note } : {}, status: this.plan.status(this.pendingShas()) });
@@ -22215,6 +22220,10 @@ var OPTIONS = {
     name: "flaky",
     help: "for tests that fail at random: repeats tests, weighs every verdict, and may conclude the failure was a flake"
   }),
+  findFix: switchOption({
+    name: "find-fix",
+    help: "find the fix instead: the first commit where the test passes, from a good ref where it still fails to a bad ref where it passes (git bisect --term-old broken --term-new fixed)"
+  }),
   parallel: integerOption({
     name: "parallel",
     help: "test k commits at once, each in its own git worktree",
@@ -22274,6 +22283,7 @@ var OPTIONS = {
 var optionValuesSchema = external_exports.object({
   firstParent: OPTIONS.firstParent.value,
   flaky: OPTIONS.flaky.value,
+  findFix: OPTIONS.findFix.value,
   parallel: OPTIONS.parallel.value,
   runners: OPTIONS.runners.value,
   confidence: OPTIONS.confidence.value,
@@ -22288,6 +22298,7 @@ function isOptionKey(key) {
 var JOB_OPTIONS = {
   firstParent: true,
   flaky: true,
+  findFix: true,
   parallel: true,
   runners: true,
   confidence: true,
@@ -22295,8 +22306,8 @@ var JOB_OPTIONS = {
   stepTimeoutSeconds: true
 };
 var SURFACES = {
-  cli: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
-  action: { firstParent: true, flaky: true, parallel: true, confidence: true, stepTimeoutSeconds: true },
+  cli: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
+  action: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true },
   comment: JOB_OPTIONS,
   config: JOB_OPTIONS
 };
