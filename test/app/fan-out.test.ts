@@ -173,3 +173,21 @@ describe("what the runners cannot tell", () => {
     expect(answer(repo)).not.toContain("is the first bad commit");
   });
 });
+
+describe("--find-fix", () => {
+  it.each([1, 3])("k = %i: names the first commit where the test passes, in the fix's words", async (k) => {
+    // From c33 on, the file `bug` exists: `test -e bug` fails before (broken) and passes from there (fixed).
+    const repo = await linear(50, 33);
+    const job = await bisect(repo, `/bisect v1.0..main --find-fix --runners ${k} -- test -e bug`);
+    expect(job).toMatchObject({ state: "succeeded", verdict: "culprit", culprit_sha: repo.culprit });
+    const text = answer(repo);
+    expect(text).toContain("is the first fixed commit");
+    expect(text).not.toContain("first bad commit");
+    // Probes say what the test did: passes from the fix on.
+    const probes = await h.store.call("jobProbes", { jobId: job.id });
+    expect(probes.some((p) => p.verdict === "good") && probes.some((p) => p.verdict === "bad")).toBe(true);
+    const runs = roundRuns(job);
+    if (k === 1) expect(JSON.parse(runs[0]!.inputs.options!)).toMatchObject({ find_fix: true });
+    else expect(runs.every((r) => r.inputs.mode === "probe")).toBe(true);
+  });
+});

@@ -71,6 +71,8 @@ const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const MERGE_SUBJECT = /^Merge (?:pull request|branch|remote-tracking branch|tag|commit|changes) /;
 const VERDICT: Record<Probe["verdict"], string> = { good: "✅ good", bad: "❌ bad", skip: "⏭️ skip", error: "⚠️ error" };
+/** Finding a fix, a pass is the new state: said as what the test did, and what that means. */
+const FIX_VERDICT: Record<Probe["verdict"], string> = { good: "✅ passed (fixed)", bad: "❌ failed (broken)", skip: "⏭️ skip", error: "⚠️ error" };
 
 // ---------------------------------------------------------------------------------------------
 // Small pieces
@@ -152,12 +154,13 @@ function facts(rows: Array<[string, string | null]>): string {
 }
 
 /** The collapsed table of every test (at most MAX_PROBE_ROWS rows), or a line when none ran. */
-function probesSection(probes: readonly Probe[], repository: string | null, runUrl: string | null): string[] {
+function probesSection(probes: readonly Probe[], repository: string | null, runUrl: string | null, findFix: boolean): string[] {
   if (probes.length === 0) return ["No test finished."];
+  const labels = findFix ? FIX_VERDICT : VERDICT;
   const rows = probes.slice(0, MAX_PROBE_ROWS).map((p) => {
     const round = Number.isSafeInteger(p.round) ? String(p.round) : "–";
     const exit = p.exitCode === null ? "–" : Number.isSafeInteger(p.exitCode) ? String(p.exitCode) : "–";
-    return [round, commitRef(p.sha, repository), VERDICT[p.verdict] ?? "?", exit, humanDuration(p.durationMs)];
+    return [round, commitRef(p.sha, repository), labels[p.verdict] ?? "?", exit, humanDuration(p.durationMs)];
   });
   const more = probes.length - MAX_PROBE_ROWS;
   const where = runUrl !== null && escapeUrl(runUrl) !== null ? " (the workflow run's summary lists them all)" : "";
@@ -261,11 +264,18 @@ function implausible(view: ResultView, sha: string, repository: string | null): 
       );
     } else {
       warnings.push(
-        "⚠️ This is a merge commit whose parents both pass: the failure comes from how the two sides combine (a semantic conflict, or the conflict resolution), not from one commit on either side.",
+        options.findFix
+          ? "⚠️ This is a merge commit whose parents both still fail: the fix comes from how the two sides combine (the conflict resolution, or two halves of a fix), not from one commit on either side."
+          : "⚠️ This is a merge commit whose parents both pass: the failure comes from how the two sides combine (a semantic conflict, or the conflict resolution), not from one commit on either side.",
       );
     }
   }
-  if (sha === result.range.bad) {
+  if (sha === result.range.bad && options.findFix) {
+    const tested = runsOf(result.probes, sha).good > 0;
+    warnings.push(
+      `⚠️ This is the newest commit itself: every commit before it still failed${tested ? "" : ", and it was not tested here"}. If that is unexpected, check that ${commitRef(sha, repository)} passes every time (locally, \`bisect-bot run --find-fix --verify\` checks it first).`,
+    );
+  } else if (sha === result.range.bad) {
     const tested = runsOf(result.probes, sha).bad > 0;
     warnings.push(
       tested
@@ -285,7 +295,11 @@ function culpritBody(view: ResultView, repository: string | null): string[] {
   const reproduced = runsOf(result.probes, sha);
   const flakyCount = flakyCommits(result.probes);
   const flakiness = [
-    reproduced.bad + reproduced.good > 0 ? `the culprit failed ${reproduced.bad} of ${plural(reproduced.bad + reproduced.good, "run")}` : null,
+    reproduced.bad + reproduced.good > 0
+      ? options.findFix
+        ? `the fix passed ${reproduced.good} of ${plural(reproduced.bad + reproduced.good, "run")}`
+        : `the culprit failed ${reproduced.bad} of ${plural(reproduced.bad + reproduced.good, "run")}`
+      : null,
     flakyCount > 0 ? `${plural(flakyCount, "commit")} both passed and failed` : "no commit both passed and failed",
   ]
     .filter(Boolean)
@@ -294,7 +308,9 @@ function culpritBody(view: ResultView, repository: string | null): string[] {
 
   const subject = details === null || details.subject.trim() === "" ? null : `**${escapeMarkdown(details.subject, 200)}**`;
   return [
-    `### 🎯 Bisect #${job.id}: ${commitRef(sha, repository)} is the first bad commit`,
+    options.findFix
+      ? `### 🩹 Bisect #${job.id}: ${commitRef(sha, repository)} is the first fixed commit`
+      : `### 🎯 Bisect #${job.id}: ${commitRef(sha, repository)} is the first bad commit`,
     "",
     ...(subject === null ? [] : [subject, ""]),
     facts([
@@ -329,7 +345,7 @@ function ambiguousAdvice(view: ResultView): { why: string; how: string[] } {
   // only-skipped-left
   const skipped = result.probes.filter((p) => p.verdict === "skip").length;
   return {
-    why: "Some commits could not be tested, so the first bad commit cannot be told apart among these:",
+    why: `Some commits could not be tested, so the first ${options.findFix ? "fixed" : "bad"} commit cannot be told apart among these:`,
     how: [
       `- **Make them testable.** Exit 125 means *skip*: the test, or the repository's \`setup\`, could not run there${skipped > 0 ? ` (${plural(skipped, "test")} skipped)` : ""}. If a build fix landed later, apply it in the command, or skip only what truly cannot be tested.`,
       options.firstParent
@@ -347,7 +363,7 @@ function ambiguousBody(view: ResultView, repository: string | null): string[] {
   const more = candidates.length - listed.length;
   const { why, how } = ambiguousAdvice(view);
   return [
-    `### 🤷 Bisect #${job.id}: the first bad commit is one of ${plural(candidates.length, "commit")}`,
+    `### 🤷 Bisect #${job.id}: the first ${view.options.findFix ? "fixed" : "bad"} commit is one of ${plural(candidates.length, "commit")}`,
     "",
     why,
     "",
@@ -370,6 +386,14 @@ function noCulpritSummary(view: ResultView, repository: string | null): string {
   const passed = result.probes.filter((p) => p.verdict === "good").length;
   const failed = result.probes.filter((p) => p.verdict === "bad").length;
   const counts = `${passed} of ${plural(result.tested, "test")} passed${failed > 0 ? ` and ${failed} failed` : ""}`;
+  if (view.options.findFix) {
+    if (result.reason === "flake")
+      return `Weighing every run, no commit in this range is likely to have fixed the test: the passes look like flakes. ${counts}.`;
+    const still = bad.bad > 0 ? ` (${bad.bad} of ${plural(bad.good + bad.bad, "run")})` : "";
+    return result.reason === "bad-commit-passes"
+      ? `The newest commit ${badRef} still fails the test${still}, so nothing in this range fixed it.`
+      : `${counts}: not enough to credit any commit with the fix.`;
+  }
   if (result.reason === "flake") {
     return `Weighing every run, no commit in this range is likely to have broken the test: the failures look like flakes. ${counts}.`;
   }
@@ -384,6 +408,7 @@ function noCulpritSummary(view: ResultView, repository: string | null): string {
 
 function noCulpritBody(view: ResultView, repository: string | null): string[] {
   const { job, options, result } = view;
+  if (options.findFix) return noFixBody(view, repository);
   const note = result.error !== undefined && result.error.trim() !== "" ? [`> ${escapeMarkdown(result.error, 500)}`, ""] : [];
   const next = [
     options.flaky ? null : "- If the test fails only sometimes, re-run with `--flaky`: it repeats tests and weighs the evidence.",
@@ -399,6 +424,28 @@ function noCulpritBody(view: ResultView, repository: string | null): string[] {
     noCulpritSummary(view, repository),
     "",
     ...note,
+    facts(rangeTestsRun(view, repository)),
+    "",
+    "What to try:",
+    "",
+    ...next,
+    "",
+  ];
+}
+
+/** Finding a fix, none was found: the newest commit still fails (or the passes were flakes). */
+function noFixBody(view: ResultView, repository: string | null): string[] {
+  const { job, options } = view;
+  const next = [
+    options.flaky ? null : "- If the test passes only sometimes, re-run with `--flaky`: it repeats tests and weighs the evidence.",
+    `- Check the bad ref: ${codeSpan(job.bad_ref, 80)} was ${commitRef(job.bad_sha, repository)} when you asked; if the test passed on another commit (a newer push, a pull request's merge commit), bisect up to that one.`,
+    "- Check that the command passes on the runner where it passed for you: each test runs in a fresh checkout, without your local environment, services or secrets.",
+  ].filter((line): line is string => line !== null);
+  return [
+    `### 🔴 Bisect #${job.id}: no commit in this range fixed the test`,
+    "",
+    noCulpritSummary(view, repository),
+    "",
     facts(rangeTestsRun(view, repository)),
     "",
     "What to try:",
@@ -501,7 +548,7 @@ export function resultComment(view: ResultView): string {
   const repository = repositoryBase(view.repositoryUrl);
   return [
     ...verdictBody(view, repository),
-    ...probesSection(view.result.probes, repository, view.runUrl),
+    ...probesSection(view.result.probes, repository, view.runUrl, view.options.findFix),
     "",
     ...commandSection(view.job),
     "",
@@ -548,7 +595,7 @@ export function failureComment(view: FailureView): string {
     "",
     ...next.filter((line): line is string => line !== null),
     "",
-    ...probesSection(view.probes, repository, view.runUrl),
+    ...probesSection(view.probes, repository, view.runUrl, options.findFix),
     "",
     ...commandSection(job),
     "",

@@ -29,8 +29,12 @@ export type StripState = "testing" | "bad" | "good" | "skip" | "candidate" | "ru
 const STRIP_CELLS = 48;
 /** When a cell holds several commits, the first of these it holds is shown. */
 const STRIP_ORDER: readonly StripState[] = ["testing", "bad", "good", "skip", "candidate", "ruled-out"];
+/** Cells show what the test did (🟩 passed, 🟥 failed), whatever is looked for. */
 const STRIP_MARK: Record<StripState, string> = { testing: "🔵", bad: "🟥", good: "🟩", skip: "🟨", candidate: "⬜", "ruled-out": "⬛" };
-export const STRIP_LEGEND = "🟩 good · 🟥 bad · 🟨 skipped · 🔵 testing now · ⬜ may hold the culprit · ⬛ ruled out";
+/** The strip's key; `findFix` names what is looked for. */
+export function stripLegend(findFix: boolean): string {
+  return `🟩 passed · 🟥 failed · 🟨 skipped · 🔵 testing now · ⬜ ${findFix ? "may be the fix" : "may hold the culprit"} · ⬛ ruled out`;
+}
 
 /**
  * The range as a strip of at most 48 cells, oldest commit first: each cell one commit, or an
@@ -54,17 +58,17 @@ function clockTime(at: Date, now: Date): string {
 }
 
 /** The fan-out's state lines: the round, what is left, the strip, the estimated end. */
-function roundLines(job: JobRow, runUrl: string, p: RoundProgress, now: Date): string[] {
+function roundLines(job: JobRow, runUrl: string, p: RoundProgress, now: Date, findFix: boolean): string[] {
   const about = Math.max(p.round, p.rounds);
   const minutes = p.eta === null ? null : Math.max(1, Math.round((p.eta.getTime() - now.getTime()) / 60_000));
   const eta =
     p.eta === null || minutes === null ? "an estimate of the end comes after the first round" : `done at about ${clockTime(p.eta, now)} (in ~${minutes} min)`;
   const retry = job.attempts > 1 ? ` (attempt ${job.attempts} of ${job.max_attempts})` : "";
   return [
-    `🏃 Round ${p.round} of about ${about}: ${link("workflow run", runUrl)} testing ${p.testing.toLocaleString("en-US")} commit${p.testing === 1 ? "" : "s"} on ${p.testing === 1 ? "one runner" : `${p.testing.toLocaleString("en-US")} runners`}${retry}. ${p.left.toLocaleString("en-US")} commit${p.left === 1 ? "" : "s"} may hold the culprit; ${eta}.`,
+    `🏃 Round ${p.round} of about ${about}: ${link("workflow run", runUrl)} testing ${p.testing.toLocaleString("en-US")} commit${p.testing === 1 ? "" : "s"} on ${p.testing === 1 ? "one runner" : `${p.testing.toLocaleString("en-US")} runners`}${retry}. ${p.left.toLocaleString("en-US")} commit${p.left === 1 ? "" : "s"} ${findFix ? "may be the fix" : "may hold the culprit"}; ${eta}.`,
     "",
     p.strip,
-    `<sub>${STRIP_LEGEND} · oldest first</sub>`,
+    `<sub>${stripLegend(findFix)} · oldest first</sub>`,
   ];
 }
 
@@ -107,7 +111,7 @@ export function statusComment(job: JobRow, options: JobOptions, status: StatusPh
     status.phase === "queued"
       ? `⏳ Waiting for a free slot${status.position !== null ? `: number ${status.position} in this repository's queue` : ""} (${status.active} bisects running here already).`
       : status.phase === "round"
-        ? roundLines(job, status.runUrl, status.progress, now).join("\n")
+        ? roundLines(job, status.runUrl, status.progress, now, options.findFix).join("\n")
         : `🏃 ${link("Workflow run", status.runUrl)} dispatched (attempt ${job.attempts} of ${job.max_attempts}).`;
   return [
     statusMarker(job.id),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Bisection, type BisectStatus } from "../../../action/src/bisect/index.js";
+import { Bisection, engineVerdict, type BisectStatus } from "../../../action/src/bisect/index.js";
 import type { Probe, ResultDocument } from "../../../action/src/result-document.js";
 import { endedResult, resultBase, type RunFailure } from "../../../action/src/runner/run-result.js";
 import type { WorkflowInputs } from "../github/dispatch.js";
@@ -95,7 +95,8 @@ export function replay(job: JobRow, graph: RangeGraph, probes: readonly Pick<Pro
     flaky: options.flaky,
     confidence: options.confidence,
   });
-  for (const p of probes) if (p.verdict !== "error" && bisection.knows(p.sha)) bisection.record(p.sha, p.verdict);
+  // Probes keep what the test said; finding a fix, the engine is told a pass is the new state.
+  for (const p of probes) if (p.verdict !== "error" && bisection.knows(p.sha)) bisection.record(p.sha, engineVerdict(p.verdict, options.findFix));
   return bisection;
 }
 

@@ -271,6 +271,23 @@ describe("golden files", () => {
   it("error", () => golden("result-error.md", resultComment(errorView())));
   it("infrastructure failure", () => golden("failure-infra.md", failureComment(infraFailure())));
   it("timeout", () => golden("failure-timeout.md", failureComment(timeoutFailure())));
+  it("culprit, finding the fix", () => {
+    const view = culpritView();
+    golden("result-fix.md", resultComment({ ...view, options: options({ ...view.options, findFix: true }) }));
+  });
+  it("no fix", () => {
+    const view = noCulpritView();
+    // Finding a fix, the newest commit was tested and still failed.
+    const probes: Probe[] = [{ ...probe("bad", "bad", 1, 33_800), sha: BAD }];
+    golden("result-no-fix.md", resultComment({ ...view, options: options({ findFix: true }), result: { ...view.result, probes } }));
+  });
+  it("a fan-out lists its rounds and what the runners cost", () => {
+    const view = culpritView();
+    golden(
+      "result-fan-out.md",
+      resultComment({ ...view, options: options({ runners: 4 }), fanOut: { perRound: [4, 4, 4, 4, 2], runnerJobs: 18, runnerMinutes: 23 } }),
+    );
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -90,7 +90,9 @@ describe("status comment", () => {
     expect(out).toContain(
       `🏃 Round 2 of about 4: [workflow run](${RUN_URL}) testing 7 commits on 7 runners. 128 commits may hold the culprit; done at about 14:31 UTC (in ~22 min).`,
     );
-    expect(out).toContain("\n🟩⬛🔵⬜🟥\n<sub>🟩 good · 🟥 bad · 🟨 skipped · 🔵 testing now · ⬜ may hold the culprit · ⬛ ruled out · oldest first</sub>");
+    expect(out).toContain(
+      "\n🟩⬛🔵⬜🟥\n<sub>🟩 passed · 🟥 failed · 🟨 skipped · 🔵 testing now · ⬜ may hold the culprit · ⬛ ruled out · oldest first</sub>",
+    );
     expect(out).toContain("| Range | 1,234 commits · 7 runners a round |");
     // Before a round has ended there is nothing to estimate from; a retried round names its attempt.
     const first = statusComment(job({ attempts: 2 }), options({ runners: 7 }), {
