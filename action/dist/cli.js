@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-VHPRD7XM.js";
+} from "./shared-KABBPQXA.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";
@@ -245,6 +245,11 @@ async function bisect(settings, io) {
   await printSummary(result, git, settings, log, performance.now() - started);
   return result;
 }
+function confirmationText(c, findFix) {
+  const [culpritDid, parentDid] = findFix ? ["passed", "failed"] : ["failed", "passed"];
+  const counts = `the ${findFix ? "fix" : "culprit"} ${culpritDid} ${c.culpritFailed} of ${c.runs} re-runs and its parent${c.parentPassed === c.runs ? "" : "s"} ${parentDid} ${c.parentPassed} of ${c.runs}`;
+  return c.verdict === "confirmed" ? `Confirmed: ${counts}.` : `Not reproducible: ${counts}. Treat the answer with care: the test may be flaky (--flaky).`;
+}
 function noFixReason(result, bad) {
   if (result.reason === "flake") return "the passes look like flakes: no commit in the range is likely to have fixed the test.";
   return `${bad} still fails the test, so no commit in the range fixed it.`;
@@ -264,6 +269,8 @@ async function printSummary(result, git, settings, log, elapsedMs) {
 `
       );
       log(`${stats} ${confidence[0].toUpperCase()}${confidence.slice(1)}.
+`);
+      if (result.confirmation) log(`${confirmationText(result.confirmation, settings.findFix)}
 `);
       break;
     }

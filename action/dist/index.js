@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-VHPRD7XM.js";
+} from "./shared-KABBPQXA.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -533,6 +533,18 @@ var resultDocumentSchema = external_exports.strictObject({
   /** Test runs, skips and errors included. */
   tested: external_exports.number().int().nonnegative(),
   rounds: external_exports.number().int().nonnegative(),
+  /**
+   * `--confirm n`: after the search, the culprit and each of its parents (the first only with
+   * first-parent) re-run n times. `culpritFailed`: the culprit's runs that showed the new state
+   * (failed; passed, finding a fix); `parentPassed`: the fewest runs of one parent that showed
+   * the old state. Confirmed only when both are `runs`.
+   */
+  confirmation: external_exports.strictObject({
+    runs: external_exports.number().int().min(1).max(1e3),
+    culpritFailed: external_exports.number().int().nonnegative(),
+    parentPassed: external_exports.number().int().nonnegative(),
+    verdict: external_exports.enum(["confirmed", "not-reproducible"])
+  }).optional(),
   /** For people: what happened, in a sentence. Parts decide on `verdict` and `reason`. */
   error: external_exports.string().max(1e4).optional()
 }).refine((doc) => reasonFits(doc.verdict, doc.reason), {
@@ -715,6 +727,13 @@ function renderSummary(result, commits, links, findFix = false) {
       lines.push(`### ${findFix ? "First fixed commit" : "First bad commit"}: ${commitLink(c.sha, links)} ${subject(c.sha)}`, "");
       if (info2) lines.push(`Author: ${escapeMarkdown(info2.authorName)}, ${info2.date}`, "");
       lines.push(`Confidence: ${c.confidence === 1 ? "1 (deterministic test)" : c.confidence.toFixed(3)}`, "");
+      if (result.confirmation) {
+        const k = result.confirmation;
+        lines.push(
+          k.verdict === "confirmed" ? `Confirmed: the ${findFix ? "fix passed" : "culprit failed"} ${k.culpritFailed} of ${k.runs} re-runs, its parent${k.parentPassed === k.runs ? "" : "s"} ${findFix ? "failed" : "passed"} ${k.parentPassed} of ${k.runs}.` : `**Not reproducible**: the ${findFix ? "fix passed" : "culprit failed"} ${k.culpritFailed} of ${k.runs} re-runs, its parents ${findFix ? "failed" : "passed"} ${k.parentPassed} of ${k.runs}.`,
+          ""
+        );
+      }
       break;
     }
     case "ambiguous":

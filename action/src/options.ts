@@ -229,6 +229,15 @@ export const OPTIONS = {
     // No limit.
     default: 0,
   }),
+  confirm: integerOption({
+    name: "confirm",
+    help: "after the search, re-run the culprit and its parent(s) n times: confirmed only when the culprit failed and its parents passed every time",
+    placeholder: "n",
+    example: "3",
+    min: 0,
+    max: 20,
+    default: 0,
+  }),
   verify: switchOption({
     name: "verify",
     help: "test the bad commit before blaming it, so a range with no regression ends as no culprit",
@@ -248,6 +257,7 @@ export const optionValuesSchema = z.object({
   confidence: OPTIONS.confidence.value,
   timeoutSeconds: OPTIONS.timeoutSeconds.value,
   stepTimeoutSeconds: OPTIONS.stepTimeoutSeconds.value,
+  confirm: OPTIONS.confirm.value,
   verify: OPTIONS.verify.value,
 });
 export type OptionValues = z.infer<typeof optionValuesSchema>;
@@ -273,10 +283,11 @@ const JOB_OPTIONS = {
   confidence: true,
   timeoutSeconds: true,
   stepTimeoutSeconds: true,
+  confirm: true,
 } as const;
 export const SURFACES = {
-  cli: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
-  action: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true },
+  cli: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true, confirm: true, verify: true },
+  action: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true, confirm: true },
   comment: JOB_OPTIONS,
   config: JOB_OPTIONS,
 } as const satisfies Record<Surface, Partial<Record<OptionKey, true>>>;

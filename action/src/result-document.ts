@@ -98,6 +98,20 @@ export const resultDocumentSchema = z
     /** Test runs, skips and errors included. */
     tested: z.number().int().nonnegative(),
     rounds: z.number().int().nonnegative(),
+    /**
+     * `--confirm n`: after the search, the culprit and each of its parents (the first only with
+     * first-parent) re-run n times. `culpritFailed`: the culprit's runs that showed the new state
+     * (failed; passed, finding a fix); `parentPassed`: the fewest runs of one parent that showed
+     * the old state. Confirmed only when both are `runs`.
+     */
+    confirmation: z
+      .strictObject({
+        runs: z.number().int().min(1).max(1000),
+        culpritFailed: z.number().int().nonnegative(),
+        parentPassed: z.number().int().nonnegative(),
+        verdict: z.enum(["confirmed", "not-reproducible"]),
+      })
+      .optional(),
     /** For people: what happened, in a sentence. Parts decide on `verdict` and `reason`. */
     error: z.string().max(10_000).optional(),
   })

@@ -11,6 +11,7 @@ export const jobOptionsSchema = optionValuesSchema.pick(SURFACES.comment).extend
   runners: OPTIONS.runners.value.default(OPTIONS.runners.default),
   /** Jobs stored before `--find-fix` look for what broke. */
   findFix: OPTIONS.findFix.value.default(OPTIONS.findFix.default),
+  confirm: OPTIONS.confirm.value.default(OPTIONS.confirm.default),
   /** The workflow file in `.github/workflows` of the default branch. */
   workflow: z.string(),
   /** The branch the workflow is dispatched on (its file is read from there). */

@@ -191,3 +191,13 @@ describe("--find-fix", () => {
     else expect(runs.every((r) => r.inputs.mode === "probe")).toBe(true);
   });
 });
+
+describe("--confirm", () => {
+  it("one runner re-runs the culprit and its parent, and the answer says it was confirmed", async () => {
+    const repo = await linear(40, 17);
+    const job = await bisect(repo, "/bisect v1.0..main --confirm 2 -- sh check.sh");
+    expect(job).toMatchObject({ state: "succeeded", verdict: "culprit", culprit_sha: repo.culprit });
+    expect(answer(repo)).toContain("| Re-runs | ✅ confirmed: failed 2 of 2, its parent passed 2 of 2 |");
+    expect(JSON.parse(roundRuns(job)[0]!.inputs.options!)).toMatchObject({ confirm: 2 });
+  });
+});

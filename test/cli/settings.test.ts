@@ -26,7 +26,7 @@ function usageError(...flags: string[]): string {
 
 describe("bisect-bot run: options from their one definition", () => {
   it("has a flag for every option on the CLI surface, and none for the others", () => {
-    expect(optionsOn("cli")).toEqual(["firstParent", "flaky", "findFix", "parallel", "confidence", "stepTimeoutSeconds", "verify"]);
+    expect(optionsOn("cli")).toEqual(["firstParent", "flaky", "findFix", "parallel", "confidence", "stepTimeoutSeconds", "confirm", "verify"]);
     expect(usageError("--timeout", "30m")).toBe("Unknown option '--timeout'.");
   });
 

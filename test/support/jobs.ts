@@ -13,6 +13,7 @@ export function jobOptions(overrides: Partial<JobOptions> = {}): JobOptions {
     firstParent: false,
     flaky: false,
     findFix: false,
+    confirm: 0,
     parallel: 1,
     runners: 1,
     confidence: 0.99,

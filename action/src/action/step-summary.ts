@@ -54,6 +54,15 @@ export function renderSummary(result: ResultDocument, commits: ReadonlyMap<strin
       lines.push(`### ${findFix ? "First fixed commit" : "First bad commit"}: ${commitLink(c.sha, links)} ${subject(c.sha)}`, "");
       if (info) lines.push(`Author: ${escapeMarkdown(info.authorName)}, ${info.date}`, "");
       lines.push(`Confidence: ${c.confidence === 1 ? "1 (deterministic test)" : c.confidence.toFixed(3)}`, "");
+      if (result.confirmation) {
+        const k = result.confirmation;
+        lines.push(
+          k.verdict === "confirmed"
+            ? `Confirmed: the ${findFix ? "fix passed" : "culprit failed"} ${k.culpritFailed} of ${k.runs} re-runs, its parent${k.parentPassed === k.runs ? "" : "s"} ${findFix ? "failed" : "passed"} ${k.parentPassed} of ${k.runs}.`
+            : `**Not reproducible**: the ${findFix ? "fix passed" : "culprit failed"} ${k.culpritFailed} of ${k.runs} re-runs, its parents ${findFix ? "failed" : "passed"} ${k.parentPassed} of ${k.runs}.`,
+          "",
+        );
+      }
       break;
     }
     case "ambiguous":

@@ -129,6 +129,13 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
   return result;
 }
 
+/** `Confirmed: …` or `Not reproducible: …`, with the counts. */
+export function confirmationText(c: NonNullable<ResultDocument["confirmation"]>, findFix: boolean): string {
+  const [culpritDid, parentDid] = findFix ? ["passed", "failed"] : ["failed", "passed"];
+  const counts = `the ${findFix ? "fix" : "culprit"} ${culpritDid} ${c.culpritFailed} of ${c.runs} re-runs and its parent${c.parentPassed === c.runs ? "" : "s"} ${parentDid} ${c.parentPassed} of ${c.runs}`;
+  return c.verdict === "confirmed" ? `Confirmed: ${counts}.` : `Not reproducible: ${counts}. Treat the answer with care: the test may be flaky (--flaky).`;
+}
+
 /**
  * Why a search for the fix found none, in the fix's terms: the engine's own message speaks of a
  * "bad commit that passes" where, finding a fix, the newest commit still fails.
@@ -150,6 +157,7 @@ async function printSummary(result: ResultDocument, git: GitCli, settings: CliSe
         `${settings.findFix ? "First fixed commit" : "First bad commit"}: ${c.sha}\n    ${c.subject}\n    Author: ${c.authorName} <${c.authorEmail}>\n    Date:   ${c.date}\n`,
       );
       log(`${stats} ${confidence[0]!.toUpperCase()}${confidence.slice(1)}.\n`);
+      if (result.confirmation) log(`${confirmationText(result.confirmation, settings.findFix)}\n`);
       break;
     }
     case "ambiguous": {

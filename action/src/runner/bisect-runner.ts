@@ -3,7 +3,7 @@ import type { Probe, ResultDocument } from "../result-document.js";
 import { CommandCheck } from "./command-check.js";
 import type { GitRepository } from "./git.js";
 import { InfrastructureRetry } from "./infrastructure-retry.js";
-import { BisectPlan, ProbeListPlan, type ProbePlan } from "./probe-plan.js";
+import { BisectPlan, ConfirmPlan, ProbeListPlan, type ProbePlan } from "./probe-plan.js";
 import { CheckoutError, runTest, type TestRun } from "./run-test.js";
 import { endedResult, interruptedResult, resultBase, type RunFailure } from "./run-result.js";
 import { WorktreePool } from "./worktree-pool.js";
@@ -33,6 +33,8 @@ export interface RunnerSettings {
   verifyBad?: boolean;
   /** Find the first commit where the test passes (the engine is told a pass is the new state). */
   findFix?: boolean;
+  /** After a culprit is found, re-run it and its parent(s) this many times (`confirmation`). */
+  confirm?: number;
   stepTimeoutMs?: number;
   /** Verdicts already recorded, not tested again (bisect mode; probe mode tests every commit it is given). */
   known?: readonly KnownVerdict[];
@@ -72,13 +74,14 @@ export async function resolveRange(git: GitRepository, refs: { good: readonly st
  * values): one translation for both.
  */
 export function runnerOptions(
-  values: Pick<OptionValues, "parallel" | "firstParent" | "flaky" | "findFix" | "confidence" | "stepTimeoutSeconds"> & { verify?: boolean },
+  values: Pick<OptionValues, "parallel" | "firstParent" | "flaky" | "findFix" | "confidence" | "stepTimeoutSeconds" | "confirm"> & { verify?: boolean },
 ) {
   return {
     parallel: values.parallel,
     firstParent: values.firstParent,
     flaky: values.flaky,
     findFix: values.findFix,
+    confirm: values.confirm,
     confidence: values.confidence,
     verifyBad: values.verify ?? false,
     ...(values.stepTimeoutSeconds > 0 ? { stepTimeoutMs: values.stepTimeoutSeconds * 1000 } : {}),
@@ -172,9 +175,42 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
 
   const scheduler = new Scheduler(settings, new BisectPlan(bisection), pool, parallel, emit);
   const failure = await scheduler.run();
-  const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize }, scheduler.probes);
+  const status = bisection.status();
+  const range = { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize };
+  if (settings.signal?.aborted) return interruptedResult(resultBase(settings.jobId, range, scheduler.probes), "cancelled");
+  const runs = settings.confirm ?? 0;
+  if (failure || status.state !== "culprit" || runs <= 0) return endedResult(resultBase(settings.jobId, range, scheduler.probes), status, failure, undefined);
+
+  // --confirm: the culprit and its parents (the first only, following first parents), n times each.
+  const node = commits.find((c) => c.sha === status.sha);
+  const parents = settings.firstParent ? (node?.parents.slice(0, 1) ?? []) : [...(node?.parents ?? [])];
+  const confirming = new Scheduler(settings, new ConfirmPlan([status.sha, ...parents], runs), pool, parallel, emit);
+  const confirmFailure = await confirming.run();
+  const searchRounds = scheduler.probes.reduce((m, p) => Math.max(m, p.round), 0);
+  const probes = [...scheduler.probes, ...confirming.probes.map((p) => ({ ...p, round: p.round + searchRounds }))];
+  const base = resultBase(settings.jobId, range, probes);
   if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
-  return endedResult(base, bisection.status(), failure, undefined);
+  const ended = endedResult(base, status, confirmFailure, undefined);
+  if (ended.verdict !== "culprit") return ended;
+  return { ...ended, confirmation: confirmationOf(confirming.probes, status.sha, parents, runs, settings.findFix ?? false) };
+}
+
+/**
+ * What the confirmation runs showed: how many of the culprit's showed the new state, and the
+ * fewest of one parent's that showed the old one (a skip or an error shows neither).
+ */
+export function confirmationOf(
+  probes: readonly Probe[],
+  culprit: string,
+  parents: readonly string[],
+  runs: number,
+  findFix: boolean,
+): NonNullable<ResultDocument["confirmation"]> {
+  const showing = (sha: string, state: TestVerdict) =>
+    probes.filter((p) => p.sha === sha && p.verdict !== "error" && engineVerdict(p.verdict, findFix) === state).length;
+  const culpritFailed = Math.min(runs, showing(culprit, "bad"));
+  const parentPassed = parents.length === 0 ? runs : Math.min(runs, ...parents.map((p) => showing(p, "good")));
+  return { runs, culpritFailed, parentPassed, verdict: culpritFailed === runs && parentPassed === runs ? "confirmed" : "not-reproducible" };
 }
 
 /** One test in flight. */

@@ -94,3 +94,51 @@ export class ProbeListPlan implements ProbePlan {
     return { state: "searching", candidates: 0, estimatedTests: this.queue.length + pending.length };
   }
 }
+
+/**
+ * Confirmation (`--confirm n`): after the search, the culprit and its parents, each `runs` times.
+ * A commit is never tested twice at once; nothing is stopped early; the verdicts only go into the
+ * result's probes and its `confirmation`.
+ */
+export class ConfirmPlan implements ProbePlan {
+  readonly warnings: readonly string[] = [];
+  private readonly queue: string[];
+
+  constructor(commits: readonly string[], runs: number) {
+    this.queue = Array.from({ length: runs }, () => [...new Set(commits)]).flat();
+  }
+
+  isOver(pending: readonly string[], retriesWaiting: boolean): boolean {
+    return this.queue.length === 0 && !retriesWaiting && pending.length === 0;
+  }
+
+  next(count: number, running: readonly string[]): string[] {
+    const taken: string[] = [];
+    for (let i = 0; i < this.queue.length && taken.length < count;) {
+      const sha = this.queue[i]!;
+      if (running.includes(sha) || taken.includes(sha)) {
+        i++;
+        continue;
+      }
+      taken.push(sha);
+      this.queue.splice(i, 1);
+    }
+    return taken;
+  }
+
+  mayStop(): boolean {
+    return false;
+  }
+
+  isMergeBase(): boolean {
+    return false;
+  }
+
+  record(): void {
+    // Counted from the probes once every run is in.
+  }
+
+  status(pending: readonly string[] = []): Extract<BisectStatus, { state: "searching" }> {
+    return { state: "searching", candidates: 0, estimatedTests: this.queue.length + pending.length };
+  }
+}

@@ -249,10 +249,24 @@ function pullRequestText(pr: CulpritDetails["pullRequest"]): string | null {
   return link(label, pr.url);
 }
 
+/** `--confirm`: `✅ confirmed: failed 3 of 3, its parent passed 3 of 3`, or not reproducible. */
+function confirmationCell(view: ResultView): string | null {
+  const c = view.result.confirmation;
+  if (!c) return null;
+  const [did, parentDid] = view.options.findFix ? ["passed", "failed"] : ["failed", "passed"];
+  const counts = `${did} ${c.culpritFailed} of ${c.runs}, its parent${c.parentPassed === c.runs ? "" : "s"} ${parentDid} ${c.parentPassed} of ${c.runs}`;
+  return c.verdict === "confirmed" ? `✅ confirmed: ${counts}` : `⚠️ not reproducible: ${counts}`;
+}
+
 /** One-line warnings that the named commit may not be the real cause. */
 function implausible(view: ResultView, sha: string, repository: string | null): string[] {
   const { result, culprit, options, job } = view;
   const warnings: string[] = [];
+  if (result.confirmation?.verdict === "not-reproducible") {
+    warnings.push(
+      `⚠️ Not reproducible: re-run ${result.confirmation.runs} times after the search, this commit and its parent did not always behave as the answer says. The test may be flaky: ${options.flaky ? "raise `--confidence`" : "re-run with `--flaky`"} before acting on this answer.`,
+    );
+  }
   const merge = culprit !== null && (typeof culprit.parentCount === "number" ? culprit.parentCount > 1 : MERGE_SUBJECT.test(culprit.subject));
   if (merge) {
     if (options.firstParent && SHA.test(sha)) {
@@ -320,6 +334,7 @@ function culpritBody(view: ResultView, repository: string | null): string[] {
       ["Tests", testsText(view)],
       ["Confidence", flaky ? `${percent(confidence)} (target ${percent(target)})` : null],
       ["Flakiness", flaky ? flakiness : null],
+      ["Re-runs", confirmationCell(view)],
       ["Rounds", roundsText(view)],
       ["Runners", costText(view)],
       ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],

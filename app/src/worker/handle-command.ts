@@ -196,6 +196,7 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
     firstParent: command.options.firstParent ?? config.firstParent,
     flaky: command.options.flaky ?? config.flaky,
     findFix: command.options.findFix ?? config.findFix,
+    confirm: command.options.confirm ?? config.confirm,
     parallel: command.options.parallel ?? config.parallel,
     runners: command.options.runners ?? config.runners,
     confidence: command.options.confidence ?? config.confidence,
@@ -217,6 +218,8 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
       throw new Refusal("over budget", replies.overBudgetReply(use, options.runners, budget, fits));
     }
   }
+  // A fan-out's runners test the commits a round gives them: re-running the culprit is not planned there yet.
+  if (options.runners > 1 && options.confirm > 0) throw new Refusal("confirm with runners", replies.confirmWithRunnersReply(options.runners, options.confirm));
   const { job_id, created } = await deps.store.call("createJob", {
     deliveryId: received.delivery_id,
     repository,

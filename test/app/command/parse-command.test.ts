@@ -411,7 +411,7 @@ describe("the options come from the options table", () => {
     expect(Object.keys(bisectOptionsSchema.shape)).toEqual(optionsOn("comment"));
     const r = refused("/bisect v1..v2 --jobs");
     expect(r.message).toBe(
-      "Unknown option `--jobs`. The options are `--first-parent`, `--flaky`, `--find-fix`, `--parallel <k>`, `--runners <k>`, `--confidence <p>`, `--timeout <duration>` and `--step-timeout <duration>`; the test command goes after `--`.",
+      "Unknown option `--jobs`. The options are `--first-parent`, `--flaky`, `--find-fix`, `--parallel <k>`, `--runners <k>`, `--confidence <p>`, `--timeout <duration>`, `--step-timeout <duration>` and `--confirm <n>`; the test command goes after `--`.",
     );
   });
 

@@ -30,6 +30,7 @@ describe("defaults", () => {
       stepTimeoutSeconds: 0,
       flaky: false,
       findFix: false,
+      confirm: 0,
       firstParent: false,
       maxCommits: 20000,
       maxRunnerMinutes: null,
@@ -61,6 +62,7 @@ describe("keys", () => {
       "step_timeout: 10m",
       "flaky: true",
       "find_fix: true",
+      "confirm: 2",
       "confidence: 0.95",
       "first_parent: true",
       "max_commits: 500000",
@@ -77,6 +79,7 @@ describe("keys", () => {
       confidence: 0.95,
       flaky: true,
       findFix: true,
+      confirm: 2,
       firstParent: true,
       maxCommits: 500000,
       runners: 7,
@@ -129,6 +132,7 @@ describe("the options come from the options table", () => {
       "confidence",
       "timeout",
       "step_timeout",
+      "confirm",
     ]);
     // A timeout the file does not give is the App's (BISECT_TIMEOUT_SECONDS); the others are the options' own.
     for (const key of CONFIG_OPTION_KEYS) expect(DEFAULT_REPO_CONFIG[key], key).toBe(key === "timeoutSeconds" ? null : OPTIONS[key].default);
@@ -281,7 +285,7 @@ describe("errors", () => {
     const result = refused("parallel: 2\nnotifications: slack");
     expect(result.line).toBe(2);
     expect(result.message).toBe(
-      "`.github/bisect.yml` line 2: unknown key `notifications`; the keys are `command`, `setup`, `workflow`, `max_commits`, `max_runner_minutes`, `first_parent`, `flaky`, `find_fix`, `parallel`, `runners`, `confidence`, `timeout`, `step_timeout`.",
+      "`.github/bisect.yml` line 2: unknown key `notifications`; the keys are `command`, `setup`, `workflow`, `max_commits`, `max_runner_minutes`, `first_parent`, `flaky`, `find_fix`, `parallel`, `runners`, `confidence`, `timeout`, `step_timeout`, `confirm`.",
     );
   });
 

@@ -281,6 +281,20 @@ describe("golden files", () => {
     const probes: Probe[] = [{ ...probe("bad", "bad", 1, 33_800), sha: BAD }];
     golden("result-no-fix.md", resultComment({ ...view, options: options({ findFix: true }), result: { ...view.result, probes } }));
   });
+  it("culprit, confirmed by re-runs", () => {
+    const view = culpritView();
+    golden(
+      "result-confirmed.md",
+      resultComment({ ...view, result: { ...view.result, confirmation: { runs: 3, culpritFailed: 3, parentPassed: 3, verdict: "confirmed" } } }),
+    );
+  });
+  it("culprit, not reproducible on re-runs", () => {
+    const view = culpritView();
+    golden(
+      "result-not-reproducible.md",
+      resultComment({ ...view, result: { ...view.result, confirmation: { runs: 3, culpritFailed: 1, parentPassed: 3, verdict: "not-reproducible" } } }),
+    );
+  });
   it("a fan-out lists its rounds and what the runners cost", () => {
     const view = culpritView();
     golden(

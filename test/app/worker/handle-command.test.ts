@@ -56,7 +56,16 @@ describe("a /bisect comment from a maintainer", () => {
       mode: "bisect",
       commits: "",
     });
-    expect(JSON.parse(dispatch.inputs.options!)).toEqual({ first_parent: false, flaky: false, find_fix: false, parallel: 1, confidence: 0.99, step_timeout: 0, known: [] });
+    expect(JSON.parse(dispatch.inputs.options!)).toEqual({
+      first_parent: false,
+      flaky: false,
+      find_fix: false,
+      parallel: 1,
+      confidence: 0.99,
+      step_timeout: 0,
+      confirm: 0,
+      known: [],
+    });
 
     const after = await h.store.call("getJob", { jobId: job!.id });
     expect(after).toMatchObject({ state: "dispatched", attempts: 1 });
@@ -100,7 +109,16 @@ describe("a /bisect comment from a maintainer", () => {
     const dispatch = h.double.dispatches.at(-1)!;
     expect(dispatch.inputs.command).toBe("npm ci\nnpm test -- --grep parser");
     expect(dispatch.inputs.good).toBe(`${h.repo.sha["v1.0"]},${h.repo.sha.c10}`);
-    expect(JSON.parse(dispatch.inputs.options!)).toEqual({ first_parent: true, flaky: true, find_fix: false, parallel: 3, confidence: 0.99, step_timeout: 0, known: [] });
+    expect(JSON.parse(dispatch.inputs.options!)).toEqual({
+      first_parent: true,
+      flaky: true,
+      find_fix: false,
+      parallel: 3,
+      confidence: 0.99,
+      step_timeout: 0,
+      confirm: 0,
+      known: [],
+    });
     const job = await h.store.call("latestJob", { repositoryId: 5_000_000_101, issueNumber: 2 });
     expect(job!.options).toMatchObject({ timeoutSeconds: 2700, commits: 5 });
   });

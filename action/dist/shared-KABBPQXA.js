@@ -20765,6 +20765,40 @@ var ProbeListPlan = class {
     return { state: "searching", candidates: 0, estimatedTests: this.queue.length + pending.length };
   }
 };
+var ConfirmPlan = class {
+  warnings = [];
+  queue;
+  constructor(commits, runs) {
+    this.queue = Array.from({ length: runs }, () => [...new Set(commits)]).flat();
+  }
+  isOver(pending, retriesWaiting) {
+    return this.queue.length === 0 && !retriesWaiting && pending.length === 0;
+  }
+  next(count, running) {
+    const taken = [];
+    for (let i = 0; i < this.queue.length && taken.length < count; ) {
+      const sha = this.queue[i];
+      if (running.includes(sha) || taken.includes(sha)) {
+        i++;
+        continue;
+      }
+      taken.push(sha);
+      this.queue.splice(i, 1);
+    }
+    return taken;
+  }
+  mayStop() {
+    return false;
+  }
+  isMergeBase() {
+    return false;
+  }
+  record() {
+  }
+  status(pending = []) {
+    return { state: "searching", candidates: 0, estimatedTests: this.queue.length + pending.length };
+  }
+};
 
 // action/src/runner/run-test.ts
 import { spawn } from "node:child_process";
@@ -20981,6 +21015,7 @@ function runnerOptions(values) {
     firstParent: values.firstParent,
     flaky: values.flaky,
     findFix: values.findFix,
+    confirm: values.confirm,
     confidence: values.confidence,
     verifyBad: values.verify ?? false,
     ...values.stepTimeoutSeconds > 0 ? { stepTimeoutMs: values.stepTimeoutSeconds * 1e3 } : {}
@@ -21040,9 +21075,28 @@ async function bisectInPool(settings, pool, parallel, emit) {
   });
   const scheduler = new Scheduler(settings, new BisectPlan(bisection), pool, parallel, emit);
   const failure2 = await scheduler.run();
-  const base = resultBase(settings.jobId, { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize }, scheduler.probes);
+  const status = bisection.status();
+  const range = { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize };
+  if (settings.signal?.aborted) return interruptedResult(resultBase(settings.jobId, range, scheduler.probes), "cancelled");
+  const runs = settings.confirm ?? 0;
+  if (failure2 || status.state !== "culprit" || runs <= 0) return endedResult(resultBase(settings.jobId, range, scheduler.probes), status, failure2, void 0);
+  const node2 = commits.find((c) => c.sha === status.sha);
+  const parents = settings.firstParent ? node2?.parents.slice(0, 1) ?? [] : [...node2?.parents ?? []];
+  const confirming = new Scheduler(settings, new ConfirmPlan([status.sha, ...parents], runs), pool, parallel, emit);
+  const confirmFailure = await confirming.run();
+  const searchRounds = scheduler.probes.reduce((m, p) => Math.max(m, p.round), 0);
+  const probes = [...scheduler.probes, ...confirming.probes.map((p) => ({ ...p, round: p.round + searchRounds }))];
+  const base = resultBase(settings.jobId, range, probes);
   if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
-  return endedResult(base, bisection.status(), failure2, void 0);
+  const ended = endedResult(base, status, confirmFailure, void 0);
+  if (ended.verdict !== "culprit") return ended;
+  return { ...ended, confirmation: confirmationOf(confirming.probes, status.sha, parents, runs, settings.findFix ?? false) };
+}
+function confirmationOf(probes, culprit, parents, runs, findFix) {
+  const showing = (sha, state) => probes.filter((p) => p.sha === sha && p.verdict !== "error" && engineVerdict(p.verdict, findFix) === state).length;
+  const culpritFailed = Math.min(runs, showing(culprit, "bad"));
+  const parentPassed = parents.length === 0 ? runs : Math.min(runs, ...parents.map((p) => showing(p, "good")));
+  return { runs, culpritFailed, parentPassed, verdict: culpritFailed === runs && parentPassed === runs ? "confirmed" : "not-reproducible" };
 }
 var keyOf = (r) => r.purpose === "good-check" ? `good-check:${r.sha}` : r.sha;
 var Scheduler = class {
@@ -22275,6 +22329,15 @@ var OPTIONS = {
     // No limit.
     default: 0
   }),
+  confirm: integerOption({
+    name: "confirm",
+    help: "after the search, re-run the culprit and its parent(s) n times: confirmed only when the culprit failed and its parents passed every time",
+    placeholder: "n",
+    example: "3",
+    min: 0,
+    max: 20,
+    default: 0
+  }),
   verify: switchOption({
     name: "verify",
     help: "test the bad commit before blaming it, so a range with no regression ends as no culprit"
@@ -22289,6 +22352,7 @@ var optionValuesSchema = external_exports.object({
   confidence: OPTIONS.confidence.value,
   timeoutSeconds: OPTIONS.timeoutSeconds.value,
   stepTimeoutSeconds: OPTIONS.stepTimeoutSeconds.value,
+  confirm: OPTIONS.confirm.value,
   verify: OPTIONS.verify.value
 });
 var OPTION_KEYS = Object.keys(OPTIONS).filter(isOptionKey);
@@ -22303,11 +22367,12 @@ var JOB_OPTIONS = {
   runners: true,
   confidence: true,
   timeoutSeconds: true,
-  stepTimeoutSeconds: true
+  stepTimeoutSeconds: true,
+  confirm: true
 };
 var SURFACES = {
-  cli: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true, verify: true },
-  action: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true },
+  cli: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true, confirm: true, verify: true },
+  action: { firstParent: true, flaky: true, findFix: true, parallel: true, confidence: true, stepTimeoutSeconds: true, confirm: true },
   comment: JOB_OPTIONS,
   config: JOB_OPTIONS
 };
