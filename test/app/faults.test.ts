@@ -492,9 +492,10 @@ describe("a queued job whose thread refuses every comment", () => {
     expect(h.appComments(b.thread)).toEqual([]);
     const calls = callsSince(a.firstCall).length;
     // A: command, first dispatch, ≤ 12 looks, the result (artifact, range check, the culprit's
-    // details in one GraphQL query, the comment edit). B: command, the announcement's tries, its
-    // dispatch, reading its result (no looks: its run ends at once, with a webhook), its comment.
-    const readResult = READ_ARTIFACT + IN_RANGE + 1 + LAST_WORD;
+    // details in one GraphQL query and its files in one REST call, the comment edit). B: command,
+    // the announcement's tries, its dispatch, reading its result (no looks: its run ends at once,
+    // with a webhook), its comment.
+    const readResult = READ_ARTIFACT + IN_RANGE + 2 + LAST_WORD;
     const bound = COMMAND + FIRST_DISPATCH + 12 + readResult + (COMMAND + 2 * ANNOUNCE_TRIES + FIRST_DISPATCH + readResult);
     // On the test's clock B waited this long for its slot: at one announcement a second, as
     // before the fix, that would have been some 120 writes a minute.

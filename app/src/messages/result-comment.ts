@@ -1,4 +1,5 @@
 import type { Reason, ResultDocument } from "../../../action/src/result-document.js";
+import { onlyNonCode } from "../github/commit-files.js";
 import { modeText, type JobOptions } from "../job-options.js";
 import type { JobRow } from "../store/store.js";
 import { codeBlock, codeSpan, escapeMarkdown, escapeUrl, link, shortSha, table } from "./markdown.js";
@@ -26,6 +27,8 @@ export interface CulpritDetails {
   pullRequest: { number: number; title: string; url: string } | null;
   /** The commit's parents, when known: more than one makes it a merge (else its subject decides). */
   parentCount?: number | null;
+  /** The paths it changed (against its first parent), when GitHub listed them all. Hostile text. */
+  changedFiles?: readonly string[] | null;
 }
 
 export interface ResultView {
@@ -265,6 +268,16 @@ function implausible(view: ResultView, sha: string, repository: string | null): 
   if (result.confirmation?.verdict === "not-reproducible") {
     warnings.push(
       `⚠️ Not reproducible: re-run ${result.confirmation.runs} times after the search, this commit and its parent did not always behave as the answer says. The test may be flaky: ${options.flaky ? "raise `--confidence`" : "re-run with `--flaky`"} before acting on this answer.`,
+    );
+  }
+  const kinds = culprit?.changedFiles ? onlyNonCode(culprit.changedFiles) : null;
+  if (kinds !== null && culprit?.changedFiles) {
+    const what = `${kinds.length > 1 ? `${kinds.slice(0, -1).join(", ")} and ${kinds.at(-1)!}` : kinds[0]!}`;
+    const files = plural(culprit.changedFiles.length, "file");
+    warnings.push(
+      kinds.includes("tests")
+        ? `⚠️ Implausible culprit: this commit changes only ${what} (${files}), not the code under test. The test changed here, so a new or changed test may be exposing an older problem; check the test before blaming the code.`
+        : `⚠️ Implausible culprit: this commit changes only ${what} (${files}), which cannot change what the test runs. The test is probably flaky or depends on something outside the commit: ${options.flaky ? "raise `--confidence`" : "re-run with `--flaky`"}, or with \`--confirm 3\`.`,
     );
   }
   const merge = culprit !== null && (typeof culprit.parentCount === "number" ? culprit.parentCount > 1 : MERGE_SUBJECT.test(culprit.subject));

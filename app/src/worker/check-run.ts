@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { ResultDocument } from "../../../action/src/result-document.js";
 import { cancelRun } from "../github/cancel-run.js";
 import { commitDetails } from "../github/commit-details.js";
+import { commitFiles } from "../github/commit-files.js";
 import { httpStatus, type Octokit } from "../github/octokit.js";
 import { ArtifactProblem, readResultArtifact } from "../github/result-artifact.js";
 import type { JobOptions } from "../job-options.js";
@@ -200,7 +201,14 @@ async function answer(
   deps.metrics?.observeJobEnd(job, result.verdict === "error" ? "failed" : "succeeded");
   log.info({ run: job.run_id, verdict: result.verdict, culprit: result.culprit?.sha }, "bisect finished");
 
-  const culprit = result.verdict === "culprit" && result.culprit ? await commitDetails(octokit, where, result.culprit.sha).catch(() => null) : null;
+  const named = result.verdict === "culprit" && result.culprit ? result.culprit.sha : null;
+  // Who and what: its author and pull request (GraphQL), and the files it changed (REST), to flag a
+  // culprit that touches no code. Either may fail: the answer goes out without it.
+  const [details, files] =
+    named === null
+      ? [null, null]
+      : await Promise.all([commitDetails(octokit, where, named).catch(() => null), commitFiles(octokit, where, named).catch(() => null)]);
+  const culprit = details === null ? null : { ...details, changedFiles: files };
   // The runner jobs and minutes the store counted, with this round's.
   const ended = fanOut ? await store.call("getJob", { jobId: job.id }).catch(() => undefined) : undefined;
   const body = resultComment({

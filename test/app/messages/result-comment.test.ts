@@ -281,6 +281,18 @@ describe("golden files", () => {
     const probes: Probe[] = [{ ...probe("bad", "bad", 1, 33_800), sha: BAD }];
     golden("result-no-fix.md", resultComment({ ...view, options: options({ findFix: true }), result: { ...view.result, probes } }));
   });
+  it("an implausible culprit: it changes only tests", () => {
+    const view = culpritView();
+    golden("result-only-tests.md", resultComment({ ...view, culprit: { ...view.culprit!, changedFiles: ["test/parser.test.ts", "test/fixtures/keys.json"] } }));
+  });
+  it("an implausible culprit: it changes only documentation and CI configuration", () => {
+    const view = culpritView();
+    golden("result-only-docs.md", resultComment({ ...view, culprit: { ...view.culprit!, changedFiles: ["README.md", ".github/workflows/ci.yml"] } }));
+  });
+  it("a culprit that changes code is not flagged", () => {
+    const view = culpritView();
+    expect(resultComment({ ...view, culprit: { ...view.culprit!, changedFiles: ["src/parser.ts", "test/parser.test.ts"] } })).not.toContain("Implausible");
+  });
   it("culprit, confirmed by re-runs", () => {
     const view = culpritView();
     golden(

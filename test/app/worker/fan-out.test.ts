@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredProbe } from "../../../app/src/store/store.js";
+import { commitFiles } from "../../../app/src/github/commit-files.js";
 import { planRound, readRangeGraph, replay, roundProgress, type RangeGraph } from "../../../app/src/worker/fan-out.js";
 import { INSTALLATION_ID, OWNER, REPO, startHarness, type Harness } from "../../support/app-harness.js";
 import { jobOptions } from "../../support/jobs.js";
@@ -33,6 +34,14 @@ describe("the range's graph from the compare API", () => {
     expect(bySha.get(sha.mergeCommit)).toEqual([sha.c230, sha.f2]);
     expect(bySha.get(sha.c1)).toEqual([sha["v1.0"]]);
     expect(bySha.get(sha.f1)).toEqual([sha["v1.0"]]);
+  });
+
+  it("the files a commit changed, against its first parent (a merge's are its branch's)", async () => {
+    const octokit = await h.server.app.probot!.auth(INSTALLATION_ID);
+    const { sha } = h.repo;
+    const where = { owner: OWNER, repo: REPO };
+    expect(await commitFiles(octokit, where, sha.c7!)).toEqual(["value.txt"]);
+    expect((await commitFiles(octokit, where, sha.mergeCommit!))?.sort()).toEqual(["f1.txt", "f2.txt"]);
   });
 
   it("with several goods, keeps only the commits none of them has", async () => {

@@ -182,6 +182,49 @@ export async function commitsBetween(dir: string, base: string, head: string): P
   return out.split("\n").filter(Boolean);
 }
 
+/** A file a commit changed, against its first parent (as GitHub lists a commit's files). */
+export interface ChangedFile {
+  filename: string;
+  status: "added" | "removed" | "modified" | "renamed";
+  additions: number;
+  deletions: number;
+  previousFilename?: string;
+}
+
+/** The files `oid` changed against its first parent (all of a root commit's), renames found. */
+export async function changedFiles(dir: string, oid: string, parent: string | undefined): Promise<ChangedFile[]> {
+  const range = parent === undefined ? ["--root", oid] : [parent, oid];
+  const [status, numstat] = await Promise.all([
+    text(dir, ["diff-tree", "-r", "--no-commit-id", "-M", "--name-status", "-z", ...range]),
+    text(dir, ["diff-tree", "-r", "--no-commit-id", "-M", "--numstat", "-z", ...range]),
+  ]);
+  if (status === null || numstat === null) throw new Error(`git diff-tree failed for ${oid} in ${dir}`);
+  const files: ChangedFile[] = [];
+  const fields = status.split("\0").filter((f) => f !== "");
+  for (let i = 0; i < fields.length;) {
+    const code = fields[i++]!;
+    if (code.startsWith("R")) {
+      const previousFilename = fields[i++]!;
+      files.push({ filename: fields[i++]!, status: "renamed", additions: 0, deletions: 0, previousFilename });
+    } else {
+      files.push({ filename: fields[i++]!, status: code === "A" ? "added" : code === "D" ? "removed" : "modified", additions: 0, deletions: 0 });
+    }
+  }
+  // numstat -z: "added\tdeleted\tpath\0", or for renames "added\tdeleted\t\0old\0new\0".
+  const parts = numstat.split("\0");
+  for (let i = 0; i < parts.length; i++) {
+    const match = /^(\d+|-)\t(\d+|-)\t(.*)$/.exec(parts[i]!);
+    if (!match) continue;
+    const path = match[3] !== "" ? match[3]! : parts[(i += 2)]!;
+    const file = files.find((f) => f.filename === path);
+    if (file) {
+      file.additions = match[1] === "-" ? 0 : Number(match[1]);
+      file.deletions = match[2] === "-" ? 0 : Number(match[2]);
+    }
+  }
+  return files;
+}
+
 /** `git rev-list --count head ^base`. */
 export async function countBetween(dir: string, base: string, head: string): Promise<number> {
   const out = await text(dir, ["rev-list", "--count", head, `^${base}`, "--"]);

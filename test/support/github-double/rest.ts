@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { mintToken } from "./auth.js";
-import { commitInfos, commitsBetween, countBetween, defaultBranchOf, isoSeconds, lsTree, mergeBase, resolveCommit } from "./git-data.js";
+import { changedFiles, commitInfos, commitsBetween, countBetween, defaultBranchOf, isoSeconds, lsTree, mergeBase, resolveCommit } from "./git-data.js";
 import { grantBlob } from "./artifacts.js";
 import { listHookDeliveries, redeliverHookDelivery } from "./deliveries.js";
 import {
@@ -179,6 +179,34 @@ export const handlers: Record<string, Handler> = {
           role_name: role,
         },
       },
+    };
+  },
+
+  "GET /repos/{owner}/{repo}/commits/{ref}": async (req) => {
+    const repo = repoOf(req);
+    const oid = await resolveCommit(repo.path, req.params.ref ?? "");
+    if (!oid) return { status: 422, body: { message: `No commit found for SHA: ${req.params.ref ?? ""}` } };
+    const [info] = await commitInfos(repo.path, [oid]);
+    const files = await changedFiles(repo.path, oid, info!.parents[0]);
+    const full = fullNameOf(repo);
+    // GitHub lists at most 300 files on a page (per_page for more).
+    const listed = files.slice(0, 300).map((f) => ({
+      sha: oid,
+      filename: f.filename,
+      status: f.status,
+      additions: f.additions,
+      deletions: f.deletions,
+      changes: f.additions + f.deletions,
+      blob_url: `${req.state.url}/${full}/blob/${oid}/${encodeURI(f.filename)}`,
+      raw_url: `${req.state.url}/${full}/raw/${oid}/${encodeURI(f.filename)}`,
+      contents_url: `${req.state.api}/repos/${full}/contents/${encodeURI(f.filename)}?ref=${oid}`,
+      ...(f.previousFilename !== undefined ? { previous_filename: f.previousFilename } : {}),
+    }));
+    const additions = files.reduce((n, f) => n + f.additions, 0);
+    const deletions = files.reduce((n, f) => n + f.deletions, 0);
+    return {
+      status: 200,
+      body: { ...(restCommit(req.state, repo, info!) as object), stats: { additions, deletions, total: additions + deletions }, files: listed },
     };
   },
 
