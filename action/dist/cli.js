@@ -245,6 +245,11 @@ async function bisect(settings, io) {
   await printSummary(result, git, settings, log, performance.now() - started);
   return result;
 }
+async function onFirstParentLine(git, result) {
+  if (!result.culprit) return true;
+  const line = await git.rangeCommits(result.range.bad, result.range.good, true);
+  return line.some((c) => c.sha === result.culprit.sha);
+}
 function confirmationText(c, findFix) {
   const [culpritDid, parentDid] = findFix ? ["passed", "failed"] : ["failed", "passed"];
   const counts = `the ${findFix ? "fix" : "culprit"} ${culpritDid} ${c.culpritFailed} of ${c.runs} re-runs and its parent${c.parentPassed === c.runs ? "" : "s"} ${parentDid} ${c.parentPassed} of ${c.runs}`;
@@ -272,6 +277,12 @@ async function printSummary(result, git, settings, log, elapsedMs) {
 `);
       if (result.confirmation) log(`${confirmationText(result.confirmation, settings.findFix)}
 `);
+      if (!settings.firstParent && !await onFirstParentLine(git, result)) {
+        log(
+          `Note: ${short(c.sha)} is a commit of a branch merged into ${settings.bad}, not on its first-parent line. If you meant to bisect that line itself (each merge as one commit), run again with --first-parent: the answer is then the merge that brought this branch in.
+`
+        );
+      }
       break;
     }
     case "ambiguous": {

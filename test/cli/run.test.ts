@@ -119,10 +119,15 @@ describe("bisect-bot run", () => {
 
   it("finds a culprit inside a merged branch, and the merge with --first-parent", async () => {
     const { dir, shas } = await mergeRepo();
-    const inside = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", ...failsFrom(shas.get("f2")!)]));
+    const insideRun = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--json", "--", ...failsFrom(shas.get("f2")!)]);
+    const inside = resultOf(insideRun);
     expect(inside.culprit?.sha).toBe(shas.get("f2"));
-    const merge = resultOf(await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--first-parent", "--json", "--", ...failsFrom(shas.get("f2")!)]));
+    // Right, and git-exact; but a release line is often what was meant: said, with the flag to use.
+    expect(insideRun.stderr).toContain(`Note: ${shas.get("f2")!.slice(0, 10)} is a commit of a branch merged into main, not on its first-parent line.`);
+    const mergeRun = await cli(dir, ["run", "--good", "v1.0", "--bad", "main", "--first-parent", "--json", "--", ...failsFrom(shas.get("f2")!)]);
+    const merge = resultOf(mergeRun);
     expect(merge.culprit?.sha).toBe(shas.get("merge"));
+    expect(mergeRun.stderr).not.toContain("first-parent line");
     expect(merge.range.size).toBe(6); // m1 m2 m3 merge m4 m5
   });
 

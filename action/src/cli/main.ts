@@ -129,6 +129,13 @@ async function bisect(settings: CliSettings, io: Io): Promise<ResultDocument> {
   return result;
 }
 
+/** Whether the culprit is on the first-parent line of the bad commit (git rev-list --first-parent bad --not goods). */
+export async function onFirstParentLine(git: GitCli, result: ResultDocument): Promise<boolean> {
+  if (!result.culprit) return true;
+  const line = await git.rangeCommits(result.range.bad, result.range.good, true);
+  return line.some((c) => c.sha === result.culprit!.sha);
+}
+
 /** `Confirmed: …` or `Not reproducible: …`, with the counts. */
 export function confirmationText(c: NonNullable<ResultDocument["confirmation"]>, findFix: boolean): string {
   const [culpritDid, parentDid] = findFix ? ["passed", "failed"] : ["failed", "passed"];
@@ -158,6 +165,12 @@ async function printSummary(result: ResultDocument, git: GitCli, settings: CliSe
       );
       log(`${stats} ${confidence[0]!.toUpperCase()}${confidence.slice(1)}.\n`);
       if (result.confirmation) log(`${confirmationText(result.confirmation, settings.findFix)}\n`);
+      if (!settings.firstParent && !(await onFirstParentLine(git, result))) {
+        log(
+          `Note: ${short(c.sha)} is a commit of a branch merged into ${settings.bad}, not on its first-parent line. ` +
+            `If you meant to bisect that line itself (each merge as one commit), run again with --first-parent: the answer is then the merge that brought this branch in.\n`,
+        );
+      }
       break;
     }
     case "ambiguous": {

@@ -44,6 +44,8 @@ export interface ResultView {
   durationMs: number;
   /** Workflow runs it took (1 unless infrastructure failures were retried). */
   attempts: number;
+  /** The culprit is on a branch merged into the bad commit, not on its first-parent line (known when the App has the graph). */
+  offFirstParentLine?: boolean;
   /** A fan-out across runners: the commits each round tested, and what the runners cost. */
   fanOut?: { perRound: number[]; runnerJobs: number; runnerMinutes: number };
 }
@@ -278,6 +280,18 @@ function implausible(view: ResultView, sha: string, repository: string | null): 
       kinds.includes("tests")
         ? `⚠️ Implausible culprit: this commit changes only ${what} (${files}), not the code under test. The test changed here, so a new or changed test may be exposing an older problem; check the test before blaming the code.`
         : `⚠️ Implausible culprit: this commit changes only ${what} (${files}), which cannot change what the test runs. The test is probably flaky or depends on something outside the commit: ${options.flaky ? "raise `--confidence`" : "re-run with `--flaky`"}, or with \`--confirm 3\`.`,
+    );
+  }
+  if (view.offFirstParentLine === true && !options.firstParent) {
+    const command = inlineCommand(job.command);
+    const retry = codeSpan(`/bisect ${job.good_refs.join(",")}..${job.bad_ref} --first-parent${command === null ? "" : ` -- ${command}`}`, 300);
+    warnings.push(
+      `⚠️ Implausible culprit for a release line: this commit is on a branch merged into ${codeSpan(job.bad_ref, 80)}, not on its first-parent line. If you meant to bisect that line itself (each merge as one commit), ${retry} names the merge that brought this branch in.`,
+    );
+  }
+  if (result.culprit && result.culprit.confidence < options.confidence && (options.flaky || result.culprit.confidence < 1)) {
+    warnings.push(
+      `⚠️ Implausible culprit: its confidence, ${percent(result.culprit.confidence)}, is below the target of ${percent(options.confidence)}. Treat it as a lead, not an answer: re-run with \`--confirm 3\` to see whether it reproduces.`,
     );
   }
   const merge = culprit !== null && (typeof culprit.parentCount === "number" ? culprit.parentCount > 1 : MERGE_SUBJECT.test(culprit.subject));

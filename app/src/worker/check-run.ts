@@ -16,7 +16,7 @@ import type { WorkerDeps } from "./worker.js";
 import type { Bisection, BisectStatus } from "../../../action/src/bisect/index.js";
 import type { Probe } from "../../../action/src/result-document.js";
 import { dispatchJob } from "./dispatch-job.js";
-import { fanOutResult, isFanOut, readRoundVerdicts, replay, verdictProbes, type RangeGraph } from "./fan-out.js";
+import { fanOutResult, isFanOut, onFirstParentLine, readRoundVerdicts, replay, verdictProbes, type RangeGraph } from "./fan-out.js";
 
 /** The longest a quiet run goes unchecked. */
 const MAX_CHECK_SECONDS = 600;
@@ -171,7 +171,7 @@ async function answer(
   probes: ResultDocument["probes"],
   runUrl: string,
   now: number,
-  fanOut: { perRound: number[] } | null,
+  fanOut: { perRound: number[]; offFirstParentLine: boolean } | null,
 ): Promise<CheckOutcome> {
   const { store, log } = deps;
   const where = repoRef(job);
@@ -221,7 +221,10 @@ async function answer(
     durationMs: now - job.created_at.getTime(),
     attempts: job.attempts,
     ...(fanOut
-      ? { fanOut: { perRound: fanOut.perRound, runnerJobs: ended?.runner_jobs ?? job.runner_jobs, runnerMinutes: ended?.runner_minutes ?? job.runner_minutes } }
+      ? {
+          fanOut: { perRound: fanOut.perRound, runnerJobs: ended?.runner_jobs ?? job.runner_jobs, runnerMinutes: ended?.runner_minutes ?? job.runner_minutes },
+          offFirstParentLine: fanOut.offFirstParentLine,
+        }
       : {}),
   });
   await writeComment(octokit, job, body, deps.log);
@@ -286,7 +289,9 @@ export async function finishFanOut(
   const byRound = new Map<number, number>();
   for (const p of all) byRound.set(p.round, (byRound.get(p.round) ?? 0) + 1);
   const perRound = [...byRound].sort(([a], [b]) => a - b).map(([, n]) => n);
-  return answer(job, deps, octokit, result, [...args.newProbes], args.runUrl ?? job.run_url ?? "", Date.now(), { perRound });
+  // The App has the range's graph: a culprit off the bad commit's first-parent line is flagged.
+  const offFirstParentLine = !job.options.firstParent && result.culprit !== undefined && !onFirstParentLine(args.graph, job.bad_sha, result.culprit.sha);
+  return answer(job, deps, octokit, result, [...args.newProbes], args.runUrl ?? job.run_url ?? "", Date.now(), { perRound, offFirstParentLine });
 }
 
 /**

@@ -273,6 +273,13 @@ function commandFailure(probes: readonly Probe[]): RunFailure | undefined {
   return undefined;
 }
 
+/** Whether `sha` is on the first-parent line of `bad` within the range (git rev-list --first-parent). */
+export function onFirstParentLine(graph: RangeGraph, bad: string, sha: string): boolean {
+  const parents = new Map(graph.map(([commit, ...rest]) => [commit!, rest]));
+  for (let c: string | undefined = bad; c !== undefined && parents.has(c); c = parents.get(c)![0]) if (c === sha) return true;
+  return false;
+}
+
 /** The result document of a fan-out that ended: the engine's verdict over every round's probes. */
 export function fanOutResult(job: JobRow, bisection: Bisection, status: BisectStatus, probes: readonly Probe[]): ResultDocument {
   const range = { good: [...job.good_shas], bad: job.bad_sha, size: bisection.rangeSize };

@@ -293,6 +293,20 @@ describe("golden files", () => {
     const view = culpritView();
     expect(resultComment({ ...view, culprit: { ...view.culprit!, changedFiles: ["src/parser.ts", "test/parser.test.ts"] } })).not.toContain("Implausible");
   });
+  it("an implausible culprit: on a merged branch, off the bad ref's first-parent line", () => {
+    golden("result-off-first-parent.md", resultComment({ ...culpritView(), offFirstParentLine: true }));
+  });
+  it("an implausible culprit: a flaky culprit below its confidence goal", () => {
+    const view = culpritView();
+    golden(
+      "result-below-target.md",
+      resultComment({
+        ...view,
+        options: options({ ...view.options, flaky: true, confidence: 0.99 }),
+        result: { ...view.result, culprit: { sha: view.result.culprit!.sha, confidence: 0.93 } },
+      }),
+    );
+  });
   it("culprit, confirmed by re-runs", () => {
     const view = culpritView();
     golden(
