@@ -11,12 +11,53 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-KABBPQXA.js";
+} from "./shared-DMC5H2FX.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+
+// action/src/non-code-paths.ts
+var CI = [
+  /^\.github\//,
+  /^\.gitlab-ci\.ya?ml$/,
+  /^\.circleci\//,
+  /^\.travis\.ya?ml$/,
+  /^azure-pipelines\.ya?ml$/,
+  /(^|\/)Jenkinsfile$/,
+  /^\.buildkite\//,
+  /^appveyor\.ya?ml$/,
+  /^\.drone\.ya?ml$/
+];
+var DOCS = [
+  /\.(md|markdown|rst|adoc|asciidoc)$/i,
+  /(^|\/)docs?\//,
+  /(^|\/)(README|CHANGELOG|CHANGES|HISTORY|LICENSE|LICENCE|NOTICE|AUTHORS|CONTRIBUTING|CODE_OF_CONDUCT)(\.[^/]*)?$/i
+];
+var TESTS = [
+  /(^|\/)(tests?|__tests__|spec|specs|testdata|test-data)\//,
+  /(^|\/)[^/]+[._-](test|spec)\.[^/]+$/,
+  /(^|\/)test_[^/]+\.py$/,
+  /(^|\/)[^/]+_test\.(go|py|rb|exs?)$/,
+  /(^|\/)[^/]+Tests?\.(java|kt|cs|swift|scala)$/
+];
+function nonCodeKind(path) {
+  if (CI.some((r) => r.test(path))) return "CI configuration";
+  if (TESTS.some((r) => r.test(path))) return "tests";
+  if (DOCS.some((r) => r.test(path))) return "documentation";
+  return null;
+}
+function onlyNonCode(paths) {
+  if (paths.length === 0) return null;
+  const kinds = /* @__PURE__ */ new Set();
+  for (const path of paths) {
+    const kind = nonCodeKind(path);
+    if (kind === null) return null;
+    kinds.add(kind);
+  }
+  return [...kinds].sort();
+}
 
 // action/src/cli/settings.ts
 import { parseArgs } from "node:util";
@@ -277,6 +318,12 @@ async function printSummary(result, git, settings, log, elapsedMs) {
 `);
       if (result.confirmation) log(`${confirmationText(result.confirmation, settings.findFix)}
 `);
+      const kinds = onlyNonCode(await git.changedPaths(c.sha));
+      if (kinds !== null) {
+        log(
+          `Note: ${short(c.sha)} changes only ${kinds.join(" and ")}, not code the test runs: ` + (kinds.includes("tests") ? "a new or changed test may be exposing an older problem.\n" : "the test may be flaky (--flaky, --confirm 3).\n")
+        );
+      }
       if (!settings.firstParent && !await onFirstParentLine(git, result)) {
         log(
           `Note: ${short(c.sha)} is a commit of a branch merged into ${settings.bad}, not on its first-parent line. If you meant to bisect that line itself (each merge as one commit), run again with --first-parent: the answer is then the merge that brought this branch in.

@@ -40,7 +40,8 @@ export function modeText(options: JobOptions): string {
     options.flaky ? "flaky-aware" : null,
     options.firstParent ? "first parent only" : null,
     options.runners > 1 ? `${options.runners} runners a round` : null,
-    options.parallel > 1 ? `${options.parallel} commits at a time${options.runners > 1 ? " on each" : ""}` : null,
+    // A fan-out's runners each test one commit: `parallel` does not apply there.
+    options.parallel > 1 && options.runners === 1 ? `${options.parallel} commits at a time` : null,
   ]
     .filter(Boolean)
     .join(", ");

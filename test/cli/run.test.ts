@@ -3,7 +3,7 @@
  * repositories built for each test.
  */
 import { spawn } from "node:child_process";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -129,6 +129,30 @@ describe("bisect-bot run", () => {
     expect(merge.culprit?.sha).toBe(shas.get("merge"));
     expect(mergeRun.stderr).not.toContain("first-parent line");
     expect(merge.range.size).toBe(6); // m1 m2 m3 merge m4 m5
+  });
+
+  it("a culprit that changes only documentation or tests is named, with a note that it is implausible", async () => {
+    const dir = await tempDir(join(scratch, "docs-only"));
+    // Plain git (buildRepo's commits all touch an `id` file): c6 adds only a document, c9 only a test.
+    await git(dir, ["init", "--quiet", "-b", "main"]);
+    const shas = new Map<string, string>();
+    for (let i = 0; i < 12; i++) {
+      const file = i === 6 ? "docs/notes.md" : i === 9 ? "test/extra.test.sh" : `src/m${i}.c`;
+      await mkdir(join(dir, file, ".."), { recursive: true });
+      await writeFile(join(dir, file), `${i}\n`);
+      await git(dir, ["add", "-A"]);
+      await git(dir, ["commit", "--quiet", "-m", `c${i}`]);
+      shas.set(`c${i}`, (await git(dir, ["rev-parse", "HEAD"])).stdout.trim());
+    }
+    await git(dir, ["tag", "v1.0", shas.get("c0")!]);
+    const docs = await cli(dir, ["run", "--good", "v1.0", "--bad", shas.get("c11")!, "--", "sh", "-c", "test ! -e docs/notes.md"]);
+    expect(docs.stderr).toContain(`First bad commit: ${shas.get("c6")}`);
+    expect(docs.stderr).toContain(`Note: ${shas.get("c6")!.slice(0, 10)} changes only documentation, not code the test runs: the test may be flaky`);
+    const tests = await cli(dir, ["run", "--good", "v1.0", "--bad", shas.get("c11")!, "--", "sh", "-c", "test ! -e test/extra.test.sh"]);
+    expect(tests.stderr).toContain("changes only tests, not code the test runs: a new or changed test may be exposing an older problem.");
+    const code = await cli(dir, ["run", "--good", "v1.0", "--bad", shas.get("c11")!, "--", "sh", "-c", "test ! -e src/m8.c"]);
+    expect(code.stderr).toContain(`First bad commit: ${shas.get("c8")}`);
+    expect(code.stderr).not.toContain("changes only");
   });
 
   it("with --parallel k tests k commits at once: fewer rounds than tests, same culprit", async () => {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { onlyNonCode } from "../non-code-paths.js";
 import { resolveRange, runBisect, runnerOptions, type RunnerEvent } from "../runner/bisect-runner.js";
 import { parseCli, USAGE, UsageError, type CliSettings } from "./settings.js";
 import { GitCli } from "../runner/git.js";
@@ -165,6 +166,13 @@ async function printSummary(result: ResultDocument, git: GitCli, settings: CliSe
       );
       log(`${stats} ${confidence[0]!.toUpperCase()}${confidence.slice(1)}.\n`);
       if (result.confirmation) log(`${confirmationText(result.confirmation, settings.findFix)}\n`);
+      const kinds = onlyNonCode(await git.changedPaths(c.sha));
+      if (kinds !== null) {
+        log(
+          `Note: ${short(c.sha)} changes only ${kinds.join(" and ")}, not code the test runs: ` +
+            (kinds.includes("tests") ? "a new or changed test may be exposing an older problem.\n" : "the test may be flaky (--flaky, --confirm 3).\n"),
+        );
+      }
       if (!settings.firstParent && !(await onFirstParentLine(git, result))) {
         log(
           `Note: ${short(c.sha)} is a commit of a branch merged into ${settings.bad}, not on its first-parent line. ` +

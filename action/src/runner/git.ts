@@ -93,6 +93,12 @@ export class GitCli implements GitRepository {
       });
   }
 
+  /** The paths `sha` changed against its first parent (all of a root commit's). */
+  async changedPaths(sha: string): Promise<string[]> {
+    const out = await git(this.root, ["diff-tree", "--no-commit-id", "--name-only", "-r", "-z", "-m", "--first-parent", "--root", sha, "--"]);
+    return out.stdout.split("\0").filter(Boolean);
+  }
+
   async describe(sha: string): Promise<CommitInfo> {
     const [info] = await this.describeMany([sha]);
     return info!;

@@ -1,5 +1,5 @@
 import type { Reason, ResultDocument } from "../../../action/src/result-document.js";
-import { onlyNonCode } from "../github/commit-files.js";
+import { onlyNonCode } from "../../../action/src/non-code-paths.js";
 import { modeText, type JobOptions } from "../job-options.js";
 import type { JobRow } from "../store/store.js";
 import { codeBlock, codeSpan, escapeMarkdown, escapeUrl, link, shortSha, table } from "./markdown.js";

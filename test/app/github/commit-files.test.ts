@@ -1,6 +1,6 @@
 /** Which changed paths are documentation, tests or CI configuration: an implausible culprit's only files. */
 import { describe, expect, it } from "vitest";
-import { nonCodeKind, onlyNonCode } from "../../../app/src/github/commit-files.js";
+import { nonCodeKind, onlyNonCode } from "../../../action/src/non-code-paths.js";
 
 describe("nonCodeKind", () => {
   it.each([

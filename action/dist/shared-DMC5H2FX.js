@@ -22115,6 +22115,11 @@ var GitCli = class _GitCli {
       return { sha, parents };
     });
   }
+  /** The paths `sha` changed against its first parent (all of a root commit's). */
+  async changedPaths(sha) {
+    const out = await git(this.root, ["diff-tree", "--no-commit-id", "--name-only", "-r", "-z", "-m", "--first-parent", "--root", sha, "--"]);
+    return out.stdout.split("\0").filter(Boolean);
+  }
   async describe(sha) {
     const [info] = await this.describeMany([sha]);
     return info;
