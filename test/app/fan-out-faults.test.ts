@@ -62,7 +62,7 @@ describe("in process", () => {
   beforeAll(async () => {
     h = await startHarness({ env: { RUN_CHECK_SECONDS: "1", MAX_CONCURRENT_JOBS: "20" } });
     h.double.runner.options = { webhookUrl: `${h.server.url}/api/github/webhooks`, webhookSecret: WEBHOOK_SECRET, concurrency: 8 };
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await h?.close();
   });
@@ -235,7 +235,7 @@ describe("an instance killed between rounds", () => {
       at.held = true;
       return { hold: dispatch![1]!, answered: at.point === "after-dispatch" };
     });
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     for (const i of alive) i.child.kill("SIGKILL");

@@ -28,7 +28,7 @@ beforeAll(async () => {
   h = await startHarness({ env: { RUN_CHECK_SECONDS: "1", MAX_CONCURRENT_JOBS: "20" } });
   // Enough runners for a round of 7 at once.
   h.double.runner.options = { webhookUrl: `${h.server.url}/api/github/webhooks`, webhookSecret: WEBHOOK_SECRET, concurrency: 8 };
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   await h?.close();
   for (const dir of dirs) await removeDir(dir);

@@ -18,7 +18,7 @@ describe("the range's graph from the compare API", () => {
   beforeAll(async () => {
     // makeAppRepo: root ← v1.0 ← c1 … c230 ← merge(feature: f1, f2 forked at v1.0).
     h = await startHarness({ repo: { commits: 230 } });
-  }, 60_000);
+  }, 180_000);
   afterAll(() => h?.close());
 
   it("reads every commit of good...bad with its parents, 100 a page, and counts the calls", async () => {

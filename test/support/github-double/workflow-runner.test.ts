@@ -277,16 +277,26 @@ describe("a dispatched bisect run", () => {
 
   it("passes the inputs as the workflow's with: computes them (fromJSON(options).x || default, toJSON(known))", async () => {
     const known = [{ sha: repo.sha.c3!, verdict: "good" }];
-    const options = JSON.stringify({ first_parent: true, parallel: 2, confidence: 0.95, step_timeout: 30, known });
+    const options = JSON.stringify({ first_parent: true, parallel: 2, confidence: 0.95, step_timeout: 30, confirm: 1, known });
     const [withOptions, withDefaults] = await Promise.all([dispatch(bisectInputs("job-2", { options })), dispatch(bisectInputs("job-3"))]);
     await double.runner.idle();
-    const common = { "job-id": "job-2", good: repo.sha["v1.0"], bad: repo.sha.main, command: FAILS_FROM_C7, mode: "bisect", commits: "", flaky: "false" };
+    const common = {
+      "job-id": "job-2",
+      good: repo.sha["v1.0"],
+      bad: repo.sha.main,
+      command: FAILS_FROM_C7,
+      mode: "bisect",
+      commits: "",
+      flaky: "false",
+      "find-fix": "false",
+    };
     expect(runOf(withOptions).steps?.[1]?.inputs).toEqual({
       ...common,
       "first-parent": "true",
       parallel: "2",
       confidence: "0.95",
       "step-timeout": "30",
+      confirm: "1",
       known: JSON.stringify(known, null, 2),
     });
     expect(runOf(withDefaults).steps?.[1]?.inputs).toEqual({
@@ -296,12 +306,15 @@ describe("a dispatched bisect run", () => {
       parallel: "1",
       confidence: "0.99",
       "step-timeout": "0",
+      confirm: "0",
       known: "null",
     });
     const first = await resultOf(withOptions, "job-2");
     expect(first.culprit?.sha).toBe(repo.sha.c7);
     expect(first.range.size).toBe(13); // first parent: c1…c12 and the merge
     expect(first.probes.map((p) => p.sha)).not.toContain(repo.sha.c3);
+    // --confirm 1: the culprit and its first parent were re-run once.
+    expect(first.confirmation).toEqual({ runs: 1, culpritFailed: 1, parentPassed: 1, verdict: "confirmed" });
     expect((await resultOf(withDefaults, "job-3")).culprit?.sha).toBe(repo.sha.c7);
   });
 
