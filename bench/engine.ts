@@ -4,7 +4,7 @@
  * Run alone: npx tsx bench/engine.ts
  */
 import { fileURLToPath } from "node:url";
-import { Bisection, type CommitNode, type TestVerdict } from "../action/src/bisect/index.js";
+import { type FlakyOptions, Bisection, type CommitNode, type TestVerdict } from "../action/src/bisect/index.js";
 import { mulberry32 } from "../test/support/history.js";
 import { mainlineWithMerges } from "./wall-time.js";
 
@@ -65,7 +65,14 @@ interface FlakyCell {
 }
 
 /** Bayesian mode against plain bisection under a false-failure rate f, on n = 1024 candidates. */
-export function flakyCell(f: number, origin: "culprit" | "flake", trials: number, seed: number, n = 1024): FlakyCell {
+export function flakyCell(
+  f: number,
+  origin: "culprit" | "flake",
+  trials: number,
+  seed: number,
+  n = 1024,
+  flaky: true | Partial<FlakyOptions> = true,
+): FlakyCell {
   const commits = linear(n);
   const random = mulberry32(seed);
   const cell: FlakyCell = { f, origin, trials, correct: 0, tests: [], confident: 0, confidentCorrect: 0, plainCorrect: 0 };
@@ -74,7 +81,7 @@ export function flakyCell(f: number, origin: "culprit" | "flake", trials: number
     const verdict = (sha: string): TestVerdict => (at(sha) >= culprit || random() < f ? "bad" : "good");
     const right = (s: ReturnType<Bisection["status"]>) => (origin === "flake" ? s.state === "no-culprit" : s.state === "culprit" && s.sha === `c${culprit}`);
 
-    const b = Bisection.create({ commits, bad: `c${n}`, goods: ["c0"], flaky: true });
+    const b = Bisection.create({ commits, bad: `c${n}`, goods: ["c0"], flaky });
     let tests = 0;
     for (let [sha] = b.next(); sha; [sha] = b.next()) {
       b.record(sha, verdict(sha));
@@ -102,11 +109,17 @@ export function flakyRows(trials = 3000): Row[] {
   let seed = 100;
   for (const f of [0, 0.1, 0.2, 0.3]) cells.push(flakyCell(f, "culprit", f === 0 ? 1000 : trials, seed++));
   for (const f of [0.1, 0.2, 0.3]) cells.push(flakyCell(f, "flake", Math.round(trials / 3), seed++));
-  return cells.map((c) => {
+  // Issue 15's learned prior: the same runs when the flake rate is known (a prior on f alone), as
+  // a repository's earlier flaky bisects of the same command would tell it. Same seeds as above.
+  const known: FlakyCell[] = [0.1, 0.2].map((f, i) => ({
+    ...flakyCell(f, "culprit", trials, 101 + i, 1024, { flakeRates: [f], flakeRatePrior: [1], probeFlakeRatePrior: [1] }),
+    known: true,
+  }));
+  return [...cells, ...known].map((c) => {
     const sorted = [...c.tests].sort((a, b) => a - b);
     const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
     return {
-      f: c.f,
+      f: "known" in c ? `${c.f} (known)` : c.f,
       "original failure": c.origin === "culprit" ? "real culprit" : "a flake",
       trials: c.trials,
       "accuracy (ours)": `${((c.correct / c.trials) * 100).toFixed(1)}%`,
