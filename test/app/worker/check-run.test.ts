@@ -103,7 +103,7 @@ async function golden(name: string, actual: string) {
 }
 
 describe("a run that finishes", () => {
-  it("comment → dispatch → workflow_run completed → artifact → result comment, in at most 12 GitHub calls (two of them check the culprit lies in the range)", async () => {
+  it("comment → dispatch → workflow_run completed → artifact → result comment, in at most 13 GitHub calls (two of them check the culprit lies in the range, one lists its files)", async () => {
     const requests = h.double.requests.length;
     const job = await dispatched();
     const run = runOf(job);
@@ -126,9 +126,12 @@ describe("a run that finishes", () => {
     await golden("app-result-culprit.md", stable(comment!.body, job));
 
     const calls = h.double.requests.slice(requests).filter((r) => !r.route.includes("access_tokens") && r.route !== BLOB_ROUTE);
-    expect(calls.length).toBeLessThanOrEqual(12);
+    expect(calls.length).toBeLessThanOrEqual(13);
     // One compare sizes the range before dispatching; two check the culprit is a commit of it.
     expect(calls.filter((r) => r.route.includes("/compare/"))).toHaveLength(3);
+    // Its files, once: a culprit that changes no code is flagged (this one changes code: not flagged).
+    expect(calls.filter((r) => r.route === "GET /repos/{owner}/{repo}/commits/{ref}")).toHaveLength(1);
+    expect(comment!.body).not.toContain("Implausible");
   });
 
   it("events twice and out of order change nothing more; the artifact is read once", async () => {
