@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-DMC5H2FX.js";
+} from "./shared-SSPCXY3V.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";

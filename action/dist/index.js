@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-DMC5H2FX.js";
+} from "./shared-SSPCXY3V.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";

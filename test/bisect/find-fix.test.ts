@@ -5,28 +5,14 @@
  * old term). Both must name the same first fixed commit, or the same set of candidates when only
  * skipped commits are left; with skips our answer may be exact where git's is a set.
  */
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { resultDocumentSchema, type ResultDocument } from "../../action/src/result-document.js";
-import { buildRepo, gitEnv, removeDir, tempDir } from "../support/dag-repo.js";
+import { buildRepo, removeDir, tempDir } from "../support/dag-repo.js";
+import { runCli } from "../support/run-cli.js";
 import { runGitBisect } from "../support/git-bisect-oracle.js";
 import { descendantsOf, randomScenario } from "../support/random-dag.js";
 
-const CLI = fileURLToPath(new URL("../../bin/bisect-bot.js", import.meta.url));
 const SEEDS = Array.from({ length: 14 }, (_, i) => 7001 + i);
-
-function cli(cwd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("node", [CLI, ...args], { cwd, env: gitEnv({}), stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** The test as a user has it: 125 on an untestable commit, 0 once the fix is in, else 1. */
 const testScript = (fix: string, skips: readonly string[]) =>
@@ -56,7 +42,7 @@ describe("--find-fix against git bisect with terms broken/fixed", () => {
           skips,
           terms: { old: "broken", new: "fixed" },
         });
-        const run = await cli(dir, [
+        const run = await runCli(dir, [
           "run",
           ...scenario.goods.flatMap((g) => ["--good", sha(g)]),
           "--bad",
@@ -101,7 +87,7 @@ describe("--find-fix against git bisect with terms broken/fixed", () => {
       const shas = await buildRepo(dir, scenario.commits);
       const bad = shas.get(scenario.bad)!;
       // The test fails everywhere: nothing fixed it. --verify tests the "fixed" end first.
-      const run = await cli(dir, [
+      const run = await runCli(dir, [
         "run",
         ...scenario.goods.flatMap((g) => ["--good", shas.get(g)!]),
         "--bad",

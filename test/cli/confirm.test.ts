@@ -2,15 +2,12 @@
  * `--confirm n` as a user runs it (the CLI bundle, real git): after the search the culprit and its
  * parent are re-run n times, and the answer says whether that held up.
  */
-import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resultDocumentSchema } from "../../action/src/result-document.js";
-import { gitEnv, removeDir, tempDir } from "../support/dag-repo.js";
+import { removeDir, tempDir } from "../support/dag-repo.js";
+import { runCli } from "../support/run-cli.js";
 import { linearRepo } from "../support/linear-repo.js";
-
-const CLI = fileURLToPath(new URL("../../bin/bisect-bot.js", import.meta.url));
 
 let scratch: string;
 beforeAll(async () => {
@@ -18,22 +15,10 @@ beforeAll(async () => {
 });
 afterAll(() => removeDir(scratch));
 
-function cli(cwd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("node", [CLI, ...args], { cwd, env: gitEnv({}), stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 describe("--confirm", () => {
   it("re-runs the culprit and its parent n times: confirmed when both behave every time", async () => {
     const repo = await linearRepo(scratch, 40, 23);
-    const run = await cli(repo.dir, ["run", "--good", "v1.0", "--bad", "main", "--confirm", "3", "--json", "--parallel", "2", "--", "sh", "check.sh"]);
+    const run = await runCli(repo.dir, ["run", "--good", "v1.0", "--bad", "main", "--confirm", "3", "--json", "--parallel", "2", "--", "sh", "check.sh"]);
     expect(run.code).toBe(0);
     const result = resultDocumentSchema.parse(JSON.parse(run.stdout));
     const culprit = repo.shas.get("c23")!;
@@ -56,7 +41,7 @@ describe("--confirm", () => {
       `if [ "$h" = ${culprit} ]; then if [ -e ${mark} ]; then exit 0; fi; touch ${mark}; exit 1; fi`,
       "exec sh check.sh",
     ].join("\n");
-    const run = await cli(repo.dir, ["run", "--good", "v1.0", "--bad", "main", "--confirm", "2", "--json", "--", "sh", "-c", script]);
+    const run = await runCli(repo.dir, ["run", "--good", "v1.0", "--bad", "main", "--confirm", "2", "--json", "--", "sh", "-c", script]);
     const result = resultDocumentSchema.parse(JSON.parse(run.stdout));
     expect(result.culprit?.sha).toBe(culprit);
     expect(result.confirmation).toEqual({ runs: 2, culpritFailed: 0, parentPassed: 2, verdict: "not-reproducible" });
@@ -65,7 +50,7 @@ describe("--confirm", () => {
 
   it("finding a fix, confirms that the fix passes and its parent still fails", async () => {
     const repo = await linearRepo(scratch, 30, 11);
-    const run = await cli(repo.dir, ["run", "--good", "v1.0", "--bad", "main", "--find-fix", "--confirm", "2", "--json", "--", "test", "-e", "bug"]);
+    const run = await runCli(repo.dir, ["run", "--good", "v1.0", "--bad", "main", "--find-fix", "--confirm", "2", "--json", "--", "test", "-e", "bug"]);
     const result = resultDocumentSchema.parse(JSON.parse(run.stdout));
     expect(result.culprit?.sha).toBe(repo.shas.get("c11"));
     expect(result.confirmation).toEqual({ runs: 2, culpritFailed: 2, parentPassed: 2, verdict: "confirmed" });

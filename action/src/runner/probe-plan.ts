@@ -63,7 +63,7 @@ export class BisectPlan implements ProbePlan {
  */
 export class ProbeListPlan implements ProbePlan {
   readonly warnings: readonly string[] = [];
-  private readonly queue: string[];
+  protected readonly queue: string[];
 
   constructor(commits: readonly string[]) {
     this.queue = [...new Set(commits)];
@@ -73,7 +73,7 @@ export class ProbeListPlan implements ProbePlan {
     return this.queue.length === 0 && !retriesWaiting && pending.length === 0;
   }
 
-  next(count: number): string[] {
+  next(count: number, _running: readonly string[] = []): string[] {
     return this.queue.splice(0, Math.max(0, count));
   }
 
@@ -97,22 +97,16 @@ export class ProbeListPlan implements ProbePlan {
 
 /**
  * Confirmation (`--confirm n`): after the search, the culprit and its parents, each `runs` times.
- * A commit is never tested twice at once; nothing is stopped early; the verdicts only go into the
- * result's probes and its `confirmation`.
+ * As probe mode (nothing stopped early, the verdicts only go into the result's probes and its
+ * `confirmation`), but a commit comes back `runs` times, and is never tested twice at once.
  */
-export class ConfirmPlan implements ProbePlan {
-  readonly warnings: readonly string[] = [];
-  private readonly queue: string[];
-
+export class ConfirmPlan extends ProbeListPlan {
   constructor(commits: readonly string[], runs: number) {
-    this.queue = Array.from({ length: runs }, () => [...new Set(commits)]).flat();
+    super([]);
+    this.queue.push(...Array.from({ length: runs }, () => [...new Set(commits)]).flat());
   }
 
-  isOver(pending: readonly string[], retriesWaiting: boolean): boolean {
-    return this.queue.length === 0 && !retriesWaiting && pending.length === 0;
-  }
-
-  next(count: number, running: readonly string[]): string[] {
+  override next(count: number, running: readonly string[]): string[] {
     const taken: string[] = [];
     for (let i = 0; i < this.queue.length && taken.length < count;) {
       const sha = this.queue[i]!;
@@ -124,21 +118,5 @@ export class ConfirmPlan implements ProbePlan {
       this.queue.splice(i, 1);
     }
     return taken;
-  }
-
-  mayStop(): boolean {
-    return false;
-  }
-
-  isMergeBase(): boolean {
-    return false;
-  }
-
-  record(): void {
-    // Counted from the probes once every run is in.
-  }
-
-  status(pending: readonly string[] = []): Extract<BisectStatus, { state: "searching" }> {
-    return { state: "searching", candidates: 0, estimatedTests: this.queue.length + pending.length };
   }
 }

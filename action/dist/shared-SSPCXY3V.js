@@ -20749,7 +20749,7 @@ var ProbeListPlan = class {
   isOver(pending, retriesWaiting) {
     return this.queue.length === 0 && !retriesWaiting && pending.length === 0;
   }
-  next(count) {
+  next(count, _running = []) {
     return this.queue.splice(0, Math.max(0, count));
   }
   mayStop() {
@@ -20765,14 +20765,10 @@ var ProbeListPlan = class {
     return { state: "searching", candidates: 0, estimatedTests: this.queue.length + pending.length };
   }
 };
-var ConfirmPlan = class {
-  warnings = [];
-  queue;
+var ConfirmPlan = class extends ProbeListPlan {
   constructor(commits, runs) {
-    this.queue = Array.from({ length: runs }, () => [...new Set(commits)]).flat();
-  }
-  isOver(pending, retriesWaiting) {
-    return this.queue.length === 0 && !retriesWaiting && pending.length === 0;
+    super([]);
+    this.queue.push(...Array.from({ length: runs }, () => [...new Set(commits)]).flat());
   }
   next(count, running) {
     const taken = [];
@@ -20786,17 +20782,6 @@ var ConfirmPlan = class {
       this.queue.splice(i, 1);
     }
     return taken;
-  }
-  mayStop() {
-    return false;
-  }
-  isMergeBase() {
-    return false;
-  }
-  record() {
-  }
-  status(pending = []) {
-    return { state: "searching", candidates: 0, estimatedTests: this.queue.length + pending.length };
   }
 };
 
