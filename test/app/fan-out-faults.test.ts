@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlTransport } from "../../app/src/store/sql-transport.js";
 import { Store, type JobRow } from "../../app/src/store/store.js";
-import { appEnv, appKeys, APP_ID, INSTALLATION_ID, OWNER, WEBHOOK_SECRET, startHarness, type Harness } from "../support/app-harness.js";
+import { appEnv, appKeys, APP_ID, INSTALLATION_ID, OWNER, WEBHOOK_SECRET, runToEnd, startHarness, type Harness } from "../support/app-harness.js";
 import { startGate, startInstance, until, type Gate, type Instance } from "../support/app-instances.js";
 import { removeDir, tempDir } from "../support/dag-repo.js";
 import { startGitHubDouble, type GitHubDouble } from "../support/github-double/index.js";
@@ -82,19 +82,7 @@ describe("in process", () => {
    */
   async function bisect(repo: { name: string; id: number }, body: string): Promise<JobRow> {
     expect((await h.comment(body, { repo: repo.name, repositoryId: repo.id, issueNumber: 1 })).status).toBe(200);
-    const deadline = Date.now() + 200_000;
-    for (;;) {
-      await h.settle();
-      const job = await h.store.call("latestJob", { repositoryId: repo.id, issueNumber: 1 });
-      if (job && TERMINAL.has(job.state)) {
-        await h.double.runner.idle();
-        await h.settle();
-        return (await h.store.call("getJob", { jobId: job.id }))!;
-      }
-      if (job?.state === "queued" && job.attempts > 0) await h.db.client.query("update public.bisect_jobs set next_check_at = now() where id = $1", [job.id]);
-      if (Date.now() > deadline) throw new Error(`the job of ${repo.name} did not end: ${JSON.stringify(job)}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    return runToEnd(h, { repositoryId: repo.id, issueNumber: 1 }, { timeoutMs: 200_000, hurryRetries: true });
   }
 
   const answer = (repo: { name: string }) => botComments(h.double, repo.name, 1).at(-1)?.body ?? "";

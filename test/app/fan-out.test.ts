@@ -11,13 +11,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobRow } from "../../app/src/store/store.js";
-import { INSTALLATION_ID, OWNER, WEBHOOK_SECRET, startHarness, type Harness } from "../support/app-harness.js";
+import { INSTALLATION_ID, OWNER, WEBHOOK_SECRET, runToEnd, startHarness, type Harness } from "../support/app-harness.js";
 import { removeDir, tempDir } from "../support/dag-repo.js";
 import { linearRepo } from "../support/linear-repo.js";
 import { makeRegressionRepo } from "../support/regression-repo.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 const DISPATCH_ROUTE = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
 
 let h: Harness;
@@ -60,18 +59,7 @@ async function withMerges(culpritIn: "branch" | "mainline" | "merge") {
 /** Comments on the repository, then drives the worker loop until the job ends. */
 async function bisect(repo: { name: string; id: number }, body: string): Promise<JobRow> {
   expect((await h.comment(body, { repo: repo.name, repositoryId: repo.id, issueNumber: 1 })).status).toBe(200);
-  const deadline = Date.now() + 170_000;
-  for (;;) {
-    await h.settle();
-    const job = await h.store.call("latestJob", { repositoryId: repo.id, issueNumber: 1 });
-    if (job && TERMINAL.has(job.state)) {
-      await h.double.runner.idle();
-      await h.settle();
-      return (await h.store.call("getJob", { jobId: job.id }))!;
-    }
-    if (Date.now() > deadline) throw new Error(`the job of ${repo.name} did not end: ${JSON.stringify(job)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  return runToEnd(h, { repositoryId: repo.id, issueNumber: 1 }, { timeoutMs: 170_000 });
 }
 
 const answer = (repo: { name: string }) =>

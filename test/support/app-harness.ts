@@ -7,7 +7,7 @@ import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { ProbotOctokit } from "probot";
 import { startServer, type RunningServer } from "../../app/src/server.js";
 import { sqlTransport } from "../../app/src/store/sql-transport.js";
-import { Store } from "../../app/src/store/store.js";
+import { Store, type JobRow } from "../../app/src/store/store.js";
 import { runTask } from "../../app/src/worker/run-task.js";
 import { makeAppRepo, type AppRepo, type AppRepoOptions } from "./app-repo.js";
 import { removeDir } from "./dag-repo.js";
@@ -160,4 +160,32 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await removeDir(repo.dir);
     },
   };
+}
+
+const ENDED = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+
+/**
+ * Drives the worker loop until the latest job of the thread ends (the runner idle, what it sent
+ * settled), and answers it. `hurryRetries`: a job queued for another attempt is made due at once
+ * (the App backs off 30 s first).
+ */
+export async function runToEnd(
+  h: Harness,
+  thread: { repositoryId: number; issueNumber: number },
+  options: { timeoutMs: number; hurryRetries?: boolean },
+): Promise<JobRow> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    await h.settle();
+    const job = await h.store.call("latestJob", thread);
+    if (job && ENDED.has(job.state)) {
+      await h.double.runner.idle();
+      await h.settle();
+      return (await h.store.call("getJob", { jobId: job.id }))!;
+    }
+    if (options.hurryRetries && job?.state === "queued" && job.attempts > 0)
+      await h.db.client.query("update public.bisect_jobs set next_check_at = now() where id = $1", [job.id]);
+    if (Date.now() > deadline) throw new Error(`the job of ${JSON.stringify(thread)} did not end: ${JSON.stringify(job)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
