@@ -12,78 +12,18 @@
  * holds either never reaches the double, or reaches it and its answer never comes back.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { appEnv, appKeys, APP_ID, INSTALLATION_ID, OWNER, REPO, REPOSITORY_ID, WEBHOOK_SECRET } from "../support/app-harness.js";
 import { makeAppRepo, type AppRepo } from "../support/app-repo.js";
+import { startGate, type Gate } from "../support/app-instances.js";
 import { removeDir } from "../support/dag-repo.js";
 import { startGitHubDouble, type GitHubDouble } from "../support/github-double/index.js";
 import { openTestDatabase, stopTestPostgres, type TestDatabase } from "../support/postgres.js";
 import { deliver, issueCommentPayload } from "../support/webhooks.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-
-/** What the gate does with a request: pass it on, or hold it open before or after GitHub saw it. */
-type GateVerdict = { hold: string; answered: boolean } | null;
-
-interface Gate {
-  host: string;
-  /** Requests held open now, by label. */
-  held(label: string): number;
-  close(): Promise<void>;
-}
-
-/** An HTTP hop in front of the double: every request is passed on unless `decide` holds it. */
-async function startGate(target: string, decide: (method: string, path: string) => GateVerdict): Promise<Gate> {
-  const held: { label: string; res: ServerResponse }[] = [];
-  const forward = async (req: IncomingMessage, body: Buffer) => {
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (typeof value === "string" && !["host", "connection", "content-length", "transfer-encoding"].includes(name)) headers.set(name, value);
-    }
-    const response = await fetch(`${target}${req.url ?? "/"}`, {
-      method: req.method ?? "GET",
-      headers,
-      ...(body.length > 0 ? { body } : {}),
-      redirect: "manual",
-    });
-    const answer = Buffer.from(await response.arrayBuffer());
-    const answerHeaders = [...response.headers].filter(([name]) => !["content-encoding", "content-length", "transfer-encoding", "connection"].includes(name));
-    return { status: response.status, headers: Object.fromEntries(answerHeaders), body: answer };
-  };
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      const verdict = decide(req.method ?? "GET", new URL(req.url ?? "/", "http://gate").pathname);
-      if (verdict && !verdict.answered) {
-        held.push({ label: verdict.hold, res });
-        return;
-      }
-      forward(req, Buffer.concat(chunks)).then(
-        (answer) => {
-          if (verdict) held.push({ label: verdict.hold, res });
-          else res.writeHead(answer.status, answer.headers).end(answer.body);
-        },
-        () => res.writeHead(502).end(),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("the gate listens on no TCP port");
-  return {
-    host: `127.0.0.1:${address.port}`,
-    held: (label) => held.filter((h) => h.label === label && !h.res.destroyed && !h.res.writableEnded).length,
-    close: async () => {
-      for (const h of held) h.res.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 interface Instance {
   child: ChildProcess;

@@ -70,7 +70,8 @@ export async function startGate(target: string, decide: (method: string, path: s
   if (address === null || typeof address === "string") throw new Error("the gate listens on no TCP port");
   return {
     host: `127.0.0.1:${address.port}`,
-    held: (label) => held.filter((h) => h.label === label).length,
+    // Only those still open: a request whose client went away (an instance killed) is held no more.
+    held: (label) => held.filter((h) => h.label === label && !h.res.destroyed && !h.res.writableEnded).length,
     close: async () => {
       for (const h of held) h.res.destroy();
       server.closeAllConnections();
