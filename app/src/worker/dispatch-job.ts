@@ -8,7 +8,7 @@ import type { ClaimedJob, JobRow } from "../store/store.js";
 import { describeError, isPermanent, isRateLimited, PermanentError, retryAfterSeconds } from "./github-errors.js";
 import { putStatus, react, repoRef, writeComment } from "./status-comment.js";
 import { finishFanOut, knownVerdicts } from "./check-run.js";
-import { isFanOut, planRound, readRangeGraph, replay, roundInputs, roundProgress, verdictProbes, type RangeGraph, type RoundPlan } from "./fan-out.js";
+import { isFanOut, planRound, readRangeGraph, replay, roundProgress, verdictProbes, type RangeGraph, type RoundPlan } from "./fan-out.js";
 import type { Bisection } from "../../../action/src/bisect/index.js";
 import type { StoredProbe } from "../store/store.js";
 import type { StatusPhase } from "../messages/status-comment.js";
@@ -37,6 +37,11 @@ export function workflowInputs(job: JobRow, options: JobOptions, known: readonly
     commits: "",
     options: JSON.stringify({ ...actionOptions(options), known }),
   };
+}
+
+/** A fan-out round's inputs: the bisect inputs in probe mode, the round's commits as a JSON list, the round in `options`. */
+export function roundInputs(job: JobRow, options: JobOptions, commits: readonly string[], round: number): WorkflowInputs {
+  return { ...workflowInputs(job, options), mode: "probe", commits: JSON.stringify(commits), options: JSON.stringify({ ...actionOptions(options), round }) };
 }
 
 /**
@@ -98,7 +103,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
         workflow: options.workflow,
         ref: options.defaultBranch,
         inputs: fan
-          ? roundInputs(job, fan.plan.commits, fan.plan.round, actionOptions(options))
+          ? roundInputs(job, options, fan.plan.commits, fan.plan.round)
           : // Verdicts come from runs: a first attempt that never dispatched has none to read.
             workflowInputs(job, options, knownVerdicts(job, firstDispatch ? [] : await store.call("jobProbes", { jobId: job.id }))),
         jobId: job.id,

@@ -2,10 +2,9 @@ import { z } from "zod";
 import { Bisection, engineVerdict, type BisectStatus } from "../../../action/src/bisect/index.js";
 import type { Probe, ResultDocument } from "../../../action/src/result-document.js";
 import { endedResult, resultBase, type RunFailure } from "../../../action/src/runner/run-result.js";
-import type { WorkflowInputs } from "../github/dispatch.js";
 import type { Octokit, RepoRef } from "../github/octokit.js";
 import { ArtifactProblem, downloadResult, listRoundArtifacts } from "../github/result-artifact.js";
-import { estimateRunnerUse, runnerCommand, type JobOptions } from "../job-options.js";
+import { estimateRunnerUse, type JobOptions } from "../job-options.js";
 import { shortSha } from "../messages/markdown.js";
 import { rangeStrip, type RoundProgress, type StripState } from "../messages/status-comment.js";
 import type { JobRow, StoredProbe } from "../store/store.js";
@@ -135,19 +134,6 @@ export function planRound(job: JobRow, bisection: Bisection, probes: readonly St
   const commits = bisection.next(k);
   if (commits.length === 0) return { kind: "done", status };
   return { kind: "round", round: job.round + 1, commits, retry: false };
-}
-
-/** The workflow inputs of a round: probe mode, the round's commits as a JSON list, the round in `options`. */
-export function roundInputs(job: JobRow, commits: readonly string[], round: number, actionOptions: Record<string, unknown>): WorkflowInputs {
-  return {
-    job_id: String(job.id),
-    good: job.good_shas.join(","),
-    bad: job.bad_sha,
-    command: runnerCommand(job.command, job.options.setup),
-    mode: "probe",
-    commits: JSON.stringify(commits),
-    options: JSON.stringify({ ...actionOptions, round }),
-  };
 }
 
 /** Each commit of the range, oldest first, as the progress strip shows it. */
