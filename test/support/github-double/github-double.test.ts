@@ -613,6 +613,263 @@ describe("artifacts, jobs and run webhooks", () => {
   });
 });
 
+describe("CI runs", () => {
+  const CI = "acme/ci";
+  const ciRepo = { owner: "acme", repo: "ci" };
+  const where = { id: 4321, owner: "acme", name: "ci" };
+  let ci: Map<string, string>;
+
+  beforeAll(async () => {
+    //   a - b - c - d   main (ci.yml, named "CI", from a on)
+    //        \
+    //         e         feature
+    const ciDir = join(dir, "ci");
+    await mkdir(ciDir);
+    const ciYml = "name: CI\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: npm test\n";
+    ci = await buildRepo(
+      ciDir,
+      [
+        { id: "a", parents: [], files: { ".github/workflows/ci.yml": ciYml } },
+        { id: "b", parents: ["a"] },
+        { id: "c", parents: ["b"] },
+        { id: "d", parents: ["c"] },
+        { id: "e", parents: ["b"] },
+      ],
+      { branches: { main: "d", feature: "e" } },
+    );
+    double.addRepository({ owner: "acme", name: "ci", id: where.id, path: ciDir, installationId: INSTALLATION });
+  });
+
+  it("lists runs GitHub started itself newest first, filtered by branch, status, event and head_sha", async () => {
+    const green = double.addCiRun(CI, { workflow: "ci.yml", headSha: ci.get("b")!, conclusion: "success" });
+    const red = double.addCiRun(CI, { workflow: "ci.yml", headSha: ci.get("c")!, conclusion: "failure" });
+    const feature = double.addCiRun(CI, { workflow: "ci.yml", headSha: ci.get("e")!, conclusion: "success", branch: "feature", actor: "alice" });
+    const running = double.addCiRun(CI, { workflow: "ci.yml", headSha: ci.get("d")!, conclusion: null });
+    const pr = double.addCiRun(CI, { workflow: "ci.yml", headSha: ci.get("e")!, conclusion: "failure", branch: "feature", event: "pull_request" });
+    // A workflow file the head commit lacks: the run is named after its path.
+    const lint = double.addCiRun(CI, { workflow: "lint.yml", headSha: ci.get("d")!, conclusion: "success" });
+    expect(green).toMatchObject({
+      repository: CI,
+      workflow: "ci.yml",
+      path: ".github/workflows/ci.yml",
+      name: "CI",
+      displayTitle: "b",
+      headBranch: "main",
+      headSha: ci.get("b"),
+      event: "push",
+      status: "completed",
+      conclusion: "success",
+      runNumber: 1,
+      runAttempt: 1,
+      actor: "pusher",
+      inputs: {},
+    });
+    expect(running).toMatchObject({ status: "in_progress", conclusion: null, runNumber: 4 });
+    expect(lint).toMatchObject({ name: ".github/workflows/lint.yml", runNumber: 1 });
+    expect(lint.workflowId).not.toBe(green.workflowId);
+    // Added within a second, still dated one after the other.
+    const created = [green, red, feature, running, pr, lint].map((r) => Date.parse(r.createdAt));
+    expect(created.every((at, i) => i === 0 || at > created[i - 1]!)).toBe(true);
+
+    const list = async (query: { branch?: string; status?: "completed" | "in_progress" | "failure" | "success"; event?: string; head_sha?: string }) =>
+      (await octokit.rest.actions.listWorkflowRuns({ ...ciRepo, workflow_id: "ci.yml", ...query })).data;
+    const all = await list({});
+    expect(all.total_count).toBe(5);
+    expect(all.workflow_runs.map((r) => r.id)).toEqual([pr.id, running.id, feature.id, red.id, green.id]);
+    expect(all.workflow_runs.find((r) => r.id === red.id)).toMatchObject({
+      name: "CI",
+      display_title: "c",
+      head_branch: "main",
+      head_sha: ci.get("c"),
+      event: "push",
+      status: "completed",
+      conclusion: "failure",
+      run_number: 2,
+      workflow_id: green.workflowId,
+      actor: { login: "pusher", type: "User" },
+      head_commit: { id: ci.get("c"), message: "c" },
+      repository: { full_name: CI, default_branch: "main" },
+    });
+    expect((await list({ branch: "main" })).workflow_runs.map((r) => r.id)).toEqual([running.id, red.id, green.id]);
+    expect((await list({ branch: "main", status: "completed" })).workflow_runs.map((r) => r.id)).toEqual([red.id, green.id]);
+    expect((await list({ branch: "main", status: "success" })).workflow_runs.map((r) => r.id)).toEqual([green.id]);
+    expect((await list({ status: "in_progress" })).workflow_runs.map((r) => r.id)).toEqual([running.id]);
+    expect((await list({ event: "pull_request" })).workflow_runs.map((r) => r.id)).toEqual([pr.id]);
+    expect((await list({ head_sha: ci.get("e")!, event: "push" })).workflow_runs.map((r) => [r.id, r.actor?.login])).toEqual([[feature.id, "alice"]]);
+    // By numeric workflow id, paged.
+    const page = await octokit.rest.actions.listWorkflowRuns({ ...ciRepo, workflow_id: green.workflowId, per_page: 2, page: 2 });
+    expect(page.data.workflow_runs.map((r) => r.id)).toEqual([feature.id, red.id]);
+    expect(page.headers.link).toMatch(/page=3>; rel="next"/);
+    expect((await octokit.rest.actions.getWorkflowRun({ ...ciRepo, run_id: lint.id })).data).toMatchObject({
+      name: ".github/workflows/lint.yml",
+      path: ".github/workflows/lint.yml",
+      run_number: 1,
+    });
+
+    expect(() => double.addCiRun(CI, { workflow: "ci.yml", headSha: "f".repeat(40), conclusion: "success" })).toThrow(/has no commit/);
+    expect(() => double.addCiRun("acme/nope", { workflow: "ci.yml", headSha: ci.get("b")!, conclusion: "success" })).toThrow(/no repository/);
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("re-runs a CI run as a later attempt and builds its workflow_run deliveries (event push, sender the pusher)", async () => {
+    const run = double.addCiRun(CI, { workflow: "ci.yml", headSha: ci.get("d")!, conclusion: "failure" });
+    const first = workflowRunPayload(run, "completed", INSTALLATION, where, { url: double.url });
+    expect(first).toMatchObject({
+      action: "completed",
+      installation: { id: INSTALLATION },
+      repository: { id: where.id, full_name: CI },
+      sender: { login: "pusher", type: "User" },
+      workflow: { id: run.workflowId, name: "CI", path: ".github/workflows/ci.yml" },
+      workflow_run: {
+        id: run.id,
+        name: "CI",
+        display_title: "d",
+        event: "push",
+        head_branch: "main",
+        head_sha: ci.get("d"),
+        status: "completed",
+        conclusion: "failure",
+        run_attempt: 1,
+        previous_attempt_url: null,
+        actor: { login: "pusher" },
+      },
+    });
+
+    double.completeRun(run.id, { conclusion: "success", runAttempt: 2 });
+    expect((await octokit.rest.actions.getWorkflowRun({ ...ciRepo, run_id: run.id })).data).toMatchObject({
+      run_attempt: 2,
+      status: "completed",
+      conclusion: "success",
+      event: "push",
+      previous_attempt_url: `${double.url}/api/v3/repos/acme/ci/actions/runs/${run.id}/attempts/1`,
+    });
+    expect(workflowRunPayload(run, "completed", INSTALLATION, where, { url: double.url })).toMatchObject({
+      workflow_run: { id: run.id, event: "push", run_attempt: 2, conclusion: "success" },
+    });
+    const rerun = double.addCiRun(CI, { workflow: "ci.yml", headSha: ci.get("d")!, conclusion: null });
+    expect(workflowRunPayload(rerun, "in_progress", INSTALLATION, where, { url: double.url })).toMatchObject({
+      workflow_run: { id: rerun.id, event: "push", status: "in_progress", conclusion: null },
+    });
+    expect(() => workflowRunPayload(rerun, "completed", INSTALLATION, where)).toThrow(/complete it/);
+    expect(takeViolations()).toEqual([]);
+  });
+});
+
+describe("issues", () => {
+  const TRACKER = "acme/tracker";
+  const tracker = { owner: "acme", repo: "tracker" };
+
+  beforeAll(() => {
+    double.addRepository({ owner: "acme", name: "tracker", id: 4322, path: repoDir, installationId: INSTALLATION });
+    double.addPullRequest(TRACKER, { number: 40, baseRef: "main", headRef: "feature" });
+    double.addComment(TRACKER, 41, { body: "an issue from before", user: "alice" });
+  });
+
+  it("opens issues as the app's bot, numbered after pull requests and commented issues, creating missing labels", async () => {
+    const created = await octokit.rest.issues.create({
+      ...tracker,
+      title: "main is red since c",
+      body: "Bisect Bot found the culprit.",
+      labels: ["bisect", { name: "ci-failure" }],
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.location).toBe(`${double.url}/api/v3/repos/acme/tracker/issues/42`);
+    expect(created.data).toMatchObject({
+      number: 42,
+      title: "main is red since c",
+      body: "Bisect Bot found the culprit.",
+      state: "open",
+      state_reason: null,
+      comments: 0,
+      user: { login: "bisect-bot[bot]", type: "Bot" },
+      performed_via_github_app: { slug: "bisect-bot" },
+      labels: [
+        { name: "bisect", color: "ededed", default: false },
+        { name: "ci-failure", color: "ededed", default: false },
+      ],
+      html_url: `${double.url}/acme/tracker/issues/42`,
+    });
+    // The same label in another case, and no body.
+    const second = await octokit.rest.issues.create({ ...tracker, title: "main is red again", labels: ["BISECT"], assignees: ["alice"] });
+    expect(second.data).toMatchObject({ number: 43, body: null, assignee: { login: "alice" }, assignees: [{ login: "alice" }] });
+    const [first] = created.data.labels as { id: number; name: string }[];
+    expect(second.data.labels).toEqual([expect.objectContaining({ id: first!.id, name: "bisect" })]);
+    await expect(octokit.rest.issues.create({ ...tracker, title: " " })).rejects.toMatchObject({
+      status: 422,
+      response: { data: { message: "Validation Failed", errors: [{ resource: "Issue", field: "title", code: "missing_field" }] } },
+    });
+    await expect(octokit.rest.issues.create({ ...tracker, title: "huge", body: "x".repeat(65_537) })).rejects.toMatchObject({ status: 422 });
+    expect(double.issues(TRACKER)).toEqual([
+      {
+        number: 42,
+        title: "main is red since c",
+        body: "Bisect Bot found the culprit.",
+        labels: ["bisect", "ci-failure"],
+        user: "bisect-bot[bot]",
+        createdAt: created.data.created_at,
+      },
+      { number: 43, title: "main is red again", body: "", labels: ["bisect"], user: "bisect-bot[bot]", createdAt: second.data.created_at },
+    ]);
+    expect(double.issues(REPO)).toEqual([]);
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("lists issues filtered by state, labels, creator and since, sorted and paged", async () => {
+    const third = (await octokit.rest.issues.create({ ...tracker, title: "flaky test", labels: ["flaky"] })).data;
+    expect(third.number).toBe(44);
+    const list = async (query: Omit<Parameters<typeof octokit.rest.issues.listForRepo>[0] & object, "owner" | "repo"> = {}) =>
+      (await octokit.rest.issues.listForRepo({ ...tracker, ...query })).data.map((i) => i.number);
+    expect(await list()).toEqual([44, 43, 42]);
+    expect(await list({ direction: "asc" })).toEqual([42, 43, 44]);
+    expect(await list({ labels: "bisect" })).toEqual([43, 42]);
+    expect(await list({ labels: "Bisect,ci-failure" })).toEqual([42]);
+    expect(await list({ labels: "bisect,flaky" })).toEqual([]);
+    expect(await list({ creator: "bisect-bot[bot]" })).toEqual([44, 43, 42]);
+    expect(await list({ assignee: "alice" })).toEqual([43]);
+
+    // Records are the tests' to edit: someone else's issue, one updated an hour ago.
+    const records = double.issueRecords.filter((i) => i.repository === TRACKER);
+    records.find((i) => i.number === 44)!.user = "alice";
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    records.find((i) => i.number === 42)!.updatedAt = hourAgo;
+    expect(await list({ creator: "alice" })).toEqual([44]);
+    expect(await list({ creator: "bisect-bot[bot]" })).toEqual([43, 42]);
+    expect(await list({ since: new Date(Date.now() - 60_000).toISOString() })).toEqual([44, 43]);
+    expect(await list({ since: hourAgo })).toEqual([44, 43, 42]);
+    expect(await list({ sort: "updated", direction: "asc" })).toEqual([42, 43, 44]);
+
+    const closed = await octokit.rest.issues.update({ ...tracker, issue_number: 43, state: "closed", state_reason: "not_planned" });
+    expect(closed.data).toMatchObject({ state: "closed", state_reason: "not_planned", closed_at: matchers.any(String) });
+    expect(await list()).toEqual([44, 42]);
+    expect(await list({ state: "closed" })).toEqual([43]);
+    expect(await list({ state: "all", labels: "bisect" })).toEqual([43, 42]);
+
+    const page = await octokit.rest.issues.listForRepo({ ...tracker, state: "all", per_page: 2 });
+    expect(page.data.map((i) => i.number)).toEqual([44, 43]);
+    expect(page.headers.link).toMatch(/page=2>; rel="next"/);
+    const paged = await octokit.paginate(octokit.rest.issues.listForRepo, { ...tracker, state: "all", per_page: 1 });
+    expect(paged.map((i) => i.number)).toEqual([44, 43, 42]);
+    expect(takeViolations()).toEqual([]);
+  });
+
+  it("gets an issue the app opened and comments on it (its comments count and updated_at follow)", async () => {
+    const before = (await octokit.rest.issues.get({ ...tracker, issue_number: 42 })).data;
+    expect(before).toMatchObject({ number: 42, title: "main is red since c", comments: 0, labels: [{ name: "bisect" }, { name: "ci-failure" }] });
+    const comment = await octokit.rest.issues.createComment({ ...tracker, issue_number: 42, body: "Re-running CI on c." });
+    expect(comment.data).toMatchObject({ user: { login: "bisect-bot[bot]" }, issue_url: `${double.url}/api/v3/repos/acme/tracker/issues/42` });
+    expect((await octokit.rest.issues.listComments({ ...tracker, issue_number: 42 })).data.map((c) => c.body)).toEqual(["Re-running CI on c."]);
+    const after = (await octokit.rest.issues.get({ ...tracker, issue_number: 42 })).data;
+    expect(after.comments).toBe(1);
+    expect(Date.parse(after.updated_at)).toBeGreaterThan(Date.parse(before.updated_at));
+    expect(double.comments(TRACKER, 42)).toMatchObject([{ body: "Re-running CI on c.", user: "bisect-bot[bot]" }]);
+    // A pull request's number, a number only comments were seeded on, an unknown one.
+    for (const issue_number of [40, 41, 999]) {
+      await expect(octokit.rest.issues.get({ ...tracker, issue_number })).rejects.toMatchObject({ status: 404 });
+    }
+    expect(takeViolations()).toEqual([]);
+  });
+});
+
 describe("zip", () => {
   it("writes archives unzip accepts: stored, deflated, empty, UTF-8 names", async () => {
     const zip = makeZip([

@@ -15,7 +15,7 @@ import { loadGraphqlSchema } from "./graphql.js";
 import { loadChecker, loadGhesBodyKeys } from "./openapi-check.js";
 import { addArtifact, type ArtifactOptions } from "./artifacts.js";
 import { hookDeliveryLog, type HookDeliveries, type HookDeliveryRecord, type WebhookToSend } from "./deliveries.js";
-import { completeRun, setRunStatus, startRun, type CompletedRun, type CompleteRunOptions, type RunConclusion } from "./runs.js";
+import { addCiRun, completeRun, setRunStatus, startRun, type CiRunOptions, type CompletedRun, type CompleteRunOptions, type RunConclusion } from "./runs.js";
 import { BLOB_ROUTE, createBlobServer, createDoubleServer, TOKEN_ROUTE, type RecordedRequest } from "./server.js";
 import { freezeRepository, isoSeconds } from "./git-data.js";
 import { Runner, type Chance, type DeliveryRecord, type JobTarget, type RunnerFaults, type RunnerOptions, type WorkflowRunner } from "./runner.js";
@@ -24,6 +24,8 @@ import {
   type ArtifactRecord,
   type DispatchRecord,
   type DoubleRepository,
+  type IssueRecord,
+  type LabelRecord,
   type PullRequestRecord,
   type Role,
   type RunStatus,
@@ -35,10 +37,13 @@ import {
 export type {
   ArtifactOptions,
   ArtifactRecord,
+  CiRunOptions,
   CompletedRun,
   CompleteRunOptions,
   DispatchRecord,
   DoubleRepository,
+  IssueRecord,
+  LabelRecord,
   PullRequestRecord,
   RecordedRequest,
   Role,
@@ -76,6 +81,19 @@ export interface CommentView {
   history: string[];
 }
 
+/** An issue opened through the API (`POST /repos/{owner}/{repo}/issues`), as tests check it. */
+export interface IssueView {
+  number: number;
+  title: string;
+  /** `""` for an issue opened without a body. */
+  body: string;
+  /** Label names, as the repository spells them. */
+  labels: string[];
+  /** Login of the author: the app's bot for issues the app opens. */
+  user: string;
+  createdAt: string;
+}
+
 export interface GitHubDouble {
   /** `http://127.0.0.1:PORT`. */
   url: string;
@@ -93,8 +111,24 @@ export interface GitHubDouble {
    */
   addComment(fullName: string, issueNumber: number, comment: { body: string; user: string; id?: number }): number;
   comments(fullName: string, issueNumber?: number): CommentView[];
+  /**
+   * The issues opened through the API in the repository, by number. Their numbers follow every
+   * pull request and every issue number comments were added on. Their records (state, labels,
+   * `updatedAt`…) are `issueRecords`, for tests to read and edit.
+   */
+  issues(fullName: string): IssueView[];
+  /** Every issue opened through the API, as records tests may edit (close one, backdate `updatedAt`…; not `number`). */
+  issueRecords: IssueRecord[];
   reactions(fullName: string, commentId: number): string[];
   runs: WorkflowRunRecord[];
+  /**
+   * A run GitHub started itself, e.g. CI on a push (`event` default `push`, `branch` default the
+   * default branch, `actor` default `pusher`), `completed` with `conclusion` or, when null,
+   * `in_progress`; listed and served like dispatched runs (runs.ts). Its `created_at` is after
+   * every earlier run of the repository. Throws when `headSha` is not a commit of the repository.
+   * A re-run: `completeRun(run.id, { conclusion, runAttempt: 2 })`.
+   */
+  addCiRun(fullName: string, run: CiRunOptions): WorkflowRunRecord;
   /**
    * The Actions runner (off unless `options` is set): with it, every accepted dispatch runs
    * asynchronously, moves its run along, uploads the result artifact and sends `workflow_run` /
@@ -219,11 +253,19 @@ export async function startGitHubDouble(options: GitHubDoubleOptions): Promise<G
         .filter((c) => c.repository.toLowerCase() === fullName.toLowerCase() && (issueNumber === undefined || c.issueNumber === issueNumber))
         .map((c) => ({ id: c.id, issueNumber: c.issueNumber, body: c.body, user: c.user, history: [...c.history] }));
     },
+    issues(fullName) {
+      return state.issueList
+        .filter((i) => i.repository.toLowerCase() === fullName.toLowerCase())
+        .sort((a, b) => a.number - b.number)
+        .map((i) => ({ number: i.number, title: i.title, body: i.body ?? "", labels: [...i.labels], user: i.user, createdAt: i.createdAt }));
+    },
+    issueRecords: state.issueList,
     reactions(fullName, commentId) {
       const comment = state.commentsById.get(commentId).find((c) => c.repository.toLowerCase() === fullName.toLowerCase());
       return comment ? state.reactionsByComment.get(commentId).map((r) => r.content) : [];
     },
     runs: state.runs,
+    addCiRun: (fullName, run) => addCiRun(state, repoOrThrow(fullName), run),
     runner,
     setRunStatus: (runId, status, conclusion) => setRunStatus(state, runId, status, conclusion),
     startRun: (runId, options) => startRun(state, runId, options),

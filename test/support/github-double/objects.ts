@@ -1,15 +1,18 @@
 /**
  * REST objects as GitHub (Enterprise Server) serializes them: users, repositories, commits,
- * comments, reactions, workflow runs. Every required field of the description is filled, with
+ * issues, labels, comments, reactions, workflow runs. Every required field of the description is filled, with
  * URLs on the double's own host, so responses validate and links point somewhere sensible.
  */
 import type { CommitInfo } from "./git-data.js";
 import {
   fullNameOf,
   type ArtifactRecord,
+  issueKey,
   type CommentRecord,
   type DoubleRepository,
   type DoubleState,
+  type IssueRecord,
+  type LabelRecord,
   type ReactionRecord,
   type UserRecord,
   type WorkflowJobRecord,
@@ -173,6 +176,64 @@ export function issueComment(state: DoubleState, repo: DoubleRepository, comment
     author_association: association(state, repo, comment.user),
     performed_via_github_app: comment.user === state.botLogin ? integration(state) : null,
     reactions: { url: `${url}/reactions`, total_count: reactions.length, ...counts },
+  };
+}
+
+/** A `label`, with its URL on the double. */
+export function labelJson(state: DoubleState, label: LabelRecord): Json {
+  return {
+    id: label.id,
+    node_id: nodeId("Label", label.id),
+    url: `${state.api}/repos/${label.repository}/labels/${encodeURIComponent(label.name)}`,
+    name: label.name,
+    color: label.color,
+    description: label.description,
+    default: false,
+  };
+}
+
+/**
+ * An `issue` opened through the API: its labels as objects (as GitHub answers), the number of
+ * comments on it, and `performed_via_github_app` when the app's bot opened it.
+ */
+export function issueJson(state: DoubleState, repo: DoubleRepository, issue: IssueRecord): Json {
+  const full = fullNameOf(repo);
+  const api = `${state.api}/repos/${full}`;
+  const url = `${api}/issues/${issue.number}`;
+  const labels = state.labels.get(full.toLowerCase()) ?? [];
+  const assignees = issue.assignees.map((login) => userByLogin(state, login));
+  return {
+    id: issue.id,
+    node_id: nodeId("Issue", issue.id),
+    url,
+    repository_url: api,
+    labels_url: `${url}/labels{/name}`,
+    comments_url: `${url}/comments`,
+    events_url: `${url}/events`,
+    html_url: `${state.url}/${full}/issues/${issue.number}`,
+    timeline_url: `${url}/timeline`,
+    number: issue.number,
+    state: issue.state,
+    state_reason: issue.stateReason,
+    title: issue.title,
+    body: issue.body,
+    user: userByLogin(state, issue.user),
+    labels: issue.labels.flatMap((name) => {
+      const label = labels.find((l) => l.name.toLowerCase() === name.toLowerCase());
+      return label ? [labelJson(state, label)] : [];
+    }),
+    assignee: assignees[0] ?? null,
+    assignees,
+    milestone: null,
+    locked: false,
+    active_lock_reason: null,
+    comments: state.commentsByIssue.get(issueKey(full, issue.number)).length,
+    closed_at: issue.closedAt,
+    created_at: issue.createdAt,
+    updated_at: issue.updatedAt,
+    author_association: association(state, repo, issue.user),
+    performed_via_github_app: issue.user === state.botLogin ? integration(state) : null,
+    reactions: { url: `${url}/reactions`, total_count: 0, "+1": 0, "-1": 0, laugh: 0, confused: 0, heart: 0, hooray: 0, eyes: 0, rocket: 0 },
   };
 }
 

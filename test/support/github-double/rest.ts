@@ -11,6 +11,7 @@ import {
   artifactJson,
   INSTALLATION_PERMISSIONS,
   issueComment,
+  issueJson,
   jobRecordJson,
   reaction,
   restCommit,
@@ -19,7 +20,17 @@ import {
   workflowRun,
 } from "./objects.js";
 import { dispatch, DispatchError, listRuns, workflowFile, type RunFilter } from "./runs.js";
-import { fullNameOf, type DoubleRepository, type ArtifactRecord, type DoubleState, type Role, type WorkflowRunRecord } from "./state.js";
+import {
+  fullNameOf,
+  issueKey,
+  type ArtifactRecord,
+  type DoubleRepository,
+  type DoubleState,
+  type IssueRecord,
+  type LabelRecord,
+  type Role,
+  type WorkflowRunRecord,
+} from "./state.js";
 
 export interface RestRequest {
   state: DoubleState;
@@ -55,6 +66,29 @@ export class ReplyError extends Error {
 const reactionBodySchema = z.object({ content: z.string() });
 const commentBodySchema = z.object({ body: z.string() });
 const dispatchBodySchema = z.object({ ref: z.string(), inputs: z.record(z.string(), z.unknown()).optional(), return_run_details: z.boolean().optional() });
+/** A label as issue bodies give it: its name, or an object naming it (or giving its id). */
+const labelRefSchema = z.union([z.string(), z.object({ id: z.number().optional(), name: z.string().optional() })]);
+const issueFields = {
+  body: z.string().nullish(),
+  labels: z.array(labelRefSchema).optional(),
+  assignees: z.array(z.string()).optional(),
+  assignee: z.string().nullish(),
+  // Not modelled: the handlers refuse to pretend they were applied.
+  milestone: z.unknown().optional(),
+  type: z.unknown().optional(),
+  issue_field_values: z.unknown().optional(),
+};
+const issueCreateSchema = z.object({ title: z.union([z.string(), z.number()]), ...issueFields });
+const issueUpdateSchema = z.object({
+  title: z.union([z.string(), z.number()]).nullish(),
+  state: z.enum(["open", "closed"]).optional(),
+  state_reason: z.enum(["completed", "not_planned", "duplicate", "reopened"]).nullish(),
+  duplicate_issue_id: z.unknown().optional(),
+  ...issueFields,
+});
+
+/** GitHub's limit on an issue's body, in characters. */
+export const MAX_ISSUE_BODY = 65_536;
 
 const notFound = (): ReplyError => new ReplyError({ status: 404, body: { message: "Not Found" } });
 
@@ -85,6 +119,66 @@ function linkHeader(req: RestRequest, page: number, perPage: number, total: numb
   if (page < last) links.push(`${at(page + 1)}; rel="next"`, `${at(last)}; rel="last"`);
   if (page > 1) links.push(`${at(1)}; rel="first"`, `${at(page - 1)}; rel="prev"`);
   return links.length > 0 ? { link: links.join(", ") } : {};
+}
+
+/** GitHub's 422 for a body it refuses field by field (`validation-error`). */
+function validationFailed(resource: string, field: string, code: string, message?: string): ReplyError {
+  return new ReplyError({ status: 422, body: { message: "Validation Failed", errors: [{ resource, field, code, ...(message ? { message } : {}) }] } });
+}
+
+/** Throws for body fields the double does not model, so a test cannot pass on a silently dropped one. */
+function refuseUnmodelled(body: { milestone?: unknown; type?: unknown; issue_field_values?: unknown; duplicate_issue_id?: unknown }): void {
+  for (const [key, value] of Object.entries(body)) {
+    if (["milestone", "type", "issue_field_values", "duplicate_issue_id"].includes(key) && value !== null && value !== undefined) {
+      throw new Error(`the double does not model the issue field "${key}"`);
+    }
+  }
+}
+
+/**
+ * The names of the repository's labels an issue body refers to, in order, without repeats. Names
+ * match case-insensitively; a name the repository lacks creates the label (color `ededed`), as
+ * GitHub does for a writer such as the app's installation. A label object naming none answers 422
+ * unless its `id` is a label of the repository.
+ */
+function labelsOf(state: DoubleState, repo: DoubleRepository, given: z.infer<typeof labelRefSchema>[]): string[] {
+  const key = fullNameOf(repo).toLowerCase();
+  const labels = state.labels.get(key) ?? [];
+  state.labels.set(key, labels);
+  const names: string[] = [];
+  for (const ref of given) {
+    let label: LabelRecord | undefined;
+    const name = typeof ref === "string" ? ref : ref.name;
+    if (name === undefined) {
+      label = labels.find((l) => l.id === (ref as { id?: number }).id);
+      if (!label) throw validationFailed("Label", "id", "invalid");
+    } else {
+      if (name.trim() === "") throw validationFailed("Label", "name", "missing_field");
+      label = labels.find((l) => l.name.toLowerCase() === name.toLowerCase());
+      if (!label) {
+        label = { id: state.nextLabelId++, repository: fullNameOf(repo), name, color: "ededed", description: null };
+        labels.push(label);
+      }
+    }
+    if (!names.some((n) => n.toLowerCase() === label.name.toLowerCase())) names.push(label.name);
+  }
+  return names;
+}
+
+/** Assignees of an issue body (`assignees`, else the closing-down `assignee`), without repeats. */
+function assigneesOf(state: DoubleState, body: { assignees?: string[]; assignee?: string | null }): string[] | undefined {
+  const logins = body.assignees ?? (body.assignee === undefined ? undefined : body.assignee === null ? [] : [body.assignee]);
+  if (logins === undefined) return undefined;
+  const unique = [...new Map(logins.map((login) => [login.toLowerCase(), login])).values()];
+  for (const login of unique) state.user(login);
+  return unique;
+}
+
+/** The issue `{issue_number}` opened through the API; 404 otherwise (pull requests included: the double serves them through GraphQL only). */
+function issueOf(req: RestRequest, repo: DoubleRepository): IssueRecord {
+  const issue = req.state.issue(fullNameOf(repo), Number(req.params.issue_number));
+  if (!issue) throw notFound();
+  return issue;
 }
 
 /** Legacy base permission for a role: maintain maps to write, triage to read (GitHub's docs). */
@@ -283,6 +377,9 @@ export const handlers: Record<string, Handler> = {
       updatedAt: now,
     };
     req.state.commentList.push(comment);
+    // A comment moves its issue's `updated_at` (what `since` of the issue list filters on).
+    const issue = req.state.issue(fullNameOf(repo), comment.issueNumber);
+    if (issue) issue.updatedAt = now;
     const json = issueComment(req.state, repo, comment);
     return { status: 201, body: json, headers: { location: String(json.url) } };
   },
@@ -316,6 +413,114 @@ export const handlers: Record<string, Handler> = {
   "GET /repos/{owner}/{repo}/issues/comments/{comment_id}": (req) => {
     const repo = repoOf(req);
     return { status: 200, body: issueComment(req.state, repo, commentOf(req, repo)) };
+  },
+
+  "POST /repos/{owner}/{repo}/issues": (req) => {
+    const repo = repoOf(req);
+    const state = req.state;
+    const body = issueCreateSchema.parse(req.body);
+    refuseUnmodelled(body);
+    const title = String(body.title);
+    if (title.trim() === "") throw validationFailed("Issue", "title", "missing_field");
+    if ((body.body ?? "").length > MAX_ISSUE_BODY) {
+      throw validationFailed("Issue", "body", "custom", `body is too long (maximum is ${MAX_ISSUE_BODY} characters)`);
+    }
+    const now = isoSeconds(Date.now());
+    const issue: IssueRecord = {
+      id: state.nextIssueId++,
+      repository: fullNameOf(repo),
+      number: state.nextIssueNumber(fullNameOf(repo)),
+      title,
+      body: body.body ?? null,
+      labels: labelsOf(state, repo, body.labels ?? []),
+      assignees: assigneesOf(state, body) ?? [],
+      user: state.botLogin,
+      state: "open",
+      stateReason: null,
+      createdAt: now,
+      updatedAt: now,
+      closedAt: null,
+    };
+    state.issueList.push(issue);
+    const json = issueJson(state, repo, issue);
+    return { status: 201, body: json, headers: { location: String(json.url) } };
+  },
+
+  "GET /repos/{owner}/{repo}/issues": (req) => {
+    const repo = repoOf(req);
+    const q = req.query;
+    for (const key of ["milestone", "mentioned", "type", "issue_field_values"]) {
+      if (q[key] !== undefined) throw new Error(`the double does not filter issues by ${key}`);
+    }
+    const wantedState = q.state ?? "open";
+    const labels = (q.labels ?? "")
+      .split(",")
+      .map((l) => l.trim().toLowerCase())
+      .filter((l) => l !== "");
+    const since = q.since === undefined ? null : Date.parse(q.since);
+    if (since !== null && Number.isNaN(since)) throw validationFailed("Issue", "since", "invalid");
+    const full = fullNameOf(repo).toLowerCase();
+    const comments = (issue: IssueRecord) => req.state.commentsByIssue.get(issueKey(full, issue.number)).length;
+    // `sort` (created by default, updated, comments) and `direction` (desc by default); ties by number.
+    const sortKey = (issue: IssueRecord) =>
+      q.sort === "updated" ? Date.parse(issue.updatedAt) : q.sort === "comments" ? comments(issue) : Date.parse(issue.createdAt);
+    const direction = q.direction === "asc" ? 1 : -1;
+    const all = req.state.issueList
+      .filter((i) => i.repository.toLowerCase() === full)
+      .filter((i) => wantedState === "all" || i.state === wantedState)
+      .filter((i) => labels.every((wanted) => i.labels.some((l) => l.toLowerCase() === wanted)))
+      .filter((i) => q.creator === undefined || i.user.toLowerCase() === q.creator.toLowerCase())
+      .filter((i) => {
+        // A login, `none` (no one assigned) or `*` (anyone).
+        if (q.assignee === undefined) return true;
+        if (q.assignee === "none") return i.assignees.length === 0;
+        if (q.assignee === "*") return i.assignees.length > 0;
+        return i.assignees.some((a) => a.toLowerCase() === q.assignee!.toLowerCase());
+      })
+      .filter((i) => since === null || Date.parse(i.updatedAt) >= since)
+      .sort((a, b) => direction * (sortKey(a) - sortKey(b) || a.number - b.number));
+    const { perPage, page } = paging(q);
+    const listed = all.slice((page - 1) * perPage, page * perPage);
+    return { status: 200, headers: linkHeader(req, page, perPage, all.length), body: listed.map((i) => issueJson(req.state, repo, i)) };
+  },
+
+  "GET /repos/{owner}/{repo}/issues/{issue_number}": (req) => {
+    const repo = repoOf(req);
+    return { status: 200, body: issueJson(req.state, repo, issueOf(req, repo)) };
+  },
+
+  "PATCH /repos/{owner}/{repo}/issues/{issue_number}": (req) => {
+    const repo = repoOf(req);
+    const issue = issueOf(req, repo);
+    const body = issueUpdateSchema.parse(req.body ?? {});
+    refuseUnmodelled(body);
+    const now = isoSeconds(Date.now());
+    if (body.title !== undefined && body.title !== null) {
+      if (String(body.title).trim() === "") throw validationFailed("Issue", "title", "missing_field");
+      issue.title = String(body.title);
+    }
+    if (body.body !== undefined) {
+      if ((body.body ?? "").length > MAX_ISSUE_BODY) {
+        throw validationFailed("Issue", "body", "custom", `body is too long (maximum is ${MAX_ISSUE_BODY} characters)`);
+      }
+      issue.body = body.body;
+    }
+    // `labels` replaces the issue's labels (creating unknown ones); `[]` clears them.
+    if (body.labels !== undefined) issue.labels = labelsOf(req.state, repo, body.labels);
+    const assignees = assigneesOf(req.state, body);
+    if (assignees !== undefined) issue.assignees = assignees;
+    // `state_reason` counts only with a change of state, as GitHub documents.
+    if (body.state === "closed" && issue.state === "open") {
+      issue.state = "closed";
+      issue.stateReason = body.state_reason && body.state_reason !== "reopened" ? body.state_reason : "completed";
+      issue.closedAt = now;
+    } else if (body.state === "open" && issue.state === "closed") {
+      issue.state = "open";
+      issue.stateReason = "reopened";
+      issue.closedAt = null;
+    }
+    issue.updatedAt = now;
+    return { status: 200, body: issueJson(req.state, repo, issue) };
   },
 
   "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches": async (req) => {

@@ -1,9 +1,12 @@
 /**
  * Workflow dispatch and runs, as GitHub Actions answers them: the workflow file is read from the
  * dispatched ref in git, its `workflow_dispatch` inputs are checked the way GitHub checks them,
- * and each accepted dispatch becomes a queued run record that tests then move along.
+ * and each accepted dispatch becomes a queued run record that tests then move along. Runs GitHub
+ * starts on its own (CI on a push) are added by tests with `addCiRun`.
  */
+import { spawnSync } from "node:child_process";
 import { parse } from "yaml";
+import { gitEnv } from "../dag-repo.js";
 import { commitInfo, isoSeconds, readFileAt, resolveBranchOrTag, resolveCommit } from "./git-data.js";
 import { addArtifact, type ArtifactOptions } from "./artifacts.js";
 import { renderTemplate, workflowText, type ExprValue } from "./expressions.js";
@@ -174,6 +177,90 @@ export async function dispatch(
     runNumber,
     runAttempt: 1,
     actor: state.botLogin,
+    createdAt: now,
+    updatedAt: now,
+    runStartedAt: now,
+  };
+  state.runs.push(run);
+  return run;
+}
+
+/** A run GitHub started on its own (CI on a push, a schedule…), not one the app dispatched. */
+export interface CiRunOptions {
+  /** The workflow's file name under `.github/workflows`, e.g. `ci.yml`. */
+  workflow: string;
+  /** The commit it ran on: a sha (or any revision naming a commit; the full sha is stored). */
+  headSha: string;
+  /** The run's conclusion; null: still `in_progress`. */
+  conclusion: RunConclusion | null;
+  /** Default `push`. */
+  event?: string;
+  /** Default: the repository's default branch. */
+  branch?: string;
+  /** Login of whoever pushed. Default `pusher`. */
+  actor?: string;
+}
+
+/** Runs git in `dir` synchronously (`addCiRun` answers at once): stdout, or null on a non-zero exit. */
+function gitSync(dir: string, args: string[]): string | null {
+  const result = spawnSync("git", args, { cwd: dir, env: gitEnv(), encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (result.error) throw result.error;
+  return result.status === 0 ? result.stdout : null;
+}
+
+/**
+ * Records a run GitHub started itself (no dispatch, no inputs), as the list and get run endpoints
+ * then serve it: named by the workflow file's `name:` at the head commit (its path when the file
+ * is not there or does not parse, as GitHub shows it), titled by the head commit's subject line,
+ * numbered after the workflow's earlier runs, `completed` with the conclusion or `in_progress`.
+ *
+ * `created_at` is after every earlier run of the repository: a run added in the same second as the
+ * latest one is dated a second later, so ordering by creation time is never a tie (the double's
+ * clock may then run a few seconds ahead). Throws when the head commit is not in the repository.
+ */
+export function addCiRun(state: DoubleState, repo: DoubleRepository, options: CiRunOptions): WorkflowRunRecord {
+  const file = options.workflow;
+  if (file === "" || file.includes("/")) throw new Error(`workflow: a file name under .github/workflows, not ${JSON.stringify(file)}`);
+  const headSha = gitSync(repo.path, ["rev-parse", "--verify", "--quiet", "--end-of-options", `${options.headSha}^{commit}`])?.trim();
+  if (!headSha) throw new Error(`${fullNameOf(repo)} has no commit ${options.headSha} (in ${repo.path})`);
+  const path = `.github/workflows/${file}`;
+  const content = gitSync(repo.path, ["cat-file", "blob", `${headSha}:${path}`]);
+  let name = path;
+  if (content !== null) {
+    try {
+      const workflow = parse(content) as WorkflowFile | null;
+      if (typeof workflow?.name === "string" && workflow.name !== "") name = workflow.name;
+    } catch {
+      // An invalid workflow file: GitHub names the run after its path.
+    }
+  }
+  const subject = (gitSync(repo.path, ["log", "-1", "--format=%B", headSha, "--"]) ?? "").split("\n")[0] ?? "";
+  const branch = options.branch ?? repo.defaultBranch ?? (gitSync(repo.path, ["symbolic-ref", "--quiet", "--short", "HEAD"])?.trim() || "main");
+  const full = fullNameOf(repo);
+  let latest = -Infinity;
+  for (const run of state.runs) if (run.repository.toLowerCase() === full.toLowerCase()) latest = Math.max(latest, Date.parse(run.createdAt));
+  const now = isoSeconds(Math.max(Date.now(), latest + 1000));
+  const workflowId = workflowIdFor(state, repo, file);
+  const actor = options.actor ?? "pusher";
+  state.user(actor);
+  const run: WorkflowRunRecord = {
+    id: state.nextRunId++,
+    repository: full,
+    workflow: file,
+    workflowId,
+    path,
+    name,
+    displayTitle: subject,
+    ref: branch,
+    headBranch: branch,
+    headSha,
+    inputs: {},
+    event: options.event ?? "push",
+    status: options.conclusion === null ? "in_progress" : "completed",
+    conclusion: options.conclusion,
+    runNumber: state.runs.filter((r) => r.workflowId === workflowId).length + 1,
+    runAttempt: 1,
+    actor,
     createdAt: now,
     updatedAt: now,
     runStartedAt: now,

@@ -1,7 +1,7 @@
 /**
  * What the GitHub double remembers between requests: repositories, users, permissions, pull
- * requests, comments, reactions, workflow runs, tokens. Plain records, so tests can read and
- * change them directly.
+ * requests, issues and their labels, comments, reactions, workflow runs, tokens. Plain records,
+ * so tests can read and change them directly.
  */
 
 export interface DoubleRepository {
@@ -46,6 +46,42 @@ export interface CommentRecord {
   history: string[];
   createdAt: string;
   updatedAt: string;
+}
+
+/** An issue opened through `POST /repos/{owner}/{repo}/issues` (pull requests are PullRequestRecords). */
+export interface IssueRecord {
+  /** Unique among all issues of the double (GitHub's issue ids are global). */
+  id: number;
+  /** `owner/name`. */
+  repository: string;
+  /** Unique in the repository among issues, pull requests and the numbers comments were seeded on. */
+  number: number;
+  title: string;
+  body: string | null;
+  /** Names of the repository's labels (LabelRecord), as spelt when the label was created. */
+  labels: string[];
+  /** Logins. */
+  assignees: string[];
+  /** Login of the author (the app's bot for issues the app opens). */
+  user: string;
+  state: "open" | "closed";
+  stateReason: "completed" | "not_planned" | "duplicate" | "reopened" | null;
+  createdAt: string;
+  /** Also moved by a new comment on the issue, as on GitHub (`since` filters on it). */
+  updatedAt: string;
+  closedAt: string | null;
+}
+
+/** A label of a repository; issues the app opens with unknown labels create them, as GitHub does for users with push access. */
+export interface LabelRecord {
+  id: number;
+  /** `owner/name`. */
+  repository: string;
+  /** Unique in the repository, case-insensitively. */
+  name: string;
+  /** 6 hex digits without `#`; GitHub gives labels created on the fly `ededed`. */
+  color: string;
+  description: string | null;
 }
 
 export interface ReactionRecord {
@@ -259,6 +295,15 @@ export class DoubleState {
   readonly commentsById = new GrowingIndex(this.commentList, (c) => c.id);
   /** `reactionList` by the id of the comment reacted to. */
   readonly reactionsByComment = new GrowingIndex(this.reactionList, (r) => r.commentId);
+  /** `commentList` by `issueKey(repository, issueNumber)` (an issue's `comments` count). */
+  readonly commentsByIssue = new GrowingIndex(this.commentList, (c) => issueKey(c.repository, c.issueNumber));
+  readonly issueList: IssueRecord[] = [];
+  /** `issueList` by `issueKey(repository, number)`. */
+  readonly issuesByKey = new GrowingIndex(this.issueList, (i) => issueKey(i.repository, i.number));
+  /** Lower-case `owner/name` -> the repository's labels. */
+  readonly labels = new Map<string, LabelRecord[]>();
+  /** Lower-case `owner/name` -> the last issue number handed out there (see `nextIssueNumber`). */
+  readonly issueNumbers = new Map<string, number>();
   readonly runs: WorkflowRunRecord[] = [];
   readonly dispatches: DispatchRecord[] = [];
   readonly tokens = new Map<string, TokenRecord>();
@@ -271,6 +316,8 @@ export class DoubleState {
   blobUrl = "";
   nextArtifactId = 9000;
   nextCommentId = 1000;
+  nextIssueId = 3_000_001;
+  nextLabelId = 400_001;
   nextRunId = 5000;
   nextReactionId = 1;
   nextUserId = 100;
@@ -316,6 +363,31 @@ export class DoubleState {
   role(fullName: string, login: string): Role | undefined {
     return this.permissions.get(fullName.toLowerCase())?.get(login.toLowerCase());
   }
+
+  /**
+   * The number for a new issue of the repository: above every number it knows there (issues,
+   * pull requests, issues that comments were seeded or posted on), since issues and pull requests
+   * share one sequence on GitHub. Remembered, so numbers only go up.
+   */
+  nextIssueNumber(fullName: string): number {
+    const key = fullName.toLowerCase();
+    let last = this.issueNumbers.get(key) ?? 0;
+    for (const pr of this.pullRequests.get(key) ?? []) last = Math.max(last, pr.number);
+    for (const c of this.commentList) if (c.repository.toLowerCase() === key) last = Math.max(last, c.issueNumber);
+    for (const i of this.issueList) if (i.repository.toLowerCase() === key) last = Math.max(last, i.number);
+    this.issueNumbers.set(key, last + 1);
+    return last + 1;
+  }
+
+  /** The issue opened through the API with this number, if any. */
+  issue(fullName: string, issueNumber: number): IssueRecord | undefined {
+    return this.issuesByKey.get(issueKey(fullName, issueNumber))[0];
+  }
+}
+
+/** The key of an issue (or pull request) number in a repository, for the indexes by issue. */
+export function issueKey(fullName: string, issueNumber: number): string {
+  return `${fullName.toLowerCase()}#${issueNumber}`;
 }
 
 export function fullNameOf(repo: DoubleRepository): string {
