@@ -328,10 +328,10 @@ describe("backdated leases around the dispatch", () => {
       expect(h.double.dispatches.filter((d) => d.inputs.job_id === String(jobId) && d.status < 300).length, where).toBe(1);
       // One status comment on the thread: the one the job knows (and edits from now on), naming its run.
       expect(
-        h.appComments(job.issue_number).map((c) => c.id),
+        h.appComments(job.issue_number!).map((c) => c.id),
         where,
       ).toEqual([Number(job.status_comment_id)]);
-      expect(h.appComments(job.issue_number)[0]!.body, where).toContain(`/actions/runs/${job.run_id}`);
+      expect(h.appComments(job.issue_number!)[0]!.body, where).toContain(`/actions/runs/${job.run_id}`);
     }
   }
 

@@ -23,6 +23,8 @@ export interface RunRepository {
   id: number;
   owner: string;
   name: string;
+  /** The repository's default branch, as the payload's `repository` names it. Default `main`. */
+  defaultBranch?: string;
 }
 
 export interface RunWebhookOptions {
@@ -101,6 +103,7 @@ function adapt(
     }
   };
   fix(objectAt(payload, "repository"));
+  objectAt(payload, "repository").default_branch = repository.defaultBranch ?? "main";
   payload.installation = { ...objectAt(payload, "installation"), id: installationId, node_id: nodeId("Installation", installationId) };
   const bot = run.actor.endsWith("[bot]");
   const sender = objectAt(source, "sender");

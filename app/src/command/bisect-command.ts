@@ -27,6 +27,10 @@ export type BisectOptions = z.infer<typeof bisectOptionsSchema>;
 
 const refSchema = z.string().refine(isValidRefExpression, { error: "not a valid ref" });
 
+/** A failed workflow run named by its URL (`/bisect https://github.com/o/r/actions/runs/123`). */
+export const runRefSchema = z.strictObject({ owner: z.string().min(1), repo: z.string().min(1), runId: z.int().positive() });
+export type RunRef = z.infer<typeof runRefSchema>;
+
 export const bisectCommandSchema = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("bisect"),
@@ -35,6 +39,8 @@ export const bisectCommandSchema = z.discriminatedUnion("kind", [
       .strictObject({ goods: z.array(refSchema).min(1).max(MAX_GOOD_REFS), bad: refSchema })
       .refine((r) => !r.goods.includes(r.bad), { error: "the bad ref is also a good one" })
       .nullable(),
+    /** A failed run whose range (the run before it, green, to its head) is bisected; only without a range. */
+    run: runRefSchema.optional(),
     options: bisectOptionsSchema,
     /** Null: the repository's default command. */
     command: z.string().min(1).max(MAX_COMMAND_LENGTH).nullable(),

@@ -40,6 +40,7 @@ export function formatBisectCommand(command: BisectCommand): string {
   if (command.kind !== "bisect") return `/bisect ${command.kind}`;
   const words = ["/bisect"];
   if (command.range) words.push(`${command.range.goods.join(",")}..${command.range.bad}`);
+  else if (command.run) words.push(`https://github.com/${command.run.owner}/${command.run.repo}/actions/runs/${command.run.runId}`);
   words.push(...formatOptions(command.options));
   const test = command.command;
   if (test === null) return words.join(" ");

@@ -13,7 +13,15 @@
  */
 import { flagSyntax, OPTIONS, type OptionDefinition } from "../../../action/src/options.js";
 import { codeSpan, truncate } from "../messages/markdown.js";
-import { bisectOptionsSchema, COMMENT_OPTION_KEYS, MAX_GOOD_REFS, type BisectCommand, type BisectOptions, type CommentOptionKey } from "./bisect-command.js";
+import {
+  bisectOptionsSchema,
+  COMMENT_OPTION_KEYS,
+  MAX_GOOD_REFS,
+  type BisectCommand,
+  type BisectOptions,
+  type CommentOptionKey,
+  type RunRef,
+} from "./bisect-command.js";
 import { closestMatch } from "./closest-match.js";
 import { formatBisectCommand, formatOptionValue } from "./format-command.js";
 import { isSpace, locateCommand, type CommandLocation } from "./locate-command.js";
@@ -116,6 +124,8 @@ interface Draft {
   options: Map<CommentOptionKey, number | boolean>;
   rangeText: string | null;
   range: { goods: string[]; bad: string } | null;
+  /** A failed run's URL given instead of a range. */
+  run: RunRef | null;
   /** An example that replaces the whole command (e.g. `/bisect status` for `/bisect stauts`). */
   exampleOverride: string | null;
   /** Words the user wrote after the range without `--`: probably the test command. */
@@ -203,7 +213,28 @@ function refError(d: Draft, ref: string): string | null {
   return repairRef(ref);
 }
 
+/** `https://github.com/<owner>/<repo>/actions/runs/<id>`, with an attempt, job or query after it (GitHub's run links). */
+const RUN_URL =
+  /^https?:\/\/[^/\s]+\/([A-Za-z0-9_.-]{1,100})\/([A-Za-z0-9_.-]{1,100})\/actions\/runs\/(\d{1,15})(?:\/(?:attempts|job)\/\d{1,15})?\/?(?:[?#]\S*)?$/;
+
+/** A failed run's URL, instead of a range: its range is the run before it (green) to its head. */
+function readRunUrl(d: Draft, word: string): boolean {
+  const match = RUN_URL.exec(word);
+  if (!match) return false;
+  if (d.rangeText !== null || d.run !== null) {
+    addError(d, `Give a range or a failed run's URL, not both; got ${quote(d.rangeText ?? "a run URL")} and ${quote(word)}.`);
+    return true;
+  }
+  d.run = { owner: match[1]!, repo: match[2]!, runId: Number(match[3]) };
+  d.rangeText = word;
+  return true;
+}
+
 function readRange(d: Draft, word: string): void {
+  if (d.run !== null) {
+    addError(d, `Give a range or a failed run's URL, not both; got a run URL and ${quote(word)}.`);
+    return;
+  }
   if (d.rangeText !== null) {
     addError(d, `Give one range; got ${quote(d.rangeText)} and ${quote(word)}. Several good refs go before \`..\`, separated by commas: \`v1.3,v1.4..main\`.`);
     return;
@@ -276,6 +307,7 @@ type After = "next" | "skip" | "stop";
 /** A word that is neither the range nor an option. */
 function readWord(d: Draft, words: Token[], index: number, hasSeparator: boolean, rest: string): After {
   const word = words[index]!.text;
+  if (readRunUrl(d, word)) return "next";
   if (isSubcommand(word)) {
     addError(d, `\`${word}\` is a command of its own: write \`/bisect ${word}\` alone.`);
     d.exampleOverride ??= `/bisect ${word}`;
@@ -346,6 +378,7 @@ function parseLine(location: CommandLocation, checkExample: boolean): ParseResul
     options: new Map(),
     rangeText: null,
     range: null,
+    run: null,
     exampleOverride: null,
     strayCommand: null,
   };
@@ -408,12 +441,20 @@ function parseLine(location: CommandLocation, checkExample: boolean): ParseResul
   const options: BisectOptions = checked.success ? checked.data : {};
 
   if (d.errors.length === 0) {
-    return { ok: true, command: { kind: "bisect", range: d.range, options, command }, line };
+    return { ok: true, command: { kind: "bisect", range: d.range, ...(d.run === null ? {} : { run: d.run }), options, command }, line };
   }
   let message = d.errors.slice(0, MAX_ERRORS_SHOWN).join(" ");
   const more = d.errors.length - MAX_ERRORS_SHOWN;
   if (more > 0) message += more === 1 ? " One more problem is fixed in the example." : " More problems are fixed in the example.";
-  let example = d.exampleOverride ?? formatBisectCommand({ kind: "bisect", range: d.range, options, command: exampleCommandFrom(exampleCommand) });
+  let example =
+    d.exampleOverride ??
+    formatBisectCommand({
+      kind: "bisect",
+      range: d.range,
+      ...(d.run === null ? {} : { run: d.run }),
+      options,
+      command: exampleCommandFrom(exampleCommand),
+    });
   if (example === "/bisect") example = DEFAULT_EXAMPLE;
   if (checkExample && !parseInternal(example, false)?.ok) example = DEFAULT_EXAMPLE;
   return { ok: false, line, message, example };

@@ -15,6 +15,8 @@ type ConfigOptionKey = OptionKeyOn<"config">;
 export const CONFIG_OPTION_KEYS: readonly ConfigOptionKey[] = optionsOn("config");
 
 const MAX_COMMITS = 1_000_000;
+const MAX_AUTO_WORKFLOWS = 20;
+const MAX_AUTO_PER_DAY = 1000;
 /** A month of one runner. */
 const MAX_RUNNER_MINUTES = 44_640;
 
@@ -33,6 +35,20 @@ export const repoConfigSchema = z.strictObject({
   maxCommits: z.int().min(1).max(MAX_COMMITS),
   /** A fan-out bisect whose estimate needs more runner minutes is refused before anything runs; null: no budget. */
   maxRunnerMinutes: z.int().min(1).max(MAX_RUNNER_MINUTES).nullable(),
+  /** Automatic bisects: when a listed workflow goes red on the default branch after a green run; null: off. */
+  auto: z
+    .strictObject({
+      /** Workflow file names in `.github/workflows/` (`ci.yml`). */
+      workflows: z.array(z.string()).min(1).max(MAX_AUTO_WORKFLOWS),
+      /** The test command; null: the file's `command`. */
+      command: z.string().nullable(),
+      runners: OPTIONS.runners.value,
+      /** Re-runs of the culprit and its parents (1 unless set). */
+      confirm: OPTIONS.confirm.value,
+    })
+    .nullable(),
+  /** Automatic bisects started in any 24 hours, at most: a flapping branch does not spend the runners. */
+  maxAutoBisectsPerDay: z.int().min(0).max(MAX_AUTO_PER_DAY),
 });
 export type RepoConfig = z.infer<typeof repoConfigSchema>;
 
@@ -47,6 +63,8 @@ export const DEFAULT_REPO_CONFIG: RepoConfig = Object.freeze(
     setup: null,
     maxCommits: 20000,
     maxRunnerMinutes: null,
+    auto: null,
+    maxAutoBisectsPerDay: 10,
   }),
 );
 
@@ -59,6 +77,8 @@ const MAX_WORKFLOW_NAME = 255;
 const SHOWN = 80;
 
 type Check = { ok: true } | { ok: false; message: string };
+
+const AUTO_RULE = "a mapping such as `auto: {workflows: [ci.yml], command: npm test}`";
 /** The settings read so far, by RepoConfig field; repoConfigSchema types them at the end. */
 type Fields = Record<string, unknown>;
 
@@ -170,6 +190,21 @@ const KEYS = new Map<string, KeySpec>([
       },
     },
   ],
+  [
+    "max_auto_bisects_per_day",
+    {
+      rule: `a whole number from 0 to ${MAX_AUTO_PER_DAY}`,
+      nullable: false,
+      apply: (value, fields) => {
+        const read = repoConfigSchema.shape.maxAutoBisectsPerDay.safeParse(value);
+        if (!read.success) return "rule";
+        fields.maxAutoBisectsPerDay = read.data;
+        return { ok: true };
+      },
+    },
+  ],
+  // A mapping, read by readAuto (the spec states its rule when it is not one).
+  ["auto", { rule: AUTO_RULE, nullable: true, apply: () => "rule" }],
   ...CONFIG_OPTION_KEYS.map(optionKey),
 ]);
 const KEY_NAMES = [...KEYS.keys()];
@@ -279,6 +314,7 @@ export function parseRepoConfig(text: string | null): RepoConfigResult {
   }
 
   const fields: Fields = {};
+  let autoLine: number | undefined;
   for (const pair of contents.items) {
     const keyNode = pair.key;
     const keyLine = keyNode?.range ? lineOf(keyNode.range[0]) : 1;
@@ -300,6 +336,13 @@ export function parseRepoConfig(text: string | null): RepoConfigResult {
       if (spec.nullable) continue;
       return fail(line, `\`${key}\` has no value; it must be ${spec.rule}. Remove the line to use the default.`);
     }
+    if (key === "auto") {
+      autoLine = keyLine;
+      const read = readAuto(valueNode, doc, lineOf, line);
+      if (!read.ok) return fail(read.line, read.message);
+      fields.auto = read.auto;
+      continue;
+    }
     const check = spec.apply(value, fields);
     if (check === "rule") return fail(line, `\`${key}\` must be ${spec.rule}, got ${describe(value)}.`);
     if (!check.ok) return fail(line, check.message);
@@ -307,5 +350,88 @@ export function parseRepoConfig(text: string | null): RepoConfigResult {
   const config = repoConfigSchema.safeParse({ ...DEFAULT_REPO_CONFIG, ...fields });
   // Every key checked its value already: this gives the settings their types.
   if (!config.success) return fail(null, `the settings do not fit together: ${config.error.issues.map((i) => i.message).join("; ")}.`);
+  const auto = config.data.auto;
+  if (auto) {
+    const line = autoLine ?? null;
+    if (auto.command === null && config.data.command === null)
+      return fail(line, "`auto` needs a test command: write `command:` under `auto:` (or at the top of the file).");
+    const own = auto.workflows.find((w) => w === config.data.workflow);
+    if (own !== undefined)
+      return fail(
+        line,
+        `\`auto.workflows\` lists ${codeSpan(own, SHOWN)}, the bisect workflow itself; list the workflows that test your code, such as \`ci.yml\`.`,
+      );
+  }
   return { ok: true, config: config.data };
+}
+
+const AUTO_KEYS = ["workflows", "command", "runners", "confirm"] as const;
+
+/**
+ * Reads `auto:`: `workflows` (a list of workflow file names, or one), `command`, `runners` and
+ * `confirm` (1 unless set: an automatic answer is checked before anyone is blamed).
+ */
+function readAuto(
+  node: unknown,
+  doc: Document,
+  lineOf: (offset: number) => number,
+  line: number,
+): { ok: true; auto: NonNullable<RepoConfig["auto"]> } | { ok: false; line: number; message: string } {
+  const target = isAlias(node) ? node.resolve(doc) : node;
+  if (!isMap(target)) return { ok: false, line, message: `\`auto\` must be ${AUTO_RULE}, got ${describe(valueOf(node, doc))}.` };
+  const auto: NonNullable<RepoConfig["auto"]> = { workflows: [], command: null, runners: 1, confirm: 1 };
+  for (const pair of target.items) {
+    const keyNode = pair.key;
+    const at = keyNode && typeof keyNode === "object" && "range" in keyNode && Array.isArray(keyNode.range) ? lineOf(Number(keyNode.range[0])) : line;
+    const key = isScalar(keyNode) ? normalizeKey(String(keyNode.value)) : "";
+    const valueNode = isAlias(pair.value) ? pair.value.resolve(doc) : pair.value;
+    const value = isScalar(valueNode) ? valueNode.value : valueOf(valueNode, doc);
+    switch (key) {
+      case "workflows":
+      case "workflow": {
+        const items = isSeq(valueNode) ? valueNode.items.map((item) => (isScalar(item) ? item.value : valueOf(item, doc))) : [value];
+        if (items.length === 0 || items.length > MAX_AUTO_WORKFLOWS)
+          return { ok: false, line: at, message: `\`auto.workflows\` lists 1 to ${MAX_AUTO_WORKFLOWS} workflow files, such as \`[ci.yml]\`.` };
+        for (const item of items) {
+          if (typeof item !== "string" || item.length > MAX_WORKFLOW_NAME || !WORKFLOW_FILE.test(item)) {
+            const base = typeof item === "string" ? item.slice(item.lastIndexOf("/") + 1) : "";
+            const hint =
+              base !== "" && base !== item && WORKFLOW_FILE.test(base) ? ` write \`${base}\`, the file name in \`.github/workflows/\`` : " such as `ci.yml`";
+            return { ok: false, line: at, message: `\`auto.workflows\` holds workflow file names;${hint}, got ${describe(item)}.` };
+          }
+          if (!auto.workflows.includes(item)) auto.workflows.push(item);
+        }
+        break;
+      }
+      case "command": {
+        const fields: Fields = {};
+        const check = applyCommand("auto.command", "command")(value, fields);
+        if (check === "rule") return { ok: false, line: at, message: `\`auto.command\` must be the test command as text, got ${describe(value)}.` };
+        if (!check.ok) return { ok: false, line: at, message: check.message };
+        if (typeof fields.command === "string") auto.command = fields.command;
+        break;
+      }
+      case "runners":
+      case "confirm": {
+        const definition: OptionDefinition = OPTIONS[key];
+        const read = definition.yaml.safeParse(value);
+        if (!read.success || typeof read.data !== "number")
+          return { ok: false, line: at, message: `\`auto.${key}\` must be ${definition.rule}, got ${describe(value)}.` };
+        auto[key] = read.data;
+        break;
+      }
+      default: {
+        const guess = closestMatch(key, [...AUTO_KEYS]);
+        const hint = guess ? `did you mean \`${guess}\`?` : `its keys are ${AUTO_KEYS.map((k) => `\`${k}\``).join(", ")}.`;
+        return { ok: false, line: at, message: `unknown key ${codeSpan(key === "" ? "?" : key, SHOWN)} under \`auto\`; ${hint}` };
+      }
+    }
+  }
+  if (auto.workflows.length === 0)
+    return {
+      ok: false,
+      line,
+      message: "`auto` needs `workflows`: the workflow files whose failures on the default branch start a bisect, such as `workflows: [ci.yml]`.",
+    };
+  return { ok: true, auto };
 }

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Store } from "../store/store.js";
 import { issueCommentEventSchema, receiveIssueComment } from "./issue-comment.js";
 import { HEAD_ACTIONS, pullRequestEventSchema, receivePullRequest } from "./pull-request.js";
-import { receiveWorkflowJob, receiveWorkflowRun, workflowJobEventSchema, workflowRunEventSchema } from "./workflow-run.js";
+import { receiveRedRun, receiveWorkflowJob, receiveWorkflowRun, workflowJobEventSchema, workflowRunEventSchema } from "./workflow-run.js";
 
 /** A delivery whose signature was checked: its id (X-GitHub-Delivery), event name (X-GitHub-Event) and parsed body. */
 export interface Delivery {
@@ -44,6 +44,13 @@ export function eventRoutes(store: Store, hooks: EventHooks = {}): EventRoutes {
     workflow_run: async ({ id, payload }, log) => {
       const event = workflowRunEventSchema.parse(payload);
       const concerned = await receiveWorkflowRun(event, store);
+      const red = await receiveRedRun(id, event, store);
+      if (red?.created) hooks.queued?.();
+      if (red !== null)
+        log.info(
+          { delivery: id, repository: event.repository.full_name, run: event.workflow_run.id, task: red.taskId, created: red.created },
+          "workflow_run failed on the default branch: queued to look at",
+        );
       if (concerned > 0) {
         log.info(
           {

@@ -2,6 +2,8 @@ import { flagSyntax, OPTIONS } from "../../../action/src/options.js";
 import { COMMENT_OPTION_KEYS } from "../command/bisect-command.js";
 import type { JobRow } from "../store/store.js";
 import type { RunnerUse } from "../job-options.js";
+import type { CiRun } from "../github/workflow-runs.js";
+import type { NoRange } from "../worker/red-run.js";
 import { codeBlock, codeSpan, escapeUrl, link, shortSha, table } from "./markdown.js";
 
 /**
@@ -225,4 +227,33 @@ export function cancelledStatus(job: JobRow, login: string): string {
 /** The status comment of a job whose workflow could not be started (GitHub refused the dispatch, or it kept failing). */
 export function couldNotStartStatus(job: JobRow, reason: string): string {
   return [`### ❌ Bisect #${job.id} could not start`, "", codeSpan(reason), "", "Fix the cause and comment `/bisect retry`."].join("\n");
+}
+
+/** `/bisect <run URL>` naming a run of another repository. */
+export function runElsewhereReply(named: string, repository: string): string {
+  return `That run belongs to ${codeSpan(named, 200)}; I can only bisect runs of ${codeSpan(repository, 200)} from here. Comment on an issue of ${codeSpan(named, 200)} instead.`;
+}
+
+/** `/bisect <run URL>` naming a run GitHub does not know in this repository. */
+export function runNotFoundReply(runId: number, repository: string): string {
+  return `I found no workflow run ${runId} in ${codeSpan(repository, 200)}. Copy the link of a failed run from the repository's Actions tab.`;
+}
+
+/** `/bisect <run URL>` whose run gives no range: why, and what to do instead. */
+export function noRunRangeReply(range: NoRange, run: CiRun): string {
+  const named = link(`run #${run.run_number}`, run.html_url);
+  switch (range.kind) {
+    case "not-failed":
+      return `${named} did not fail (it ${range.status === "completed" ? `concluded ${codeSpan(range.conclusion ?? "without a conclusion")}` : `is ${codeSpan(range.status ?? "not completed")}`}), so there is nothing to bisect. Give me the link of a failed run, or a range: \`/bisect v1.4..main\`.`;
+    case "not-default-branch":
+      return `${named} is a ${codeSpan(range.event)} run of ${codeSpan(range.branch ?? "no branch", 200)}, not of the default branch ${codeSpan(range.defaultBranch, 200)}; I bisect failed runs of the default branch only. On a pull request, \`/bisect\` alone bisects its commits.`;
+    case "previous-red":
+      return `The run before ${named}, ${link(`run #${range.previous.run_number}`, range.previous.html_url)}, failed too, so the breakage came earlier. Give me the link of the first failed run after a green one, or a range: \`/bisect <last good>..${shortSha(run.head_sha)}\`.`;
+    case "no-green":
+      return `I found no earlier run of this workflow on the default branch that passed (among the last 300), so I cannot tell where to start. Give me a range: \`/bisect <last good>..${shortSha(run.head_sha)}\`.`;
+    case "same-commit":
+      return `The run before ${named}, ${link(`run #${range.previous.run_number}`, range.previous.html_url)}, passed on the same commit ${codeSpan(shortSha(run.head_sha))}: the failure is flaky, not a commit's. Re-run the workflow, or bisect with \`--flaky\` and a range.`;
+    case "not-ancestor":
+      return `The last green run's commit ${codeSpan(shortSha(range.previous.head_sha))} is not an ancestor of ${codeSpan(shortSha(run.head_sha))} (the default branch was rewritten), so there is no range between them. Give me a range: \`/bisect <last good>..${shortSha(run.head_sha)}\`.`;
+  }
 }

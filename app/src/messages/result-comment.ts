@@ -184,7 +184,24 @@ function commandSection(job: JobRow): string[] {
 }
 
 function footer(job: JobRow, next: string): string {
-  return `<sub>Requested by ${codeSpan(job.requester)} · ${next}</sub>`;
+  const who = job.origin === "auto" ? "Started automatically" : `Requested by ${codeSpan(job.requester)}`;
+  return `<sub>${who} · ${next}</sub>`;
+}
+
+/** The failed CI run the range ends at (an automatic bisect, or `/bisect <run URL>`). */
+function failingRunText(job: JobRow): string | null {
+  const run = job.red_run;
+  if (run === null) return null;
+  return link(`${codeSpan(run.workflow, 100)} run #${run.number}`, run.url);
+}
+
+/** The verdicts completed CI runs gave for free: commits of the range not tested again. */
+function freeVerdictsText(job: JobRow): string | null {
+  const free = job.free_verdicts;
+  if (free.length === 0) return null;
+  const good = free.filter((f) => f.verdict === "good").length;
+  const parts = [good > 0 ? `${good} passed` : null, free.length - good > 0 ? `${free.length - good} failed` : null].filter(Boolean).join(", ");
+  return `${plural(free.length, "commit")} from completed runs of the workflow (${parts}), not tested again`;
 }
 
 /** Good/bad runs of one commit: how often a flaky test reproduced. */
@@ -358,7 +375,9 @@ function culpritBody(view: ResultView, repository: string | null): string[] {
       ["Author", details === null ? null : authorText(details)],
       ["Pull request", details === null ? null : pullRequestText(details.pullRequest)],
       ["Range", rangeCell(job, options, result.range.size, repository)],
+      ["Failing run", failingRunText(job)],
       ["Tests", testsText(view)],
+      ["Known from CI", freeVerdictsText(job)],
       ["Confidence", flaky ? `${percent(confidence)} (target ${percent(target)})` : null],
       ["Flakiness", flaky ? flakiness : null],
       ["Re-runs", confirmationCell(view)],
@@ -502,7 +521,9 @@ function rangeTestsRun(view: ResultView, repository: string | null): [string, st
   const { job, options, result } = view;
   return [
     ["Range", rangeCell(job, options, result.range.size, repository)],
+    ["Failing run", failingRunText(job)],
     ["Tests", testsText(view)],
+    ["Known from CI", freeVerdictsText(job)],
     ["Rounds", roundsText(view)],
     ["Runners", costText(view)],
     ["Run", runText(view.runUrl, view.attempts, job.max_attempts)],

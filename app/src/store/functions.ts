@@ -17,8 +17,12 @@ import {
   jobRowSchema,
   jobStateSchema,
   jobVerdictSchema,
+  freeVerdictSchema,
   redeliveryPassSchema,
+  redRunPayloadSchema,
+  redRunSchema,
   replyPayloadSchema,
+  reportPayloadSchema,
   statsRowSchema,
   storedProbeSchema,
   taskRowSchema,
@@ -122,6 +126,9 @@ export const FUNCTIONS = {
       command: text(),
       options: jsonb(jobOptionsSchema),
       maxAttempts: integer(),
+      /** `/bisect <run URL>`: the failed run, and what CI runs said of the range. */
+      redRun: jsonb(redRunSchema.nullable().default(null)),
+      freeVerdicts: jsonb(z.array(freeVerdictSchema).default([])),
     },
     z.object({ job_id: bigintColumn, created: z.boolean() }),
   ),
@@ -175,6 +182,42 @@ export const FUNCTIONS = {
   cancelJob: row({ ...job, by: text() }, z.object({ cancelled: z.boolean(), run_id: bigintColumn.nullable() })),
   /** `/bisect retry` of a job that ended: a new attempt (resuming, unless it had succeeded). */
   retryJob: value({ ...job, extraAttempts: integer() }, z.boolean()),
+
+  // ── Automatic bisects (…1000_automatic_bisects.sql) ─────────────────────────────────────────
+  /** One decision per (repository, workflow, red head): a new job, one joined, or none (over the day's budget). */
+  createAutoJob: row(
+    {
+      deliveryId: text(),
+      repository: text(),
+      repositoryId: bigint(),
+      installationId: maybeBigint(),
+      workflow: text(),
+      runId: bigint(),
+      redRun: jsonb(redRunSchema),
+      goodRefs: textArray(),
+      badRef: text(),
+      goodShas: textArray(),
+      badSha: text(),
+      command: text(),
+      options: jsonb(jobOptionsSchema),
+      freeVerdicts: jsonb(z.array(freeVerdictSchema)),
+      maxAttempts: integer(),
+      joinJobId: maybeBigint(),
+      maxPerDay: integer(),
+    },
+    z.object({ job_id: bigintColumn.nullable(), outcome: z.string() }),
+  ),
+  /** The last day's automatic jobs with this command, newest first, 10 at most (whose range may hold a red head). */
+  autoJobsFrom: rows({ repositoryId: bigint(), command: text() }, jobRowSchema),
+  /** The issue an automatic job's answer opened becomes its thread (answers whether it is now). */
+  setJobIssue: value({ jobId: bigint(), issueNumber: integer() }, z.boolean()),
+  /** Queues a red run to look at, once per run. */
+  enqueueRedRun: row(
+    { deliveryId: text(), repository: text(), repositoryId: bigint(), installationId: maybeBigint(), runId: bigint(), payload: jsonb(redRunPayloadSchema) },
+    z.object({ task_id: bigintColumn, created: z.boolean() }),
+  ),
+  /** Queues an automatic job's report (its issue), once per job. */
+  enqueueReport: row({ jobId: bigint(), payload: jsonb(reportPayloadSchema) }, z.object({ task_id: bigintColumn, created: z.boolean() })),
 
   // ── Task queue and leases (…0200_task_queue.sql) ────────────────────────────────────────────
   /** Queues a task, or finds the one of this kind for this comment. */

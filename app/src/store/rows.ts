@@ -29,6 +29,13 @@ const attemptsAndLease = {
   lease_expires_at: timestampColumn.nullable(),
 };
 
+/** The failed workflow run a job's range ends at (automatic bisects, `/bisect <run URL>`). */
+export const redRunSchema = z.object({ id: z.int(), url: z.string(), workflow: z.string(), number: z.int() });
+export type RedRun = z.infer<typeof redRunSchema>;
+/** A verdict a completed CI run gave for a commit of the range: known before the bisect starts. */
+export const freeVerdictSchema = z.object({ sha: z.string(), verdict: z.enum(["good", "bad"]), runId: z.int() });
+export type FreeVerdict = z.infer<typeof freeVerdictSchema>;
+
 /** A job as stored in public.bisect_jobs. */
 export const jobRowSchema = z.object({
   id: bigintColumn,
@@ -36,9 +43,14 @@ export const jobRowSchema = z.object({
   repository: z.string(),
   repository_id: bigintColumn,
   installation_id: bigintColumn.nullable(),
-  issue_number: z.number().int(),
-  comment_id: bigintColumn,
+  /** Null for an automatic bisect until its issue is opened. */
+  issue_number: z.number().int().nullable(),
+  /** Null for an automatic bisect (no comment asked for it). */
+  comment_id: bigintColumn.nullable(),
   requester: z.string(),
+  origin: z.enum(["comment", "auto"]).default("comment"),
+  red_run: redRunSchema.nullable().default(null),
+  free_verdicts: z.array(freeVerdictSchema).default([]),
   good_refs: z.array(z.string()),
   bad_ref: z.string(),
   good_shas: z.array(z.string()),
@@ -91,6 +103,31 @@ export const commandPayloadSchema = z.strictObject({
 export const replyPayloadSchema = z.strictObject({ body: z.string(), reaction: reactionSchema.nullable(), cancelRunId: bigintColumn.nullable() });
 export type ReplyPayload = z.infer<typeof replyPayloadSchema>;
 
+/** What a red-run task carries: the failed run, as its workflow_run webhook said. */
+export const redRunPayloadSchema = z.strictObject({
+  runId: z.int(),
+  runAttempt: z.int(),
+  runNumber: z.int(),
+  workflowId: z.int(),
+  /** `.github/workflows/ci.yml`. */
+  workflowPath: z.string(),
+  headSha: z.string(),
+  headBranch: z.string().nullable(),
+  event: z.string(),
+  url: z.string(),
+  /** The repository the run's head came from (a fork's pull request has another). */
+  headRepositoryId: z.int().nullable(),
+});
+export type RedRunPayload = z.infer<typeof redRunPayloadSchema>;
+/** What a report task carries: the issue to open, and the culprit's pull request to tell. */
+export const reportPayloadSchema = z.strictObject({
+  title: z.string(),
+  body: z.string(),
+  culpritSha: z.string(),
+  pullRequest: z.int().nullable(),
+});
+export type ReportPayload = z.infer<typeof reportPayloadSchema>;
+
 const taskFields = {
   id: bigintColumn,
   delivery_id: z.string().nullable(),
@@ -99,6 +136,7 @@ const taskFields = {
   installation_id: bigintColumn.nullable(),
   issue_number: z.number().int(),
   comment_id: bigintColumn,
+  run_id: bigintColumn.nullable().default(null),
   job_id: bigintColumn.nullable(),
   state: z.enum(["pending", "done", "failed"]),
   run_at: timestampColumn,
@@ -109,11 +147,16 @@ const taskFields = {
   finished_at: timestampColumn.nullable(),
 };
 
+const noThread = { issue_number: z.int().nullable(), comment_id: bigintColumn.nullable() };
+
 /** A task as stored in public.bisect_tasks: its payload's shape depends on its kind. */
 export const taskRowSchema = z.discriminatedUnion("kind", [
   z.object({ ...taskFields, kind: z.literal("command"), payload: commandPayloadSchema, delivery_id: z.string() }),
   z.object({ ...taskFields, kind: z.literal("reply"), payload: replyPayloadSchema }),
   z.object({ ...taskFields, kind: z.literal("announce"), payload: z.strictObject({}), job_id: bigintColumn }),
+  // About no comment: a red run (its run id) and an automatic job's report (its job).
+  z.object({ ...taskFields, kind: z.literal("red-run"), payload: redRunPayloadSchema, ...noThread, run_id: bigintColumn }),
+  z.object({ ...taskFields, kind: z.literal("report"), payload: reportPayloadSchema, ...noThread, job_id: bigintColumn }),
 ]);
 export type TaskRow = z.infer<typeof taskRowSchema>;
 export type TaskKind = TaskRow["kind"];

@@ -8,7 +8,8 @@ import { ArtifactProblem, readResultArtifact } from "../github/result-artifact.j
 import type { JobOptions } from "../job-options.js";
 import { failureComment, resultComment } from "../messages/result-comment.js";
 import type { ClaimedJob, JobRow, StoredProbe } from "../store/store.js";
-import { repoRef, writeComment } from "./status-comment.js";
+import { hasThread, repoRef, writeComment } from "./status-comment.js";
+import { reportBody, reportTitle } from "../messages/auto-report.js";
 import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
 import { StoreDataError } from "../store/store.js";
 import { inRange } from "../github/in-range.js";
@@ -51,9 +52,11 @@ function repositoryUrl(job: JobRow, octokit: Octokit): string {
 /** Known verdicts sent with a dispatch, at most: the workflow's inputs must stay under 65,535 characters. */
 export const MAX_KNOWN = 800;
 
-/** The verdicts a new attempt of this job resumes with (the Action's `known` input), the latest per commit. */
+/** The verdicts a run of this job starts with (the Action's `known` input): the free ones, then the latest tested per commit. */
 export function knownVerdicts(job: JobRow, probes: readonly StoredProbe[]): { sha: string; verdict: "good" | "bad" | "skip" }[] {
   const latest = new Map<string, "good" | "bad" | "skip">();
+  // What CI runs said of the range's commits, then what the job's runs tested (which wins).
+  for (const f of job.free_verdicts) latest.set(f.sha, f.verdict);
   for (const p of probes) {
     if (p.attempt < job.resume_from_attempt || p.verdict === "error") continue;
     latest.set(p.sha, p.verdict);
@@ -177,13 +180,51 @@ async function answer(
   const where = repoRef(job);
   const verdict = result.verdict;
   if (verdict === "interrupted" || verdict === "searching") return infrastructureFailure(job, deps, octokit, `the bisect ended ${verdict}`, probes);
+  const named = result.verdict === "culprit" && result.culprit ? result.culprit.sha : null;
+  // Who and what: its author and pull request (GraphQL), and the files it changed (REST), to flag a
+  // culprit that touches no code. Either may fail: the answer goes out without it.
+  const [details, files] =
+    named === null
+      ? [null, null]
+      : await Promise.all([commitDetails(octokit, where, named).catch(() => null), commitFiles(octokit, where, named).catch(() => null)]);
+  const culprit = details === null ? null : { ...details, changedFiles: files };
+  const render = (counts: { runnerJobs: number; runnerMinutes: number }) =>
+    resultComment({
+      job,
+      options: job.options,
+      result,
+      culprit,
+      repositoryUrl: repositoryUrl(job, octokit),
+      runUrl,
+      durationMs: now - job.created_at.getTime(),
+      attempts: job.attempts,
+      ...(fanOut ? { fanOut: { perRound: fanOut.perRound, ...counts }, offFirstParentLine: fanOut.offFirstParentLine } : {}),
+    });
+  // An automatic bisect has no thread: a culprit opens its issue. The report is queued before the
+  // answer is recorded, so no crash between them loses it (it waits for the answer, and checks it).
+  const reported = !hasThread(job);
+  // A culprit that did not fail again when re-run (--confirm, 1 by default here): the red run was
+  // a flake. Nobody is blamed, and the job records it as one.
+  const flake = reported && named !== null && result.confirmation?.verdict === "not-reproducible";
+  if (reported && named !== null && !flake) {
+    const body = render({ runnerJobs: job.runner_jobs, runnerMinutes: job.runner_minutes + (fanOut ? billedMinutes(probes) : 0) });
+    await store.call("enqueueReport", {
+      jobId: job.id,
+      payload: {
+        title: reportTitle(job, named, details?.subject ?? null),
+        body: reportBody(job, body),
+        culpritSha: named,
+        pullRequest: details?.pullRequest?.number ?? null,
+      },
+    });
+  }
   let recorded: boolean;
   try {
     recorded = await store.call("recordResult", {
       jobId: job.id,
       token: job.token,
       verdict,
-      reason: result.reason ?? null,
+      reason: result.reason ?? (flake ? "flake" : null),
       culpritSha: result.culprit?.sha ?? null,
       confidence: result.culprit?.confidence ?? null,
       tested: result.tested,
@@ -199,36 +240,20 @@ async function answer(
   }
   if (!recorded) return "lost-lease";
   deps.metrics?.observeJobEnd(job, result.verdict === "error" ? "failed" : "succeeded");
-  log.info({ run: job.run_id, verdict: result.verdict, culprit: result.culprit?.sha }, "bisect finished");
+  log.info({ run: job.run_id, verdict: result.verdict, culprit: result.culprit?.sha, reason: result.reason, flake }, "bisect finished");
+  // No culprit in an automatic bisect (a flake, most often): nothing is said, the job records it.
+  if (reported) return "result";
 
-  const named = result.verdict === "culprit" && result.culprit ? result.culprit.sha : null;
-  // Who and what: its author and pull request (GraphQL), and the files it changed (REST), to flag a
-  // culprit that touches no code. Either may fail: the answer goes out without it.
-  const [details, files] =
-    named === null
-      ? [null, null]
-      : await Promise.all([commitDetails(octokit, where, named).catch(() => null), commitFiles(octokit, where, named).catch(() => null)]);
-  const culprit = details === null ? null : { ...details, changedFiles: files };
   // The runner jobs and minutes the store counted, with this round's.
   const ended = fanOut ? await store.call("getJob", { jobId: job.id }).catch(() => undefined) : undefined;
-  const body = resultComment({
-    job,
-    options: job.options,
-    result,
-    culprit,
-    repositoryUrl: repositoryUrl(job, octokit),
-    runUrl,
-    durationMs: now - job.created_at.getTime(),
-    attempts: job.attempts,
-    ...(fanOut
-      ? {
-          fanOut: { perRound: fanOut.perRound, runnerJobs: ended?.runner_jobs ?? job.runner_jobs, runnerMinutes: ended?.runner_minutes ?? job.runner_minutes },
-          offFirstParentLine: fanOut.offFirstParentLine,
-        }
-      : {}),
-  });
+  const body = render({ runnerJobs: ended?.runner_jobs ?? job.runner_jobs, runnerMinutes: ended?.runner_minutes ?? job.runner_minutes });
   await writeComment(octokit, job, body, deps.log);
   return "result";
+}
+
+/** Runner minutes of a round's tests, as GitHub bills them (and as the store counts them): each at least a whole minute. */
+function billedMinutes(probes: ResultDocument["probes"]): number {
+  return probes.reduce((sum, p) => sum + Math.max(1, Math.ceil(p.durationMs / 60_000)), 0);
 }
 
 /**

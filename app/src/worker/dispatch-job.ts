@@ -231,7 +231,8 @@ async function holdBack(job: ClaimedJob, error: unknown, deps: WorkerDeps): Prom
   const reason = `GitHub's rate limit kept the workflow from starting within the job's time limit (${formatDuration(limit)}): ${describeError(error)}`;
   log.warn({ reason }, "dispatch held back by GitHub's rate limit past the time limit; the job fails");
   const failed = await failWithoutRun(job, reason, deps);
-  if (failed) {
+  // An automatic bisect without its issue has no thread to say it on: its state says it.
+  if (failed && job.issue_number !== null && job.comment_id !== null) {
     await store.call("enqueueTask", {
       kind: "reply",
       deliveryId: null,

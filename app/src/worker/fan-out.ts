@@ -81,7 +81,7 @@ export function verdictProbes(job: JobRow, probes: readonly StoredProbe[]): Stor
   return probes.filter((p) => p.attempt >= job.resume_from_attempt && p.verdict !== "error");
 }
 
-/** The engine, as the Action would build it for this job, with `probes` replayed into it. */
+/** The engine, as the Action would build it for this job, with its free verdicts and `probes` replayed into it. */
 export function replay(job: JobRow, graph: RangeGraph, probes: readonly Pick<Probe, "sha" | "verdict">[]): Bisection {
   const options = job.options;
   const bisection = Bisection.create({
@@ -95,7 +95,9 @@ export function replay(job: JobRow, graph: RangeGraph, probes: readonly Pick<Pro
     confidence: options.confidence,
   });
   // Probes keep what the test said; finding a fix, the engine is told a pass is the new state.
-  for (const p of probes) if (p.verdict !== "error" && bisection.knows(p.sha)) bisection.record(p.sha, engineVerdict(p.verdict, options.findFix));
+  // What CI runs said of the range's commits comes first: known, never tested again.
+  for (const p of [...job.free_verdicts, ...probes])
+    if (p.verdict !== "error" && bisection.knows(p.sha)) bisection.record(p.sha, engineVerdict(p.verdict, options.findFix));
   return bisection;
 }
 

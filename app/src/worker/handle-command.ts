@@ -1,4 +1,8 @@
 import { parseComment, type BisectCommand } from "../command/parse-command.js";
+import type { RunRef } from "../command/bisect-command.js";
+import { httpStatus } from "../github/octokit.js";
+import { getRun, type CiRun } from "../github/workflow-runs.js";
+import { redRange, redRunOf } from "./red-run.js";
 import { parseRepoConfig, type RepoConfig } from "../config/repo-config.js";
 import { compareCommits } from "../github/compare.js";
 import type { Logger } from "probot";
@@ -129,6 +133,7 @@ function commitOf(ref: ResolvedRef, repository: string): string {
 }
 
 async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, received: CommandTask, deps: CommandDeps, where: RepoRef): Promise<string> {
+  if (command.run !== undefined) return startRunBisect(command, command.run, received, deps, where);
   const repository = received.repository;
   const isPullRequest = received.payload.isPullRequest;
   if (command.range === null && !isPullRequest) throw new Refusal("no range on an issue", replies.notAPullRequestReply());
@@ -191,35 +196,7 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
 
   const testCommand = command.command ?? config.command;
   if (testCommand === null || testCommand.trim() === "") throw new Refusal("no command", replies.noCommandReply());
-
-  const options: JobOptions = {
-    firstParent: command.options.firstParent ?? config.firstParent,
-    flaky: command.options.flaky ?? config.flaky,
-    findFix: command.options.findFix ?? config.findFix,
-    confirm: command.options.confirm ?? config.confirm,
-    parallel: command.options.parallel ?? config.parallel,
-    runners: command.options.runners ?? config.runners,
-    confidence: command.options.confidence ?? config.confidence,
-    timeoutSeconds: command.options.timeoutSeconds ?? config.timeoutSeconds ?? deps.settings.BISECT_TIMEOUT_SECONDS,
-    stepTimeoutSeconds: command.options.stepTimeoutSeconds ?? config.stepTimeoutSeconds,
-    workflow: config.workflow,
-    defaultBranch: snapshot.defaultBranch,
-    commits,
-    setup: config.setup,
-    pullRequest: command.range === null ? received.issue_number : null,
-  };
-  if (options.runners > 1 && config.maxRunnerMinutes !== null) {
-    const budget = config.maxRunnerMinutes;
-    const useWith = (runners: number) => estimateRunnerUse(commits, runners, options.flaky, options.stepTimeoutSeconds);
-    const use = useWith(options.runners);
-    if (use.minutes > budget) {
-      let fits: { runners: number; use: RunnerUse } | null = null;
-      for (let k = options.runners - 1; k >= 1 && fits === null; k--) if (useWith(k).minutes <= budget) fits = { runners: k, use: useWith(k) };
-      throw new Refusal("over budget", replies.overBudgetReply(use, options.runners, budget, fits));
-    }
-  }
-  // A fan-out's runners test the commits a round gives them: re-running the culprit is not planned there yet.
-  if (options.runners > 1 && options.confirm > 0) throw new Refusal("confirm with runners", replies.confirmWithRunnersReply(options.runners, options.confirm));
+  const options = jobOptions(command, config, deps, snapshot.defaultBranch, commits, command.range === null ? received.issue_number : null);
   const { job_id, created } = await deps.store.call("createJob", {
     deliveryId: received.delivery_id,
     repository,
@@ -238,6 +215,105 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
   });
   deps.log.info({ job: job_id, created }, created ? "job created" : "job already there");
   return `job ${job_id}${created ? "" : " (already there)"}`;
+}
+
+/**
+ * `/bisect <URL of a failed run>`: the range the run asks for, as an automatic bisect infers it
+ * (the head of the workflow's run before it, which passed, to its own head), with the verdicts
+ * the workflow's completed runs gave for free; answered on this thread. The test command is the
+ * comment's, else the config's `auto` command, else its `command`.
+ */
+async function startRunBisect(
+  command: Extract<BisectCommand, { kind: "bisect" }>,
+  runRef: RunRef,
+  received: CommandTask,
+  deps: CommandDeps,
+  where: RepoRef,
+): Promise<string> {
+  if (runRef.owner.toLowerCase() !== where.owner.toLowerCase() || runRef.repo.toLowerCase() !== where.repo.toLowerCase())
+    throw new Refusal("run of another repository", replies.runElsewhereReply(`${runRef.owner}/${runRef.repo}`, received.repository));
+  let red: CiRun;
+  try {
+    red = await getRun(deps.octokit, where, runRef.runId);
+  } catch (error) {
+    if (httpStatus(error) === 404) throw new Refusal("run not found", replies.runNotFoundReply(runRef.runId, received.repository));
+    throw error;
+  }
+  const snapshot = await snapshotRepository(deps.octokit, where, { goods: [], bad: null, pullRequest: null });
+  const config = repoConfig(snapshot);
+  if (!snapshot.workflowFiles.includes(config.workflow))
+    throw new Refusal("workflow missing", replies.workflowMissingReply(config.workflow, snapshot.defaultBranch));
+  // Asked for now: an earlier run still going is not waited for.
+  const range = await redRange(deps.octokit, where, received.repository_id, snapshot.defaultBranch, red, { waitForEarlier: false });
+  if (range.kind === "wait") throw new Error("redRange waited though asked not to");
+  if (range.kind !== "range") throw new Refusal(`run: ${range.kind}`, replies.noRunRangeReply(range, red));
+  if (range.commits > config.maxCommits) throw new Refusal("too large", replies.tooLargeReply(range.commits, config.maxCommits));
+  const testCommand = command.command ?? config.auto?.command ?? config.command;
+  if (testCommand === null || testCommand.trim() === "") throw new Refusal("no command", replies.noCommandReply());
+  const options = jobOptions(command, config, deps, snapshot.defaultBranch, range.commits, null);
+  const { job_id, created } = await deps.store.call("createJob", {
+    deliveryId: received.delivery_id,
+    repository: received.repository,
+    repositoryId: received.repository_id,
+    installationId: received.installation_id,
+    issueNumber: received.issue_number,
+    commentId: received.comment_id,
+    requester: received.payload.requester,
+    goodRefs: [range.green.head_sha.slice(0, 12)],
+    badRef: red.head_sha.slice(0, 12),
+    goodShas: [range.green.head_sha],
+    badSha: red.head_sha,
+    command: testCommand,
+    options,
+    maxAttempts: deps.settings.MAX_ATTEMPTS,
+    redRun: redRunOf(red),
+    freeVerdicts: range.free,
+  });
+  deps.log.info({ job: job_id, created, run: red.id, free: range.free.length }, created ? "job created from a failed run" : "job already there");
+  return `job ${job_id}${created ? "" : " (already there)"} from run ${red.id}`;
+}
+
+/**
+ * The job's options: the comment's, else the config's, else the App's; refused when a fan-out
+ * would spend more runner minutes than the config allows, or asks for what it cannot do.
+ */
+function jobOptions(
+  command: Extract<BisectCommand, { kind: "bisect" }>,
+  config: RepoConfig,
+  deps: CommandDeps,
+  defaultBranch: string,
+  commits: number,
+  pullRequest: number | null,
+): JobOptions {
+  const options: JobOptions = {
+    firstParent: command.options.firstParent ?? config.firstParent,
+    flaky: command.options.flaky ?? config.flaky,
+    findFix: command.options.findFix ?? config.findFix,
+    confirm: command.options.confirm ?? config.confirm,
+    parallel: command.options.parallel ?? config.parallel,
+    runners: command.options.runners ?? config.runners,
+    confidence: command.options.confidence ?? config.confidence,
+    timeoutSeconds: command.options.timeoutSeconds ?? config.timeoutSeconds ?? deps.settings.BISECT_TIMEOUT_SECONDS,
+    stepTimeoutSeconds: command.options.stepTimeoutSeconds ?? config.stepTimeoutSeconds,
+    workflow: config.workflow,
+    defaultBranch,
+    commits,
+    setup: config.setup,
+    pullRequest,
+  };
+  if (options.runners > 1 && config.maxRunnerMinutes !== null) {
+    const budget = config.maxRunnerMinutes;
+    const useWith = (runners: number) => estimateRunnerUse(commits, runners, options.flaky, options.stepTimeoutSeconds);
+    const use = useWith(options.runners);
+    if (use.minutes > budget) {
+      let fits: { runners: number; use: RunnerUse } | null = null;
+      for (let k = options.runners - 1; k >= 1 && fits === null; k--) if (useWith(k).minutes <= budget) fits = { runners: k, use: useWith(k) };
+      throw new Refusal("over budget", replies.overBudgetReply(use, options.runners, budget, fits));
+    }
+  }
+  // A fan-out's runners test the commits a round gives them: re-running the culprit is not planned there yet.
+  if (options.runners > 1 && options.confirm > 0) throw new Refusal("confirm with runners", replies.confirmWithRunnersReply(options.runners, options.confirm));
+  return options;
 }
 
 /**

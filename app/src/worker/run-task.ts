@@ -4,6 +4,8 @@ import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.j
 import { handleCommand, giveUpOnCommand } from "./handle-command.js";
 import { NotYet } from "./not-yet.js";
 import { postReply } from "./post-reply.js";
+import { handleRedRun } from "./red-run.js";
+import { reportJob } from "./report.js";
 import type { WorkerDeps } from "./worker.js";
 
 type TaskOf<K extends ClaimedTask["kind"]> = Extract<ClaimedTask, { kind: K }>;
@@ -16,11 +18,16 @@ interface TaskKind<T extends ClaimedTask> {
   giveUp?(task: T, error: string): ReplyPayload;
 }
 
-/** The task kinds: a /bisect comment to read, a reply to post, a waiting job to announce. */
+/**
+ * The task kinds: a /bisect comment to read, a reply to post, a waiting job to announce, a failed
+ * CI run to look at, an automatic bisect's answer to report.
+ */
 const KINDS: { [K in ClaimedTask["kind"]]: TaskKind<TaskOf<K>> } = {
   command: { run: handleCommand, giveUp: giveUpOnCommand },
   reply: { run: postReply },
   announce: { run: announceJob },
+  "red-run": { run: handleRedRun },
+  report: { run: reportJob },
 };
 
 /** The task's own kind, bound to it. */
@@ -36,6 +43,10 @@ function kindOf(task: ClaimedTask, deps: WorkerDeps): { run(): Promise<string>; 
       return bind(KINDS.reply, task);
     case "announce":
       return bind(KINDS.announce, task);
+    case "red-run":
+      return bind(KINDS["red-run"], task);
+    case "report":
+      return bind(KINDS.report, task);
   }
 }
 
@@ -48,7 +59,7 @@ function kindOf(task: ClaimedTask, deps: WorkerDeps): { run(): Promise<string>; 
 export async function runTask(task: ClaimedTask, deps: WorkerDeps): Promise<void> {
   const { store, log } = deps;
   // The worker's log is bound to the task, its delivery, job and repository already.
-  const where = { issue: task.issue_number };
+  const where = task.kind === "red-run" ? { run: task.run_id } : task.kind === "report" ? { job: task.job_id } : { issue: task.issue_number };
   const kind = kindOf(task, deps);
   try {
     const outcome = await kind.run();

@@ -12,12 +12,20 @@ export function repoRef(row: { id: number; repository: string }): RepoRef {
   return { owner, repo };
 }
 
+/** Whether the job has a thread to write on: an automatic bisect has none until its issue is opened. */
+export function hasThread<J extends JobRow>(job: J): job is J & { issue_number: number } {
+  return job.issue_number !== null;
+}
+
 /** 👀 on the command: taken. A courtesy — a deleted comment or a refused reaction stops nothing. */
 export async function react(octokit: Octokit, job: JobRow, log: Logger): Promise<void> {
+  // An automatic bisect has no comment to react to.
+  if (job.comment_id === null) return;
+  const commentId = job.comment_id;
   try {
     await octokit.request("POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", {
       ...repoRef(job),
-      comment_id: job.comment_id,
+      comment_id: commentId,
       content: "eyes",
     });
   } catch (error) {
@@ -61,7 +69,7 @@ async function appIdOf(octokit: Octokit): Promise<number | null> {
  * them oldest first; the status comment is posted at the job's first dispatch, so it is among
  * them unless the thread had 100 comments edited or added meanwhile).
  */
-async function findStatusComment(octokit: Octokit, job: JobRow): Promise<number | null> {
+async function findStatusComment(octokit: Octokit, job: JobRow & { issue_number: number }): Promise<number | null> {
   const appId = await appIdOf(octokit);
   if (appId === null) return null;
   const since = new Date(job.created_at.getTime() - CLOCK_SKEW_MS).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -81,7 +89,7 @@ async function findStatusComment(octokit: Octokit, job: JobRow): Promise<number 
  * Writes `body` as the job's status comment: edits it when there is one (a deleted one is
  * posted again), else posts it. Answers the id of the comment written.
  */
-async function putComment(octokit: Octokit, job: JobRow, body: string): Promise<number> {
+async function putComment(octokit: Octokit, job: JobRow & { issue_number: number }, body: string): Promise<number> {
   const where = repoRef(job);
   if (job.status_comment_id !== null) {
     try {
@@ -104,6 +112,8 @@ async function putComment(octokit: Octokit, job: JobRow, body: string): Promise<
  * answers it when it is new to the store (the caller records it), null when the store knows it.
  */
 export async function putStatus(octokit: Octokit, job: ClaimedJob, phase: StatusPhase, options: { earlierHolder?: boolean } = {}): Promise<number | null> {
+  // An automatic bisect shows nothing until its answer opens its issue.
+  if (!hasThread(job)) return null;
   const known = job.status_comment_id ?? (options.earlierHolder ? await findStatusComment(octokit, job) : null);
   const written = await putComment(octokit, { ...job, status_comment_id: known }, statusComment(job, job.options, phase));
   if (written === job.status_comment_id) return null;
@@ -132,6 +142,7 @@ export async function showStatus(
  * still answers.
  */
 export async function writeComment(octokit: Octokit, job: JobRow, body: string, log: Logger): Promise<void> {
+  if (!hasThread(job)) return;
   try {
     await putComment(octokit, job, body);
   } catch (error) {

@@ -35,6 +35,8 @@ describe("defaults", () => {
       maxCommits: 20000,
       maxRunnerMinutes: null,
       setup: null,
+      auto: null,
+      maxAutoBisectsPerDay: 10,
     });
     expect(config(null)).toEqual(DEFAULT_REPO_CONFIG);
   });
@@ -85,6 +87,8 @@ describe("keys", () => {
       runners: 7,
       maxRunnerMinutes: 600,
       setup: "npm ci",
+      auto: null,
+      maxAutoBisectsPerDay: 10,
     });
   });
 
@@ -285,7 +289,7 @@ describe("errors", () => {
     const result = refused("parallel: 2\nnotifications: slack");
     expect(result.line).toBe(2);
     expect(result.message).toBe(
-      "`.github/bisect.yml` line 2: unknown key `notifications`; the keys are `command`, `setup`, `workflow`, `max_commits`, `max_runner_minutes`, `first_parent`, `flaky`, `find_fix`, `parallel`, `runners`, `confidence`, `timeout`, `step_timeout`, `confirm`.",
+      "`.github/bisect.yml` line 2: unknown key `notifications`; the keys are `command`, `setup`, `workflow`, `max_commits`, `max_runner_minutes`, `max_auto_bisects_per_day`, `auto`, `first_parent`, `flaky`, `find_fix`, `parallel`, `runners`, `confidence`, `timeout`, `step_timeout`, `confirm`.",
     );
   });
 
@@ -341,5 +345,47 @@ describe("errors", () => {
       "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c]",
     ].join("\n");
     expect(refused(bomb).message).toContain("unknown key `a`");
+  });
+});
+
+describe("automatic bisects (auto:)", () => {
+  it("reads the workflows, the command, runners and confirm (1 unless set), and the day's budget", () => {
+    expect(config("auto:\n  workflows: [ci.yml, lint.yml]\n  command: npm test\n  runners: 3\nmax_auto_bisects_per_day: 4")).toMatchObject({
+      auto: { workflows: ["ci.yml", "lint.yml"], command: "npm test", runners: 3, confirm: 1 },
+      maxAutoBisectsPerDay: 4,
+    });
+    // One workflow may be written alone; the command may be the file's own; confirm 0 turns re-runs off.
+    expect(config("command: make check\nauto: {workflows: ci.yml, confirm: 0}")).toMatchObject({
+      command: "make check",
+      auto: { workflows: ["ci.yml"], command: null, runners: 1, confirm: 0 },
+    });
+    expect(config("auto:\n")).toMatchObject({ auto: null });
+  });
+
+  it.each([
+    ["auto: yes", 1, "`auto` must be a mapping such as `auto: {workflows: [ci.yml], command: npm test}`, got `yes`."],
+    [
+      "auto: {command: npm test}",
+      1,
+      "`auto` needs `workflows`: the workflow files whose failures on the default branch start a bisect, such as `workflows: [ci.yml]`.",
+    ],
+    ["auto: {workflows: [ci.yml]}", 1, "`auto` needs a test command: write `command:` under `auto:` (or at the top of the file)."],
+    [
+      "auto:\n  workflows: [.github/workflows/ci.yml]\n  command: x",
+      2,
+      "`auto.workflows` holds workflow file names; write `ci.yml`, the file name in `.github/workflows/`, got `.github/workflows/ci.yml`.",
+    ],
+    [
+      "workflow: bisect.yml\nauto: {workflows: [bisect.yml], command: x}",
+      2,
+      "`auto.workflows` lists `bisect.yml`, the bisect workflow itself; list the workflows that test your code, such as `ci.yml`.",
+    ],
+    ["auto:\n  workflows: [ci.yml]\n  comand: x", 3, "unknown key `comand` under `auto`; did you mean `command`?"],
+    ["auto:\n  workflows: [ci.yml]\n  command: x\n  runners: 0", 4, "`auto.runners` must be"],
+    ["max_auto_bisects_per_day: -1", 1, "`max_auto_bisects_per_day` must be a whole number from 0 to 1000, got `-1`."],
+  ])("refuses %j with the line and the fix", (text, line, message) => {
+    const result = refused(text);
+    expect(result.line).toBe(line);
+    expect(result.message).toContain(`\`.github/bisect.yml\` line ${line}: ${message}`);
   });
 });

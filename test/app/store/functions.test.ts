@@ -112,7 +112,8 @@ function rowShapes(schema: z.core.$ZodType): Record<string, z.ZodType>[] {
 
 /** The enum a field reads (through nullable), if it is one. */
 function enumOf(field: z.ZodType): string[] | undefined {
-  const inner = field instanceof z.ZodNullable ? (field.unwrap() as z.ZodType) : field;
+  const bare = field instanceof z.ZodDefault ? (field.unwrap() as z.ZodType) : field;
+  const inner = bare instanceof z.ZodNullable ? (bare.unwrap() as z.ZodType) : bare;
   if (inner instanceof z.ZodEnum) return (inner.options as string[]).slice().sort();
   if (inner instanceof z.ZodLiteral) return [...(inner.values as Set<string>)].sort();
   return undefined;
@@ -129,6 +130,19 @@ const PAYLOADS = {
   command: { body: "/bisect v1.4..main -- npm test", requester: "octocat", isPullRequest: true, commentedAt: "2026-12-01T12:00:00Z" },
   reply: { body: "Done.", reaction: "hooray", cancelRunId: 21474836470 },
   announce: {},
+  "red-run": {
+    runId: 21474836470,
+    runAttempt: 2,
+    runNumber: 7,
+    workflowId: 161335,
+    workflowPath: ".github/workflows/ci.yml",
+    headSha: "b".repeat(40),
+    headBranch: "main",
+    event: "push",
+    url: "https://github.com/o/r/actions/runs/21474836470",
+    headRepositoryId: 1296269,
+  },
+  report: { title: "ci.yml broke on main: bbbbbbbbbbbb", body: "…", culpritSha: "b".repeat(40), pullRequest: 77 },
 };
 
 /**
@@ -157,6 +171,12 @@ function samples(type: string, column: string, field: z.ZodType, kind?: string):
       if (column === "options") return [{ given: [jobOptions({ flaky: true, parallel: 3 })], expected: jobOptions({ flaky: true, parallel: 3 }) }];
       if (column === "jobGraph")
         return [{ given: [[["b".repeat(40), "a".repeat(40)], ["a".repeat(40)]]], expected: [["b".repeat(40), "a".repeat(40)], ["a".repeat(40)]] }];
+      if (column === "red_run")
+        return [
+          { given: [null], expected: null },
+          { given: [{ id: 21474836470, url: "https://github.com/o/r/actions/runs/21474836470", workflow: "ci.yml", number: 7 }], expected: undefined },
+        ];
+      if (column === "free_verdicts") return [{ given: [[{ sha: "c".repeat(40), verdict: "good", runId: 21474836470 }], []], expected: undefined }];
       if (column === "payload" && kind !== undefined && kind in PAYLOADS) return [{ given: [PAYLOADS[kind as keyof typeof PAYLOADS]], expected: undefined }];
       break;
   }

@@ -178,7 +178,7 @@ describe("dispatch", () => {
     const waiting = h.appComments(issue);
     expect(waiting).toHaveLength(1);
     expect(waiting[0]!.body).toContain("number 1 in this repository's queue");
-    expect(h.double.reactions(FULL, c.comment_id)).toEqual(["eyes"]);
+    expect(h.double.reactions(FULL, c.comment_id!)).toEqual(["eyes"]);
     expect(await h.store.call("getJob", { jobId: c.id })).toMatchObject({ state: "queued", attempts: 0 });
 
     await h.db.client.exec(`update public.bisect_jobs set state = 'succeeded' where id = ${a.id}`);
@@ -188,7 +188,7 @@ describe("dispatch", () => {
     const after = h.appComments(issue);
     expect(after).toHaveLength(1);
     expect(after[0]!.body).toContain("Workflow run");
-    expect(h.double.reactions(FULL, c.comment_id)).toEqual(["eyes"]);
+    expect(h.double.reactions(FULL, c.comment_id!)).toEqual(["eyes"]);
   });
 
   it("a status comment someone deleted does not stop the job: the dispatch is recorded and a new comment posted", async () => {

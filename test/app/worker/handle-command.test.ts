@@ -70,7 +70,7 @@ describe("a /bisect comment from a maintainer", () => {
     const after = await h.store.call("getJob", { jobId: job!.id });
     expect(after).toMatchObject({ state: "dispatched", attempts: 1 });
     expect(after!.run_id).toBe(h.double.runs.at(-1)!.id);
-    expect(h.double.reactions(FULL, job!.comment_id)).toEqual(["eyes"]);
+    expect(h.double.reactions(FULL, job!.comment_id!)).toEqual(["eyes"]);
     const comments = h.appComments(1);
     expect(comments).toHaveLength(1);
     expect(comments[0]!.id).toBe(after!.status_comment_id);
