@@ -12,7 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobRow } from "../../app/src/store/store.js";
-import { INSTALLATION_ID, OWNER, WEBHOOK_SECRET, startHarness, type Harness } from "../support/app-harness.js";
+import { INSTALLATION_ID, OWNER, WEBHOOK_SECRET, runToEnd, startHarness, type Harness } from "../support/app-harness.js";
 import { removeDir, tempDir } from "../support/dag-repo.js";
 import type { WorkflowRunRecord } from "../support/github-double/index.js";
 import { linearRepo } from "../support/linear-repo.js";
@@ -68,6 +68,7 @@ async function repository(config = "auto:\n  workflows: [ci.yml, lint.yml]\n  co
   const name = `auto-${id}`;
   const full = `${OWNER}/${name}`;
   h.double.addRepository({ owner: OWNER, name, id, path: repo.dir, defaultBranch: "main", installationId: INSTALLATION_ID });
+  h.double.setPermission(full, "maintainer", "write");
   const sha = (i: number) => repo.shas.get(`c${i}`)!;
   h.double.addPullRequest(full, { number: PR, baseRef: "main", headRef: sha(CULPRIT), mergeCommitSha: sha(CULPRIT), title: "Add the bug" });
   return { name, id, full, sha };
@@ -177,6 +178,27 @@ describe("a listed workflow goes red on the default branch after a green run", (
       [".github/workflows/ci.yml", "created", job!.id],
       [".github/workflows/lint.yml", "joined", job!.id],
     ]);
+  }, 240_000);
+
+  it("a report whose worker died after opening the issue, or after telling the pull request, opens and tells nothing twice", async () => {
+    const repo = await repository();
+    h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(10), conclusion: "success" });
+    await completed(repo, h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: "failure" }));
+    await settleRepo(repo);
+    const [job] = await autoJobs(repo);
+    const issue = issues(repo)[0]!.number;
+    expect(job!.issue_number).toBe(issue);
+    // As if the worker died after the issue was opened, before it was recorded (and the pull request told):
+    // the task's lease expired, and its next try is its second.
+    await h.db.client.query("update public.bisect_jobs set issue_number = null where id = $1", [job!.id]);
+    await h.db.client.query(
+      "update public.bisect_tasks set state = 'pending', attempts = 1, finished_at = null, run_at = now() where kind = 'report' and job_id = $1",
+      [job!.id],
+    );
+    await settleRepo(repo);
+    expect(issues(repo).map((i) => i.number)).toEqual([issue]);
+    expect(prComments(repo)).toHaveLength(1);
+    expect((await h.store.call("getJob", { jobId: job!.id }))!.issue_number).toBe(issue);
   }, 240_000);
 
   it("two workflows failing on the same push at once make one bisect and one issue", async () => {
@@ -309,4 +331,79 @@ describe("a listed workflow goes red on the default branch after a green run", (
     expect(issues(repo)).toEqual([]);
     expect(h.double.comments(repo.full).filter((c) => c.user.endsWith("[bot]"))).toEqual([]);
   }, 120_000);
+});
+
+describe("/bisect <URL of a failed run>", () => {
+  const runUrl = (repo: Repo, run: WorkflowRunRecord) => `${h.double.url}/${repo.full}/actions/runs/${run.id}`;
+  /** Comments on issue 5 of the repository and drives the worker until the thread has its answer. */
+  async function ask(repo: Repo, body: string): Promise<{ job: JobRow | undefined; replies: string[] }> {
+    expect((await h.comment(body, { repo: repo.name, repositoryId: repo.id, issueNumber: 5 })).status).toBe(200);
+    await settleRepo(repo);
+    const job = await h.store.call("latestJob", { repositoryId: repo.id, issueNumber: 5 });
+    if (job) await runToEnd(h, { repositoryId: repo.id, issueNumber: 5 }, { timeoutMs: 120_000 });
+    const replies = h.double
+      .comments(repo.full, 5)
+      .filter((c) => c.user.endsWith("[bot]"))
+      .map((c) => c.body);
+    return { job: job ? await h.store.call("getJob", { jobId: job.id }) : undefined, replies };
+  }
+
+  it("bisects the run before it (green)..its head on this thread, with the config's auto command and the free verdicts", async () => {
+    // No auto section's workflows matter here: the command comes from it, as the run's.
+    const repo = await repository("auto: {workflows: [lint.yml], command: sh check.sh}\n");
+    h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(10), conclusion: "success" });
+    h.double.addCiRun(repo.full, {
+      workflow: "ci.yml",
+      headSha: repo.sha(30),
+      conclusion: "failure",
+      event: "merge_group",
+      branch: `gh-readonly-queue/main/pr-9-${repo.sha(29)}`,
+    });
+    const red = h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: "failure" });
+    const { job, replies } = await ask(repo, `/bisect ${runUrl(repo, red)}/attempts/1`);
+    expect(job).toMatchObject({
+      origin: "comment",
+      issue_number: 5,
+      good_shas: [repo.sha(10)],
+      bad_sha: repo.sha(N - 1),
+      command: "sh check.sh",
+      culprit_sha: repo.sha(CULPRIT),
+    });
+    expect(job!.free_verdicts).toEqual([{ sha: repo.sha(30), verdict: "bad", runId: expect.any(Number) as number }]);
+    // One status comment, edited into the answer: the failing run and the free verdict are in it.
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toContain(`/actions/runs/${red.id}`);
+    expect(replies[0]).toMatch(/Known from CI.*1 commit/);
+    expect(issues(repo)).toEqual([]);
+  }, 180_000);
+
+  it.each([
+    ["a run that passed", "success", "main", /did not fail \(it concluded `success`\)/],
+    ["a run of another branch", "failure", "feature", /is a `push` run of `feature`, not of the default branch `main`/],
+  ])(
+    "refuses %s with a clear reply, and starts nothing",
+    async (_what, conclusion, branch, message) => {
+      const repo = await repository();
+      h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(10), conclusion: "success" });
+      const run = h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: conclusion as "success" | "failure", branch });
+      const { job, replies } = await ask(repo, `/bisect ${runUrl(repo, run)}`);
+      expect(job).toBeUndefined();
+      expect(replies).toHaveLength(1);
+      expect(replies[0]).toMatch(message);
+      expect(bisectRuns(repo)).toEqual([]);
+    },
+    60_000,
+  );
+
+  it("refuses a run after a red one, a run of another repository and a run that does not exist, each saying what to do", async () => {
+    const repo = await repository();
+    h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(10), conclusion: "failure" });
+    const red = h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: "failure" });
+    expect((await ask(repo, `/bisect ${runUrl(repo, red)}`)).replies.at(-1)).toMatch(/The run before .* failed too, so the breakage came earlier/);
+    expect((await ask(repo, `/bisect https://github.com/someone/else/actions/runs/${red.id}`)).replies.at(-1)).toContain(
+      "That run belongs to `someone/else`; I can only bisect runs of",
+    );
+    expect((await ask(repo, `/bisect ${h.double.url}/${repo.full}/actions/runs/999999`)).replies.at(-1)).toContain("I found no workflow run 999999");
+    expect(await h.store.call("latestJob", { repositoryId: repo.id, issueNumber: 5 })).toBeUndefined();
+  }, 60_000);
 });

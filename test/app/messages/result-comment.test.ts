@@ -17,6 +17,7 @@ import { REASONS_BY_VERDICT, type ResultDocument } from "../../../action/src/res
 import { failureComment, humanDuration, percent, resultComment, type FailureView, type ResultView } from "../../../app/src/messages/result-comment.js";
 import { BAD, GOOD, job, options, REPOSITORY_URL, RUN_URL, sha } from "./fixtures.js";
 import { githubCells, render, renderedRows } from "./render-markdown.js";
+import { culpritPullRequestComment, reportBody, reportTitle } from "../../../app/src/messages/auto-report.js";
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), "golden");
 const UPDATE = process.env.UPDATE_GOLDEN === "1";
@@ -320,6 +321,37 @@ describe("golden files", () => {
       "result-not-reproducible.md",
       resultComment({ ...view, result: { ...view.result, confirmation: { runs: 3, culpritFailed: 1, parentPassed: 3, verdict: "not-reproducible" } } }),
     );
+  });
+  it("an automatic bisect: the issue it opens (title, body with the failing run and the free verdicts), and the culprit's pull request comment", () => {
+    const view = culpritView();
+    const auto = job({
+      options: view.options,
+      origin: "auto",
+      requester: "automatic",
+      issue_number: null,
+      comment_id: null,
+      status_comment_id: null,
+      red_run: { id: 11842990001, url: "https://github.com/octo-org/widgets/actions/runs/11842990001", workflow: "ci.yml", number: 4812 },
+      free_verdicts: [
+        { sha: sha("c700"), verdict: "good", runId: 11842000001 },
+        { sha: sha("c900"), verdict: "bad", runId: 11842000002 },
+      ],
+    });
+    const answer = resultComment({
+      ...view,
+      job: auto,
+      result: { ...view.result, confirmation: { runs: 1, culpritFailed: 1, parentPassed: 1, verdict: "confirmed" } },
+    });
+    const culprit = view.result.culprit!.sha;
+    golden("auto-issue.md", `${reportTitle(auto, culprit, view.culprit!.subject)}\n\n${reportBody(auto, answer)}`);
+    golden("auto-pull-request.md", culpritPullRequestComment(auto, culprit, 4821));
+  });
+  it("an automatic report's title is one line of plain text, cut at GitHub's 256 characters", () => {
+    const auto = job({ options: options(), origin: "auto", red_run: { id: 1, url: "https://github.com/o/r/actions/runs/1", workflow: "ci.yml", number: 2 } });
+    const title = reportTitle(auto, sha("c1"), `Fix\nparser\u0007 ${"x".repeat(400)}`);
+    expect(title.length).toBeLessThanOrEqual(256);
+    expect(title).toMatch(/^ci\.yml broke on \S+: [0-9a-f]{7} "Fix parser /);
+    expect(title).not.toMatch(/[\u0000-\u001f]/);
   });
   it("a fan-out lists its rounds and what the runners cost", () => {
     const view = culpritView();
