@@ -351,7 +351,7 @@ describe("golden files", () => {
     const title = reportTitle(auto, sha("c1"), `Fix\nparser\u0007 ${"x".repeat(400)}`);
     expect(title.length).toBeLessThanOrEqual(256);
     expect(title).toMatch(/^ci\.yml broke on \S+: [0-9a-f]{7} "Fix parser /);
-    expect(title).not.toMatch(/[\u0000-\u001f]/);
+    expect([...title].some((c) => c.charCodeAt(0) < 32)).toBe(false);
   });
   it("a fan-out lists its rounds and what the runners cost", () => {
     const view = culpritView();
