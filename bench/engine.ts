@@ -4,7 +4,7 @@
  * Run alone: npx tsx bench/engine.ts
  */
 import { fileURLToPath } from "node:url";
-import { type FlakyOptions, Bisection, type CommitNode, type TestVerdict } from "../action/src/bisect/index.js";
+import { type FlakeHistory, type FlakyOptions, Bisection, type CommitNode, type TestVerdict } from "../action/src/bisect/index.js";
 import { mulberry32 } from "../test/support/history.js";
 import { mainlineWithMerges } from "./wall-time.js";
 
@@ -72,16 +72,35 @@ export function flakyCell(
   seed: number,
   n = 1024,
   flaky: true | Partial<FlakyOptions> = true,
+  /** Earlier flaky bisects of the same test (default prior) whose measured flake rate is this one's prior (the App's learned prior). */
+  learnFrom = 0,
 ): FlakyCell {
   const commits = linear(n);
   const random = mulberry32(seed);
   const cell: FlakyCell = { f, origin, trials, correct: 0, tests: [], confident: 0, confidentCorrect: 0, plainCorrect: 0 };
   for (let t = 0; t < trials; t++) {
+    // What the earlier bisects measured, pooled as the store pools it.
+    const history: FlakeHistory = { cleanTests: 0, falseFailures: 0 };
+    for (let k = 0; k < learnFrom; k++) {
+      const earlier = 1 + Math.floor(random() * n);
+      const e = Bisection.create({ commits, bad: `c${n}`, goods: ["c0"], flaky: true });
+      const seen: { sha: string; verdict: TestVerdict }[] = [];
+      for (let [sha] = e.next(); sha; [sha] = e.next()) {
+        const v: TestVerdict = at(sha) >= earlier || random() < f ? "bad" : "good";
+        e.record(sha, v);
+        seen.push({ sha, verdict: v });
+      }
+      const s = e.status();
+      if (s.state !== "culprit") continue;
+      const measured = e.flakeEvidence(seen, s.sha);
+      history.cleanTests += measured.cleanTests;
+      history.falseFailures += measured.falseFailures;
+    }
     const culprit = origin === "flake" ? Infinity : 1 + Math.floor(random() * n);
     const verdict = (sha: string): TestVerdict => (at(sha) >= culprit || random() < f ? "bad" : "good");
     const right = (s: ReturnType<Bisection["status"]>) => (origin === "flake" ? s.state === "no-culprit" : s.state === "culprit" && s.sha === `c${culprit}`);
 
-    const b = Bisection.create({ commits, bad: `c${n}`, goods: ["c0"], flaky });
+    const b = Bisection.create({ commits, bad: `c${n}`, goods: ["c0"], flaky, ...(learnFrom > 0 ? { flakeHistory: history } : {}) });
     let tests = 0;
     for (let [sha] = b.next(); sha; [sha] = b.next()) {
       b.record(sha, verdict(sha));
@@ -111,15 +130,20 @@ export function flakyRows(trials = 3000): Row[] {
   for (const f of [0.1, 0.2, 0.3]) cells.push(flakyCell(f, "flake", Math.round(trials / 3), seed++));
   // Issue 15's learned prior: the same runs when the flake rate is known (a prior on f alone), as
   // a repository's earlier flaky bisects of the same command would tell it. Same seeds as above.
-  const known: FlakyCell[] = [0.1, 0.2].map((f, i) => ({
+  const known: (FlakyCell & { prior: string })[] = [0.1, 0.2].map((f, i) => ({
     ...flakyCell(f, "culprit", trials, 101 + i, 1024, { flakeRates: [f], flakeRatePrior: [1], probeFlakeRatePrior: [1] }),
-    known: true,
+    prior: "known",
   }));
-  return [...cells, ...known].map((c) => {
+  // The App's learned prior: the rate three earlier flaky bisects of the test measured (pooled).
+  const learned: (FlakyCell & { prior: string })[] = [0.1, 0.2, 0.3].map((f, i) => ({
+    ...flakyCell(f, "culprit", trials, 201 + i, 1024, true, 3),
+    prior: "learned from 3 bisects",
+  }));
+  return [...cells, ...known, ...learned].map((c) => {
     const sorted = [...c.tests].sort((a, b) => a - b);
     const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
     return {
-      f: "known" in c ? `${c.f} (known)` : c.f,
+      f: "prior" in c ? `${c.f} (${c.prior})` : c.f,
       "original failure": c.origin === "culprit" ? "real culprit" : "a flake",
       trials: c.trials,
       "accuracy (ours)": `${((c.correct / c.trials) * 100).toFixed(1)}%`,

@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-SSPCXY3V.js";
+} from "./shared-XA6JAKX5.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";

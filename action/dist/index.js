@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-SSPCXY3V.js";
+} from "./shared-XA6JAKX5.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -539,6 +539,11 @@ var resultDocumentSchema = external_exports.strictObject({
    * (failed; passed, finding a fix); `parentPassed`: the fewest runs of one parent that showed
    * the old state. Confirmed only when both are `runs`.
    */
+  /**
+   * Flaky mode, with a culprit: what the run measured of the test's flake rate, its tests of
+   * commits the culprit is not in and how many of them failed (the App learns the rate from it).
+   */
+  flakeEvidence: external_exports.strictObject({ cleanTests: external_exports.number().int().nonnegative().max(1e5), falseFailures: external_exports.number().int().nonnegative().max(1e5) }).optional(),
   confirmation: external_exports.strictObject({
     runs: external_exports.number().int().min(1).max(1e3),
     culpritFailed: external_exports.number().int().nonnegative(),
@@ -575,6 +580,15 @@ var OWN_INPUTS = {
   },
   mode: { text: external_exports.enum(["bisect", "probe"], { error: "expected 'bisect' or 'probe'" }), default: "bisect" },
   commits: { text: refList.pipe(external_exports.array(ref)), default: "" },
+  "flake-history": {
+    // `<false failures>/<clean tests>` earlier flaky bisects of the test measured, or nothing.
+    text: external_exports.string().regex(/^(?:|\d{1,6}\/\d{1,6})$/, { error: "expected <false failures>/<clean tests>, such as 9/52, or nothing" }).transform((text) => {
+      if (text === "") return null;
+      const slash = text.indexOf("/");
+      return { falseFailures: Number(text.slice(0, slash)), cleanTests: Number(text.slice(slash + 1)) };
+    }).refine((h) => h === null || h.falseFailures <= h.cleanTests, { error: "expected no more false failures than clean tests" }),
+    default: ""
+  },
   known: {
     text: external_exports.string().transform((text, ctx) => {
       if (text.trim() === "" || text.trim() === "null") return [];
@@ -592,7 +606,7 @@ var OWN_INPUTS = {
 var INPUT_NAMES = [
   ...["good", "bad", "command", "job-id", "mode", "commits"],
   ...ACTION_OPTIONS.map((key) => OPTIONS[key].name),
-  ...["known"]
+  ...["known", "flake-history"]
 ];
 var settingsSchema = external_exports.strictObject({
   good: external_exports.array(external_exports.string()).min(1),
@@ -603,6 +617,7 @@ var settingsSchema = external_exports.strictObject({
   /** Probe mode: the commits to test. */
   commits: external_exports.array(external_exports.string()),
   known: knownSchema,
+  flakeHistory: external_exports.strictObject({ falseFailures: external_exports.int(), cleanTests: external_exports.int() }).nullable(),
   // The values of the Action's options.
   ...optionValuesSchema.pick(SURFACES.action).shape
 });
@@ -635,7 +650,8 @@ function readInputs(getInput2) {
     mode: own("mode"),
     commits: own("commits"),
     ...Object.fromEntries(ACTION_OPTIONS.map((key) => [key, option(key)])),
-    known: own("known")
+    known: own("known"),
+    flakeHistory: own("flake-history")
   };
   const settings = settingsSchema.parse(values);
   if (settings.mode === "probe") {
@@ -881,6 +897,7 @@ async function bisect(settings, resultFile, signal) {
     command: ["bash", "-c", settings.command],
     ...runnerOptions(settings),
     known: settings.known,
+    ...settings.flakeHistory ? { flakeHistory: settings.flakeHistory } : {},
     ...settings.jobId ? { jobId: settings.jobId } : {},
     ...commits ? { probeOnly: commits } : {},
     signal,

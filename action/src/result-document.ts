@@ -104,6 +104,13 @@ export const resultDocumentSchema = z
      * (failed; passed, finding a fix); `parentPassed`: the fewest runs of one parent that showed
      * the old state. Confirmed only when both are `runs`.
      */
+    /**
+     * Flaky mode, with a culprit: what the run measured of the test's flake rate, its tests of
+     * commits the culprit is not in and how many of them failed (the App learns the rate from it).
+     */
+    flakeEvidence: z
+      .strictObject({ cleanTests: z.number().int().nonnegative().max(100_000), falseFailures: z.number().int().nonnegative().max(100_000) })
+      .optional(),
     confirmation: z
       .strictObject({
         runs: z.number().int().min(1).max(1000),

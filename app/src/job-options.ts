@@ -22,6 +22,8 @@ export const jobOptionsSchema = optionValuesSchema.pick(SURFACES.comment).extend
   setup: z.string().nullable(),
   /** The pull request whose base..head this bisects, when the command gave no range. */
   pullRequest: z.number().int().nullable(),
+  /** Flaky: what earlier flaky bisects of the command measured of its flake rate (the prior), when any did. */
+  flakeHistory: z.strictObject({ cleanTests: z.int().nonnegative(), falseFailures: z.int().nonnegative() }).nullable().default(null),
 });
 export type JobOptions = z.infer<typeof jobOptionsSchema>;
 

@@ -22,8 +22,18 @@ function failure(inputs: Record<string, string>): string {
 }
 
 describe("the Action's inputs", () => {
-  it("are its own (refs, command, mode, job, known verdicts) and one per option on the Action surface", () => {
-    expect([...INPUT_NAMES]).toEqual(["good", "bad", "command", "job-id", "mode", "commits", ...optionsOn("action").map((k) => OPTIONS[k].name), "known"]);
+  it("are its own (refs, command, mode, job, known verdicts, flake history) and one per option on the Action surface", () => {
+    expect([...INPUT_NAMES]).toEqual([
+      "good",
+      "bad",
+      "command",
+      "job-id",
+      "mode",
+      "commits",
+      ...optionsOn("action").map((k) => OPTIONS[k].name),
+      "known",
+      "flake-history",
+    ]);
     expect(INPUT_NAMES).not.toContain("verify"); // a CLI-only option
   });
 
@@ -51,6 +61,8 @@ describe("the Action's inputs", () => {
     [{ "first-parent": "maybe" }, "Invalid input 'first-parent': 'maybe'. Expected true or false."],
     [{ good: "" }, "Invalid input 'good': ''. At least one good commit is required."],
     [{ known: '[{"sha": "abc", "verdict": "good"}]' }, 'Invalid input \'known\': \'[{"sha": "abc", "verdict": "good"}]\'. Expected a full commit sha.'],
+    [{ "flake-history": "0.2" }, "Invalid input 'flake-history': '0.2'. Expected <false failures>/<clean tests>, such as 9/52, or nothing."],
+    [{ "flake-history": "60/52" }, "Invalid input 'flake-history': '60/52'. Expected no more false failures than clean tests."],
   ])("%j fails with: %s", (inputs, message) => {
     expect(failure(inputs)).toBe(message);
   });
@@ -67,6 +79,8 @@ describe("the Action's inputs", () => {
       known: [{ sha, verdict: "skip" }],
     });
     expect(read({ known: "null" }).known).toEqual([]);
+    expect(read({ "flake-history": "9/52" }).flakeHistory).toEqual({ falseFailures: 9, cleanTests: 52 });
+    expect(read({}).flakeHistory).toBeNull();
     expect(read({}).jobId).toBeUndefined();
   });
 

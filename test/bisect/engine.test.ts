@@ -5,7 +5,7 @@
  * oracle that fails exactly on the descendants of the culprit (self included).
  */
 import { describe, expect, it } from "vitest";
-import { Bisection, type BisectStatus, type CommitNode, type TestVerdict } from "../../action/src/bisect/index.js";
+import { Bisection, learnedFlakyOptions, type BisectStatus, type CommitNode, type FlakyOptions, type TestVerdict } from "../../action/src/bisect/index.js";
 import { linearHistory, mulberry32, oracle, revList } from "../support/history.js";
 import { matchers } from "../support/matchers.js";
 import { asCommitNodes, randomDag, Rng } from "../support/random-dag.js";
@@ -548,5 +548,67 @@ describe("why a search ends without a culprit: the reason the result document ca
     const b = Bisection.create({ commits: linearHistory(8), bad: "c8", goods: ["c0"], flaky: { noCulpritPrior: 0 } });
     b.record("c8", "good");
     expect(b.status()).toMatchObject({ state: "error", reason: "contradiction", message: matchers.stringMatching(/impossible under the flake model/) });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The learned flake rate (issue 15)
+
+describe("the flake rate a run measured, and a prior learned from it", () => {
+  it("counts the tests of commits the culprit is not in, and those of them that failed, merged branches included", () => {
+    // c0 ← c1 ← c2 ← m(c2, b2) ← c4; b1 ← b2 branch off c1: the culprit c2 is not in b1, b2.
+    const commits: CommitNode[] = [
+      { sha: "c0", parents: [] },
+      { sha: "c1", parents: ["c0"] },
+      { sha: "c2", parents: ["c1"] },
+      { sha: "b1", parents: ["c1"] },
+      { sha: "b2", parents: ["b1"] },
+      { sha: "m3", parents: ["c2", "b2"] },
+      { sha: "c4", parents: ["m3"] },
+    ];
+    const b = Bisection.create({ commits, bad: "c4", goods: ["c0"], flaky: true });
+    const seen: { sha: string; verdict: TestVerdict }[] = [
+      { sha: "c1", verdict: "good" },
+      { sha: "b2", verdict: "bad" }, // a false failure: c2 is not in b2
+      { sha: "b1", verdict: "good" },
+      { sha: "m3", verdict: "bad" }, // holds the culprit: not counted
+      { sha: "c2", verdict: "bad" },
+      { sha: "c1", verdict: "bad" }, // a false failure again
+      { sha: "b1", verdict: "skip" }, // says nothing
+    ];
+    expect(b.flakeEvidence(seen, "c2")).toEqual({ cleanTests: 4, falseFailures: 2 });
+  });
+
+  it("puts the prior where the history says f is, broad after a short history and sharp after a long one", () => {
+    const mean = (o: FlakyOptions) => o.flakeRates.reduce((sum, f, i) => sum + f * o.flakeRatePrior[i]!, 0);
+    const peak = (o: FlakyOptions) => Math.max(...o.flakeRatePrior);
+    const short = learnedFlakyOptions(1024, { cleanTests: 20, falseFailures: 6 });
+    const long = learnedFlakyOptions(1024, { cleanTests: 300, falseFailures: 90 });
+    const rare = learnedFlakyOptions(1024, { cleanTests: 300, falseFailures: 15 });
+    expect(mean(long)).toBeCloseTo(0.3, 1);
+    expect(mean(rare)).toBeCloseTo(0.05, 1);
+    expect(peak(long)).toBeGreaterThan(peak(short));
+    for (const o of [short, long, rare]) expect(o.flakeRatePrior.reduce((a, x) => a + x, 0)).toBeCloseTo(1, 9);
+    // Probes lean to higher rates than the prior (as the defaults do): never lower.
+    expect(mean({ ...long, flakeRatePrior: long.probeFlakeRatePrior! })).toBeGreaterThanOrEqual(mean(long));
+  });
+
+  it("with a learned prior, finds the culprit under a flaky test a prior-less search misses more often (f = 0.3)", () => {
+    const n = 256;
+    const commits = linearHistory(n);
+    const random = mulberry32(77);
+    let withPrior = 0;
+    let without = 0;
+    for (let t = 0; t < 150; t++) {
+      const culprit = 1 + Math.floor(random() * n);
+      for (const history of [undefined, { cleanTests: 120, falseFailures: 36 }]) {
+        const b = Bisection.create({ commits, bad: `c${n}`, goods: ["c0"], flaky: true, ...(history ? { flakeHistory: history } : {}) });
+        const run = drive(b, (sha) => (at(sha) >= culprit || random() < 0.3 ? "bad" : "good"));
+        const right = run.status.state === "culprit" && run.status.sha === `c${culprit}`;
+        if (right && history) withPrior++;
+        if (right && !history) without++;
+      }
+    }
+    expect(withPrior).toBeGreaterThan(without);
   });
 });

@@ -24,6 +24,7 @@ export function jobOptions(overrides: Partial<JobOptions> = {}): JobOptions {
     commits: 5,
     setup: null,
     pullRequest: null,
+    flakeHistory: null,
     ...overrides,
   };
 }

@@ -32,6 +32,19 @@ const OWN_INPUTS = {
   },
   mode: { text: z.enum(["bisect", "probe"], { error: "expected 'bisect' or 'probe'" }), default: "bisect" },
   commits: { text: refList.pipe(z.array(ref)), default: "" },
+  "flake-history": {
+    // `<false failures>/<clean tests>` earlier flaky bisects of the test measured, or nothing.
+    text: z
+      .string()
+      .regex(/^(?:|\d{1,6}\/\d{1,6})$/, { error: "expected <false failures>/<clean tests>, such as 9/52, or nothing" })
+      .transform((text) => {
+        if (text === "") return null;
+        const slash = text.indexOf("/");
+        return { falseFailures: Number(text.slice(0, slash)), cleanTests: Number(text.slice(slash + 1)) };
+      })
+      .refine((h) => h === null || h.falseFailures <= h.cleanTests, { error: "expected no more false failures than clean tests" }),
+    default: "",
+  },
   known: {
     text: z
       .string()
@@ -56,7 +69,7 @@ type OwnInput = keyof typeof OWN_INPUTS;
 export const INPUT_NAMES: readonly string[] = [
   ...(["good", "bad", "command", "job-id", "mode", "commits"] satisfies OwnInput[]),
   ...ACTION_OPTIONS.map((key) => OPTIONS[key].name),
-  ...(["known"] satisfies OwnInput[]),
+  ...(["known", "flake-history"] satisfies OwnInput[]),
 ];
 
 /** Every input of the Action, read once and checked (action.yml documents them). */
@@ -69,6 +82,7 @@ const settingsSchema = z.strictObject({
   /** Probe mode: the commits to test. */
   commits: z.array(z.string()),
   known: knownSchema,
+  flakeHistory: z.strictObject({ falseFailures: z.int(), cleanTests: z.int() }).nullable(),
   // The values of the Action's options.
   ...optionValuesSchema.pick(SURFACES.action).shape,
 });
@@ -111,6 +125,7 @@ export function readInputs(getInput: (name: string) => string): ActionSettings {
     commits: own("commits"),
     ...Object.fromEntries(ACTION_OPTIONS.map((key) => [key, option(key)])),
     known: own("known"),
+    flakeHistory: own("flake-history"),
   };
   const settings = settingsSchema.parse(values);
   if (settings.mode === "probe") {

@@ -136,6 +136,7 @@ async function bisect(settings: ActionSettings, resultFile: string, signal: Abor
     command: ["bash", "-c", settings.command],
     ...runnerOptions(settings),
     known: settings.known,
+    ...(settings.flakeHistory ? { flakeHistory: settings.flakeHistory } : {}),
     ...(settings.jobId ? { jobId: settings.jobId } : {}),
     ...(commits ? { probeOnly: commits } : {}),
     signal,

@@ -1,5 +1,5 @@
 import { DeterministicSearch } from "./deterministic-search.js";
-import { defaultFlakyOptions, type FlakyOptions, FlakySearch } from "./flaky-search.js";
+import { defaultFlakyOptions, type FlakeHistory, type FlakyOptions, FlakySearch, learnedFlakyOptions } from "./flaky-search.js";
 import { computeRange, type BisectRange, type RangeInput } from "./range.js";
 import type { Search, SearchOutcome, TestVerdict } from "./search.js";
 
@@ -10,6 +10,8 @@ export interface BisectOptions {
   flaky?: boolean | Partial<FlakyOptions>;
   /** Flaky mode: stop at this posterior probability (default 0.99). */
   confidence?: number;
+  /** Flaky mode: what earlier bisects of the same test measured of its flake rate, the prior on f. */
+  flakeHistory?: FlakeHistory;
   /**
    * Deterministic mode: test the bad commit before blaming it (one extra test, only when it is
    * the last candidate), so a range without a regression ends as "no-culprit". Flaky mode always
@@ -66,13 +68,41 @@ export class Bisection {
     let search: Search;
     if (flaky) {
       const overrides = typeof input.flaky === "object" ? input.flaky : {};
-      const options = { ...defaultFlakyOptions(range.graph.size), ...overrides };
+      const learned = input.flakeHistory !== undefined && input.flakeHistory.cleanTests > 0;
+      const base = learned ? learnedFlakyOptions(range.graph.size, input.flakeHistory!) : defaultFlakyOptions(range.graph.size);
+      const options = { ...base, ...overrides };
       if (input.confidence !== undefined) options.confidence = input.confidence;
       search = new FlakySearch(range.graph, range.bad, options);
     } else {
       search = new DeterministicSearch(range.graph, range.bad, input.verifyBad ?? false);
     }
     return new Bisection(range, search, flaky, input.goods);
+  }
+
+  /**
+   * What a run measured of the flake rate, once `culprit` is named: its tests of commits the
+   * culprit is not in (which should have passed) and how many of them failed. Verdicts are the
+   * engine's (a fix search's are turned round first).
+   */
+  flakeEvidence(verdicts: Iterable<{ sha: string; verdict: TestVerdict }>, culprit: string): FlakeHistory {
+    const graph = this.range.graph;
+    const at = graph.require(culprit);
+    const contains = new Map<string, boolean>();
+    let cleanTests = 0;
+    let falseFailures = 0;
+    for (const { sha, verdict } of verdicts) {
+      const i = graph.indexOf(sha);
+      if (i === undefined || verdict === "skip") continue;
+      let holds = contains.get(sha);
+      if (holds === undefined) {
+        holds = graph.ancestors([i])[at] === 1;
+        contains.set(sha, holds);
+      }
+      if (holds) continue;
+      cleanTests++;
+      if (verdict === "bad") falseFailures++;
+    }
+    return { cleanTests, falseFailures };
   }
 
   /** Number of commits that could hold the culprit at the start (the bad one included). */

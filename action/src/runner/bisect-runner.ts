@@ -1,11 +1,11 @@
-import { Bisection, engineVerdict, type BisectStatus, type TestVerdict } from "../bisect/index.js";
+import { Bisection, engineVerdict, type BisectStatus, type FlakeHistory, type TestVerdict } from "../bisect/index.js";
 import type { Probe, ResultDocument } from "../result-document.js";
 import { CommandCheck } from "./command-check.js";
 import type { GitRepository } from "./git.js";
 import { InfrastructureRetry } from "./infrastructure-retry.js";
 import { BisectPlan, ConfirmPlan, ProbeListPlan, type ProbePlan } from "./probe-plan.js";
 import { CheckoutError, runTest, type TestRun } from "./run-test.js";
-import { endedResult, interruptedResult, resultBase, type RunFailure } from "./run-result.js";
+import { endedResult, interruptedResult, resultBase, withFlakeEvidence, type RunFailure } from "./run-result.js";
 import { WorktreePool } from "./worktree-pool.js";
 import type { OptionValues } from "../options.js";
 
@@ -38,6 +38,8 @@ export interface RunnerSettings {
   stepTimeoutMs?: number;
   /** Verdicts already recorded, not tested again (bisect mode; probe mode tests every commit it is given). */
   known?: readonly KnownVerdict[];
+  /** Flaky mode: what earlier bisects of the same test measured of its flake rate (the prior on f). */
+  flakeHistory?: FlakeHistory;
   jobId?: string;
   /** Where worktrees are created (default: the system temp directory). */
   worktreeDir?: string;
@@ -161,6 +163,7 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
     flaky: settings.flaky ?? false,
     verifyBad: settings.verifyBad ?? false,
     ...(settings.confidence !== undefined ? { confidence: settings.confidence } : {}),
+    ...(settings.flakeHistory ? { flakeHistory: settings.flakeHistory } : {}),
   });
   for (const k of settings.known ?? []) {
     if (bisection.knows(k.sha)) bisection.record(k.sha, engineVerdict(k.verdict, settings.findFix ?? false));
@@ -179,7 +182,10 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
   const range = { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize };
   if (settings.signal?.aborted) return interruptedResult(resultBase(settings.jobId, range, scheduler.probes), "cancelled");
   const runs = settings.confirm ?? 0;
-  if (failure || status.state !== "culprit" || runs <= 0) return endedResult(resultBase(settings.jobId, range, scheduler.probes), status, failure, undefined);
+  // Flaky mode measures the test's flake rate for the next bisect of it (see Bisection.flakeEvidence).
+  const measured = (result: ResultDocument) => withFlakeEvidence(result, bisection, { flaky: settings.flaky ?? false, findFix: settings.findFix ?? false });
+  if (failure || status.state !== "culprit" || runs <= 0)
+    return measured(endedResult(resultBase(settings.jobId, range, scheduler.probes), status, failure, undefined));
 
   // --confirm: the culprit and its parents (the first only, following first parents), n times each.
   const node = commits.find((c) => c.sha === status.sha);
@@ -192,7 +198,7 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
   if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
   const ended = endedResult(base, status, confirmFailure, undefined);
   if (ended.verdict !== "culprit") return ended;
-  return { ...ended, confirmation: confirmationOf(confirming.probes, status.sha, parents, runs, settings.findFix ?? false) };
+  return measured({ ...ended, confirmation: confirmationOf(confirming.probes, status.sha, parents, runs, settings.findFix ?? false) });
 }
 
 /**

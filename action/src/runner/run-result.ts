@@ -1,4 +1,4 @@
-import type { BisectStatus } from "../bisect/index.js";
+import type { Bisection, BisectStatus } from "../bisect/index.js";
 import type { Probe, ReasonFor, ResultDocument } from "../result-document.js";
 
 /** Why a run ended in error outside the engine: a probe that could not run, the command, a stuck engine. */
@@ -59,4 +59,15 @@ export function endedResult(
       if (partial) return { ...base, verdict: "searching", candidates: partial.candidates() };
       return { ...base, verdict: "error", reason: "no-verdict", candidates: [], error: "The bisection stopped before reaching a verdict." };
   }
+}
+
+/**
+ * A flaky search that named a culprit measures its test's flake rate: its tests of commits the
+ * culprit is not in, and how many failed anyway (the App learns the next prior from it). A fix
+ * search's noise is of another kind: not measured.
+ */
+export function withFlakeEvidence(result: ResultDocument, bisection: Bisection, mode: { flaky: boolean; findFix: boolean }): ResultDocument {
+  if (!mode.flaky || mode.findFix || result.verdict !== "culprit" || !result.culprit) return result;
+  const verdicts = result.probes.flatMap((p) => (p.verdict === "error" ? [] : [{ sha: p.sha, verdict: p.verdict }]));
+  return { ...result, flakeEvidence: bisection.flakeEvidence(verdicts, result.culprit.sha) };
 }

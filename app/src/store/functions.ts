@@ -219,6 +219,12 @@ export const FUNCTIONS = {
   /** Queues an automatic job's report (its issue), once per job. */
   enqueueReport: row({ jobId: bigint(), payload: jsonb(reportPayloadSchema) }, z.object({ task_id: bigintColumn, created: z.boolean() })),
 
+  // ── Learned flake rates (…1100_flake_rates.sql) ─────────────────────────────────────────────
+  /** A flaky bisect's measurement of its command's flake rate, pooled with the earlier ones. */
+  noteFlakeEvidence: value({ repositoryId: bigint(), repository: text(), command: text(), cleanTests: integer(), falseFailures: integer() }, z.boolean()),
+  /** What the command's earlier flaky bisects measured, pooled; none before the first. */
+  flakeHistory: maybeRow({ repositoryId: bigint(), command: text() }, z.object({ clean_tests: z.int(), false_failures: z.int() })),
+
   // ── Task queue and leases (…0200_task_queue.sql) ────────────────────────────────────────────
   /** Queues a task, or finds the one of this kind for this comment. */
   enqueueTask: row(

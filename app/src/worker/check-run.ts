@@ -10,6 +10,7 @@ import { failureComment, resultComment } from "../messages/result-comment.js";
 import type { ClaimedJob, JobRow, StoredProbe } from "../store/store.js";
 import { hasThread, repoRef, writeComment } from "./status-comment.js";
 import { reportBody, reportTitle } from "../messages/auto-report.js";
+import { noteFlakeEvidence } from "./flake-history.js";
 import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.js";
 import { StoreDataError } from "../store/store.js";
 import { inRange } from "../github/in-range.js";
@@ -240,6 +241,8 @@ async function answer(
   }
   if (!recorded) return "lost-lease";
   deps.metrics?.observeJobEnd(job, result.verdict === "error" ? "failed" : "succeeded");
+  // What a flaky bisect measured of its test's flake rate: the next one's prior. A courtesy: the answer goes out without it.
+  await noteFlakeEvidence(store, job, result).catch((error: unknown) => log.warn({ error: String(error) }, "could not keep the measured flake rate"));
   log.info({ run: job.run_id, verdict: result.verdict, culprit: result.culprit?.sha, reason: result.reason, flake }, "bisect finished");
   // No culprit in an automatic bisect (a flake, most often): nothing is said, the job records it.
   if (reported) return "result";

@@ -26,6 +26,12 @@ export function actionOptions(options: JobOptions): Record<string, unknown> {
   return Object.fromEntries(optionsOn("action").flatMap((key) => (Object.hasOwn(values, key) ? [[configKey(OPTIONS[key]), values[key]]] : [])));
 }
 
+/** The learned prior on the flake rate, as the Action's `flake-history` input takes it (`9/52`). */
+function flakeHistoryInput(options: JobOptions): { flake_history?: string } {
+  const history = options.flaky ? options.flakeHistory : null;
+  return history ? { flake_history: `${history.falseFailures}/${history.cleanTests}` } : {};
+}
+
 /** The bisect workflow's inputs for this job (see .github/workflows/bisect.yml). */
 export function workflowInputs(job: JobRow, options: JobOptions, known: readonly { sha: string; verdict: string }[] = []): WorkflowInputs {
   return {
@@ -35,7 +41,7 @@ export function workflowInputs(job: JobRow, options: JobOptions, known: readonly
     command: runnerCommand(job.command, options.setup),
     mode: "bisect",
     commits: "",
-    options: JSON.stringify({ ...actionOptions(options), known }),
+    options: JSON.stringify({ ...actionOptions(options), known, ...flakeHistoryInput(options) }),
   };
 }
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Bisection, engineVerdict, type BisectStatus } from "../../../action/src/bisect/index.js";
 import type { Probe, ResultDocument } from "../../../action/src/result-document.js";
-import { endedResult, resultBase, type RunFailure } from "../../../action/src/runner/run-result.js";
+import { endedResult, resultBase, withFlakeEvidence, type RunFailure } from "../../../action/src/runner/run-result.js";
 import type { Octokit, RepoRef } from "../github/octokit.js";
 import { ArtifactProblem, downloadResult, listRoundArtifacts } from "../github/result-artifact.js";
 import { estimateRunnerUse, type JobOptions } from "../job-options.js";
@@ -93,6 +93,7 @@ export function replay(job: JobRow, graph: RangeGraph, probes: readonly Pick<Pro
     firstParent: options.firstParent,
     flaky: options.flaky,
     confidence: options.confidence,
+    ...(options.flakeHistory ? { flakeHistory: options.flakeHistory } : {}),
   });
   // Probes keep what the test said; finding a fix, the engine is told a pass is the new state.
   // What CI runs said of the range's commits comes first: known, never tested again.
@@ -271,5 +272,7 @@ export function onFirstParentLine(graph: RangeGraph, bad: string, sha: string): 
 /** The result document of a fan-out that ended: the engine's verdict over every round's probes. */
 export function fanOutResult(job: JobRow, bisection: Bisection, status: BisectStatus, probes: readonly Probe[]): ResultDocument {
   const range = { good: [...job.good_shas], bad: job.bad_sha, size: bisection.rangeSize };
-  return endedResult(resultBase(String(job.id), range, probes), status, commandFailure(probes), undefined);
+  const result = endedResult(resultBase(String(job.id), range, probes), status, commandFailure(probes), undefined);
+  // What the rounds measured of the test's flake rate, as the Action does on one runner.
+  return withFlakeEvidence(result, bisection, job.options);
 }

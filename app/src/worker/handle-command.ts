@@ -3,6 +3,7 @@ import type { RunRef } from "../command/bisect-command.js";
 import { httpStatus } from "../github/octokit.js";
 import { getRun, type CiRun } from "../github/workflow-runs.js";
 import { redRange, redRunOf } from "./red-run.js";
+import { learnedFlakeHistory } from "./flake-history.js";
 import { parseRepoConfig, type RepoConfig } from "../config/repo-config.js";
 import { compareCommits } from "../github/compare.js";
 import type { Logger } from "probot";
@@ -197,6 +198,7 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
   const testCommand = command.command ?? config.command;
   if (testCommand === null || testCommand.trim() === "") throw new Refusal("no command", replies.noCommandReply());
   const options = jobOptions(command, config, deps, snapshot.defaultBranch, commits, command.range === null ? received.issue_number : null);
+  options.flakeHistory = await learnedFlakeHistory(deps.store, received.repository_id, testCommand, options);
   const { job_id, created } = await deps.store.call("createJob", {
     deliveryId: received.delivery_id,
     repository,
@@ -251,6 +253,7 @@ async function startRunBisect(
   const testCommand = command.command ?? config.auto?.command ?? config.command;
   if (testCommand === null || testCommand.trim() === "") throw new Refusal("no command", replies.noCommandReply());
   const options = jobOptions(command, config, deps, snapshot.defaultBranch, range.commits, null);
+  options.flakeHistory = await learnedFlakeHistory(deps.store, received.repository_id, testCommand, options);
   const { job_id, created } = await deps.store.call("createJob", {
     deliveryId: received.delivery_id,
     repository: received.repository,
@@ -300,6 +303,7 @@ function jobOptions(
     commits,
     setup: config.setup,
     pullRequest,
+    flakeHistory: null,
   };
   if (options.runners > 1 && config.maxRunnerMinutes !== null) {
     const budget = config.maxRunnerMinutes;

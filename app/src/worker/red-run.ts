@@ -13,6 +13,7 @@ import { estimateRunnerUse, type JobOptions } from "../job-options.js";
 import type { FreeVerdict, RedRun } from "../store/rows.js";
 import type { ClaimedTask } from "../store/store.js";
 import { readRangeGraph } from "./fan-out.js";
+import { learnedFlakeHistory } from "./flake-history.js";
 import { PermanentError } from "./github-errors.js";
 import { NotYet } from "./not-yet.js";
 import { repoRef } from "./status-comment.js";
@@ -174,7 +175,9 @@ export async function handleRedRun(task: RedRunTask, worker: WorkerDeps): Promis
     commits: range.commits,
     setup: config.setup,
     pullRequest: null,
+    flakeHistory: null,
   };
+  options.flakeHistory = await learnedFlakeHistory(store, task.repository_id, command, options);
   const good = range.green.head_sha;
   const joinJobId = await bisectingAlready(worker, octokit, where, task.repository_id, command, red.head_sha);
   const { job_id, outcome } = await store.call("createAutoJob", {

@@ -64,6 +64,8 @@ const EVERY_CALL: { [F in StoreFunction]: ArgsOf<F> } = {
       headRepositoryId: 1,
     },
   },
+  noteFlakeEvidence: { repositoryId: 1, repository: "octo-org/widgets", command: "npm test", cleanTests: 12, falseFailures: 2 },
+  flakeHistory: { repositoryId: 1, command: "npm test" },
   enqueueReport: { jobId: 1, payload: { title: "ci.yml broke on main", body: "…", culpritSha: sha("b"), pullRequest: null } },
   claimJobs: { worker: "worker", limit: 1, leaseSeconds: 30, maxActive: 4 },
   recordDispatchIntent: { jobId: 1, token: 1 },

@@ -3619,8 +3619,8 @@ var $ZodObjectJIT = /* @__PURE__ */ $constructor("$ZodObjectJIT", (inst, def) =>
   const _normalized = cached(() => normalizeDef(def));
   const memo2 = globalConfig.memoizer;
   const generateFastpass = (shape) => {
-    const normalized = _normalized.value;
-    const syms = normalized.symbolKeys;
+    const normalized2 = _normalized.value;
+    const syms = normalized2.symbolKeys;
     const doc = new Doc(["payload", "ctx"], { shape, inst, memo: memo2, syms });
     const parseStr = (k) => `shape[${k}]._zod.run({ value: input[${k}], issues: [] }, ctx)`;
     const prefixStr = (id, k) => `
@@ -3638,11 +3638,11 @@ var $ZodObjectJIT = /* @__PURE__ */ $constructor("$ZodObjectJIT", (inst, def) =>
     doc.write(`const input = payload.value;`);
     const ids = /* @__PURE__ */ Object.create(null);
     let counter = 0;
-    for (const key of normalized.allKeys) {
+    for (const key of normalized2.allKeys) {
       ids[key] = `key_${counter++}`;
     }
     doc.write(memo2 ? `const newResult = memo.alloc(inst, payload, {}, ctx);` : `const newResult = {};`);
-    for (const key of normalized.allKeys) {
+    for (const key of normalized2.allKeys) {
       if (key === "__proto__")
         continue;
       const id = ids[key];
@@ -19481,23 +19481,23 @@ function fromJSONSchema(schema, params) {
   if (typeof schema === "boolean") {
     return schema ? z.any() : z.never();
   }
-  let normalized;
+  let normalized2;
   try {
-    normalized = JSON.parse(JSON.stringify(schema));
+    normalized2 = JSON.parse(JSON.stringify(schema));
   } catch {
     throw new Error("fromJSONSchema input is not valid JSON (possibly cyclic); use $defs/$ref for recursive schemas");
   }
-  const version2 = detectVersion(normalized, params?.defaultTarget);
-  const defs = normalized.$defs || normalized.definitions || {};
+  const version2 = detectVersion(normalized2, params?.defaultTarget);
+  const defs = normalized2.$defs || normalized2.definitions || {};
   const ctx = {
     version: version2,
     defs,
     refs: /* @__PURE__ */ new Map(),
     processing: /* @__PURE__ */ new Set(),
-    rootSchema: normalized,
+    rootSchema: normalized2,
     registry: params?.registry ?? globalRegistry
   };
-  return convertSchema(normalized, ctx);
+  return convertSchema(normalized2, ctx);
 }
 
 // node_modules/zod/v4/core/visit.js
@@ -19753,6 +19753,11 @@ function endedResult(base, status, failure2, partial2) {
       if (partial2) return { ...base, verdict: "searching", candidates: partial2.candidates() };
       return { ...base, verdict: "error", reason: "no-verdict", candidates: [], error: "The bisection stopped before reaching a verdict." };
   }
+}
+function withFlakeEvidence(result, bisection, mode) {
+  if (!mode.flaky || mode.findFix || result.verdict !== "culprit" || !result.culprit) return result;
+  const verdicts = result.probes.flatMap((p) => p.verdict === "error" ? [] : [{ sha: p.sha, verdict: p.verdict }]);
+  return { ...result, flakeEvidence: bisection.flakeEvidence(verdicts, result.culprit.sha) };
 }
 
 // action/src/bisect/ancestor-sums.ts
@@ -20091,6 +20096,24 @@ function defaultFlakyOptions(rangeSize) {
     falsePassRate: 0,
     noCulpritPrior: 0.02,
     maxTests: 16 + 5 * Math.ceil(Math.log2(rangeSize + 1))
+  };
+}
+var LEARNED_RATES = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4];
+function normalized(weights) {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  return weights.map((w) => w / sum);
+}
+function learnedFlakyOptions(rangeSize, history) {
+  const n = Math.max(0, history.cleanTests);
+  const k = Math.min(Math.max(0, history.falseFailures), n);
+  const log = LEARNED_RATES.map((f) => k * Math.log(f) + (n - k) * Math.log(1 - f));
+  const top = Math.max(...log);
+  const prior = normalized(log.map((l) => Math.exp(l - top)));
+  return {
+    ...defaultFlakyOptions(rangeSize),
+    flakeRates: LEARNED_RATES,
+    flakeRatePrior: prior,
+    probeFlakeRatePrior: normalized(prior.map((w, i) => w * LEARNED_RATES[i]))
   };
 }
 function entropy(p) {
@@ -20539,13 +20562,40 @@ var Bisection = class _Bisection {
     let search;
     if (flaky) {
       const overrides = typeof input2.flaky === "object" ? input2.flaky : {};
-      const options = { ...defaultFlakyOptions(range.graph.size), ...overrides };
+      const learned = input2.flakeHistory !== void 0 && input2.flakeHistory.cleanTests > 0;
+      const base = learned ? learnedFlakyOptions(range.graph.size, input2.flakeHistory) : defaultFlakyOptions(range.graph.size);
+      const options = { ...base, ...overrides };
       if (input2.confidence !== void 0) options.confidence = input2.confidence;
       search = new FlakySearch(range.graph, range.bad, options);
     } else {
       search = new DeterministicSearch(range.graph, range.bad, input2.verifyBad ?? false);
     }
     return new _Bisection(range, search, flaky, input2.goods);
+  }
+  /**
+   * What a run measured of the flake rate, once `culprit` is named: its tests of commits the
+   * culprit is not in (which should have passed) and how many of them failed. Verdicts are the
+   * engine's (a fix search's are turned round first).
+   */
+  flakeEvidence(verdicts, culprit) {
+    const graph = this.range.graph;
+    const at = graph.require(culprit);
+    const contains = /* @__PURE__ */ new Map();
+    let cleanTests = 0;
+    let falseFailures = 0;
+    for (const { sha, verdict } of verdicts) {
+      const i = graph.indexOf(sha);
+      if (i === void 0 || verdict === "skip") continue;
+      let holds = contains.get(sha);
+      if (holds === void 0) {
+        holds = graph.ancestors([i])[at] === 1;
+        contains.set(sha, holds);
+      }
+      if (holds) continue;
+      cleanTests++;
+      if (verdict === "bad") falseFailures++;
+    }
+    return { cleanTests, falseFailures };
   }
   /** Number of commits that could hold the culprit at the start (the bad one included). */
   get rangeSize() {
@@ -21046,7 +21096,8 @@ async function bisectInPool(settings, pool, parallel, emit) {
     firstParent: settings.firstParent ?? false,
     flaky: settings.flaky ?? false,
     verifyBad: settings.verifyBad ?? false,
-    ...settings.confidence !== void 0 ? { confidence: settings.confidence } : {}
+    ...settings.confidence !== void 0 ? { confidence: settings.confidence } : {},
+    ...settings.flakeHistory ? { flakeHistory: settings.flakeHistory } : {}
   });
   for (const k of settings.known ?? []) {
     if (bisection.knows(k.sha)) bisection.record(k.sha, engineVerdict(k.verdict, settings.findFix ?? false));
@@ -21064,7 +21115,9 @@ async function bisectInPool(settings, pool, parallel, emit) {
   const range = { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize };
   if (settings.signal?.aborted) return interruptedResult(resultBase(settings.jobId, range, scheduler.probes), "cancelled");
   const runs = settings.confirm ?? 0;
-  if (failure2 || status.state !== "culprit" || runs <= 0) return endedResult(resultBase(settings.jobId, range, scheduler.probes), status, failure2, void 0);
+  const measured = (result) => withFlakeEvidence(result, bisection, { flaky: settings.flaky ?? false, findFix: settings.findFix ?? false });
+  if (failure2 || status.state !== "culprit" || runs <= 0)
+    return measured(endedResult(resultBase(settings.jobId, range, scheduler.probes), status, failure2, void 0));
   const node2 = commits.find((c) => c.sha === status.sha);
   const parents = settings.firstParent ? node2?.parents.slice(0, 1) ?? [] : [...node2?.parents ?? []];
   const confirming = new Scheduler(settings, new ConfirmPlan([status.sha, ...parents], runs), pool, parallel, emit);
@@ -21075,7 +21128,7 @@ async function bisectInPool(settings, pool, parallel, emit) {
   if (settings.signal?.aborted) return interruptedResult(base, "cancelled");
   const ended = endedResult(base, status, confirmFailure, void 0);
   if (ended.verdict !== "culprit") return ended;
-  return { ...ended, confirmation: confirmationOf(confirming.probes, status.sha, parents, runs, settings.findFix ?? false) };
+  return measured({ ...ended, confirmation: confirmationOf(confirming.probes, status.sha, parents, runs, settings.findFix ?? false) });
 }
 function confirmationOf(probes, culprit, parents, runs, findFix) {
   const showing = (sha, state) => probes.filter((p) => p.sha === sha && p.verdict !== "error" && engineVerdict(p.verdict, findFix) === state).length;
