@@ -139,11 +139,12 @@ export function flakyRows(trials = 3000): Row[] {
     ...flakyCell(f, "culprit", trials, 201 + i, 1024, true, 3),
     prior: "learned from 3 bisects",
   }));
-  return [...cells, ...known, ...learned].map((c) => {
+  const all: (FlakyCell & { prior?: string })[] = [...cells, ...known, ...learned];
+  return all.map((c) => {
     const sorted = [...c.tests].sort((a, b) => a - b);
     const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
     return {
-      f: "prior" in c ? `${c.f} (${c.prior})` : c.f,
+      f: c.prior === undefined ? c.f : `${c.f} (${c.prior})`,
       "original failure": c.origin === "culprit" ? "real culprit" : "a flake",
       trials: c.trials,
       "accuracy (ours)": `${((c.correct / c.trials) * 100).toFixed(1)}%`,
