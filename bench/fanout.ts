@@ -29,7 +29,7 @@
 import { fileURLToPath } from "node:url";
 import { Bisection, type BisectStatus, type CommitNode } from "../action/src/bisect/index.js";
 import type { StoredProbe } from "../app/src/store/store.js";
-import { COMPARE_PAGE, planRound, replay, type RangeGraph } from "../app/src/worker/fan-out.js";
+import { COMPARE_PAGE, fanOutState, planRound, type RangeGraph } from "../app/src/worker/fan-out.js";
 import { job as jobRow } from "../test/app/messages/fixtures.js";
 import { jobOptions } from "../test/support/jobs.js";
 import { mulberry32 } from "../test/support/history.js";
@@ -129,7 +129,7 @@ export function simulate(history: History, culprit: string, runners: number | nu
     });
     const probes: StoredProbe[] = [];
     for (;;) {
-      const plan = planRound(row, replay(row, graph, probes), probes);
+      const plan = planRound(row, fanOutState(row, graph, probes), probes);
       if (plan.kind === "done") {
         status = plan.status;
         break;

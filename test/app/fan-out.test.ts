@@ -190,4 +190,17 @@ describe("--confirm", () => {
     expect(answer(repo)).toContain("| Re-runs | ✅ confirmed: failed 2 of 2, its parent passed 2 of 2 |");
     expect(JSON.parse(roundRuns(job)[0]!.inputs.options!)).toMatchObject({ confirm: 2 });
   });
+
+  it("a fan-out re-runs the culprit and its parent after the search, one round per re-run, each once a round", async () => {
+    const repo = await linear(40, 17);
+    const job = await bisect(repo, "/bisect v1.0..main --runners 3 --confirm 2 -- sh check.sh");
+    expect(job).toMatchObject({ state: "succeeded", verdict: "culprit", culprit_sha: repo.culprit });
+    const runs = roundRuns(job);
+    const parent = (await h.store.call("jobProbes", { jobId: job.id })).find((p) => p.sha !== repo.culprit && p.round === runs.length)?.sha;
+    // The last two rounds are the re-runs: the culprit and its parent, once each.
+    for (const run of runs.slice(-2)) expect((JSON.parse(run.inputs.commits!) as string[]).sort()).toEqual([repo.culprit, parent].sort());
+    expect(answer(repo)).toContain("| Re-runs | ✅ confirmed: failed 2 of 2, its parent passed 2 of 2 |");
+    // The search's rounds were not changed by the re-runs: it still named the culprit first.
+    expect(runs.length - 2).toBeLessThanOrEqual(roundBound(39, 3) + 1);
+  });
 });

@@ -206,7 +206,7 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
  * fewest of one parent's that showed the old one (a skip or an error shows neither).
  */
 export function confirmationOf(
-  probes: readonly Probe[],
+  probes: readonly Pick<Probe, "sha" | "verdict">[],
   culprit: string,
   parents: readonly string[],
   runs: number,

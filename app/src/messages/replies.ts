@@ -93,11 +93,6 @@ export function divergedReply(good: string, bad: string, mergeBase: string): str
   return `${codeSpan(good)} is not an ancestor of ${codeSpan(bad)}: they split at ${codeSpan(shortSha(mergeBase))}. Bisect from the common commit instead: ${codeSpan(`/bisect ${shortSha(mergeBase)}..${bad}`)}.`;
 }
 
-/** `--confirm` with `--runners`: said plainly, rather than skipped in silence. */
-export function confirmWithRunnersReply(runners: number, confirm: number): string {
-  return `\`--confirm ${confirm}\` does not work with \`--runners ${runners}\` yet: a fan-out cannot re-run its culprit after the search. Nothing was started. Ask again without one of them (\`--runners 1\` with \`--confirm\` re-runs the culprit on its runner).`;
-}
-
 export function tooLargeReply(commits: number, maxCommits: number): string {
   return `This range holds ${commits.toLocaleString("en-US")} commits, more than this repository's limit of ${maxCommits.toLocaleString("en-US")}. Narrow it with a later good commit, or raise \`max_commits\` in \`.github/bisect.yml\`.`;
 }

@@ -18,7 +18,17 @@ import type { WorkerDeps } from "./worker.js";
 import type { Bisection, BisectStatus } from "../../../action/src/bisect/index.js";
 import type { Probe } from "../../../action/src/result-document.js";
 import { dispatchJob } from "./dispatch-job.js";
-import { fanOutResult, isFanOut, onFirstParentLine, readRoundVerdicts, replay, verdictProbes, type RangeGraph } from "./fan-out.js";
+import {
+  fanOutResult,
+  fanOutState,
+  isFanOut,
+  onFirstParentLine,
+  readRoundVerdicts,
+  stillNeeded,
+  verdictProbes,
+  type FanOutState,
+  type RangeGraph,
+} from "./fan-out.js";
 
 /** The longest a quiet run goes unchecked. */
 const MAX_CHECK_SECONDS = 600;
@@ -281,27 +291,31 @@ async function checkRound(
   if (graph === null) return infrastructureFailure(job, deps, octokit, "the range's graph was not kept with the job");
   const read = await readRoundVerdicts(octokit, repoRef(job), job, runId);
   const recorded = verdictProbes(job, await store.call("jobProbes", { jobId: job.id }));
-  const bisection = replay(job, graph, [...recorded, ...read.probes]);
-  const stillTelling = read.missing.filter((sha) => bisection.isInformative(sha));
+  const state = fanOutState(job, graph, [...recorded, ...read.probes]);
+  const stillTelling = read.missing.filter((sha) => stillNeeded(state, sha));
   if (stillTelling.length > 0) {
     const ended = conclusion !== null && !ENDED.has(conclusion) ? `; the run ended ${conclusion}` : "";
     const why = `round ${job.round}: no verdict for ${stillTelling.length} of ${job.round_commits.length} commits (${read.problems.join("; ") || "no artifact"})${ended}`;
     return infrastructureFailure(job, deps, octokit, why.slice(0, 1000), read.probes);
   }
   if (read.problems.length > 0) log.warn({ round: job.round, problems: read.problems }, "round read with problems; what was missing no longer matters");
-  const status = bisection.status();
-  if (status.state === "searching") {
+  const { status } = state;
+  // The search goes on, or its culprit is re-run (--confirm): the next round.
+  if (status.state === "searching" || (state.confirming !== null && state.confirming.left.length > 0)) {
     if (!(await store.call("nextRound", { jobId: job.id, token: job.token, probes: read.probes }))) return "lost-lease";
     const next = await store.call("getJob", { jobId: job.id });
     if (next?.state !== "dispatching") return "lost-lease";
     const held: ClaimedJob = { ...next, token: job.token };
     const age = runAge(held, now, await limitStart(held, deps));
     if (age >= job.options.timeoutSeconds) return timeOut(held, null, deps, octokit);
-    log.info({ round: job.round, verdicts: read.probes.length, left: status.candidates }, "round done; dispatching the next");
+    log.info(
+      { round: job.round, verdicts: read.probes.length, ...(status.state === "searching" ? { left: status.candidates } : { rerun: state.confirming?.left }) },
+      "round done; dispatching the next",
+    );
     await dispatchJob(held, deps);
     return "next-round";
   }
-  return finishFanOut(job, deps, octokit, { graph, bisection, probes: recorded, status, newProbes: read.probes, runUrl });
+  return finishFanOut(job, deps, octokit, { graph, state, probes: recorded, newProbes: read.probes, runUrl });
 }
 
 /** A fan-out that has its answer (after a round, or found so at a dispatch): recorded and written. */
@@ -309,10 +323,10 @@ export async function finishFanOut(
   job: ClaimedJob,
   deps: WorkerDeps,
   octokit: Octokit,
-  args: { graph: RangeGraph; bisection: Bisection; probes: readonly StoredProbe[]; status: BisectStatus; newProbes: readonly Probe[]; runUrl: string | null },
+  args: { graph: RangeGraph; state: FanOutState; probes: readonly StoredProbe[]; newProbes: readonly Probe[]; runUrl: string | null },
 ): Promise<CheckOutcome> {
   const all: Probe[] = [...args.probes.map(({ attempt: _attempt, ...p }) => p), ...args.newProbes];
-  const result = fanOutResult(job, args.bisection, args.status, all);
+  const result = fanOutResult(job, args.state, all);
   // The commits each round tested, in round order (a round re-dispatched after a lost runner is one round).
   const byRound = new Map<number, number>();
   for (const p of all) byRound.set(p.round, (byRound.get(p.round) ?? 0) + 1);

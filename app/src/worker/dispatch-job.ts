@@ -8,8 +8,17 @@ import type { ClaimedJob, JobRow } from "../store/store.js";
 import { describeError, isPermanent, isRateLimited, PermanentError, retryAfterSeconds } from "./github-errors.js";
 import { putStatus, react, repoRef, writeComment } from "./status-comment.js";
 import { finishFanOut, knownVerdicts } from "./check-run.js";
-import { isFanOut, planRound, readRangeGraph, replay, roundProgress, verdictProbes, type RangeGraph, type RoundPlan } from "./fan-out.js";
-import type { Bisection } from "../../../action/src/bisect/index.js";
+import {
+  fanOutState,
+  isFanOut,
+  planRound,
+  readRangeGraph,
+  roundProgress,
+  verdictProbes,
+  type FanOutState,
+  type RangeGraph,
+  type RoundPlan,
+} from "./fan-out.js";
 import type { StoredProbe } from "../store/store.js";
 import type { StatusPhase } from "../messages/status-comment.js";
 import type { WorkerDeps } from "./worker.js";
@@ -75,7 +84,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
       const planned = await planFanOut(job, deps, octokit);
       if (planned === null) return false;
       if (planned.plan.kind === "done") {
-        await finishFanOut(job, deps, octokit, { ...planned, status: planned.plan.status, newProbes: [], runUrl: job.run_url });
+        await finishFanOut(job, deps, octokit, { ...planned, newProbes: [], runUrl: job.run_url });
         return false;
       }
       fan = { ...planned, plan: planned.plan };
@@ -126,7 +135,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
         ? {
             phase: "round",
             runUrl: run.runUrl,
-            progress: roundProgress(job, fan.graph, fan.bisection, fan.probes, job.round_commits, job.round, job.started_at, new Date()),
+            progress: roundProgress(job, fan.graph, fan.state.bisection, fan.probes, job.round_commits, job.round, job.started_at, new Date()),
           }
         : { phase: "dispatched", runUrl: run.runUrl };
       statusCommentId = await putStatus(octokit, job, phase, { earlierHolder: earlierDispatch });
@@ -176,7 +185,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
 interface FanOutRound {
   plan: Extract<RoundPlan, { kind: "round" }>;
   graph: RangeGraph;
-  bisection: Bisection;
+  state: FanOutState;
   probes: StoredProbe[];
 }
 
@@ -189,7 +198,7 @@ async function planFanOut(
   job: ClaimedJob,
   deps: WorkerDeps,
   octokit: Octokit,
-): Promise<{ plan: RoundPlan; graph: RangeGraph; bisection: Bisection; probes: StoredProbe[] } | null> {
+): Promise<{ plan: RoundPlan; graph: RangeGraph; state: FanOutState; probes: StoredProbe[] } | null> {
   const { store, log } = deps;
   let graph = await store.call("jobGraph", { jobId: job.id });
   if (graph === null) {
@@ -199,13 +208,13 @@ async function planFanOut(
     log.info({ commits: graph.length, apiCalls: read.apiCalls }, "read the range's graph");
   }
   const probes = verdictProbes(job, await store.call("jobProbes", { jobId: job.id }));
-  let bisection: Bisection;
+  let state: FanOutState;
   try {
-    bisection = replay(job, graph, probes);
+    state = fanOutState(job, graph, probes);
   } catch (error) {
     throw new PermanentError(`the range's commits as GitHub lists them cannot be bisected: ${describeError(error)}`);
   }
-  return { plan: planRound(job, bisection, probes), graph, bisection, probes };
+  return { plan: planRound(job, state, probes), graph, state, probes };
 }
 
 /** The job ends in an error before any run: nothing was tested. Answers false without the lease. */

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { Bisection, engineVerdict, type BisectStatus } from "../../../action/src/bisect/index.js";
 import type { Probe, ResultDocument } from "../../../action/src/result-document.js";
 import { endedResult, resultBase, withFlakeEvidence, type RunFailure } from "../../../action/src/runner/run-result.js";
+import { confirmationOf } from "../../../action/src/runner/bisect-runner.js";
 import type { Octokit, RepoRef } from "../github/octokit.js";
 import { ArtifactProblem, downloadResult, listRoundArtifacts } from "../github/result-artifact.js";
 import { estimateRunnerUse, type JobOptions } from "../job-options.js";
@@ -81,8 +82,21 @@ export function verdictProbes(job: JobRow, probes: readonly StoredProbe[]): Stor
   return probes.filter((p) => p.attempt >= job.resume_from_attempt && p.verdict !== "error");
 }
 
-/** The engine, as the Action would build it for this job, with its free verdicts and `probes` replayed into it. */
-export function replay(job: JobRow, graph: RangeGraph, probes: readonly Pick<Probe, "sha" | "verdict">[]): Bisection {
+/**
+ * The engine, as the Action would build it for this job, with its free verdicts and `probes`
+ * replayed into it, round by round, up to the round the search ended in: later rounds re-ran the
+ * culprit and its parents (--confirm), which is no evidence for the search.
+ */
+export function replay(job: JobRow, graph: RangeGraph, probes: readonly Pick<Probe, "sha" | "verdict" | "round">[]): Bisection {
+  return replayRounds(job, graph, probes).bisection;
+}
+
+/** `replay`, and the round the search ended in (null while it goes on). */
+function replayRounds(
+  job: JobRow,
+  graph: RangeGraph,
+  probes: readonly Pick<Probe, "sha" | "verdict" | "round">[],
+): { bisection: Bisection; ended: number | null } {
   const options = job.options;
   const bisection = Bisection.create({
     commits: graph.map(([sha, ...parents]) => ({ sha: sha!, parents })),
@@ -97,9 +111,54 @@ export function replay(job: JobRow, graph: RangeGraph, probes: readonly Pick<Pro
   });
   // Probes keep what the test said; finding a fix, the engine is told a pass is the new state.
   // What CI runs said of the range's commits comes first: known, never tested again.
-  for (const p of [...job.free_verdicts, ...probes])
+  const record = (p: Pick<Probe, "sha" | "verdict">) => {
     if (p.verdict !== "error" && bisection.knows(p.sha)) bisection.record(p.sha, engineVerdict(p.verdict, options.findFix));
-  return bisection;
+  };
+  job.free_verdicts.forEach(record);
+  if (bisection.status().state !== "searching") return { bisection, ended: 0 };
+  const rounds = [...new Set(probes.map((p) => p.round))].sort((a, b) => a - b);
+  for (const round of rounds) {
+    for (const p of probes) if (p.round === round) record(p);
+    if (bisection.status().state !== "searching") return { bisection, ended: round };
+  }
+  return { bisection, ended: null };
+}
+
+/** After the search named a culprit, with --confirm: what is re-run, and what the re-runs said so far. */
+export interface Confirming {
+  culprit: string;
+  /** Its parents as the confirmation re-runs them: the first only with --first-parent. */
+  parents: string[];
+  /** The re-runs' verdicts (errors left out). */
+  probes: Pick<Probe, "sha" | "verdict" | "round">[];
+  /** The commits still short of `confirm` verdicts. */
+  left: string[];
+}
+
+/** Where a fan-out stands: the search (replayed), and its confirmation once the search named a culprit. */
+export interface FanOutState {
+  bisection: Bisection;
+  status: BisectStatus;
+  confirming: Confirming | null;
+}
+
+/** The fan-out's state from the range's graph and every verdict recorded (search and re-runs alike). */
+export function fanOutState(job: JobRow, graph: RangeGraph, probes: readonly Pick<Probe, "sha" | "verdict" | "round">[]): FanOutState {
+  const { bisection, ended } = replayRounds(job, graph, probes);
+  const status = bisection.status();
+  const runs = job.options.confirm;
+  if (status.state !== "culprit" || runs <= 0 || ended === null) return { bisection, status, confirming: null };
+  const parentsOf = graph.find(([sha]) => sha === status.sha)?.slice(1) ?? [];
+  const parents = job.options.firstParent ? parentsOf.slice(0, 1) : parentsOf;
+  const reruns = probes.filter((p) => p.round > ended && p.verdict !== "error");
+  const count = (sha: string) => reruns.filter((p) => p.sha === sha).length;
+  const left = [status.sha, ...parents].filter((sha) => count(sha) < runs);
+  return { bisection, status, confirming: { culprit: status.sha, parents, probes: reruns, left } };
+}
+
+/** Whether a round's commit left without a verdict still matters: to the search, or to the re-runs. */
+export function stillNeeded(state: FanOutState, sha: string): boolean {
+  return state.confirming ? state.confirming.left.includes(sha) : state.bisection.isInformative(sha);
 }
 
 export type RoundPlan = { kind: "round"; round: number; commits: string[]; retry: boolean } | { kind: "done"; status: BisectStatus };
@@ -118,23 +177,25 @@ function without(commits: readonly string[], taken: readonly string[]): string[]
 /**
  * What the job dispatches next. A round an earlier attempt began and did not finish (a runner
  * lost, an artifact missing: its verdicts so far are recorded under that attempt) is dispatched
- * again for the commits still without a verdict that can still tell something; otherwise the
- * next round is planned: up to `runners` distinct commits (the engine never repeats a commit in
- * one round). Flaky mode re-tests a commit in a later round when the posterior asks for it, never
- * twice in one round: the round's matrix is keyed by commit, and GitHub does not document that
- * two equal matrix values make two jobs, so one artifact per index could not be promised.
+ * again for the commits still without a verdict that still matter; otherwise the next round is
+ * planned: up to `runners` distinct commits (the engine never repeats a commit in one round).
+ * Flaky mode re-tests a commit in a later round when the posterior asks for it, never twice in
+ * one round: the round's matrix is keyed by commit, and GitHub does not document that two equal
+ * matrix values make two jobs, so one artifact per index could not be promised. Once the search
+ * names a culprit, --confirm n re-runs it and its parents: one round per re-run, each of them once.
  */
-export function planRound(job: JobRow, bisection: Bisection, probes: readonly StoredProbe[]): RoundPlan {
+export function planRound(job: JobRow, state: FanOutState, probes: readonly StoredProbe[]): RoundPlan {
   const intent = job.dispatch_intent_attempt;
   if (job.round_commits.length > 0 && intent !== null && intent >= job.resume_from_attempt) {
     const got = probes.filter((p) => p.round === job.round && p.attempt === intent && p.verdict !== "error").map((p) => p.sha);
-    const missing = without(job.round_commits, got).filter((sha) => bisection.isInformative(sha));
+    const missing = without(job.round_commits, got).filter((sha) => stillNeeded(state, sha));
     if (missing.length > 0) return { kind: "round", round: job.round, commits: missing, retry: true };
   }
-  const status = bisection.status();
+  const { status, confirming } = state;
+  if (confirming !== null && confirming.left.length > 0) return { kind: "round", round: job.round + 1, commits: confirming.left, retry: false };
   if (status.state !== "searching") return { kind: "done", status };
   const k = job.options.runners;
-  const commits = bisection.next(k);
+  const commits = state.bisection.next(k);
   if (commits.length === 0) return { kind: "done", status };
   return { kind: "round", round: job.round + 1, commits, retry: false };
 }
@@ -270,9 +331,15 @@ export function onFirstParentLine(graph: RangeGraph, bad: string, sha: string): 
 }
 
 /** The result document of a fan-out that ended: the engine's verdict over every round's probes. */
-export function fanOutResult(job: JobRow, bisection: Bisection, status: BisectStatus, probes: readonly Probe[]): ResultDocument {
+export function fanOutResult(job: JobRow, state: FanOutState, probes: readonly Probe[]): ResultDocument {
+  const { bisection, status, confirming } = state;
   const range = { good: [...job.good_shas], bad: job.bad_sha, size: bisection.rangeSize };
-  const result = endedResult(resultBase(String(job.id), range, probes), status, commandFailure(probes), undefined);
+  const ended = endedResult(resultBase(String(job.id), range, probes), status, commandFailure(probes), undefined);
+  // The re-runs, as the Action counts them on one runner.
+  const result =
+    confirming && ended.verdict === "culprit"
+      ? { ...ended, confirmation: confirmationOf(confirming.probes, confirming.culprit, confirming.parents, job.options.confirm, job.options.findFix) }
+      : ended;
   // What the rounds measured of the test's flake rate, as the Action does on one runner.
   return withFlakeEvidence(result, bisection, job.options);
 }

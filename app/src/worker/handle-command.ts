@@ -315,8 +315,6 @@ function jobOptions(
       throw new Refusal("over budget", replies.overBudgetReply(use, options.runners, budget, fits));
     }
   }
-  // A fan-out's runners test the commits a round gives them: re-running the culprit is not planned there yet.
-  if (options.runners > 1 && options.confirm > 0) throw new Refusal("confirm with runners", replies.confirmWithRunnersReply(options.runners, options.confirm));
   return options;
 }
 

@@ -163,8 +163,7 @@ export async function handleRedRun(task: RedRunTask, worker: WorkerDeps): Promis
     firstParent: config.firstParent,
     flaky: config.flaky,
     findFix: false,
-    // A fan-out cannot re-run its culprit yet (see handle-command): checked on one runner only.
-    confirm: runners > 1 ? 0 : config.auto.confirm,
+    confirm: config.auto.confirm,
     parallel: config.parallel,
     runners,
     confidence: config.confidence,

@@ -59,10 +59,6 @@ describe(".github/bisect.yml", () => {
     expect(h.double.dispatches).toHaveLength(1);
     expect(h.double.dispatches[0]!.inputs).toMatchObject({ mode: "probe" });
     expect(JSON.parse(String(h.double.dispatches[0]!.inputs.commits))).toHaveLength(2);
-    // Re-running the culprit is not planned in a fan-out: said, and nothing starts.
-    const confirm = await commentAndSettle("/bisect v1.0..main --runners 2 --confirm 1 -- npm test", 43);
-    expect(confirm.at(-1)).toContain("`--confirm 1` does not work with `--runners 2` yet");
-    expect(h.double.dispatches).toHaveLength(1);
   });
 
   it("without the workflow file, the reply says how to install it", async () => {

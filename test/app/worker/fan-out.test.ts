@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredProbe } from "../../../app/src/store/store.js";
 import { commitFiles } from "../../../app/src/github/commit-files.js";
-import { planRound, readRangeGraph, replay, roundProgress, type RangeGraph } from "../../../app/src/worker/fan-out.js";
+import { fanOutResult, fanOutState, planRound, readRangeGraph, roundProgress, type RangeGraph } from "../../../app/src/worker/fan-out.js";
 import { INSTALLATION_ID, OWNER, REPO, startHarness, type Harness } from "../../support/app-harness.js";
 import { jobOptions } from "../../support/jobs.js";
 import { job as jobRow } from "../messages/fixtures.js";
@@ -72,7 +72,7 @@ describe("planning a round", () => {
       const probes: StoredProbe[] = [];
       let row = jobRow({ ...base, options: jobOptions({ runners: k, commits: 30 }) });
       for (let round = 1; ; round++) {
-        const plan = planRound(row, replay(row, graph, probes), probes);
+        const plan = planRound(row, fanOutState(row, graph, probes), probes);
         if (plan.kind === "done") {
           expect(plan.status).toMatchObject({ state: "culprit", sha: shas[17] });
           expect(round - 1).toBeLessThanOrEqual(Math.ceil(Math.log(30) / Math.log(k + 1)));
@@ -89,17 +89,43 @@ describe("planning a round", () => {
 
   it("after a round that lost a commit's verdict, plans the same round again for that commit only", () => {
     const options = jobOptions({ runners: 3, commits: 30 });
-    const first = planRound(jobRow({ ...base, options }), replay(jobRow({ ...base, options }), graph, []), []);
+    const first = planRound(jobRow({ ...base, options }), fanOutState(jobRow({ ...base, options }), graph, []), []);
     if (first.kind !== "round") throw new Error("no first round");
     const [kept1, lost, kept2] = first.commits as [string, string, string];
     // Attempt 1 got two of the round's three verdicts, then failed; attempt 2 plans.
     const probes = [probe(kept1, 1), probe(kept2, 1)];
     const row = jobRow({ ...base, options, attempts: 2, round: 1, round_commits: first.commits, dispatch_intent_attempt: 1 });
-    expect(planRound(row, replay(row, graph, probes), probes)).toEqual({ kind: "round", round: 1, commits: [lost], retry: true });
+    expect(planRound(row, fanOutState(row, graph, probes), probes)).toEqual({ kind: "round", round: 1, commits: [lost], retry: true });
     // A lost commit the verdicts got made pointless is not re-run: the next round is planned.
     const pointless = [probe(kept1, 1), probe(kept2, 1), probe(lost, 2, 2)];
-    const next = planRound(row, replay(row, graph, pointless), pointless);
+    const next = planRound(row, fanOutState(row, graph, pointless), pointless);
     expect(next).toMatchObject({ kind: "round", round: 2, retry: false });
+  });
+
+  it("--confirm: after the search, one round per re-run of the culprit and its parent; a re-run that passes says not reproducible and leaves the search as it was", () => {
+    const options = jobOptions({ runners: 3, commits: 30, confirm: 2 });
+    let row = jobRow({ ...base, options });
+    const probes: StoredProbe[] = [];
+    let plan = planRound(row, fanOutState(row, graph, probes), probes);
+    for (let round = 1; plan.kind === "round" && fanOutState(row, graph, probes).confirming === null; round++) {
+      probes.push(...plan.commits.map((s) => probe(s, round)));
+      row = { ...row, round };
+      plan = planRound(row, fanOutState(row, graph, probes), probes);
+    }
+    const culprit = shas[17]!;
+    const parent = shas[16]!;
+    expect(plan).toMatchObject({ kind: "round", round: row.round + 1, commits: [culprit, parent] });
+    // First re-run: as before. Second: the culprit passes (a flake?).
+    probes.push(probe(culprit, row.round + 1), probe(parent, row.round + 1));
+    row = { ...row, round: row.round + 1 };
+    expect(planRound(row, fanOutState(row, graph, probes), probes)).toMatchObject({ kind: "round", commits: [culprit, parent] });
+    probes.push({ ...probe(culprit, row.round + 1), verdict: "good" }, probe(parent, row.round + 1));
+    row = { ...row, round: row.round + 1 };
+    const state = fanOutState(row, graph, probes);
+    expect(state.status).toMatchObject({ state: "culprit", sha: culprit });
+    expect(planRound(row, state, probes)).toMatchObject({ kind: "done" });
+    const result = fanOutResult(row, state, probes);
+    expect(result.confirmation).toEqual({ runs: 2, culpritFailed: 1, parentPassed: 2, verdict: "not-reproducible" });
   });
 
   it("a flaky round tests each commit once, and a later round may test it again", () => {
@@ -109,7 +135,7 @@ describe("planning a round", () => {
     let retested = false;
     let current = row;
     for (let round = 1; round <= 12; round++) {
-      const plan = planRound(current, replay(current, graph, probes), probes);
+      const plan = planRound(current, fanOutState(current, graph, probes), probes);
       if (plan.kind === "done") break;
       expect(new Set(plan.commits).size).toBe(plan.commits.length);
       if (plan.commits.some((s) => probes.some((p) => p.sha === s))) retested = true;
@@ -123,12 +149,12 @@ describe("planning a round", () => {
     const options = jobOptions({ runners: 3, commits: 30 });
     const row = jobRow({ ...base, options, round: 1 });
     const probes = [probe(shas[8]!, 1), probe(shas[15]!, 1), probe(shas[23]!, 1)];
-    const bisection = replay(row, graph, probes);
-    const plan = planRound(row, bisection, probes);
+    const state = fanOutState(row, graph, probes);
+    const plan = planRound(row, state, probes);
     if (plan.kind !== "round") throw new Error("no round");
     const started = new Date("2026-12-06T10:00:00Z");
     const now = new Date("2026-12-06T10:04:00Z");
-    const progress = roundProgress(row, graph, bisection, probes, plan.commits, 2, started, now);
+    const progress = roundProgress(row, graph, state.bisection, probes, plan.commits, 2, started, now);
     // c16 … c23 may hold the culprit: 8 commits, 2 more rounds at 3 a round.
     expect(progress).toMatchObject({ round: 2, rounds: 3, testing: 3, left: 8 });
     // One round took 4 minutes: two more end at about 10:12.
