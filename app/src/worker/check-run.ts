@@ -15,7 +15,6 @@ import { describeError, isPermanent, retryAfterSeconds } from "./github-errors.j
 import { StoreDataError } from "../store/store.js";
 import { inRange } from "../github/in-range.js";
 import type { WorkerDeps } from "./worker.js";
-import type { Bisection, BisectStatus } from "../../../action/src/bisect/index.js";
 import type { Probe } from "../../../action/src/result-document.js";
 import { dispatchJob } from "./dispatch-job.js";
 import {
