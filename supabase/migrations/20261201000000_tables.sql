@@ -77,9 +77,12 @@ create table public.bisect_jobs (
   repository text not null,
   repository_id bigint not null,
   installation_id bigint,
-  issue_number integer not null,
-  comment_id bigint not null,
+  issue_number integer,
+  comment_id bigint,
   requester text not null,
+  origin text not null default 'comment',
+  red_run jsonb,
+  free_verdicts jsonb not null default '[]'::jsonb,
   good_refs text[] not null,
   bad_ref text not null,
   good_shas text[] not null,
@@ -124,7 +127,11 @@ create table public.bisect_jobs (
   constraint bisect_jobs_state_check check (state in ('queued', 'dispatching', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')),
   constraint bisect_jobs_verdict_check check (verdict is null or verdict in ('culprit', 'ambiguous', 'no-culprit', 'error')),
   constraint bisect_jobs_attempts_check check (attempts >= 0 and attempts <= max_attempts),
-  constraint bisect_jobs_lease_check check ((locked_by is null) = (lease_expires_at is null))
+  constraint bisect_jobs_lease_check check ((locked_by is null) = (lease_expires_at is null)),
+  constraint bisect_jobs_origin_check check (origin in ('comment', 'auto')),
+  -- An automatic bisect has no comment, and no thread until its answer opens an issue.
+  constraint bisect_jobs_thread_check check (origin = 'auto' or (issue_number is not null and comment_id is not null)),
+  constraint bisect_jobs_free_verdicts_check check (jsonb_typeof(free_verdicts) = 'array')
 );
 alter table public.bisect_jobs enable row level security;
 
@@ -140,17 +147,23 @@ create index bisect_jobs_repository_active_idx on public.bisect_jobs (repository
 create index bisect_jobs_run_id_idx on public.bisect_jobs (run_id) where run_id is not null;
 create unique index bisect_jobs_lease_token_idx on public.bisect_jobs (lease_token) where lease_token is not null;
 create index bisect_jobs_thread_idx on public.bisect_jobs (repository_id, issue_number, id);
+-- One automatic bisect of a red head with a command, whichever workflows went red on it.
+create unique index bisect_jobs_auto_once_idx on public.bisect_jobs (repository_id, bad_sha, md5(command)) where origin = 'auto';
+create index bisect_jobs_auto_recent_idx on public.bisect_jobs (repository_id, created_at) where origin = 'auto';
 
-comment on table public.bisect_jobs is 'One row per accepted /bisect command: what to bisect, where it stands (state), who holds it (lease), and its answer.';
+comment on table public.bisect_jobs is 'One row per accepted /bisect command or automatic bisect: what to bisect, where it stands (state), who holds it (lease), and its answer.';
 select public.bisect_comment_columns('public.bisect_jobs', $$
 id: The job id: the workflow run is named "bisect <id>" and its artifact "bisect-result-<id>".
 delivery_id: The webhook delivery (X-GitHub-Delivery) of the comment that asked for it.
 repository: owner/name of the repository, as it was when the comment came.
 repository_id: GitHub's id of the repository (stable across renames).
 installation_id: The GitHub App installation whose token the worker uses for this repository.
-issue_number: The issue or pull request the /bisect comment was made on; answers go there.
-comment_id: The /bisect comment (one job per comment, whatever the redeliveries).
-requester: Login of who asked (checked to have write access).
+issue_number: The issue or pull request the /bisect comment was made on, or the issue an automatic bisect opened (null until then); answers go there.
+comment_id: The /bisect comment (one job per comment, whatever the redeliveries); null for an automatic bisect.
+requester: Login of who asked (checked to have write access); automatic for an automatic bisect.
+origin: comment (a /bisect command) or auto (a listed workflow went red on the default branch).
+red_run: The failed workflow run the range ends at, when the job came from one (automatic, or /bisect <run URL>): {id, url, workflow, number}.
+free_verdicts: Verdicts completed CI runs of the workflow gave for commits of the range ([{sha, verdict, runId}]): passed on as known, never tested again.
 good_refs: The good refs as written in the comment.
 bad_ref: The bad ref as written in the comment.
 good_shas: The good refs resolved to commits when the comment came (what is bisected).
@@ -276,8 +289,9 @@ create table public.bisect_tasks (
   repository text not null,
   repository_id bigint not null,
   installation_id bigint,
-  issue_number integer not null,
-  comment_id bigint not null,
+  issue_number integer,
+  comment_id bigint,
+  run_id bigint,
   job_id bigint references public.bisect_jobs (id) on delete cascade,
   payload jsonb not null default '{}'::jsonb,
   state text not null default 'pending',
@@ -292,8 +306,11 @@ create table public.bisect_tasks (
   created_at timestamptz not null default now(),
   finished_at timestamptz,
   constraint bisect_tasks_once_key unique (kind, repository_id, comment_id),
-  constraint bisect_tasks_kind_check check (kind in ('command', 'reply', 'announce')),
-  constraint bisect_tasks_job_check check ((kind = 'announce') = (job_id is not null)),
+  constraint bisect_tasks_kind_check check (kind in ('command', 'reply', 'announce', 'red-run', 'report')),
+  constraint bisect_tasks_job_check check ((kind = 'announce' or kind = 'report') = (job_id is not null)),
+  -- A red run and an automatic bisect's report answer no comment.
+  constraint bisect_tasks_thread_check check ((kind = 'red-run' or kind = 'report') = (issue_number is null and comment_id is null)),
+  constraint bisect_tasks_run_check check ((kind = 'red-run') = (run_id is not null)),
   constraint bisect_tasks_state_check check (state in ('pending', 'done', 'failed')),
   constraint bisect_tasks_attempts_check check (attempts >= 0 and attempts <= max_attempts),
   constraint bisect_tasks_lease_check check ((locked_by is null) = (lease_expires_at is null)),
@@ -303,18 +320,22 @@ create table public.bisect_tasks (
 alter table public.bisect_tasks enable row level security;
 create index bisect_tasks_due_idx on public.bisect_tasks (run_at, id) where state = 'pending';
 create unique index bisect_tasks_lease_token_idx on public.bisect_tasks (lease_token) where lease_token is not null;
+-- One look per red run (a re-run or a redelivery finds it), one report per job.
+create unique index bisect_tasks_red_run_once_idx on public.bisect_tasks (repository_id, run_id) where kind = 'red-run';
+create unique index bisect_tasks_report_once_idx on public.bisect_tasks (job_id) where kind = 'report';
 
-comment on table public.bisect_tasks is 'Work for the App besides jobs: /bisect comments to read (command), comments to post (reply), queued jobs to announce (announce). Each is done once per comment, whatever the redeliveries.';
+comment on table public.bisect_tasks is 'Work for the App besides jobs: /bisect comments to read (command), comments to post (reply), queued jobs to announce (announce), failed CI runs to look at (red-run), automatic bisects to report (report). Each is done once per comment, run or job, whatever the redeliveries.';
 select public.bisect_comment_columns('public.bisect_tasks', $$
 id: Row id.
-kind: command (read a /bisect comment), reply (post an answer), announce (show a waiting job's place in the queue).
+kind: command (read a /bisect comment), reply (post an answer), announce (show a waiting job's place in the queue), red-run (a workflow failed on the default branch: bisect it?), report (open the issue an automatic bisect's answer goes to).
 delivery_id: The webhook delivery it came from, when it came from one.
 repository: owner/name of the repository.
 repository_id: GitHub's id of the repository.
 installation_id: The installation whose token the worker uses.
-issue_number: The issue or pull request it concerns.
-comment_id: The /bisect comment it concerns (one task of each kind per comment).
-job_id: The job an announce task shows; while such a task is held, so is its job.
+issue_number: The issue or pull request it concerns (null for red-run and report tasks).
+comment_id: The /bisect comment it concerns (one task of each kind per comment; null for red-run and report tasks).
+run_id: red-run: the failed workflow run (one task per run, whatever its re-runs and redeliveries).
+job_id: The job an announce task shows (while such a task is held, so is its job), or whose answer a report task reports.
 payload: What the kind needs: the comment's text and author (command), the reply's text, reaction and run to cancel (reply).
 state: pending (to do or retrying), done, or failed (given up).
 attempts: Tries so far.

@@ -24,7 +24,11 @@ returns timestamptz language sql volatile security invoker set search_path = '' 
     coalesce(p_at_least, 0)));
 $$;
 
-/** Section – create: idempotent on the delivery id and on (repository, comment). */
+/**
+ * Section – create: idempotent on the delivery id and on (repository, comment). A job from
+ * `/bisect <run URL>` keeps its red run and the verdicts CI runs gave (an automatic one is made by
+ * bisect_create_auto_job, 20261201001000_automatic_bisects.sql).
+ */
 create function public.bisect_create_job(
   -- The comment that asks for it: its delivery, repository, installation, thread and id.
   p_delivery_id text, p_repository text, p_repository_id bigint, p_installation_id bigint, p_issue_number integer, p_comment_id bigint,
@@ -35,17 +39,20 @@ create function public.bisect_create_job(
   p_bad_sha text,
   p_command text,
   p_options jsonb,
-  p_max_attempts integer
+  p_max_attempts integer,
+  p_red_run jsonb default null,
+  p_free_verdicts jsonb default '[]'::jsonb
 ) returns table (job_id bigint, created boolean) language plpgsql security invoker set search_path = '' as $$
 declare
   v_id bigint;
 begin
   insert into public.bisect_jobs (
     delivery_id, repository, repository_id, installation_id, issue_number, comment_id, requester,
-    good_refs, bad_ref, good_shas, bad_sha, command, options, max_attempts
+    good_refs, bad_ref, good_shas, bad_sha, command, options, max_attempts, red_run, free_verdicts
   ) values (
     p_delivery_id, p_repository, p_repository_id, p_installation_id, p_issue_number, p_comment_id, p_requester,
-    p_good_refs, p_bad_ref, p_good_shas, p_bad_sha, p_command, coalesce(p_options, '{}'::jsonb), p_max_attempts
+    p_good_refs, p_bad_ref, p_good_shas, p_bad_sha, p_command, coalesce(p_options, '{}'::jsonb), p_max_attempts,
+    p_red_run, coalesce(p_free_verdicts, '[]'::jsonb)
   )
   on conflict do nothing
   returning id into v_id;
@@ -99,7 +106,7 @@ end $$;
  * leased by a worker whose lease has expired (it died). A job in flight taken over from a dead worker counts a failed check. A queued job also needs a free slot:
  * fewer than p_max_active jobs of its repository dispatching, dispatched or running. One that
  * must wait keeps its place, and gets an announce task (once) so the thread learns its place
- * in the queue. Claiming a queued job starts an attempt.
+ * in the queue (an automatic bisect has no thread before its answer: none). Claiming a queued job starts an attempt.
  */
 create function public.bisect_claim_jobs(
   p_worker text,
@@ -144,7 +151,7 @@ begin
           where a.repository_id = v_job.repository_id and a.state in ('dispatching', 'dispatched', 'running')) >= p_max_active then
         insert into public.bisect_tasks (kind, delivery_id, repository, repository_id, installation_id, issue_number, comment_id, job_id)
         select 'announce', v_job.delivery_id, v_job.repository, v_job.repository_id, v_job.installation_id, v_job.issue_number, v_job.comment_id, v_job.id
-        where v_job.status_comment_id is null and not exists (
+        where v_job.status_comment_id is null and v_job.issue_number is not null and not exists (
           select 1 from public.bisect_tasks t where t.kind = 'announce' and t.repository_id = v_job.repository_id and t.comment_id = v_job.comment_id)
         on conflict do nothing;
         continue;

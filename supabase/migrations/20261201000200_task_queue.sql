@@ -37,7 +37,7 @@ end $$;
  * fencing token and counted as an attempt. Due means pending and its time has come, or leased
  * by a worker whose lease expired (it died: that try counts, so a task that kills its worker
  * cannot loop; one that dies on its last try is given up).
- * A task about a job (announce) holds the job's lease too, with the same token, so no worker
+ * An announce task holds its job's lease too, with the same token, so no worker
  * dispatches the job while its place in the queue is being shown; it waits while someone else
  * holds the job, and is done at once when the job no longer waits (it started, ended, or already
  * has its status comment).
@@ -65,7 +65,7 @@ begin
       continue;
     end if;
     v_token := nextval('public.bisect_lease_token_seq');
-    if v_task.job_id is not null then
+    if v_task.kind = 'announce' then
       select j.* into v_job from public.bisect_jobs j where j.id = v_task.job_id for update skip locked;
       -- Being claimed by someone else this very moment: next time.
       continue when v_job.id is null;

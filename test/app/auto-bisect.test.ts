@@ -116,7 +116,6 @@ describe("a listed workflow goes red on the default branch after a green run", (
     const repo = await repository();
     h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(10), conclusion: "success" });
     const red = h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: "failure" });
-    const started = Date.now();
     await completed(repo, red);
     await settleRepo(repo);
 
@@ -155,7 +154,7 @@ describe("a listed workflow goes red on the default branch after a green run", (
     expect(told!.body).toContain(repo.sha(CULPRIT).slice(0, 7));
     // Nothing else was written anywhere: no status comment on any thread.
     expect(h.double.comments(repo.full).filter((c) => c.user.endsWith("[bot]"))).toHaveLength(1);
-    console.log(`red run webhook → issue: ${((Date.now() - started) / 1000).toFixed(1)} s (${bisectRuns(repo).length} bisect run)`);
+    expect(bisectRuns(repo)).toHaveLength(1);
 
     // Later: the webhook redelivered, the red run re-run and failing again, and the other listed
     // workflow failing on the same push: nothing new.
@@ -303,7 +302,6 @@ describe("a listed workflow goes red on the default branch after a green run", (
     // Between c20 (good) and c26 (bad): a handful of tests, plus the confirmation's.
     expect([...tested].every((sha) => [21, 22, 23, 24, 25].some((i) => repo.sha(i) === sha) || sha === repo.sha(CULPRIT - 1))).toBe(true);
     expect(issues(repo)[0]!.body).toMatch(/Known from CI.*5 commits.*3 passed, 2 failed/);
-    console.log(`free verdicts: ${free.size} of ${N - 2} commits between the ends; tested ${tested.size} commits`);
   }, 240_000);
 
   it("keeps to max_auto_bisects_per_day: a red run past it starts nothing, and says why in the record", async () => {

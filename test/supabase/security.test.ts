@@ -412,7 +412,7 @@ describe.each(BACKENDS)("database security on %s", (backend) => {
       queue: 1,
     });
     await c.exec(
-      "truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_job_graphs, public.bisect_claim_audit, public.bisect_tasks",
+      "truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_job_graphs, public.bisect_auto_triggers, public.bisect_claim_audit, public.bisect_tasks",
     );
   });
 });

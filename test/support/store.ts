@@ -74,7 +74,7 @@ export async function openTestStore(transport: TransportName, options: { poolSiz
     },
     reset: () =>
       db.client.exec(
-        "truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_job_graphs, public.bisect_auto_triggers, public.bisect_claim_audit, public.bisect_tasks restart identity",
+        "truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_job_graphs, public.bisect_auto_triggers, public.bisect_flake_rates, public.bisect_claim_audit, public.bisect_tasks restart identity",
       ),
     close: async () => {
       // The SQL transports close the database with the store; PostgREST's holds no connection.

@@ -62,7 +62,7 @@ describe("action/action.yml", () => {
 
 describe("action/action.yml follows the option definitions (action/src/options.ts)", () => {
   /** The Action's inputs that are not options of a bisect (DESIGN.md, Contracts: Action). */
-  const OWN_INPUTS = ["good", "bad", "command", "job-id", "mode", "commits", "known"];
+  const OWN_INPUTS = ["good", "bad", "command", "job-id", "mode", "commits", "known", "flake-history"];
   const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
   it.each(optionsOn("action").map((key) => [OPTIONS[key].name, key] as const))(

@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 beforeEach(() =>
   db.exec(
-    "truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_job_graphs, public.bisect_claim_audit, public.bisect_tasks",
+    "truncate public.bisect_jobs, public.bisect_attempts, public.bisect_probes, public.bisect_job_graphs, public.bisect_auto_triggers, public.bisect_claim_audit, public.bisect_tasks",
   ),
 );
 

@@ -277,7 +277,7 @@ describe("a dispatched bisect run", () => {
 
   it("passes the inputs as the workflow's with: computes them (fromJSON(options).x || default, toJSON(known))", async () => {
     const known = [{ sha: repo.sha.c3!, verdict: "good" }];
-    const options = JSON.stringify({ first_parent: true, parallel: 2, confidence: 0.95, step_timeout: 30, confirm: 1, known });
+    const options = JSON.stringify({ first_parent: true, parallel: 2, confidence: 0.95, step_timeout: 30, confirm: 1, known, flake_history: "3/40" });
     const [withOptions, withDefaults] = await Promise.all([dispatch(bisectInputs("job-2", { options })), dispatch(bisectInputs("job-3"))]);
     await double.runner.idle();
     const common = {
@@ -298,6 +298,7 @@ describe("a dispatched bisect run", () => {
       "step-timeout": "30",
       confirm: "1",
       known: JSON.stringify(known, null, 2),
+      "flake-history": "3/40",
     });
     expect(runOf(withDefaults).steps?.[1]?.inputs).toEqual({
       ...common,
@@ -308,6 +309,7 @@ describe("a dispatched bisect run", () => {
       "step-timeout": "0",
       confirm: "0",
       known: "null",
+      "flake-history": "",
     });
     const first = await resultOf(withOptions, "job-2");
     expect(first.culprit?.sha).toBe(repo.sha.c7);
