@@ -15,7 +15,13 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { INSTALLATION_ID, OWNER, WEBHOOK_SECRET, startHarness, type Harness } from "../test/support/app-harness.js";
+import { startServer, type RunningServer } from "../app/src/server.js";
+import { migrate } from "../app/src/store/migrate.js";
+import { pgliteClient, type SqlClient } from "../app/src/store/sql-client.js";
+import { sqlTransport } from "../app/src/store/sql-transport.js";
+import { Store } from "../app/src/store/store.js";
+import { APP_ID, appEnv, appKeys, FastRetryOctokit, INSTALLATION_ID, OWNER, WEBHOOK_SECRET } from "../test/support/app-harness.js";
+import { startGitHubDouble, type GitHubDouble } from "../test/support/github-double/index.js";
 import { removeDir, tempDir } from "../test/support/dag-repo.js";
 import { linearRepo } from "../test/support/linear-repo.js";
 import { mulberry32 } from "../test/support/history.js";
@@ -26,6 +32,44 @@ import { table, type Row } from "./engine.js";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const N = 64;
 const CONFIG = "auto:\n  workflows: [ci.yml]\n  command: sh check.sh\n";
+
+/** The App in-process on the embedded store, its worker driven by hand, and the GitHub double running its workflows. */
+interface Harness {
+  double: GitHubDouble;
+  client: SqlClient;
+  store: Store;
+  server: RunningServer;
+  settle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startHarness(): Promise<Harness> {
+  const double = await startGitHubDouble({ appId: APP_ID, appPublicKey: appKeys().publicKey, appSlug: "bisect-bot" });
+  const client = await pgliteClient();
+  await migrate(client);
+  const store = new Store(sqlTransport(client));
+  const server = await startServer(appEnv(double, { RUN_CHECK_SECONDS: "1" }), { store, startWorker: false, Octokit: FastRetryOctokit });
+  double.runner.options = { webhookUrl: `${server.url}/api/github/webhooks`, webhookSecret: WEBHOOK_SECRET };
+  const worker = () => server.app.worker!;
+  return {
+    double,
+    client,
+    store,
+    server,
+    settle: async () => {
+      for (let i = 0; i < 50; i++) {
+        const before = [double.requests.length, worker().counters.claims];
+        await worker().tick();
+        await worker().idle();
+        if (double.requests.length === before[0] && worker().counters.claims === before[1]) return;
+      }
+    },
+    close: async () => {
+      await server.close();
+      await double.close();
+    },
+  };
+}
 
 interface Trial {
   ms: number;
@@ -68,11 +112,11 @@ async function trial(h: Harness, id: number, culprit: number, mergeQueue: boolea
   for (;;) {
     await h.settle();
     if (h.double.issues(full).length > 0) break;
-    await h.db.client.query("update public.bisect_tasks set run_at = now() where repository_id = $1 and state = 'pending'", [id]);
+    await h.client.query("update public.bisect_tasks set run_at = now() where repository_id = $1 and state = 'pending'", [id]);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const ms = performance.now() - started;
-  const { rows } = await h.db.client.query<{ id: string }>("select id from public.bisect_jobs where repository_id = $1", [id]);
+  const { rows } = await h.client.query<{ id: string }>("select id from public.bisect_jobs where repository_id = $1", [id]);
   const job = (await h.store.call("getJob", { jobId: Number(rows[0]!.id) }))!;
   const probes = await h.store.call("jobProbes", { jobId: job.id });
   const apiCalls = h.double.requests.slice(before).filter((r) => r.path.startsWith(`/repos/${full}/`) || r.route.startsWith("POST /graphql")).length;
@@ -88,8 +132,7 @@ async function trial(h: Harness, id: number, culprit: number, mergeQueue: boolea
 
 async function main(): Promise<void> {
   const trials = Number(process.argv[2] ?? 5);
-  const h = await startHarness({ env: { RUN_CHECK_SECONDS: "1" } });
-  h.double.runner.options = { webhookUrl: `${h.server.url}/api/github/webhooks`, webhookSecret: WEBHOOK_SECRET };
+  const h = await startHarness();
   const dirs: string[] = [];
   const random = mulberry32(15);
   const rows: Row[] = [];

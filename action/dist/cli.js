@@ -11,7 +11,7 @@ import {
   resolveRange,
   runBisect,
   runnerOptions
-} from "./shared-XA6JAKX5.js";
+} from "./shared-BPPMBT3U.js";
 
 // action/src/cli/main.ts
 import { readFile } from "node:fs/promises";

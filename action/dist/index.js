@@ -12,7 +12,7 @@ import {
   resultBase,
   runBisect,
   runnerOptions
-} from "./shared-XA6JAKX5.js";
+} from "./shared-BPPMBT3U.js";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -539,6 +539,11 @@ var resultDocumentSchema = external_exports.strictObject({
    * (failed; passed, finding a fix); `parentPassed`: the fewest runs of one parent that showed
    * the old state. Confirmed only when both are `runs`.
    */
+  /**
+   * Bisect mode without --first-parent, with a culprit: true when it is off the bad commit's
+   * first-parent line (it came in with a merged branch: --first-parent was probably meant).
+   */
+  offFirstParentLine: external_exports.boolean().optional(),
   /**
    * Flaky mode, with a culprit: what the run measured of the test's flake rate, its tests of
    * commits the culprit is not in and how many of them failed (the App learns the rate from it).

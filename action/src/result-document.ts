@@ -105,6 +105,11 @@ export const resultDocumentSchema = z
      * the old state. Confirmed only when both are `runs`.
      */
     /**
+     * Bisect mode without --first-parent, with a culprit: true when it is off the bad commit's
+     * first-parent line (it came in with a merged branch: --first-parent was probably meant).
+     */
+    offFirstParentLine: z.boolean().optional(),
+    /**
      * Flaky mode, with a culprit: what the run measured of the test's flake rate, its tests of
      * commits the culprit is not in and how many of them failed (the App learns the rate from it).
      */

@@ -3,5 +3,5 @@ export { ancestorSums } from "./ancestor-sums.js";
 export { Bisection, type BisectOptions, type BisectStatus } from "./bisection.js";
 export { defaultFlakyOptions, learnedFlakyOptions, type FlakeHistory, type FlakyOptions } from "./flaky-search.js";
 export { CommitGraph, type CommitNode } from "./graph.js";
-export { computeRange, type RangeInput } from "./range.js";
+export { computeRange, onFirstParentLine, type RangeInput } from "./range.js";
 export { binarySteps, engineVerdict, type TestVerdict } from "./search.js";

@@ -77,3 +77,14 @@ export function computeRange(input: RangeInput): BisectRange {
   const graph = CommitGraph.from(commits, { firstParent: input.firstParent ?? false });
   return { graph, bad: graph.require(input.bad), mergeBases };
 }
+
+/**
+ * Whether `sha` is on the first-parent line of `bad` among `commits` (git rev-list --first-parent
+ * bad --not goods): a culprit off it came in with a merged branch, and `--first-parent` was
+ * probably meant.
+ */
+export function onFirstParentLine(commits: readonly CommitNode[], bad: string, sha: string): boolean {
+  const parents = new Map(commits.map((c) => [c.sha, c.parents]));
+  for (let c: string | undefined = bad; c !== undefined && parents.has(c); c = parents.get(c)![0]) if (c === sha) return true;
+  return false;
+}

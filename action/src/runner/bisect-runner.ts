@@ -1,4 +1,4 @@
-import { Bisection, engineVerdict, type BisectStatus, type FlakeHistory, type TestVerdict } from "../bisect/index.js";
+import { Bisection, engineVerdict, onFirstParentLine, type BisectStatus, type FlakeHistory, type TestVerdict } from "../bisect/index.js";
 import type { Probe, ResultDocument } from "../result-document.js";
 import { CommandCheck } from "./command-check.js";
 import type { GitRepository } from "./git.js";
@@ -183,7 +183,12 @@ async function bisectInPool(settings: RunnerSettings, pool: WorktreePool, parall
   if (settings.signal?.aborted) return interruptedResult(resultBase(settings.jobId, range, scheduler.probes), "cancelled");
   const runs = settings.confirm ?? 0;
   // Flaky mode measures the test's flake rate for the next bisect of it (see Bisection.flakeEvidence).
-  const measured = (result: ResultDocument) => withFlakeEvidence(result, bisection, { flaky: settings.flaky ?? false, findFix: settings.findFix ?? false });
+  // And a culprit off the bad commit's first-parent line is said to be (the App flags it).
+  const measured = (result: ResultDocument): ResultDocument => {
+    const withEvidence = withFlakeEvidence(result, bisection, { flaky: settings.flaky ?? false, findFix: settings.findFix ?? false });
+    if (settings.firstParent || withEvidence.verdict !== "culprit" || !withEvidence.culprit) return withEvidence;
+    return { ...withEvidence, offFirstParentLine: !onFirstParentLine(commits, settings.bad, withEvidence.culprit.sha) };
+  };
   if (failure || status.state !== "culprit" || runs <= 0)
     return measured(endedResult(resultBase(settings.jobId, range, scheduler.probes), status, failure, undefined));
 

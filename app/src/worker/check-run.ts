@@ -208,7 +208,9 @@ async function answer(
       runUrl,
       durationMs: now - job.created_at.getTime(),
       attempts: job.attempts,
-      ...(fanOut ? { fanOut: { perRound: fanOut.perRound, ...counts }, offFirstParentLine: fanOut.offFirstParentLine } : {}),
+      // A fan-out knows from its graph; one runner's Action says so in its result.
+      offFirstParentLine: fanOut ? fanOut.offFirstParentLine : result.offFirstParentLine === true,
+      ...(fanOut ? { fanOut: { perRound: fanOut.perRound, ...counts } } : {}),
     });
   // An automatic bisect has no thread: a culprit opens its issue. The report is queued before the
   // answer is recorded, so no crash between them loses it (it waits for the answer, and checks it).

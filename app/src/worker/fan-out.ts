@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Bisection, engineVerdict, type BisectStatus } from "../../../action/src/bisect/index.js";
+import { Bisection, engineVerdict, onFirstParentLine as onFirstParentLineOf, type BisectStatus } from "../../../action/src/bisect/index.js";
 import type { Probe, ResultDocument } from "../../../action/src/result-document.js";
 import { endedResult, resultBase, withFlakeEvidence, type RunFailure } from "../../../action/src/runner/run-result.js";
 import { confirmationOf } from "../../../action/src/runner/bisect-runner.js";
@@ -325,9 +325,11 @@ function commandFailure(probes: readonly Probe[]): RunFailure | undefined {
 
 /** Whether `sha` is on the first-parent line of `bad` within the range (git rev-list --first-parent). */
 export function onFirstParentLine(graph: RangeGraph, bad: string, sha: string): boolean {
-  const parents = new Map(graph.map(([commit, ...rest]) => [commit!, rest]));
-  for (let c: string | undefined = bad; c !== undefined && parents.has(c); c = parents.get(c)![0]) if (c === sha) return true;
-  return false;
+  return onFirstParentLineOf(
+    graph.map(([commit, ...parents]) => ({ sha: commit!, parents })),
+    bad,
+    sha,
+  );
 }
 
 /** The result document of a fan-out that ended: the engine's verdict over every round's probes. */

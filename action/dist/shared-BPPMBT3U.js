@@ -20537,6 +20537,11 @@ function computeRange(input2) {
   const graph = CommitGraph.from(commits, { firstParent: input2.firstParent ?? false });
   return { graph, bad: graph.require(input2.bad), mergeBases };
 }
+function onFirstParentLine(commits, bad, sha) {
+  const parents = new Map(commits.map((c) => [c.sha, c.parents]));
+  for (let c = bad; c !== void 0 && parents.has(c); c = parents.get(c)[0]) if (c === sha) return true;
+  return false;
+}
 
 // action/src/bisect/bisection.ts
 var Bisection = class _Bisection {
@@ -21115,7 +21120,11 @@ async function bisectInPool(settings, pool, parallel, emit) {
   const range = { good: [...settings.good], bad: settings.bad, size: bisection.rangeSize };
   if (settings.signal?.aborted) return interruptedResult(resultBase(settings.jobId, range, scheduler.probes), "cancelled");
   const runs = settings.confirm ?? 0;
-  const measured = (result) => withFlakeEvidence(result, bisection, { flaky: settings.flaky ?? false, findFix: settings.findFix ?? false });
+  const measured = (result) => {
+    const withEvidence = withFlakeEvidence(result, bisection, { flaky: settings.flaky ?? false, findFix: settings.findFix ?? false });
+    if (settings.firstParent || withEvidence.verdict !== "culprit" || !withEvidence.culprit) return withEvidence;
+    return { ...withEvidence, offFirstParentLine: !onFirstParentLine(commits, settings.bad, withEvidence.culprit.sha) };
+  };
   if (failure2 || status.state !== "culprit" || runs <= 0)
     return measured(endedResult(resultBase(settings.jobId, range, scheduler.probes), status, failure2, void 0));
   const node2 = commits.find((c) => c.sha === status.sha);
