@@ -106,6 +106,12 @@ async function settleRepo(repo: Repo, timeoutMs = 170_000): Promise<void> {
   }
 }
 
+/** A green run of ci.yml at c<green>, then a red one at the head: answers the red run. */
+function greenThenRed(repo: Repo, green = 10): WorkflowRunRecord {
+  h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(green), conclusion: "success" });
+  return h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: "failure" });
+}
+
 const issues = (repo: Repo) => h.double.issues(repo.full);
 const prComments = (repo: Repo) => h.double.comments(repo.full, PR).filter((c) => c.user.endsWith("[bot]"));
 /** The repository's bisect workflow runs. */
@@ -114,8 +120,7 @@ const bisectRuns = (repo: Repo) => h.double.runs.filter((r) => r.repository === 
 describe("a listed workflow goes red on the default branch after a green run", () => {
   it("bisects last green..first red once and opens one issue naming the culprit, its author and pull request, and tells the pull request", async () => {
     const repo = await repository();
-    h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(10), conclusion: "success" });
-    const red = h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: "failure" });
+    const red = greenThenRed(repo);
     await completed(repo, red);
     await settleRepo(repo);
 
@@ -181,8 +186,7 @@ describe("a listed workflow goes red on the default branch after a green run", (
 
   it("a report whose worker died after opening the issue, or after telling the pull request, opens and tells nothing twice", async () => {
     const repo = await repository();
-    h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(10), conclusion: "success" });
-    await completed(repo, h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: "failure" }));
+    await completed(repo, greenThenRed(repo));
     await settleRepo(repo);
     const [job] = await autoJobs(repo);
     const issue = issues(repo)[0]!.number;
@@ -306,8 +310,7 @@ describe("a listed workflow goes red on the default branch after a green run", (
 
   it("keeps to max_auto_bisects_per_day: a red run past it starts nothing, and says why in the record", async () => {
     const repo = await repository("max_auto_bisects_per_day: 0\nauto: {workflows: [ci.yml], command: sh check.sh}\n");
-    h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(10), conclusion: "success" });
-    const red = h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: "failure" });
+    const red = greenThenRed(repo);
     await completed(repo, red);
     await settleRepo(repo);
     expect(await autoJobs(repo)).toEqual([]);
@@ -318,8 +321,7 @@ describe("a listed workflow goes red on the default branch after a green run", (
 
   it("says nothing when the red head passes the test (a flaky CI failure), and records it", async () => {
     const repo = await repository("auto: {workflows: [ci.yml], command: 'true'}\n");
-    h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(10), conclusion: "success" });
-    const red = h.double.addCiRun(repo.full, { workflow: "ci.yml", headSha: repo.sha(N - 1), conclusion: "failure" });
+    const red = greenThenRed(repo);
     await completed(repo, red);
     await settleRepo(repo);
     const [job] = await autoJobs(repo);

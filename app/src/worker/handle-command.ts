@@ -28,21 +28,24 @@ interface CommandDeps {
   octokit: Octokit;
 }
 
-/**
- * Queues the reply answering a received comment (one per comment, whatever the redeliveries).
- * Answers the task's outcome.
- */
-async function replyTo(store: Store, received: CommandTask, why: string, payload: ReplyPayload): Promise<string> {
-  const { task_id, created } = await store.call("enqueueTask", {
-    kind: "reply",
+/** The comment a task or job answers: its delivery, repository, installation, thread and id. */
+function commentOf(received: CommandTask) {
+  return {
     deliveryId: received.delivery_id,
     repository: received.repository,
     repositoryId: received.repository_id,
     installationId: received.installation_id,
     issueNumber: received.issue_number,
     commentId: received.comment_id,
-    payload,
-  });
+  };
+}
+
+/**
+ * Queues the reply answering a received comment (one per comment, whatever the redeliveries).
+ * Answers the task's outcome.
+ */
+async function replyTo(store: Store, received: CommandTask, why: string, payload: ReplyPayload): Promise<string> {
+  const { task_id, created } = await store.call("enqueueTask", { kind: "reply", ...commentOf(received), payload });
   return `reply ${task_id}${created ? "" : " (already there)"}: ${why}`;
 }
 
@@ -200,12 +203,7 @@ async function startBisect(command: Extract<BisectCommand, { kind: "bisect" }>, 
   const options = jobOptions(command, config, deps, snapshot.defaultBranch, commits, command.range === null ? received.issue_number : null);
   options.flakeHistory = await learnedFlakeHistory(deps.store, received.repository_id, testCommand, options);
   const { job_id, created } = await deps.store.call("createJob", {
-    deliveryId: received.delivery_id,
-    repository,
-    repositoryId: received.repository_id,
-    installationId: received.installation_id,
-    issueNumber: received.issue_number,
-    commentId: received.comment_id,
+    ...commentOf(received),
     requester: received.payload.requester,
     goodRefs,
     badRef,
@@ -255,12 +253,7 @@ async function startRunBisect(
   const options = jobOptions(command, config, deps, snapshot.defaultBranch, range.commits, null);
   options.flakeHistory = await learnedFlakeHistory(deps.store, received.repository_id, testCommand, options);
   const { job_id, created } = await deps.store.call("createJob", {
-    deliveryId: received.delivery_id,
-    repository: received.repository,
-    repositoryId: received.repository_id,
-    installationId: received.installation_id,
-    issueNumber: received.issue_number,
-    commentId: received.comment_id,
+    ...commentOf(received),
     requester: received.payload.requester,
     goodRefs: [range.green.head_sha.slice(0, 12)],
     badRef: red.head_sha.slice(0, 12),
