@@ -20,7 +20,7 @@ import { migrate } from "../app/src/store/migrate.js";
 import { pgliteClient, type SqlClient } from "../app/src/store/sql-client.js";
 import { sqlTransport } from "../app/src/store/sql-transport.js";
 import { Store } from "../app/src/store/store.js";
-import { APP_ID, appEnv, appKeys, FastRetryOctokit, INSTALLATION_ID, OWNER, WEBHOOK_SECRET } from "../test/support/app-harness.js";
+import { APP_ID, appEnv, appKeys, FastRetryOctokit, INSTALLATION_ID, OWNER, settleWorker, WEBHOOK_SECRET } from "../test/support/app-harness.js";
 import { startGitHubDouble, type GitHubDouble } from "../test/support/github-double/index.js";
 import { removeDir, tempDir } from "../test/support/dag-repo.js";
 import { linearRepo } from "../test/support/linear-repo.js";
@@ -50,20 +50,12 @@ async function startHarness(): Promise<Harness> {
   const store = new Store(sqlTransport(client));
   const server = await startServer(appEnv(double, { RUN_CHECK_SECONDS: "1" }), { store, startWorker: false, Octokit: FastRetryOctokit });
   double.runner.options = { webhookUrl: `${server.url}/api/github/webhooks`, webhookSecret: WEBHOOK_SECRET };
-  const worker = () => server.app.worker!;
   return {
     double,
     client,
     store,
     server,
-    settle: async () => {
-      for (let i = 0; i < 50; i++) {
-        const before = [double.requests.length, worker().counters.claims];
-        await worker().tick();
-        await worker().idle();
-        if (double.requests.length === before[0] && worker().counters.claims === before[1]) return;
-      }
-    },
+    settle: () => settleWorker(double, server),
     close: async () => {
       await server.close();
       await double.close();

@@ -94,6 +94,18 @@ export const FastRetryOctokit = ProbotOctokit.defaults((options: Record<string, 
   throttle: { ...(options.throttle as object), enabled: false },
 }));
 
+/** Runs the App's worker loop by hand until a pass claims nothing and asks GitHub nothing. */
+export async function settleWorker(double: GitHubDouble, server: RunningServer): Promise<void> {
+  const worker = server.app.worker!;
+  for (let i = 0; i < 50; i++) {
+    const before = [double.requests.length, worker.counters.claims];
+    await worker.tick();
+    await worker.idle();
+    if (double.requests.length === before[0] && worker.counters.claims === before[1]) return;
+  }
+  throw new Error("the worker loop did not settle in 50 passes");
+}
+
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const double = await startGitHubDouble({ appId: APP_ID, appPublicKey: appKeys().publicKey, appSlug: "bisect-bot", ghes: options.ghes ?? false });
   const repo = await makeAppRepo(options.repo);
@@ -103,7 +115,6 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const store = new Store(sqlTransport(db.client));
   const env = appEnv(double, options.env);
   const server = await startServer(env, { store, startWorker: false, ...(options.octokit === "probot" ? {} : { Octokit: FastRetryOctokit }) });
-  const worker = () => server.app.worker!;
   return {
     double,
     repo,
@@ -130,15 +141,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       }
       return deliver(`${server.url}/api/github/webhooks`, WEBHOOK_SECRET, { event: "issue_comment", id: o.deliveryId ?? randomUUID(), payload });
     },
-    settle: async () => {
-      for (let i = 0; i < 50; i++) {
-        const before = [double.requests.length, worker().counters.claims];
-        await worker().tick();
-        await worker().idle();
-        if (double.requests.length === before[0] && worker().counters.claims === before[1]) return;
-      }
-      throw new Error("the worker loop did not settle in 50 passes");
-    },
+    settle: () => settleWorker(double, server),
     accept: async () => {
       const deps = {
         store,
