@@ -174,7 +174,9 @@ export async function checkRun(job: ClaimedJob, deps: WorkerDeps, now = Date.now
 
 /**
  * The job's answer: the result is recorded (with `probes`, the verdicts not recorded yet) and the
- * status comment edited into it. An unstorable result is an infrastructure failure.
+ * status comment edited into it; an automatic bisect's culprit is reported instead (its issue, a
+ * report task queued before the result is recorded). An unstorable result is an infrastructure
+ * failure.
  */
 async function answer(
   job: ClaimedJob,
