@@ -135,7 +135,7 @@ export async function dispatchJob(job: ClaimedJob, deps: WorkerDeps): Promise<bo
         ? {
             phase: "round",
             runUrl: run.runUrl,
-            progress: roundProgress(job, fan.graph, fan.state.bisection, fan.probes, job.round_commits, job.round, job.started_at, new Date()),
+            progress: roundProgress(job, fan.graph, fan.state, fan.probes, job.round_commits, job.round, job.started_at, new Date()),
           }
         : { phase: "dispatched", runUrl: run.runUrl };
       statusCommentId = await putStatus(octokit, job, phase, { earlierHolder: earlierDispatch });

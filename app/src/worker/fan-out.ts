@@ -214,22 +214,29 @@ function stripStates(graph: RangeGraph, bisection: Bisection, probes: readonly P
 }
 
 /**
- * Where the fan-out stands as round `plan.round` starts: rounds in all (about: those run, and
- * what the candidates left need at `runners` a round), and the end time, from the rounds so far.
+ * Where the fan-out stands as round `plan.round` starts: rounds in all (about: those run, what the
+ * candidates left need at `runners` a round, and the --confirm re-runs still to come), and the end
+ * time, from the rounds so far.
  */
 export function roundProgress(
   job: JobRow,
   graph: RangeGraph,
-  bisection: Bisection,
+  state: FanOutState,
   probes: readonly Pick<Probe, "sha" | "verdict">[],
   commits: readonly string[],
   round: number,
   attemptStart: Date | null,
   now: Date,
 ): RoundProgress {
-  const status = bisection.status();
-  const left = status.state === "searching" ? status.candidates : 1;
-  const ahead = estimateRunnerUse(left, job.options.runners, job.options.flaky, 0).rounds;
+  const { bisection, status, confirming } = state;
+  const searching = status.state === "searching";
+  const left = searching ? status.candidates : 1;
+  // One round per re-run: all of them after the search, the ones not yet run once it ended.
+  const rerunsDone = confirming
+    ? Math.min(...[confirming.culprit, ...confirming.parents].map((sha) => confirming.probes.filter((p) => p.sha === sha).length))
+    : 0;
+  const reruns = searching ? job.options.confirm : confirming ? job.options.confirm - rerunsDone : 0;
+  const ahead = (searching ? estimateRunnerUse(left, job.options.runners, job.options.flaky, 0).rounds : 0) + Math.max(reruns, searching ? 0 : 1);
   const done = round - 1;
   const perRound = attemptStart !== null && done > 0 ? (now.getTime() - attemptStart.getTime()) / done : null;
   return {

@@ -115,10 +115,19 @@ describe("planning a round", () => {
     const culprit = shas[17]!;
     const parent = shas[16]!;
     expect(plan).toMatchObject({ kind: "round", round: row.round + 1, commits: [culprit, parent] });
+    // The status comment counts the re-runs still to come: this round and one more.
+    const start = new Date("2026-12-06T10:00:00Z");
+    expect(roundProgress(row, graph, fanOutState(row, graph, probes), probes, [culprit, parent], row.round + 1, start, start)).toMatchObject({
+      round: row.round + 1,
+      rounds: row.round + 2,
+    });
     // First re-run: as before. Second: the culprit passes (a flake?).
     probes.push(probe(culprit, row.round + 1), probe(parent, row.round + 1));
     row = { ...row, round: row.round + 1 };
     expect(planRound(row, fanOutState(row, graph, probes), probes)).toMatchObject({ kind: "round", commits: [culprit, parent] });
+    expect(roundProgress(row, graph, fanOutState(row, graph, probes), probes, [culprit, parent], row.round + 1, start, start)).toMatchObject({
+      rounds: row.round + 1,
+    });
     probes.push({ ...probe(culprit, row.round + 1), verdict: "good" }, probe(parent, row.round + 1));
     row = { ...row, round: row.round + 1 };
     const state = fanOutState(row, graph, probes);
@@ -154,7 +163,7 @@ describe("planning a round", () => {
     if (plan.kind !== "round") throw new Error("no round");
     const started = new Date("2026-12-06T10:00:00Z");
     const now = new Date("2026-12-06T10:04:00Z");
-    const progress = roundProgress(row, graph, state.bisection, probes, plan.commits, 2, started, now);
+    const progress = roundProgress(row, graph, state, probes, plan.commits, 2, started, now);
     // c16 … c23 may hold the culprit: 8 commits, 2 more rounds at 3 a round.
     expect(progress).toMatchObject({ round: 2, rounds: 3, testing: 3, left: 8 });
     // One round took 4 minutes: two more end at about 10:12.
