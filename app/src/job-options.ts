@@ -97,3 +97,12 @@ export function runnerCommand(command: string, setup: string | null): string {
   while (setup.split("\n").some((line) => line.trim() === delimiter)) delimiter += "_";
   return `sh -e <<'${delimiter}' || exit 125\n${setup}\n${delimiter}\n${command}`;
 }
+
+/**
+ * The most runners, up to `wanted`, whose estimate (estimateRunnerUse) is within `budget` runner
+ * minutes; null when not even one runner's is.
+ */
+export function runnersWithin(budget: number, commits: number, wanted: number, flaky: boolean, stepTimeoutSeconds: number): number | null {
+  for (let k = wanted; k >= 1; k--) if (estimateRunnerUse(commits, k, flaky, stepTimeoutSeconds).minutes <= budget) return k;
+  return null;
+}

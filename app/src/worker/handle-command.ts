@@ -11,7 +11,7 @@ import type { Octokit, RepoRef } from "../github/octokit.js";
 import { repoRef, writeComment } from "./status-comment.js";
 import { mayRunBisect, repositoryRole } from "../github/permission.js";
 import { MAX_GOODS, snapshotRepository, type RepositorySnapshot, type ResolvedRef } from "../github/resolve-refs.js";
-import { estimateRunnerUse, type JobOptions, type RunnerUse } from "../job-options.js";
+import { estimateRunnerUse, runnersWithin, type JobOptions } from "../job-options.js";
 import * as replies from "../messages/replies.js";
 import type { Settings } from "../settings.js";
 import type { ClaimedTask, Reaction, ReplyPayload, Store } from "../store/store.js";
@@ -303,9 +303,8 @@ function jobOptions(
     const useWith = (runners: number) => estimateRunnerUse(commits, runners, options.flaky, options.stepTimeoutSeconds);
     const use = useWith(options.runners);
     if (use.minutes > budget) {
-      let fits: { runners: number; use: RunnerUse } | null = null;
-      for (let k = options.runners - 1; k >= 1 && fits === null; k--) if (useWith(k).minutes <= budget) fits = { runners: k, use: useWith(k) };
-      throw new Refusal("over budget", replies.overBudgetReply(use, options.runners, budget, fits));
+      const k = runnersWithin(budget, commits, options.runners - 1, options.flaky, options.stepTimeoutSeconds);
+      throw new Refusal("over budget", replies.overBudgetReply(use, options.runners, budget, k === null ? null : { runners: k, use: useWith(k) }));
     }
   }
   return options;

@@ -9,7 +9,7 @@ import { compareCommits } from "../github/compare.js";
 import type { Octokit, RepoRef } from "../github/octokit.js";
 import { snapshotRepository } from "../github/resolve-refs.js";
 import { branchRuns, freeVerdicts, mergeQueueRuns, onDefaultBranch, previousRun, runVerdict, workflowFileOf, type CiRun } from "../github/workflow-runs.js";
-import { estimateRunnerUse, type JobOptions } from "../job-options.js";
+import { runnersWithin, type JobOptions } from "../job-options.js";
 import type { FreeVerdict, RedRun } from "../store/rows.js";
 import type { ClaimedTask } from "../store/store.js";
 import { readRangeGraph } from "./fan-out.js";
@@ -95,12 +95,11 @@ export async function redRange(
   return { kind: "range", red, green, commits: comparison.ahead_by, free, apiCalls };
 }
 
-/** The most runners within the repository's runner-minute budget, up to `wanted` (1 always fits: it is not a fan-out). */
-export function runnersWithinBudget(config: RepoConfig, commits: number, wanted: number, flaky: boolean): number {
+/** The most runners within the repository's runner-minute budget, up to `wanted` (one runner is no fan-out: no budget applies). */
+function runnersWithinBudget(config: RepoConfig, commits: number, wanted: number, flaky: boolean): number {
   const budget = config.maxRunnerMinutes;
-  if (budget === null) return wanted;
-  for (let k = wanted; k > 1; k--) if (estimateRunnerUse(commits, k, flaky, config.stepTimeoutSeconds).minutes <= budget) return k;
-  return 1;
+  if (budget === null || wanted <= 1) return wanted;
+  return runnersWithin(budget, commits, wanted, flaky, config.stepTimeoutSeconds) ?? 1;
 }
 
 /** How long a red run's task waits between looks at an earlier run still going. */
